@@ -1,0 +1,1 @@
+//! pinauth command (to come).

@@ -1,0 +1,625 @@
+//! The `Account` aggregate: one stream, one consistency boundary.
+//!
+//! `decide` checks a command against the state and the policy and returns the events to append;
+//! `evolve` folds an event into the state. Both are pure. The guard methods (`pin_login_guard`,
+//! `password_guard`, ...) are the same checks `decide` makes, offered to the command layer so that it
+//! can refuse a request before spending an argon2 evaluation on it, and fetch the hash to verify.
+//!
+//! Invariants:
+//! - `evolve` is total: any event on any state gives a state, never a panic. Impossible sequences are
+//!   kept out by `decide`, not trapped in `evolve`.
+//! - Tokens and challenges whose lifetime is over leave the state with the next event (`evolve` reads
+//!   the time from the event), so the state stays small however long the stream grows. A spent
+//!   challenge stays until it expires, so that reuse is told apart from a wrong value.
+//! - Every token, PinAuthToken, reset token and OTP is single-use where the flow says so: using it
+//!   removes it (or marks the challenge spent) in the same event that uses it.
+
+use crate::command::*;
+use crate::error::DomainError;
+use crate::event::*;
+use crate::ids::{AccountId, ChallengeId, Digest, SecretHash};
+use crate::lockout::{FailureOutcome, Factor, Lock, Lockout};
+use crate::policy::Policy;
+use crate::time::Timestamp;
+use crate::values::{Email, IdentifierKind, Phone, Username};
+
+/// How many reset-request times are kept for the rate limit; more than any sane `max_requests`.
+const RESET_REQUESTS_KEPT: usize = 32;
+
+/// Who the account is: set once, at registration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Profile {
+    /// The account.
+    pub account_id: AccountId,
+    /// Normalized email.
+    pub email: Option<Email>,
+    /// Normalized username.
+    pub username: Option<Username>,
+    /// Normalized phone.
+    pub phone: Option<Phone>,
+    /// argon2id of the password.
+    pub password_hash: SecretHash,
+    /// Hashed security answers.
+    pub security_answers: Vec<SecurityAnswerHash>,
+    /// When it was registered.
+    pub registered_at: Timestamp,
+}
+
+/// The PIN as the account holds it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PinState {
+    /// argon2id of the PIN, when set.
+    pub hash: Option<SecretHash>,
+    /// The holder skipped the optional PIN.
+    pub skipped_at: Option<Timestamp>,
+    /// The PIN was last set, changed or reset.
+    pub last_changed_at: Option<Timestamp>,
+}
+
+/// A token the account holds and that has not yet expired (as of the last event).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ActiveToken {
+    /// SHA-256 of the token.
+    pub hash: Digest,
+    /// Its kind.
+    pub kind: TokenKind,
+    /// The first instant it is no longer valid.
+    pub expires_at: Timestamp,
+    /// For refresh tokens: the access token issued with it (or last refreshed by it).
+    pub paired_with: Option<Digest>,
+}
+
+/// The pending PIN-reset challenge.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Challenge {
+    /// Its id.
+    pub id: ChallengeId,
+    /// The identifier the request named.
+    pub via: IdentifierKind,
+    /// Where it was sent.
+    pub channel: ResetChannel,
+    /// What must be brought back.
+    pub secret: ChallengeSecret,
+    /// The first instant it is no longer valid.
+    pub expires_at: Timestamp,
+    /// Wrong guesses so far.
+    pub failures: u32,
+    /// It was used for a reset.
+    pub spent: bool,
+}
+
+/// The state of one account, folded from its events.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Account {
+    profile: Option<Profile>,
+    pin: PinState,
+    has_logged_in: bool,
+    tokens: Vec<ActiveToken>,
+    lockout: Lockout,
+    challenge: Option<Challenge>,
+    reset_requests: Vec<Timestamp>,
+    answer_failures: u32,
+}
+
+impl Account {
+    /// The state after `events`, from nothing.
+    pub fn from_events<'a>(events: impl IntoIterator<Item = &'a Event>) -> Self {
+        events.into_iter().fold(Self::default(), evolve)
+    }
+
+    /// The profile, or `NotRegistered`.
+    pub fn profile(&self) -> Result<&Profile, DomainError> {
+        self.profile.as_ref().ok_or(DomainError::NotRegistered)
+    }
+
+    /// The PIN state.
+    pub fn pin(&self) -> &PinState {
+        &self.pin
+    }
+
+    /// Failure counts and lock.
+    pub fn lockout(&self) -> &Lockout {
+        &self.lockout
+    }
+
+    /// Tokens not yet pruned.
+    pub fn tokens(&self) -> &[ActiveToken] {
+        &self.tokens
+    }
+
+    /// The pending reset challenge, if any.
+    pub fn challenge(&self) -> Option<&Challenge> {
+        self.challenge.as_ref()
+    }
+
+    /// Wrong security answers since the last reset or unlock.
+    pub fn answer_failures(&self) -> u32 {
+        self.answer_failures
+    }
+
+    /// A token of `kind` valid at `at`, or why not.
+    pub fn token(&self, at: Timestamp, kind: TokenKind, hash: &Digest) -> Result<&ActiveToken, DomainError> {
+        let token = self
+            .tokens
+            .iter()
+            .find(|t| t.kind == kind && t.hash.ct_eq(hash))
+            .ok_or(DomainError::TokenInvalid { kind })?;
+        if at >= token.expires_at {
+            return Err(DomainError::TokenExpired { kind });
+        }
+        Ok(token)
+    }
+
+    fn not_locked(&self, at: Timestamp) -> Result<(), DomainError> {
+        match self.lockout.lock_at(at) {
+            Some(lock) => Err(DomainError::PinLocked { until: lock.until }),
+            None => Ok(()),
+        }
+    }
+
+    fn pin_hash(&self) -> Result<&SecretHash, DomainError> {
+        self.pin.hash.as_ref().ok_or(DomainError::PinNotSet)
+    }
+
+    /// Checks a PIN login before the PIN is verified; gives the hash to verify against.
+    pub fn pin_login_guard(&self, at: Timestamp, session_token: &Digest, policy: &Policy) -> Result<&SecretHash, DomainError> {
+        self.profile()?;
+        if !policy.requirement.pin_login_enabled {
+            return Err(DomainError::PinLoginDisabled);
+        }
+        self.token(at, TokenKind::PinSession, session_token)?;
+        let hash = self.pin_hash()?;
+        self.not_locked(at)?;
+        Ok(hash)
+    }
+
+    /// Checks a password login before the password is verified; gives the hash to verify against.
+    pub fn password_guard(&self, at: Timestamp) -> Result<&SecretHash, DomainError> {
+        let profile = self.profile()?;
+        self.not_locked(at)?;
+        Ok(&profile.password_hash)
+    }
+
+    /// Checks a PIN change before the old PIN is verified; gives the hash to verify against.
+    pub fn change_pin_guard(&self, at: Timestamp, access_token: &Digest) -> Result<&SecretHash, DomainError> {
+        self.profile()?;
+        self.token(at, TokenKind::Access, access_token)?;
+        let hash = self.pin_hash()?;
+        self.not_locked(at)?;
+        Ok(hash)
+    }
+
+    /// Checks an OTP reset before the OTP is compared; gives the challenge to compare against.
+    pub fn otp_guard(&self, at: Timestamp, via: IdentifierKind) -> Result<&Challenge, DomainError> {
+        self.profile()?;
+        let challenge = self.challenge.as_ref().ok_or(DomainError::ChallengeNotFound)?;
+        let channel_fits = match challenge.channel {
+            ResetChannel::Email => matches!(via, IdentifierKind::Email | IdentifierKind::Username),
+            ResetChannel::Sms { .. } => via == IdentifierKind::Phone,
+        };
+        if !matches!(challenge.secret, ChallengeSecret::Otp { .. }) || !channel_fits {
+            return Err(DomainError::ChallengeNotFound);
+        }
+        self.live_challenge(at, challenge)
+    }
+
+    /// Checks a reset-token reset; gives the challenge the token belongs to.
+    pub fn reset_token_guard(&self, at: Timestamp, token: &Digest) -> Result<&Challenge, DomainError> {
+        self.profile()?;
+        let challenge = self
+            .challenge
+            .as_ref()
+            .filter(|c| matches!(c.secret, ChallengeSecret::Link { token: t } if t.ct_eq(token)))
+            .ok_or(DomainError::ChallengeNotFound)?;
+        self.live_challenge(at, challenge)
+    }
+
+    fn live_challenge<'a>(&self, at: Timestamp, challenge: &'a Challenge) -> Result<&'a Challenge, DomainError> {
+        if challenge.spent {
+            Err(DomainError::ChallengeUsed)
+        } else if at >= challenge.expires_at {
+            Err(DomainError::ChallengeExpired)
+        } else {
+            Ok(challenge)
+        }
+    }
+
+    fn challenge_open(&self, at: Timestamp, challenge: &Challenge, policy: &Policy) -> Result<(), DomainError> {
+        self.live_challenge(at, challenge)?;
+        if challenge.failures >= policy.otp.max_tries {
+            return Err(DomainError::ChallengeExhausted);
+        }
+        Ok(())
+    }
+
+    /// Checks a security-answer reset before the answers are verified; gives the stored answers.
+    pub fn security_answer_guard(&self, at: Timestamp, policy: &Policy) -> Result<&[SecurityAnswerHash], DomainError> {
+        let profile = self.profile()?;
+        if profile.security_answers.is_empty() {
+            return Err(DomainError::SecurityAnswersNotSet);
+        }
+        if self.answer_failures >= policy.recovery.max_security_answer_tries {
+            return Err(DomainError::SecurityAnswersExhausted);
+        }
+        self.not_locked(at)?;
+        Ok(&profile.security_answers)
+    }
+
+    fn start_session(&self, at: Timestamp, method: LoginMethod, tokens: NewTokens, pin_set: bool, policy: &Policy) -> Event {
+        let lifetimes = &policy.tokens;
+        let issue = |hash, secs| IssuedToken { hash, expires_at: at.plus_secs(secs) };
+        let with_session = pin_set && policy.requirement.pin_login_enabled;
+        Event {
+            at,
+            kind: EventKind::SessionStarted {
+                method,
+                access: issue(tokens.access, lifetimes.access_secs),
+                refresh: issue(tokens.refresh, lifetimes.refresh_secs),
+                session: with_session.then(|| issue(tokens.session, lifetimes.session_secs)),
+            },
+        }
+    }
+
+    fn pin_auth_token(at: Timestamp, token: Digest, policy: &Policy) -> Event {
+        let token = IssuedToken { hash: token, expires_at: at.plus_secs(policy.tokens.pin_auth_secs) };
+        Event { at, kind: EventKind::PinAuthTokenIssued { token } }
+    }
+}
+
+/// Decides which events `command` produces on `state` under `policy`.
+pub fn decide(state: &Account, command: Command, policy: &Policy) -> Result<Vec<Event>, DomainError> {
+    let at = command.at();
+    let event = |kind| Event { at, kind };
+    match command {
+        Command::RegisterAccount(c) => {
+            if state.profile.is_some() {
+                return Err(DomainError::AlreadyRegistered);
+            }
+            if c.email.is_none() && c.username.is_none() && c.phone.is_none() {
+                return Err(DomainError::IdentifierRequired);
+            }
+            let r = &policy.requirement;
+            let must_give = r.required && r.ask_on_registration;
+            let mut events = vec![event(EventKind::AccountRegistered {
+                account_id: c.account_id,
+                email: c.email,
+                username: c.username,
+                phone: c.phone,
+                password_hash: c.password_hash,
+                security_answers: c.security_answers,
+            })];
+            let pin_set = match c.pin {
+                PinChoice::Given(pin_hash) => {
+                    events.push(event(EventKind::PinSet { pin_hash, via: PinSetVia::Registration }));
+                    true
+                }
+                PinChoice::Skipped if r.required => return Err(DomainError::PinSkipNotAllowed),
+                PinChoice::Absent if must_give => return Err(DomainError::PinRequired),
+                PinChoice::Skipped => {
+                    events.push(event(EventKind::PinSkipped));
+                    false
+                }
+                PinChoice::Absent => false,
+            };
+            if pin_setup_needed(pin_set, policy, true) {
+                events.push(Account::pin_auth_token(at, c.pin_auth_token, policy));
+            } else {
+                events.push(state.start_session(at, LoginMethod::Registration, c.tokens, pin_set, policy));
+            }
+            Ok(events)
+        }
+        Command::LogInWithPassword(c) => {
+            state.password_guard(at)?;
+            let pin_set = state.pin.hash.is_some();
+            if pin_setup_needed(pin_set, policy, !state.has_logged_in) {
+                Ok(vec![Account::pin_auth_token(at, c.pin_auth_token, policy)])
+            } else {
+                Ok(vec![state.start_session(at, LoginMethod::Password, c.tokens, pin_set, policy)])
+            }
+        }
+        Command::SetPin(c) => {
+            state.profile()?;
+            match c.via {
+                SetPinVia::PinAuthToken { token, tokens } => {
+                    state.token(at, TokenKind::PinAuth, &token)?;
+                    state.not_locked(at)?;
+                    if state.pin.hash.is_some() {
+                        return Err(DomainError::PinAlreadySet);
+                    }
+                    Ok(vec![
+                        event(EventKind::PinSet { pin_hash: c.pin_hash, via: PinSetVia::PinAuthToken { token } }),
+                        state.start_session(at, LoginMethod::PinAuthToken, tokens, true, policy),
+                    ])
+                }
+                SetPinVia::ProfileUpdate { access_token } => {
+                    state.token(at, TokenKind::Access, &access_token)?;
+                    state.not_locked(at)?;
+                    if state.pin.hash.is_some() {
+                        return Err(DomainError::PinAlreadySet);
+                    }
+                    Ok(vec![event(EventKind::PinSet { pin_hash: c.pin_hash, via: PinSetVia::ProfileUpdate })])
+                }
+            }
+        }
+        Command::SkipPin(c) => {
+            state.profile()?;
+            state.token(at, TokenKind::Access, &c.access_token)?;
+            if policy.requirement.required {
+                return Err(DomainError::PinSkipNotAllowed);
+            }
+            if state.pin.hash.is_some() {
+                return Err(DomainError::PinAlreadySet);
+            }
+            Ok(vec![event(EventKind::PinSkipped)])
+        }
+        Command::LogInWithPin(c) => {
+            state.pin_login_guard(at, &c.session_token, policy)?;
+            let tokens = NewTokens { access: c.access, refresh: c.refresh, session: c.session_token };
+            let method = LoginMethod::Pin { session_token: c.session_token };
+            Ok(vec![state.start_session(at, method, tokens, false, policy)])
+        }
+        Command::FailPinAttempt(c) => {
+            state.profile()?;
+            let challenge_id = match c.flow {
+                AttemptFlow::Otp => {
+                    let challenge = state.challenge.as_ref().ok_or(DomainError::ChallengeNotFound)?;
+                    state.challenge_open(at, challenge, policy)?;
+                    Some(challenge.id)
+                }
+                AttemptFlow::SecurityAnswer if state.answer_failures >= policy.recovery.max_security_answer_tries => {
+                    return Err(DomainError::SecurityAnswersExhausted);
+                }
+                _ => None,
+            };
+            match state.lockout.on_failure(at, c.flow, &policy.lockout) {
+                FailureOutcome::Refused { lock, record } => Ok(if record {
+                    vec![event(EventKind::PinAttemptRefused { flow: c.flow, locked_until: lock.until })]
+                } else {
+                    Vec::new()
+                }),
+                FailureOutcome::Counted { consecutive, lock } => {
+                    let mut events = vec![event(EventKind::PinAttemptFailed {
+                        flow: c.flow,
+                        consecutive_failures: consecutive,
+                        challenge_id,
+                    })];
+                    if let Some(Lock { until, number, .. }) = lock {
+                        events.push(event(EventKind::PinLockedOut { until, lockout_number: number }));
+                    }
+                    Ok(events)
+                }
+            }
+        }
+        Command::ChangePin(c) => {
+            state.change_pin_guard(at, &c.access_token)?;
+            let mut events = vec![event(EventKind::PinChanged { pin_hash: c.new_pin_hash })];
+            if policy.recovery.force_logout {
+                events.push(event(EventKind::AccessTokensRevoked {
+                    except: Some(c.access_token),
+                    reason: RevocationReason::PinChanged,
+                }));
+            }
+            Ok(events)
+        }
+        Command::InvalidatePinSession(c) => {
+            state.profile()?;
+            state.token(at, TokenKind::PinSession, &c.session_token)?;
+            Ok(vec![event(EventKind::PinSessionTokenInvalidated { token: c.session_token })])
+        }
+        Command::InvalidateAccessToken(c) => {
+            state.profile()?;
+            state.token(at, TokenKind::Access, &c.access_token)?;
+            Ok(vec![event(EventKind::AccessTokenInvalidated {
+                token: c.access_token,
+                refresh_revoked: c.prevent_refresh,
+            })])
+        }
+        Command::RefreshAccessToken(c) => {
+            state.profile()?;
+            state.token(at, TokenKind::Refresh, &c.refresh_token)?;
+            let access = IssuedToken { hash: c.access, expires_at: at.plus_secs(policy.tokens.access_secs) };
+            Ok(vec![event(EventKind::AccessTokenRefreshed { refresh_token: c.refresh_token, access })])
+        }
+        Command::RequestPinReset(c) => {
+            let profile = state.profile()?;
+            let reachable = match c.channel {
+                ResetChannel::Email => profile.email.is_some(),
+                ResetChannel::Sms { .. } => profile.phone.is_some(),
+            };
+            if !reachable {
+                return Err(DomainError::ChannelUnavailable);
+            }
+            let window = &policy.recovery;
+            let window_start = Timestamp::from_unix_millis(
+                at.unix_millis().saturating_sub(i64::try_from(window.request_window_secs.saturating_mul(1000)).unwrap_or(i64::MAX)),
+            );
+            let recent: Vec<Timestamp> = state.reset_requests.iter().copied().filter(|t| *t > window_start).collect();
+            if recent.len() >= usize::try_from(window.max_requests).unwrap_or(usize::MAX) {
+                let oldest = recent.iter().min().copied().unwrap_or(at);
+                return Err(DomainError::ResetRateLimited { retry_at: oldest.plus_secs(window.request_window_secs) });
+            }
+            let lifetime = match c.secret {
+                ChallengeSecret::Link { .. } => policy.tokens.reset_secs,
+                ChallengeSecret::Otp { .. } => policy.otp.lifetime_secs,
+            };
+            Ok(vec![event(EventKind::PinResetRequested {
+                challenge_id: c.challenge_id,
+                via: c.via,
+                channel: c.channel,
+                secret: c.secret,
+                sealed: c.sealed,
+                expires_at: at.plus_secs(lifetime),
+                template: c.template,
+                reset_url: c.reset_url,
+            })])
+        }
+        Command::ResetPinViaOtp(c) => {
+            let challenge = state.otp_guard(at, c.via)?;
+            state.challenge_open(at, challenge, policy)?;
+            let method = ResetMethod::Otp { via: c.via };
+            Ok(reset_events(at, method, Some(challenge.id), c.pin_hash, policy))
+        }
+        Command::ResetPinViaToken(c) => {
+            let challenge = state.reset_token_guard(at, &c.token)?;
+            Ok(reset_events(at, ResetMethod::Token, Some(challenge.id), c.pin_hash, policy))
+        }
+        Command::ResetPinViaSecurityAnswer(c) => {
+            state.security_answer_guard(at, policy)?;
+            Ok(reset_events(at, ResetMethod::SecurityAnswer { via: c.via }, None, c.pin_hash, policy))
+        }
+        Command::UnlockPin(_) => {
+            state.profile()?;
+            Ok(if state.lockout.is_clear() && state.answer_failures == 0 {
+                Vec::new()
+            } else {
+                vec![event(EventKind::PinUnlocked)]
+            })
+        }
+    }
+}
+
+/// Whether a login must be answered with a PinAuthToken (error 1243) instead of a session.
+fn pin_setup_needed(pin_set: bool, policy: &Policy, first_login: bool) -> bool {
+    let r = &policy.requirement;
+    r.required && !pin_set && (r.ask_on_login || (r.ask_on_first_login && first_login))
+}
+
+fn reset_events(at: Timestamp, method: ResetMethod, challenge_id: Option<ChallengeId>, pin_hash: SecretHash, policy: &Policy) -> Vec<Event> {
+    let mut events = vec![Event { at, kind: EventKind::PinReset { method, challenge_id, pin_hash } }];
+    if policy.recovery.force_logout {
+        events.push(Event { at, kind: EventKind::PinSessionsRevoked { reason: RevocationReason::PinReset } });
+    }
+    events
+}
+
+/// Folds one event into the state. Total: never fails, never panics.
+pub fn evolve(mut state: Account, event: &Event) -> Account {
+    let at = event.at;
+    state.tokens.retain(|t| t.expires_at > at);
+    if state.challenge.is_some_and(|c| c.expires_at <= at) {
+        state.challenge = None;
+    }
+    match &event.kind {
+        EventKind::AccountRegistered { account_id, email, username, phone, password_hash, security_answers } => {
+            state.profile = Some(Profile {
+                account_id: *account_id,
+                email: email.clone(),
+                username: username.clone(),
+                phone: phone.clone(),
+                password_hash: password_hash.clone(),
+                security_answers: security_answers.clone(),
+                registered_at: at,
+            });
+        }
+        EventKind::PinSet { pin_hash, via } => {
+            if let PinSetVia::PinAuthToken { token } = via {
+                remove_token(&mut state, TokenKind::PinAuth, token);
+            }
+            set_pin(&mut state, pin_hash, at);
+        }
+        EventKind::PinSkipped => state.pin.skipped_at = Some(at),
+        EventKind::SessionStarted { method, access, refresh, session } => {
+            match method {
+                LoginMethod::Password => {
+                    state.has_logged_in = true;
+                    state.lockout.record_success(Factor::Password);
+                }
+                LoginMethod::Pin { .. } => {
+                    state.has_logged_in = true;
+                    state.lockout.record_success(Factor::Pin);
+                }
+                LoginMethod::Registration | LoginMethod::PinAuthToken => {}
+            }
+            add_token(&mut state, at, TokenKind::Access, *access, None);
+            add_token(&mut state, at, TokenKind::Refresh, *refresh, Some(access.hash));
+            if let Some(session) = session {
+                add_token(&mut state, at, TokenKind::PinSession, *session, None);
+            }
+        }
+        EventKind::PinAuthTokenIssued { token } => {
+            state.has_logged_in = true;
+            state.lockout.record_success(Factor::Password);
+            add_token(&mut state, at, TokenKind::PinAuth, *token, None);
+        }
+        EventKind::PinAttemptFailed { flow, consecutive_failures, challenge_id } => {
+            state.lockout.record_failure(flow.factor(), *consecutive_failures);
+            if *flow == AttemptFlow::SecurityAnswer {
+                state.answer_failures = state.answer_failures.saturating_add(1);
+            }
+            if let Some(challenge) = state.challenge.as_mut().filter(|c| Some(c.id) == *challenge_id) {
+                challenge.failures = challenge.failures.saturating_add(1);
+            }
+        }
+        EventKind::PinAttemptRefused { .. } => state.lockout.record_refusal(),
+        EventKind::PinLockedOut { until, lockout_number } => {
+            state.lockout.record_lock(Lock { since: at, until: *until, number: *lockout_number });
+        }
+        EventKind::PinUnlocked => {
+            state.lockout.clear();
+            state.answer_failures = 0;
+        }
+        EventKind::PinChanged { pin_hash } => {
+            set_pin(&mut state, pin_hash, at);
+            state.lockout.record_success(Factor::Pin);
+        }
+        EventKind::AccessTokensRevoked { except, .. } => {
+            state.tokens.retain(|t| match t.kind {
+                TokenKind::Access => Some(t.hash) == *except,
+                TokenKind::Refresh => t.paired_with.is_some() && t.paired_with == *except,
+                TokenKind::PinSession | TokenKind::PinAuth => true,
+            });
+        }
+        EventKind::PinSessionsRevoked { .. } => state.tokens.retain(|t| t.kind != TokenKind::PinSession),
+        EventKind::PinSessionTokenInvalidated { token } => remove_token(&mut state, TokenKind::PinSession, token),
+        EventKind::AccessTokenInvalidated { token, refresh_revoked } => {
+            remove_token(&mut state, TokenKind::Access, token);
+            if *refresh_revoked {
+                state.tokens.retain(|t| !(t.kind == TokenKind::Refresh && t.paired_with == Some(*token)));
+            }
+        }
+        EventKind::AccessTokenRefreshed { refresh_token, access } => {
+            add_token(&mut state, at, TokenKind::Access, *access, None);
+            if let Some(refresh) = state.tokens.iter_mut().find(|t| t.kind == TokenKind::Refresh && t.hash == *refresh_token) {
+                refresh.paired_with = Some(access.hash);
+            }
+        }
+        EventKind::PinResetRequested { challenge_id, via, channel, secret, expires_at, .. } => {
+            state.challenge = (*expires_at > at).then_some(Challenge {
+                id: *challenge_id,
+                via: *via,
+                channel: *channel,
+                secret: *secret,
+                expires_at: *expires_at,
+                failures: 0,
+                spent: false,
+            });
+            state.reset_requests.push(at);
+            let excess = state.reset_requests.len().saturating_sub(RESET_REQUESTS_KEPT);
+            state.reset_requests.drain(..excess);
+        }
+        EventKind::PinReset { challenge_id, pin_hash, .. } => {
+            set_pin(&mut state, pin_hash, at);
+            state.lockout.clear();
+            state.answer_failures = 0;
+            if let Some(challenge) = state.challenge.as_mut().filter(|c| Some(c.id) == *challenge_id) {
+                challenge.spent = true;
+            }
+        }
+    }
+    state
+}
+
+fn set_pin(state: &mut Account, pin_hash: &SecretHash, at: Timestamp) {
+    state.pin.hash = Some(pin_hash.clone());
+    state.pin.last_changed_at = Some(at);
+}
+
+fn add_token(state: &mut Account, at: Timestamp, kind: TokenKind, token: IssuedToken, paired_with: Option<Digest>) {
+    if token.expires_at > at {
+        state.tokens.push(ActiveToken { hash: token.hash, kind, expires_at: token.expires_at, paired_with });
+    }
+}
+
+fn remove_token(state: &mut Account, kind: TokenKind, hash: &Digest) {
+    state.tokens.retain(|t| !(t.kind == kind && t.hash == *hash));
+}

@@ -1,0 +1,288 @@
+//! Commands: what a client asks for, imperative, with everything impure already resolved.
+//!
+//! The command layer verifies secrets (argon2id), draws random tokens and reads the clock before it
+//! builds a command, so `decide` stays pure: a command that says `LogInWithPin` means the PIN was
+//! right; a wrong one arrives as `FailPinAttempt`.
+
+use crate::event::{AttemptFlow, ChallengeSecret, ResetChannel, SecurityAnswerHash};
+use crate::ids::{AccountId, ChallengeId, Digest, Sealed, SecretHash};
+use crate::time::Timestamp;
+use crate::values::{Email, IdentifierKind, Phone, Username};
+
+/// Fresh tokens drawn for a login; `decide` issues the ones the situation calls for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NewTokens {
+    /// Candidate access token.
+    pub access: Digest,
+    /// Candidate refresh token.
+    pub refresh: Digest,
+    /// Candidate PIN session token.
+    pub session: Digest,
+}
+
+/// What the registration said about the PIN.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PinChoice {
+    /// A PIN was given (already checked against the policy and hashed).
+    Given(SecretHash),
+    /// `PINInfo.Skipped` was true.
+    Skipped,
+    /// No `PINInfo`.
+    Absent,
+}
+
+/// Create an account.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RegisterAccount {
+    /// Now.
+    pub at: Timestamp,
+    /// The new account's id.
+    pub account_id: AccountId,
+    /// Email, if given.
+    pub email: Option<Email>,
+    /// Username, if given.
+    pub username: Option<Username>,
+    /// Phone, if given.
+    pub phone: Option<Phone>,
+    /// argon2id of the password.
+    pub password_hash: SecretHash,
+    /// Hashed security answers.
+    pub security_answers: Vec<SecurityAnswerHash>,
+    /// The PIN, if any.
+    pub pin: PinChoice,
+    /// Tokens for the first session.
+    pub tokens: NewTokens,
+    /// A PinAuthToken, used if a required PIN was not given.
+    pub pin_auth_token: Digest,
+}
+
+/// The password was verified: start a session, or ask for the PIN first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LogInWithPassword {
+    /// Now.
+    pub at: Timestamp,
+    /// Tokens for the session.
+    pub tokens: NewTokens,
+    /// A PinAuthToken, used if a required PIN is not set.
+    pub pin_auth_token: Digest,
+}
+
+/// How a PIN is being set for the first time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SetPinVia {
+    /// With the PinAuthToken of error 1243; a session starts.
+    PinAuthToken {
+        /// The token presented.
+        token: Digest,
+        /// Tokens for the session.
+        tokens: NewTokens,
+    },
+    /// With an access token, through a profile update.
+    ProfileUpdate {
+        /// The access token presented.
+        access_token: Digest,
+    },
+}
+
+/// Set the PIN where none is set.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SetPin {
+    /// Now.
+    pub at: Timestamp,
+    /// argon2id of the new PIN.
+    pub pin_hash: SecretHash,
+    /// How.
+    pub via: SetPinVia,
+}
+
+/// Decline an optional PIN.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SkipPin {
+    /// Now.
+    pub at: Timestamp,
+    /// The access token presented.
+    pub access_token: Digest,
+}
+
+/// The PIN was verified under a session token: issue an access token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LogInWithPin {
+    /// Now.
+    pub at: Timestamp,
+    /// The PIN session token presented.
+    pub session_token: Digest,
+    /// New access token.
+    pub access: Digest,
+    /// New refresh token.
+    pub refresh: Digest,
+}
+
+/// A wrong secret was presented in `flow`, or any attempt while locked: record and count it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FailPinAttempt {
+    /// Now.
+    pub at: Timestamp,
+    /// Where.
+    pub flow: AttemptFlow,
+}
+
+/// The old PIN was verified: replace it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChangePin {
+    /// Now.
+    pub at: Timestamp,
+    /// The access token presented.
+    pub access_token: Digest,
+    /// argon2id of the new PIN.
+    pub new_pin_hash: SecretHash,
+}
+
+/// End one PIN session token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InvalidatePinSession {
+    /// Now.
+    pub at: Timestamp,
+    /// The token.
+    pub session_token: Digest,
+}
+
+/// End one access token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InvalidateAccessToken {
+    /// Now.
+    pub at: Timestamp,
+    /// The token.
+    pub access_token: Digest,
+    /// End its refresh tokens as well.
+    pub prevent_refresh: bool,
+}
+
+/// Exchange a refresh token for a new access token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RefreshAccessToken {
+    /// Now.
+    pub at: Timestamp,
+    /// The refresh token presented.
+    pub refresh_token: Digest,
+    /// The new access token.
+    pub access: Digest,
+}
+
+/// Start a PIN reset: a link or an OTP goes to the account's email or phone.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequestPinReset {
+    /// Now.
+    pub at: Timestamp,
+    /// The new challenge's id.
+    pub challenge_id: ChallengeId,
+    /// The identifier the request named.
+    pub via: IdentifierKind,
+    /// Where the message goes.
+    pub channel: ResetChannel,
+    /// Digest of what must be brought back.
+    pub secret: ChallengeSecret,
+    /// The OTP or token sealed for the notifier.
+    pub sealed: Sealed,
+    /// Template name asked for.
+    pub template: Option<String>,
+    /// Allow-listed reset URL.
+    pub reset_url: Option<String>,
+}
+
+/// The OTP was verified against the active challenge: set the new PIN.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResetPinViaOtp {
+    /// Now.
+    pub at: Timestamp,
+    /// The identifier presented with the OTP.
+    pub via: IdentifierKind,
+    /// argon2id of the new PIN.
+    pub pin_hash: SecretHash,
+}
+
+/// A reset token was presented: set the new PIN.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResetPinViaToken {
+    /// Now.
+    pub at: Timestamp,
+    /// SHA-256 of the reset token.
+    pub token: Digest,
+    /// argon2id of the new PIN.
+    pub pin_hash: SecretHash,
+}
+
+/// The security answers were verified: set the new PIN.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResetPinViaSecurityAnswer {
+    /// Now.
+    pub at: Timestamp,
+    /// The identifier presented with the answers.
+    pub via: IdentifierKind,
+    /// argon2id of the new PIN.
+    pub pin_hash: SecretHash,
+}
+
+/// An administrator clears the lock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UnlockPin {
+    /// Now.
+    pub at: Timestamp,
+}
+
+/// Every command an account accepts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Command {
+    /// See [`RegisterAccount`].
+    RegisterAccount(RegisterAccount),
+    /// See [`LogInWithPassword`].
+    LogInWithPassword(LogInWithPassword),
+    /// See [`SetPin`].
+    SetPin(SetPin),
+    /// See [`SkipPin`].
+    SkipPin(SkipPin),
+    /// See [`LogInWithPin`].
+    LogInWithPin(LogInWithPin),
+    /// See [`FailPinAttempt`].
+    FailPinAttempt(FailPinAttempt),
+    /// See [`ChangePin`].
+    ChangePin(ChangePin),
+    /// See [`InvalidatePinSession`].
+    InvalidatePinSession(InvalidatePinSession),
+    /// See [`InvalidateAccessToken`].
+    InvalidateAccessToken(InvalidateAccessToken),
+    /// See [`RefreshAccessToken`].
+    RefreshAccessToken(RefreshAccessToken),
+    /// See [`RequestPinReset`].
+    RequestPinReset(RequestPinReset),
+    /// See [`ResetPinViaOtp`].
+    ResetPinViaOtp(ResetPinViaOtp),
+    /// See [`ResetPinViaToken`].
+    ResetPinViaToken(ResetPinViaToken),
+    /// See [`ResetPinViaSecurityAnswer`].
+    ResetPinViaSecurityAnswer(ResetPinViaSecurityAnswer),
+    /// See [`UnlockPin`].
+    UnlockPin(UnlockPin),
+}
+
+impl Command {
+    /// When the command was issued.
+    pub fn at(&self) -> Timestamp {
+        match self {
+            Self::RegisterAccount(c) => c.at,
+            Self::LogInWithPassword(c) => c.at,
+            Self::SetPin(c) => c.at,
+            Self::SkipPin(c) => c.at,
+            Self::LogInWithPin(c) => c.at,
+            Self::FailPinAttempt(c) => c.at,
+            Self::ChangePin(c) => c.at,
+            Self::InvalidatePinSession(c) => c.at,
+            Self::InvalidateAccessToken(c) => c.at,
+            Self::RefreshAccessToken(c) => c.at,
+            Self::RequestPinReset(c) => c.at,
+            Self::ResetPinViaOtp(c) => c.at,
+            Self::ResetPinViaToken(c) => c.at,
+            Self::ResetPinViaSecurityAnswer(c) => c.at,
+            Self::UnlockPin(c) => c.at,
+        }
+    }
+}

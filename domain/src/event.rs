@@ -1,0 +1,339 @@
+//! Events: what happened to one account, past tense, stable names, stored as JSON.
+//!
+//! The `event_type` string of each variant is part of the storage format: renaming one would orphan
+//! every stored event of that type, so `Event::event_type` lists them explicitly and a test checks
+//! that it agrees with the serialized tag. Only digests and hashes of secrets appear here.
+
+use crate::ids::{AccountId, ChallengeId, Digest, Sealed, SecretHash};
+use crate::time::Timestamp;
+use crate::values::{Email, IdentifierKind, Phone, QuestionId, Username};
+use serde::{Deserialize, Serialize};
+
+/// One event of an account stream: when it happened and what happened.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// When the command that caused it was decided.
+    pub at: Timestamp,
+    /// What happened.
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+impl Event {
+    /// The stable type name stored beside the event.
+    pub fn event_type(&self) -> &'static str {
+        self.kind.event_type()
+    }
+}
+
+/// The kinds of token an account holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum TokenKind {
+    /// Bearer token for the account API (`access_token`).
+    Access,
+    /// Exchanged for a new access token (`refresh_token`).
+    Refresh,
+    /// Allows login by PIN alone (`session_token`).
+    PinSession,
+    /// Allows setting a required PIN after a password login (`PINAuthToken`, error 1243).
+    PinAuth,
+}
+
+/// A token handed out: the digest of its value and when it stops being valid.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IssuedToken {
+    /// SHA-256 of the token.
+    pub hash: Digest,
+    /// The first instant at which it is no longer valid.
+    pub expires_at: Timestamp,
+}
+
+/// How a session (access and refresh token, perhaps a PIN session token) was earned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "method")]
+pub enum LoginMethod {
+    /// At registration.
+    Registration,
+    /// With the password.
+    Password,
+    /// With the PIN, under this PIN session token.
+    Pin {
+        /// The session token presented.
+        session_token: Digest,
+    },
+    /// By setting the PIN with a PinAuthToken.
+    PinAuthToken,
+}
+
+/// How a PIN was first set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "via")]
+pub enum PinSetVia {
+    /// Given with the registration.
+    Registration,
+    /// With the PinAuthToken from error 1243; the token is spent.
+    PinAuthToken {
+        /// The token used.
+        token: Digest,
+    },
+    /// Through a profile update with an access token (optional PIN).
+    ProfileUpdate,
+}
+
+/// The flow in which a wrong secret was presented.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum AttemptFlow {
+    /// Login by PIN.
+    PinLogin,
+    /// Wrong old PIN when changing the PIN.
+    ChangePin,
+    /// Login by password.
+    Password,
+    /// Wrong OTP on a PIN reset.
+    Otp,
+    /// Wrong security answer on a PIN reset.
+    SecurityAnswer,
+}
+
+/// Where a forgot-PIN message goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "channel")]
+pub enum ResetChannel {
+    /// To the account's email address.
+    Email,
+    /// To the account's phone, as SMS or (when `voice`) a voice call.
+    Sms {
+        /// Deliver by voice call.
+        voice: bool,
+    },
+}
+
+/// What the account holder must bring back to reset the PIN.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind")]
+pub enum ChallengeSecret {
+    /// A reset token, sent as a link.
+    Link {
+        /// SHA-256 of the reset token.
+        token: Digest,
+    },
+    /// A one-time password.
+    Otp {
+        /// HMAC of the OTP under the command layer's OTP key.
+        digest: Digest,
+    },
+}
+
+/// How a PIN was reset.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "method")]
+pub enum ResetMethod {
+    /// With an OTP, identified by email, phone or username.
+    Otp {
+        /// The identifier presented.
+        via: IdentifierKind,
+    },
+    /// With the reset token from a link.
+    Token,
+    /// With the security answers, identified by email, phone or username.
+    SecurityAnswer {
+        /// The identifier presented.
+        via: IdentifierKind,
+    },
+}
+
+/// Why sessions were ended in bulk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RevocationReason {
+    /// The PIN was changed (Force Logout).
+    PinChanged,
+    /// The PIN was reset (Force Logout).
+    PinReset,
+}
+
+/// A security answer, hashed, with the question it answers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecurityAnswerHash {
+    /// The question's id.
+    pub question_id: QuestionId,
+    /// argon2id of the normalized answer.
+    pub answer_hash: SecretHash,
+}
+
+/// Every kind of event, with its data.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event_type")]
+pub enum EventKind {
+    /// The account was created with its identifiers and primary credentials.
+    AccountRegistered {
+        /// The account.
+        account_id: AccountId,
+        /// Normalized email, when given.
+        email: Option<Email>,
+        /// Normalized username, when given.
+        username: Option<Username>,
+        /// Normalized phone, when given.
+        phone: Option<Phone>,
+        /// argon2id of the password.
+        password_hash: SecretHash,
+        /// Hashed security answers.
+        security_answers: Vec<SecurityAnswerHash>,
+    },
+    /// A PIN was set where there was none.
+    PinSet {
+        /// argon2id of the PIN.
+        pin_hash: SecretHash,
+        /// How.
+        via: PinSetVia,
+    },
+    /// The holder chose not to set an optional PIN.
+    PinSkipped,
+    /// Tokens were issued for a successful login or registration.
+    SessionStarted {
+        /// How the login was proven.
+        method: LoginMethod,
+        /// The new access token.
+        access: IssuedToken,
+        /// The new refresh token, paired with the access token.
+        refresh: IssuedToken,
+        /// A new PIN session token, when the PIN is set and PIN login is enabled.
+        session: Option<IssuedToken>,
+    },
+    /// The password was right but a required PIN is not set: a PinAuthToken was issued instead of
+    /// a session (error 1243).
+    PinAuthTokenIssued {
+        /// The token.
+        token: IssuedToken,
+    },
+    /// A wrong PIN, password, OTP or answer was evaluated and counted.
+    PinAttemptFailed {
+        /// Where.
+        flow: AttemptFlow,
+        /// Consecutive failures of this factor, this one included.
+        consecutive_failures: u32,
+        /// The reset challenge it counted against, for OTP failures.
+        challenge_id: Option<ChallengeId>,
+    },
+    /// An attempt arrived while the account was locked; it was refused without evaluation.
+    PinAttemptRefused {
+        /// Where.
+        flow: AttemptFlow,
+        /// When the lock ends; `None` if permanent.
+        locked_until: Option<Timestamp>,
+    },
+    /// Too many failures: the account is locked.
+    PinLockedOut {
+        /// When the lock ends; `None` if permanent (until reset or admin unlock).
+        until: Option<Timestamp>,
+        /// 1 for the first lock since the last proof of the PIN, 2 for the next, ...
+        lockout_number: u32,
+    },
+    /// An administrator cleared the lock and the failure counts.
+    PinUnlocked,
+    /// The PIN was changed with the old one and an access token.
+    PinChanged {
+        /// argon2id of the new PIN.
+        pin_hash: SecretHash,
+    },
+    /// Access and refresh tokens were ended, but for the one that asked.
+    AccessTokensRevoked {
+        /// The access token (and its refresh tokens) kept.
+        except: Option<Digest>,
+        /// Why.
+        reason: RevocationReason,
+    },
+    /// Every PIN session token was ended.
+    PinSessionsRevoked {
+        /// Why.
+        reason: RevocationReason,
+    },
+    /// One PIN session token was ended at its holder's request.
+    PinSessionTokenInvalidated {
+        /// The token.
+        token: Digest,
+    },
+    /// One access token was ended at its holder's request.
+    AccessTokenInvalidated {
+        /// The token.
+        token: Digest,
+        /// Its refresh tokens were ended too (`preventRefresh`).
+        refresh_revoked: bool,
+    },
+    /// A refresh token was exchanged for a new access token.
+    AccessTokenRefreshed {
+        /// The refresh token used; it stays valid.
+        refresh_token: Digest,
+        /// The new access token, paired with the refresh token.
+        access: IssuedToken,
+    },
+    /// A PIN reset was requested; it replaces any earlier challenge.
+    PinResetRequested {
+        /// The new challenge.
+        challenge_id: ChallengeId,
+        /// The identifier the request named.
+        via: IdentifierKind,
+        /// Where the message goes.
+        channel: ResetChannel,
+        /// What must be brought back.
+        secret: ChallengeSecret,
+        /// The OTP or token, sealed for the notifier.
+        sealed: Sealed,
+        /// When the challenge stops being valid.
+        expires_at: Timestamp,
+        /// The message template asked for, if any.
+        template: Option<String>,
+        /// The allow-listed reset URL the link points at, if any.
+        reset_url: Option<String>,
+    },
+    /// The PIN was reset; the lock and failure counts are cleared.
+    PinReset {
+        /// How.
+        method: ResetMethod,
+        /// The challenge spent, for OTP and token resets.
+        challenge_id: Option<ChallengeId>,
+        /// argon2id of the new PIN.
+        pin_hash: SecretHash,
+    },
+}
+
+impl EventKind {
+    /// The stable type name, equal to the serialized `event_type` tag.
+    pub fn event_type(&self) -> &'static str {
+        match self {
+            Self::AccountRegistered { .. } => "AccountRegistered",
+            Self::PinSet { .. } => "PinSet",
+            Self::PinSkipped => "PinSkipped",
+            Self::SessionStarted { .. } => "SessionStarted",
+            Self::PinAuthTokenIssued { .. } => "PinAuthTokenIssued",
+            Self::PinAttemptFailed { .. } => "PinAttemptFailed",
+            Self::PinAttemptRefused { .. } => "PinAttemptRefused",
+            Self::PinLockedOut { .. } => "PinLockedOut",
+            Self::PinUnlocked => "PinUnlocked",
+            Self::PinChanged { .. } => "PinChanged",
+            Self::AccessTokensRevoked { .. } => "AccessTokensRevoked",
+            Self::PinSessionsRevoked { .. } => "PinSessionsRevoked",
+            Self::PinSessionTokenInvalidated { .. } => "PinSessionTokenInvalidated",
+            Self::AccessTokenInvalidated { .. } => "AccessTokenInvalidated",
+            Self::AccessTokenRefreshed { .. } => "AccessTokenRefreshed",
+            Self::PinResetRequested { .. } => "PinResetRequested",
+            Self::PinReset { .. } => "PinReset",
+        }
+    }
+}
+
+/// Who and what caused an event, stored beside it (not inside it) by the command layer.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventMetadata {
+    /// When the command was received.
+    pub occurred_at: Option<Timestamp>,
+    /// The request this event belongs to.
+    pub correlation_id: Option<uuid::Uuid>,
+    /// The command or event that caused it.
+    pub causation_id: Option<uuid::Uuid>,
+    /// The client's IP address, where known.
+    pub client_ip: Option<String>,
+    /// The client's user agent, where known (truncated by the HTTP layer).
+    pub user_agent: Option<String>,
+    /// Fingerprint of the policy that applied.
+    pub policy: Option<String>,
+}

@@ -1,0 +1,49 @@
+//! Lower-case hex, for digests and sealed values in stored JSON.
+
+const DIGITS: &[u8; 16] = b"0123456789abcdef";
+
+/// Lower-case hex of `bytes`.
+pub fn encode(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
+    }
+    out
+}
+
+/// The bytes of a hex string (either case), or `None` if it is not hex.
+pub fn decode(text: &str) -> Option<Vec<u8>> {
+    let bytes = text.as_bytes();
+    if bytes.len() % 2 != 0 {
+        return None;
+    }
+    bytes
+        .chunks_exact(2)
+        .map(|pair| match pair {
+            [hi, lo] => Some((nibble(*hi)? << 4) | nibble(*lo)?),
+            _ => None,
+        })
+        .collect()
+}
+
+fn nibble(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn round_trips_and_rejects_non_hex() {
+        let bytes = [0u8, 1, 0xab, 0xff];
+        assert_eq!(super::encode(&bytes), "0001abff");
+        assert_eq!(super::decode("0001ABff"), Some(bytes.to_vec()));
+        assert_eq!(super::decode("0"), None);
+        assert_eq!(super::decode("zz"), None);
+    }
+}

@@ -1,0 +1,171 @@
+//! Identifiers and opaque digests.
+//!
+//! Tokens, OTPs and answers never reach the domain in plaintext: the command layer hands it
+//! SHA-256 digests of tokens, HMACs of OTPs and argon2id hashes of PINs, passwords and answers.
+//! Digests are compared in constant time so that a comparison does not leak how many leading bytes
+//! matched.
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::fmt;
+use uuid::Uuid;
+
+/// The identity of one account; its events live in the stream `account-{id}`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct AccountId(Uuid);
+
+impl AccountId {
+    /// Wraps an id chosen by the command layer (random for a new account).
+    pub const fn from_uuid(id: Uuid) -> Self {
+        Self(id)
+    }
+
+    /// The underlying UUID.
+    pub const fn as_uuid(&self) -> &Uuid {
+        &self.0
+    }
+}
+
+impl fmt::Display for AccountId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.hyphenated().fmt(f)
+    }
+}
+
+/// The identity of one PIN-reset challenge (an OTP or a reset link).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ChallengeId(Uuid);
+
+impl ChallengeId {
+    /// Wraps an id chosen by the command layer.
+    pub const fn from_uuid(id: Uuid) -> Self {
+        Self(id)
+    }
+
+    /// The underlying UUID.
+    pub const fn as_uuid(&self) -> &Uuid {
+        &self.0
+    }
+}
+
+/// A 32-byte digest: the SHA-256 of a token, or the keyed HMAC of an OTP. Serialized as hex.
+#[derive(Clone, Copy, Eq, Hash)]
+pub struct Digest([u8; 32]);
+
+impl Digest {
+    /// Wraps digest bytes computed by the command layer.
+    pub const fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+
+    /// The digest bytes.
+    pub const fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// Compares in time independent of where the first difference lies.
+    pub fn ct_eq(&self, other: &Digest) -> bool {
+        let diff = self.0.iter().zip(other.0.iter()).fold(0u8, |acc, (a, b)| acc | (a ^ b));
+        std::hint::black_box(diff) == 0
+    }
+
+    /// Lower-case hex, as it is stored.
+    pub fn to_hex(&self) -> String {
+        crate::hex::encode(&self.0)
+    }
+}
+
+impl PartialEq for Digest {
+    fn eq(&self, other: &Self) -> bool {
+        self.ct_eq(other)
+    }
+}
+
+impl fmt::Debug for Digest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // A prefix is enough to tell digests apart in a test failure.
+        let hex = self.to_hex();
+        write!(f, "Digest({}…)", hex.get(..8).unwrap_or(&hex))
+    }
+}
+
+impl Serialize for Digest {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_hex())
+    }
+}
+
+impl<'de> Deserialize<'de> for Digest {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        let bytes = crate::hex::decode(&text).ok_or_else(|| serde::de::Error::custom("digest is not hex"))?;
+        let array: [u8; 32] = bytes
+            .try_into()
+            .map_err(|_| serde::de::Error::custom("digest is not 32 bytes"))?;
+        Ok(Self(array))
+    }
+}
+
+/// A password-hashing-function string (argon2id in PHC format) of a PIN, password or answer.
+///
+/// Not secret by itself, but never shown: `Debug` prints no part of it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SecretHash(String);
+
+impl SecretHash {
+    /// Wraps a PHC string produced by the command layer's hasher.
+    pub fn from_phc(phc: String) -> Self {
+        Self(phc)
+    }
+
+    /// The PHC string, for verification.
+    pub fn as_phc(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SecretHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretHash([redacted])")
+    }
+}
+
+/// An OTP or reset token sealed (ChaCha20-Poly1305) under the notifier's key, so that the notifier
+/// alone can deliver it. Opaque to the domain. Serialized as hex.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Sealed(Vec<u8>);
+
+impl Sealed {
+    /// Wraps ciphertext (nonce, ciphertext and tag) produced by the command layer.
+    pub fn from_bytes(bytes: Vec<u8>) -> Self {
+        Self(bytes)
+    }
+
+    /// The sealed bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Sealed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Sealed({} bytes)", self.0.len())
+    }
+}
+
+impl Serialize for Sealed {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&crate::hex::encode(&self.0))
+    }
+}
+
+impl<'de> Deserialize<'de> for Sealed {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        crate::hex::decode(&text)
+            .map(Self)
+            .ok_or_else(|| serde::de::Error::custom("sealed value is not hex"))
+    }
+}

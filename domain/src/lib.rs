@@ -1,0 +1,30 @@
+//! The pinauth domain: the `Account` aggregate, its commands, events and policies.
+//!
+//! Everything here is pure and synchronous. The command layer resolves what is impure (the clock,
+//! random tokens, argon2 verdicts, HMACs) and puts it in the command; `decide` returns the events to
+//! append, `evolve` folds them into state. Nothing here knows HTTP, storage, LoginRadius field names
+//! or the time of day.
+
+mod account;
+mod command;
+mod error;
+mod event;
+pub mod hex;
+mod ids;
+mod lockout;
+mod policy;
+mod time;
+mod values;
+
+#[cfg(test)]
+mod tests;
+
+pub use account::{decide, evolve, Account, ActiveToken, Challenge, PinState, Profile};
+pub use command::*;
+pub use error::DomainError;
+pub use event::*;
+pub use ids::{AccountId, ChallengeId, Digest, Sealed, SecretHash};
+pub use lockout::{Factor, FailureOutcome, Lock, Lockout};
+pub use policy::*;
+pub use time::Timestamp;
+pub use values::*;

@@ -1,0 +1,1 @@
+//! pinauth notify (to come).

@@ -1,0 +1,1 @@
+//! pinauth projections (to come).

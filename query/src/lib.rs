@@ -1,0 +1,1 @@
+//! pinauth query (to come).

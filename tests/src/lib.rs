@@ -1,0 +1,1 @@
+//! pinauth tests (to come).
