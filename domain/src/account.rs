@@ -18,7 +18,7 @@ use crate::command::*;
 use crate::error::DomainError;
 use crate::event::*;
 use crate::ids::{AccountId, ChallengeId, Digest, SecretHash};
-use crate::lockout::{FailureOutcome, Factor, Lock, Lockout};
+use crate::lockout::{Factor, FailureOutcome, Lock, Lockout};
 use crate::policy::Policy;
 use crate::time::Timestamp;
 use crate::values::{Email, IdentifierKind, Phone, Username};
@@ -138,7 +138,12 @@ impl Account {
     }
 
     /// A token of `kind` valid at `at`, or why not.
-    pub fn token(&self, at: Timestamp, kind: TokenKind, hash: &Digest) -> Result<&ActiveToken, DomainError> {
+    pub fn token(
+        &self,
+        at: Timestamp,
+        kind: TokenKind,
+        hash: &Digest,
+    ) -> Result<&ActiveToken, DomainError> {
         let token = self
             .tokens
             .iter()
@@ -162,7 +167,12 @@ impl Account {
     }
 
     /// Checks a PIN login before the PIN is verified; gives the hash to verify against.
-    pub fn pin_login_guard(&self, at: Timestamp, session_token: &Digest, policy: &Policy) -> Result<&SecretHash, DomainError> {
+    pub fn pin_login_guard(
+        &self,
+        at: Timestamp,
+        session_token: &Digest,
+        policy: &Policy,
+    ) -> Result<&SecretHash, DomainError> {
         self.profile()?;
         if !policy.requirement.pin_login_enabled {
             return Err(DomainError::PinLoginDisabled);
@@ -181,7 +191,11 @@ impl Account {
     }
 
     /// Checks a PIN change before the old PIN is verified; gives the hash to verify against.
-    pub fn change_pin_guard(&self, at: Timestamp, access_token: &Digest) -> Result<&SecretHash, DomainError> {
+    pub fn change_pin_guard(
+        &self,
+        at: Timestamp,
+        access_token: &Digest,
+    ) -> Result<&SecretHash, DomainError> {
         self.profile()?;
         self.token(at, TokenKind::Access, access_token)?;
         let hash = self.pin_hash()?;
@@ -192,7 +206,10 @@ impl Account {
     /// Checks an OTP reset before the OTP is compared; gives the challenge to compare against.
     pub fn otp_guard(&self, at: Timestamp, via: IdentifierKind) -> Result<&Challenge, DomainError> {
         self.profile()?;
-        let challenge = self.challenge.as_ref().ok_or(DomainError::ChallengeNotFound)?;
+        let challenge = self
+            .challenge
+            .as_ref()
+            .ok_or(DomainError::ChallengeNotFound)?;
         let channel_fits = match challenge.channel {
             ResetChannel::Email => matches!(via, IdentifierKind::Email | IdentifierKind::Username),
             ResetChannel::Sms { .. } => via == IdentifierKind::Phone,
@@ -204,7 +221,11 @@ impl Account {
     }
 
     /// Checks a reset-token reset; gives the challenge the token belongs to.
-    pub fn reset_token_guard(&self, at: Timestamp, token: &Digest) -> Result<&Challenge, DomainError> {
+    pub fn reset_token_guard(
+        &self,
+        at: Timestamp,
+        token: &Digest,
+    ) -> Result<&Challenge, DomainError> {
         self.profile()?;
         let challenge = self
             .challenge
@@ -214,7 +235,11 @@ impl Account {
         self.live_challenge(at, challenge)
     }
 
-    fn live_challenge<'a>(&self, at: Timestamp, challenge: &'a Challenge) -> Result<&'a Challenge, DomainError> {
+    fn live_challenge<'a>(
+        &self,
+        at: Timestamp,
+        challenge: &'a Challenge,
+    ) -> Result<&'a Challenge, DomainError> {
         if challenge.spent {
             Err(DomainError::ChallengeUsed)
         } else if at >= challenge.expires_at {
@@ -224,7 +249,12 @@ impl Account {
         }
     }
 
-    fn challenge_open(&self, at: Timestamp, challenge: &Challenge, policy: &Policy) -> Result<(), DomainError> {
+    fn challenge_open(
+        &self,
+        at: Timestamp,
+        challenge: &Challenge,
+        policy: &Policy,
+    ) -> Result<(), DomainError> {
         self.live_challenge(at, challenge)?;
         if challenge.failures >= policy.otp.max_tries {
             return Err(DomainError::ChallengeExhausted);
@@ -233,7 +263,11 @@ impl Account {
     }
 
     /// Checks a security-answer reset before the answers are verified; gives the stored answers.
-    pub fn security_answer_guard(&self, at: Timestamp, policy: &Policy) -> Result<&[SecurityAnswerHash], DomainError> {
+    pub fn security_answer_guard(
+        &self,
+        at: Timestamp,
+        policy: &Policy,
+    ) -> Result<&[SecurityAnswerHash], DomainError> {
         let profile = self.profile()?;
         if profile.security_answers.is_empty() {
             return Err(DomainError::SecurityAnswersNotSet);
@@ -245,9 +279,19 @@ impl Account {
         Ok(&profile.security_answers)
     }
 
-    fn start_session(&self, at: Timestamp, method: LoginMethod, tokens: NewTokens, pin_set: bool, policy: &Policy) -> Event {
+    fn start_session(
+        &self,
+        at: Timestamp,
+        method: LoginMethod,
+        tokens: NewTokens,
+        pin_set: bool,
+        policy: &Policy,
+    ) -> Event {
         let lifetimes = &policy.tokens;
-        let issue = |hash, secs| IssuedToken { hash, expires_at: at.plus_secs(secs) };
+        let issue = |hash, secs| IssuedToken {
+            hash,
+            expires_at: at.plus_secs(secs),
+        };
         let with_session = pin_set && policy.requirement.pin_login_enabled;
         Event {
             at,
@@ -261,13 +305,23 @@ impl Account {
     }
 
     fn pin_auth_token(at: Timestamp, token: Digest, policy: &Policy) -> Event {
-        let token = IssuedToken { hash: token, expires_at: at.plus_secs(policy.tokens.pin_auth_secs) };
-        Event { at, kind: EventKind::PinAuthTokenIssued { token } }
+        let token = IssuedToken {
+            hash: token,
+            expires_at: at.plus_secs(policy.tokens.pin_auth_secs),
+        };
+        Event {
+            at,
+            kind: EventKind::PinAuthTokenIssued { token },
+        }
     }
 }
 
 /// Decides which events `command` produces on `state` under `policy`.
-pub fn decide(state: &Account, command: Command, policy: &Policy) -> Result<Vec<Event>, DomainError> {
+pub fn decide(
+    state: &Account,
+    command: Command,
+    policy: &Policy,
+) -> Result<Vec<Event>, DomainError> {
     let at = command.at();
     let event = |kind| Event { at, kind };
     match command {
@@ -290,7 +344,10 @@ pub fn decide(state: &Account, command: Command, policy: &Policy) -> Result<Vec<
             })];
             let pin_set = match c.pin {
                 PinChoice::Given(pin_hash) => {
-                    events.push(event(EventKind::PinSet { pin_hash, via: PinSetVia::Registration }));
+                    events.push(event(EventKind::PinSet {
+                        pin_hash,
+                        via: PinSetVia::Registration,
+                    }));
                     true
                 }
                 PinChoice::Skipped if r.required => return Err(DomainError::PinSkipNotAllowed),
@@ -304,7 +361,13 @@ pub fn decide(state: &Account, command: Command, policy: &Policy) -> Result<Vec<
             if pin_setup_needed(pin_set, policy, true) {
                 events.push(Account::pin_auth_token(at, c.pin_auth_token, policy));
             } else {
-                events.push(state.start_session(at, LoginMethod::Registration, c.tokens, pin_set, policy));
+                events.push(state.start_session(
+                    at,
+                    LoginMethod::Registration,
+                    c.tokens,
+                    pin_set,
+                    policy,
+                ));
             }
             Ok(events)
         }
@@ -314,7 +377,13 @@ pub fn decide(state: &Account, command: Command, policy: &Policy) -> Result<Vec<
             if pin_setup_needed(pin_set, policy, !state.has_logged_in) {
                 Ok(vec![Account::pin_auth_token(at, c.pin_auth_token, policy)])
             } else {
-                Ok(vec![state.start_session(at, LoginMethod::Password, c.tokens, pin_set, policy)])
+                Ok(vec![state.start_session(
+                    at,
+                    LoginMethod::Password,
+                    c.tokens,
+                    pin_set,
+                    policy,
+                )])
             }
         }
         Command::SetPin(c) => {
@@ -327,7 +396,10 @@ pub fn decide(state: &Account, command: Command, policy: &Policy) -> Result<Vec<
                         return Err(DomainError::PinAlreadySet);
                     }
                     Ok(vec![
-                        event(EventKind::PinSet { pin_hash: c.pin_hash, via: PinSetVia::PinAuthToken { token } }),
+                        event(EventKind::PinSet {
+                            pin_hash: c.pin_hash,
+                            via: PinSetVia::PinAuthToken { token },
+                        }),
                         state.start_session(at, LoginMethod::PinAuthToken, tokens, true, policy),
                     ])
                 }
@@ -337,7 +409,10 @@ pub fn decide(state: &Account, command: Command, policy: &Policy) -> Result<Vec<
                     if state.pin.hash.is_some() {
                         return Err(DomainError::PinAlreadySet);
                     }
-                    Ok(vec![event(EventKind::PinSet { pin_hash: c.pin_hash, via: PinSetVia::ProfileUpdate })])
+                    Ok(vec![event(EventKind::PinSet {
+                        pin_hash: c.pin_hash,
+                        via: PinSetVia::ProfileUpdate,
+                    })])
                 }
             }
         }
@@ -354,26 +429,40 @@ pub fn decide(state: &Account, command: Command, policy: &Policy) -> Result<Vec<
         }
         Command::LogInWithPin(c) => {
             state.pin_login_guard(at, &c.session_token, policy)?;
-            let tokens = NewTokens { access: c.access, refresh: c.refresh, session: c.session_token };
-            let method = LoginMethod::Pin { session_token: c.session_token };
+            let tokens = NewTokens {
+                access: c.access,
+                refresh: c.refresh,
+                session: c.session_token,
+            };
+            let method = LoginMethod::Pin {
+                session_token: c.session_token,
+            };
             Ok(vec![state.start_session(at, method, tokens, false, policy)])
         }
         Command::FailPinAttempt(c) => {
             state.profile()?;
             let challenge_id = match c.flow {
                 AttemptFlow::Otp => {
-                    let challenge = state.challenge.as_ref().ok_or(DomainError::ChallengeNotFound)?;
+                    let challenge = state
+                        .challenge
+                        .as_ref()
+                        .ok_or(DomainError::ChallengeNotFound)?;
                     state.challenge_open(at, challenge, policy)?;
                     Some(challenge.id)
                 }
-                AttemptFlow::SecurityAnswer if state.answer_failures >= policy.recovery.max_security_answer_tries => {
+                AttemptFlow::SecurityAnswer
+                    if state.answer_failures >= policy.recovery.max_security_answer_tries =>
+                {
                     return Err(DomainError::SecurityAnswersExhausted);
                 }
                 _ => None,
             };
             match state.lockout.on_failure(at, c.flow, &policy.lockout) {
                 FailureOutcome::Refused { lock, record } => Ok(if record {
-                    vec![event(EventKind::PinAttemptRefused { flow: c.flow, locked_until: lock.until })]
+                    vec![event(EventKind::PinAttemptRefused {
+                        flow: c.flow,
+                        locked_until: lock.until,
+                    })]
                 } else {
                     Vec::new()
                 }),
@@ -384,7 +473,10 @@ pub fn decide(state: &Account, command: Command, policy: &Policy) -> Result<Vec<
                         challenge_id,
                     })];
                     if let Some(Lock { until, number, .. }) = lock {
-                        events.push(event(EventKind::PinLockedOut { until, lockout_number: number }));
+                        events.push(event(EventKind::PinLockedOut {
+                            until,
+                            lockout_number: number,
+                        }));
                     }
                     Ok(events)
                 }
@@ -392,7 +484,9 @@ pub fn decide(state: &Account, command: Command, policy: &Policy) -> Result<Vec<
         }
         Command::ChangePin(c) => {
             state.change_pin_guard(at, &c.access_token)?;
-            let mut events = vec![event(EventKind::PinChanged { pin_hash: c.new_pin_hash })];
+            let mut events = vec![event(EventKind::PinChanged {
+                pin_hash: c.new_pin_hash,
+            })];
             if policy.recovery.force_logout {
                 events.push(event(EventKind::AccessTokensRevoked {
                     except: Some(c.access_token),
@@ -404,7 +498,9 @@ pub fn decide(state: &Account, command: Command, policy: &Policy) -> Result<Vec<
         Command::InvalidatePinSession(c) => {
             state.profile()?;
             state.token(at, TokenKind::PinSession, &c.session_token)?;
-            Ok(vec![event(EventKind::PinSessionTokenInvalidated { token: c.session_token })])
+            Ok(vec![event(EventKind::PinSessionTokenInvalidated {
+                token: c.session_token,
+            })])
         }
         Command::InvalidateAccessToken(c) => {
             state.profile()?;
@@ -417,8 +513,14 @@ pub fn decide(state: &Account, command: Command, policy: &Policy) -> Result<Vec<
         Command::RefreshAccessToken(c) => {
             state.profile()?;
             state.token(at, TokenKind::Refresh, &c.refresh_token)?;
-            let access = IssuedToken { hash: c.access, expires_at: at.plus_secs(policy.tokens.access_secs) };
-            Ok(vec![event(EventKind::AccessTokenRefreshed { refresh_token: c.refresh_token, access })])
+            let access = IssuedToken {
+                hash: c.access,
+                expires_at: at.plus_secs(policy.tokens.access_secs),
+            };
+            Ok(vec![event(EventKind::AccessTokenRefreshed {
+                refresh_token: c.refresh_token,
+                access,
+            })])
         }
         Command::RequestPinReset(c) => {
             let profile = state.profile()?;
@@ -430,13 +532,20 @@ pub fn decide(state: &Account, command: Command, policy: &Policy) -> Result<Vec<
                 return Err(DomainError::ChannelUnavailable);
             }
             let window = &policy.recovery;
-            let window_start = Timestamp::from_unix_millis(
-                at.unix_millis().saturating_sub(i64::try_from(window.request_window_secs.saturating_mul(1000)).unwrap_or(i64::MAX)),
-            );
-            let recent: Vec<Timestamp> = state.reset_requests.iter().copied().filter(|t| *t > window_start).collect();
+            let window_start = Timestamp::from_unix_millis(at.unix_millis().saturating_sub(
+                i64::try_from(window.request_window_secs.saturating_mul(1000)).unwrap_or(i64::MAX),
+            ));
+            let recent: Vec<Timestamp> = state
+                .reset_requests
+                .iter()
+                .copied()
+                .filter(|t| *t > window_start)
+                .collect();
             if recent.len() >= usize::try_from(window.max_requests).unwrap_or(usize::MAX) {
                 let oldest = recent.iter().min().copied().unwrap_or(at);
-                return Err(DomainError::ResetRateLimited { retry_at: oldest.plus_secs(window.request_window_secs) });
+                return Err(DomainError::ResetRateLimited {
+                    retry_at: oldest.plus_secs(window.request_window_secs),
+                });
             }
             let lifetime = match c.secret {
                 ChallengeSecret::Link { .. } => policy.tokens.reset_secs,
@@ -457,15 +566,33 @@ pub fn decide(state: &Account, command: Command, policy: &Policy) -> Result<Vec<
             let challenge = state.otp_guard(at, c.via)?;
             state.challenge_open(at, challenge, policy)?;
             let method = ResetMethod::Otp { via: c.via };
-            Ok(reset_events(at, method, Some(challenge.id), c.pin_hash, policy))
+            Ok(reset_events(
+                at,
+                method,
+                Some(challenge.id),
+                c.pin_hash,
+                policy,
+            ))
         }
         Command::ResetPinViaToken(c) => {
             let challenge = state.reset_token_guard(at, &c.token)?;
-            Ok(reset_events(at, ResetMethod::Token, Some(challenge.id), c.pin_hash, policy))
+            Ok(reset_events(
+                at,
+                ResetMethod::Token,
+                Some(challenge.id),
+                c.pin_hash,
+                policy,
+            ))
         }
         Command::ResetPinViaSecurityAnswer(c) => {
             state.security_answer_guard(at, policy)?;
-            Ok(reset_events(at, ResetMethod::SecurityAnswer { via: c.via }, None, c.pin_hash, policy))
+            Ok(reset_events(
+                at,
+                ResetMethod::SecurityAnswer { via: c.via },
+                None,
+                c.pin_hash,
+                policy,
+            ))
         }
         Command::UnlockPin(_) => {
             state.profile()?;
@@ -484,10 +611,28 @@ fn pin_setup_needed(pin_set: bool, policy: &Policy, first_login: bool) -> bool {
     r.required && !pin_set && (r.ask_on_login || (r.ask_on_first_login && first_login))
 }
 
-fn reset_events(at: Timestamp, method: ResetMethod, challenge_id: Option<ChallengeId>, pin_hash: SecretHash, policy: &Policy) -> Vec<Event> {
-    let mut events = vec![Event { at, kind: EventKind::PinReset { method, challenge_id, pin_hash } }];
+fn reset_events(
+    at: Timestamp,
+    method: ResetMethod,
+    challenge_id: Option<ChallengeId>,
+    pin_hash: SecretHash,
+    policy: &Policy,
+) -> Vec<Event> {
+    let mut events = vec![Event {
+        at,
+        kind: EventKind::PinReset {
+            method,
+            challenge_id,
+            pin_hash,
+        },
+    }];
     if policy.recovery.force_logout {
-        events.push(Event { at, kind: EventKind::PinSessionsRevoked { reason: RevocationReason::PinReset } });
+        events.push(Event {
+            at,
+            kind: EventKind::PinSessionsRevoked {
+                reason: RevocationReason::PinReset,
+            },
+        });
     }
     events
 }
@@ -500,7 +645,14 @@ pub fn evolve(mut state: Account, event: &Event) -> Account {
         state.challenge = None;
     }
     match &event.kind {
-        EventKind::AccountRegistered { account_id, email, username, phone, password_hash, security_answers } => {
+        EventKind::AccountRegistered {
+            account_id,
+            email,
+            username,
+            phone,
+            password_hash,
+            security_answers,
+        } => {
             state.profile = Some(Profile {
                 account_id: *account_id,
                 email: email.clone(),
@@ -518,7 +670,12 @@ pub fn evolve(mut state: Account, event: &Event) -> Account {
             set_pin(&mut state, pin_hash, at);
         }
         EventKind::PinSkipped => state.pin.skipped_at = Some(at),
-        EventKind::SessionStarted { method, access, refresh, session } => {
+        EventKind::SessionStarted {
+            method,
+            access,
+            refresh,
+            session,
+        } => {
             match method {
                 LoginMethod::Password => {
                     state.has_logged_in = true;
@@ -531,7 +688,13 @@ pub fn evolve(mut state: Account, event: &Event) -> Account {
                 LoginMethod::Registration | LoginMethod::PinAuthToken => {}
             }
             add_token(&mut state, at, TokenKind::Access, *access, None);
-            add_token(&mut state, at, TokenKind::Refresh, *refresh, Some(access.hash));
+            add_token(
+                &mut state,
+                at,
+                TokenKind::Refresh,
+                *refresh,
+                Some(access.hash),
+            );
             if let Some(session) = session {
                 add_token(&mut state, at, TokenKind::PinSession, *session, None);
             }
@@ -541,18 +704,35 @@ pub fn evolve(mut state: Account, event: &Event) -> Account {
             state.lockout.record_success(Factor::Password);
             add_token(&mut state, at, TokenKind::PinAuth, *token, None);
         }
-        EventKind::PinAttemptFailed { flow, consecutive_failures, challenge_id } => {
-            state.lockout.record_failure(flow.factor(), *consecutive_failures);
+        EventKind::PinAttemptFailed {
+            flow,
+            consecutive_failures,
+            challenge_id,
+        } => {
+            state
+                .lockout
+                .record_failure(flow.factor(), *consecutive_failures);
             if *flow == AttemptFlow::SecurityAnswer {
                 state.answer_failures = state.answer_failures.saturating_add(1);
             }
-            if let Some(challenge) = state.challenge.as_mut().filter(|c| Some(c.id) == *challenge_id) {
+            if let Some(challenge) = state
+                .challenge
+                .as_mut()
+                .filter(|c| Some(c.id) == *challenge_id)
+            {
                 challenge.failures = challenge.failures.saturating_add(1);
             }
         }
         EventKind::PinAttemptRefused { .. } => state.lockout.record_refusal(),
-        EventKind::PinLockedOut { until, lockout_number } => {
-            state.lockout.record_lock(Lock { since: at, until: *until, number: *lockout_number });
+        EventKind::PinLockedOut {
+            until,
+            lockout_number,
+        } => {
+            state.lockout.record_lock(Lock {
+                since: at,
+                until: *until,
+                number: *lockout_number,
+            });
         }
         EventKind::PinUnlocked => {
             state.lockout.clear();
@@ -569,21 +749,44 @@ pub fn evolve(mut state: Account, event: &Event) -> Account {
                 TokenKind::PinSession | TokenKind::PinAuth => true,
             });
         }
-        EventKind::PinSessionsRevoked { .. } => state.tokens.retain(|t| t.kind != TokenKind::PinSession),
-        EventKind::PinSessionTokenInvalidated { token } => remove_token(&mut state, TokenKind::PinSession, token),
-        EventKind::AccessTokenInvalidated { token, refresh_revoked } => {
+        EventKind::PinSessionsRevoked { .. } => {
+            state.tokens.retain(|t| t.kind != TokenKind::PinSession)
+        }
+        EventKind::PinSessionTokenInvalidated { token } => {
+            remove_token(&mut state, TokenKind::PinSession, token)
+        }
+        EventKind::AccessTokenInvalidated {
+            token,
+            refresh_revoked,
+        } => {
             remove_token(&mut state, TokenKind::Access, token);
             if *refresh_revoked {
-                state.tokens.retain(|t| !(t.kind == TokenKind::Refresh && t.paired_with == Some(*token)));
+                state
+                    .tokens
+                    .retain(|t| !(t.kind == TokenKind::Refresh && t.paired_with == Some(*token)));
             }
         }
-        EventKind::AccessTokenRefreshed { refresh_token, access } => {
+        EventKind::AccessTokenRefreshed {
+            refresh_token,
+            access,
+        } => {
             add_token(&mut state, at, TokenKind::Access, *access, None);
-            if let Some(refresh) = state.tokens.iter_mut().find(|t| t.kind == TokenKind::Refresh && t.hash == *refresh_token) {
+            if let Some(refresh) = state
+                .tokens
+                .iter_mut()
+                .find(|t| t.kind == TokenKind::Refresh && t.hash == *refresh_token)
+            {
                 refresh.paired_with = Some(access.hash);
             }
         }
-        EventKind::PinResetRequested { challenge_id, via, channel, secret, expires_at, .. } => {
+        EventKind::PinResetRequested {
+            challenge_id,
+            via,
+            channel,
+            secret,
+            expires_at,
+            ..
+        } => {
             state.challenge = (*expires_at > at).then_some(Challenge {
                 id: *challenge_id,
                 via: *via,
@@ -594,14 +797,25 @@ pub fn evolve(mut state: Account, event: &Event) -> Account {
                 spent: false,
             });
             state.reset_requests.push(at);
-            let excess = state.reset_requests.len().saturating_sub(RESET_REQUESTS_KEPT);
+            let excess = state
+                .reset_requests
+                .len()
+                .saturating_sub(RESET_REQUESTS_KEPT);
             state.reset_requests.drain(..excess);
         }
-        EventKind::PinReset { challenge_id, pin_hash, .. } => {
+        EventKind::PinReset {
+            challenge_id,
+            pin_hash,
+            ..
+        } => {
             set_pin(&mut state, pin_hash, at);
             state.lockout.clear();
             state.answer_failures = 0;
-            if let Some(challenge) = state.challenge.as_mut().filter(|c| Some(c.id) == *challenge_id) {
+            if let Some(challenge) = state
+                .challenge
+                .as_mut()
+                .filter(|c| Some(c.id) == *challenge_id)
+            {
                 challenge.spent = true;
             }
         }
@@ -614,12 +828,25 @@ fn set_pin(state: &mut Account, pin_hash: &SecretHash, at: Timestamp) {
     state.pin.last_changed_at = Some(at);
 }
 
-fn add_token(state: &mut Account, at: Timestamp, kind: TokenKind, token: IssuedToken, paired_with: Option<Digest>) {
+fn add_token(
+    state: &mut Account,
+    at: Timestamp,
+    kind: TokenKind,
+    token: IssuedToken,
+    paired_with: Option<Digest>,
+) {
     if token.expires_at > at {
-        state.tokens.push(ActiveToken { hash: token.hash, kind, expires_at: token.expires_at, paired_with });
+        state.tokens.push(ActiveToken {
+            hash: token.hash,
+            kind,
+            expires_at: token.expires_at,
+            paired_with,
+        });
     }
 }
 
 fn remove_token(state: &mut Account, kind: TokenKind, hash: &Digest) {
-    state.tokens.retain(|t| !(t.kind == kind && t.hash == *hash));
+    state
+        .tokens
+        .retain(|t| !(t.kind == kind && t.hash == *hash));
 }

@@ -50,8 +50,14 @@ impl ChallengeId {
 }
 
 /// A 32-byte digest: the SHA-256 of a token, or the keyed HMAC of an OTP. Serialized as hex.
-#[derive(Clone, Copy, Eq, Hash)]
+#[derive(Clone, Copy, Eq)]
 pub struct Digest([u8; 32]);
+
+impl std::hash::Hash for Digest {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.hash(state);
+    }
+}
 
 impl Digest {
     /// Wraps digest bytes computed by the command layer.
@@ -66,7 +72,11 @@ impl Digest {
 
     /// Compares in time independent of where the first difference lies.
     pub fn ct_eq(&self, other: &Digest) -> bool {
-        let diff = self.0.iter().zip(other.0.iter()).fold(0u8, |acc, (a, b)| acc | (a ^ b));
+        let diff = self
+            .0
+            .iter()
+            .zip(other.0.iter())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b));
         std::hint::black_box(diff) == 0
     }
 
@@ -99,7 +109,8 @@ impl Serialize for Digest {
 impl<'de> Deserialize<'de> for Digest {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let text = String::deserialize(d)?;
-        let bytes = crate::hex::decode(&text).ok_or_else(|| serde::de::Error::custom("digest is not hex"))?;
+        let bytes = crate::hex::decode(&text)
+            .ok_or_else(|| serde::de::Error::custom("digest is not hex"))?;
         let array: [u8; 32] = bytes
             .try_into()
             .map_err(|_| serde::de::Error::custom("digest is not 32 bytes"))?;

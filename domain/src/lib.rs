@@ -19,7 +19,7 @@ mod values;
 #[cfg(test)]
 mod tests;
 
-pub use account::{decide, evolve, Account, ActiveToken, Challenge, PinState, Profile};
+pub use account::{Account, ActiveToken, Challenge, PinState, Profile, decide, evolve};
 pub use command::*;
 pub use error::DomainError;
 pub use event::*;

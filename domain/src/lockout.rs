@@ -111,11 +111,19 @@ impl Lockout {
 
     /// Whether anything is counted or locked: an admin unlock has something to clear.
     pub fn is_clear(&self) -> bool {
-        self.password_failures == 0 && self.pin_failures == 0 && self.lock.is_none() && self.lock_count == 0
+        self.password_failures == 0
+            && self.pin_failures == 0
+            && self.lock.is_none()
+            && self.lock_count == 0
     }
 
     /// Decides what a failure in `flow` at `at` leads to.
-    pub fn on_failure(&self, at: Timestamp, flow: AttemptFlow, policy: &LockoutPolicy) -> FailureOutcome {
+    pub fn on_failure(
+        &self,
+        at: Timestamp,
+        flow: AttemptFlow,
+        policy: &LockoutPolicy,
+    ) -> FailureOutcome {
         let current = self.lock_at(at);
         if let Some(lock) = current.filter(|_| flow.refused_while_locked()) {
             let record = self.refusals_recorded < policy.max_refusals_recorded;
@@ -124,7 +132,11 @@ impl Lockout {
         let consecutive = self.failures(flow.factor()).saturating_add(1);
         let lock = (current.is_none() && consecutive >= policy.max_failures.max(1)).then(|| {
             let number = self.lock_count.saturating_add(1);
-            Lock { since: at, until: policy.lock_secs(number).map(|secs| at.plus_secs(secs)), number }
+            Lock {
+                since: at,
+                until: policy.lock_secs(number).map(|secs| at.plus_secs(secs)),
+                number,
+            }
         });
         FailureOutcome::Counted { consecutive, lock }
     }

@@ -56,9 +56,11 @@ impl Default for PinPolicy {
             max_length: 8,
             charset: PinCharset::Numeric,
             block_trivial: true,
-            blocklist: ["1212", "6969", "2580", "0852", "1004", "2000", "1122", "123123"]
-                .map(String::from)
-                .to_vec(),
+            blocklist: [
+                "1212", "6969", "2580", "0852", "1004", "2000", "1122", "123123",
+            ]
+            .map(String::from)
+            .to_vec(),
         }
     }
 }
@@ -125,13 +127,20 @@ impl Default for LockoutPolicy {
 impl LockoutPolicy {
     /// How long the `lockout_number`-th lock (1-based) lasts; `None` means permanent.
     pub fn lock_secs(&self, lockout_number: u32) -> Option<u64> {
-        if self.permanent_after_locks.is_some_and(|k| lockout_number >= k) {
+        if self
+            .permanent_after_locks
+            .is_some_and(|k| lockout_number >= k)
+        {
             return None;
         }
         let growth = u64::from(self.growth_factor.max(1))
             .checked_pow(lockout_number.saturating_sub(1))
             .unwrap_or(u64::MAX);
-        Some(self.first_lock_secs.saturating_mul(growth).min(self.max_lock_secs))
+        Some(
+            self.first_lock_secs
+                .saturating_mul(growth)
+                .min(self.max_lock_secs),
+        )
     }
 }
 
@@ -177,7 +186,11 @@ pub struct OtpPolicy {
 
 impl Default for OtpPolicy {
     fn default() -> Self {
-        Self { length: 6, lifetime_secs: 300, max_tries: 3 }
+        Self {
+            length: 6,
+            lifetime_secs: 300,
+            max_tries: 3,
+        }
     }
 }
 
@@ -212,7 +225,12 @@ mod tests {
 
     #[test]
     fn locks_grow_to_the_cap_and_may_become_permanent() {
-        let mut p = LockoutPolicy { first_lock_secs: 60, growth_factor: 3, max_lock_secs: 1000, ..Default::default() };
+        let mut p = LockoutPolicy {
+            first_lock_secs: 60,
+            growth_factor: 3,
+            max_lock_secs: 1000,
+            ..Default::default()
+        };
         assert_eq!(p.lock_secs(1), Some(60));
         assert_eq!(p.lock_secs(2), Some(180));
         assert_eq!(p.lock_secs(3), Some(540));

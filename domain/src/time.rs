@@ -83,7 +83,10 @@ mod tests {
 
     #[test]
     fn formats_like_loginradius() {
-        assert_eq!(Timestamp::from_unix_millis(0).to_rfc3339(), "1970-01-01T00:00:00.0000000Z");
+        assert_eq!(
+            Timestamp::from_unix_millis(0).to_rfc3339(),
+            "1970-01-01T00:00:00.0000000Z"
+        );
         // 2019-09-30T09:51:22.814Z
         assert_eq!(
             Timestamp::from_unix_millis(1_569_837_082_814).to_rfc3339(),
@@ -104,6 +107,9 @@ mod tests {
     fn plus_secs_saturates() {
         let t = Timestamp::from_unix_millis(i64::MAX - 5);
         assert_eq!(t.plus_secs(u64::MAX), Timestamp::from_unix_millis(i64::MAX));
-        assert_eq!(Timestamp::from_unix_millis(0).plus_secs(2).unix_millis(), 2000);
+        assert_eq!(
+            Timestamp::from_unix_millis(0).plus_secs(2).unix_millis(),
+            2000
+        );
     }
 }

@@ -41,8 +41,14 @@ impl Email {
             && !domain.starts_with('.')
             && !domain.ends_with('.')
             && !domain.contains('@')
-            && value.chars().all(|c| c.is_ascii_graphic() || !c.is_ascii() && !c.is_control());
-        if well_formed { Ok(Self(value)) } else { Err(InvalidIdentifier::Email) }
+            && value
+                .chars()
+                .all(|c| c.is_ascii_graphic() || !c.is_ascii() && !c.is_control());
+        if well_formed {
+            Ok(Self(value))
+        } else {
+            Err(InvalidIdentifier::Email)
+        }
     }
 
     /// The normalized address.
@@ -72,8 +78,14 @@ impl Username {
         let value = raw.trim().to_lowercase();
         let ok = !value.is_empty()
             && value.len() <= Self::MAX_LEN
-            && value.chars().all(|c| c.is_alphanumeric() || "._-@+".contains(c));
-        if ok { Ok(Self(value)) } else { Err(InvalidIdentifier::Username) }
+            && value
+                .chars()
+                .all(|c| c.is_alphanumeric() || "._-@+".contains(c));
+        if ok {
+            Ok(Self(value))
+        } else {
+            Err(InvalidIdentifier::Username)
+        }
     }
 
     /// The normalized username.
@@ -152,7 +164,9 @@ impl QuestionId {
     pub fn parse(raw: &str) -> Option<Self> {
         let ok = !raw.is_empty()
             && raw.len() <= Self::MAX_LEN
-            && raw.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+            && raw
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
         ok.then(|| Self(raw.to_owned()))
     }
 
@@ -197,10 +211,14 @@ impl Pin {
     pub fn parse(raw: &str, policy: &PinPolicy) -> Result<Self, PinRejected> {
         let len = raw.chars().count();
         if len < usize::from(policy.min_length) {
-            return Err(PinRejected::TooShort { min: policy.min_length });
+            return Err(PinRejected::TooShort {
+                min: policy.min_length,
+            });
         }
         if len > usize::from(policy.max_length) {
-            return Err(PinRejected::TooLong { max: policy.max_length });
+            return Err(PinRejected::TooLong {
+                max: policy.max_length,
+            });
         }
         match policy.charset {
             PinCharset::Numeric if !raw.chars().all(|c| c.is_ascii_digit()) => {
@@ -232,10 +250,13 @@ impl fmt::Debug for Pin {
 /// One repeated character (0000, aaaa) or a straight run up or down (1234, 6543, abcd).
 fn is_trivial(pin: &str) -> bool {
     let bytes = pin.to_ascii_lowercase().into_bytes();
-    let steps: Vec<i16> = bytes.windows(2).map(|w| match w {
-        [a, b] => i16::from(*b) - i16::from(*a),
-        _ => 0,
-    }).collect();
+    let steps: Vec<i16> = bytes
+        .windows(2)
+        .map(|w| match w {
+            [a, b] => i16::from(*b) - i16::from(*a),
+            _ => 0,
+        })
+        .collect();
     let all = |d: i16| steps.iter().all(|s| *s == d);
     !steps.is_empty() && (all(0) || all(1) || all(-1))
 }
@@ -246,19 +267,41 @@ mod tests {
 
     #[test]
     fn identifiers_normalize_case_and_punctuation() {
-        assert_eq!(Email::parse(" Ann@Example.COM ").unwrap().as_str(), "ann@example.com");
+        assert_eq!(
+            Email::parse(" Ann@Example.COM ").unwrap().as_str(),
+            "ann@example.com"
+        );
         assert_eq!(Username::parse("Ann.B").unwrap().as_str(), "ann.b");
-        assert_eq!(Phone::parse("+1 (415) 555-0100").unwrap().as_str(), "+14155550100");
+        assert_eq!(
+            Phone::parse("+1 (415) 555-0100").unwrap().as_str(),
+            "+14155550100"
+        );
     }
 
     #[test]
     fn malformed_identifiers_are_refused() {
-        for bad in ["", "ann", "@x.com", "ann@", "ann@com", "ann@.com", "a b@x.com", "a@b@c.com"] {
+        for bad in [
+            "",
+            "ann",
+            "@x.com",
+            "ann@",
+            "ann@com",
+            "ann@.com",
+            "a b@x.com",
+            "a@b@c.com",
+        ] {
             assert_eq!(Email::parse(bad), Err(InvalidIdentifier::Email), "{bad:?}");
         }
-        assert_eq!(Email::parse(&format!("{}@x.com", "a".repeat(65))), Err(InvalidIdentifier::Email));
+        assert_eq!(
+            Email::parse(&format!("{}@x.com", "a".repeat(65))),
+            Err(InvalidIdentifier::Email)
+        );
         for bad in ["", "a b", "ann;drop", &"u".repeat(101)] {
-            assert_eq!(Username::parse(bad), Err(InvalidIdentifier::Username), "{bad:?}");
+            assert_eq!(
+                Username::parse(bad),
+                Err(InvalidIdentifier::Username),
+                "{bad:?}"
+            );
         }
         for bad in ["", "123456", "+1234567890123456", "12345x78", "++1234567"] {
             assert_eq!(Phone::parse(bad), Err(InvalidIdentifier::Phone), "{bad:?}");
@@ -275,7 +318,7 @@ mod tests {
 
     #[test]
     fn secrets_never_print() {
-        let pin = Pin::parse("2580", &PinPolicy::default()).unwrap();
+        let pin = Pin::parse("7294", &PinPolicy::default()).unwrap();
         assert_eq!(format!("{pin:?}"), "Pin([redacted])");
         let email = Email::parse("ann@example.com").unwrap();
         assert!(!format!("{email:?}").contains("ann"));

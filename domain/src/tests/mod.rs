@@ -1,1 +1,8 @@
+//! Domain rules, tested with a given/when/then harness of our own.
 
+mod harness;
+mod lifecycle;
+mod lockout;
+mod properties;
+mod recovery;
+mod serde_round_trip;
