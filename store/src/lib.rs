@@ -1,1 +1,66 @@
-//! store
+//! The pinauth event store: a port and its adapters. It stores bytes and knows nothing of the domain.
+//!
+//! The port follows KurrentDB's semantics so that every adapter can honour it:
+//! - Appends to one stream are atomic and ordered by a per-stream revision (0, 1, 2, ...); the
+//!   caller states the revision it expects and a mismatch is a typed error carrying the actual one.
+//! - Event ids are set by the caller (derived from the request), so a retried append of the same
+//!   ids succeeds once and never duplicates.
+//! - Every event gets a totally ordered global `Position` (`commit`, `prepare`); reading `$all` or
+//!   subscribing from a position is exclusive of it, so resuming from a checkpoint never repeats or
+//!   skips an event.
+//! - Subscriptions catch up from a position, then deliver live events in position order.
+//!
+//! Adapters: [`memory::MemoryStore`] for tests, [`sqlite::SqliteStore`] (the embedded default).
+
+mod append;
+pub mod memory;
+pub mod sqlite;
+mod subscription;
+mod types;
+
+pub use types::*;
+
+use std::future::Future;
+use std::pin::Pin;
+
+/// A boxed future, so that the port can be used as `dyn EventStore`.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A subscription: events in position order, catching up and then live, until dropped.
+pub type EventStream =
+    Pin<Box<dyn futures_util::Stream<Item = Result<RecordedEvent, StoreError>> + Send>>;
+
+/// The event store port.
+pub trait EventStore: Send + Sync + 'static {
+    /// Appends `events` to `stream` if its revision is `expected`; all or nothing.
+    fn append(
+        &self,
+        stream: StreamName,
+        expected: ExpectedRevision,
+        events: Vec<NewEvent>,
+    ) -> BoxFuture<'_, Result<AppendResult, StoreError>>;
+
+    /// Up to `max` events of `stream` from revision `from` on; a missing stream reads as empty.
+    fn read_stream(
+        &self,
+        stream: StreamName,
+        from: u64,
+        max: usize,
+    ) -> BoxFuture<'_, Result<Vec<RecordedEvent>, StoreError>>;
+
+    /// Up to `max` events of all streams matching `filter`, in position order, after `after`
+    /// (exclusive; `None` reads from the start).
+    fn read_all(
+        &self,
+        after: Option<Position>,
+        max: usize,
+        filter: Filter,
+    ) -> BoxFuture<'_, Result<Vec<RecordedEvent>, StoreError>>;
+
+    /// Every event matching `filter` after `after` (exclusive), then live events as they are
+    /// appended, in position order.
+    fn subscribe_all(&self, after: Option<Position>, filter: Filter) -> EventStream;
+
+    /// The position of the last event in the store, `None` when it is empty.
+    fn head(&self) -> BoxFuture<'_, Result<Option<Position>, StoreError>>;
+}

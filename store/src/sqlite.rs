@@ -1,0 +1,562 @@
+//! The embedded store: an append-only SQLite log.
+//!
+//! - WAL journal with `synchronous=FULL`: an append is acknowledged only after its transaction's WAL
+//!   frames are fsynced, so an acknowledged event survives a crash or power loss.
+//! - One writer thread owns the only write connection and does group commit: it takes every append
+//!   waiting in its queue, writes them in one transaction (a savepoint each, so one conflict does
+//!   not sink the others), commits once, then answers each. One fsync serves the whole batch.
+//! - Readers use their own connections on the blocking pool; WAL lets them read while the writer
+//!   writes, each read seeing a committed prefix of the log.
+//! - Positions are row ids. A single writer at a time (SQLite's write lock, across processes too)
+//!   commits them in increasing order, so a reader never sees position n+1 without n.
+//! - Subscribers in this process are woken by the writer after each commit; writes by another
+//!   process are noticed by polling `PRAGMA data_version`, started with the first subscription.
+
+use crate::append::{check_expected, now_ms, validate};
+use crate::subscription::{Scan, Scanned, catch_up_then_live};
+use crate::*;
+use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Once};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot, watch};
+use uuid::Uuid;
+
+/// Settings of the SQLite adapter.
+#[derive(Clone, Debug)]
+pub struct SqliteOptions {
+    /// Largest event accepted (type, data and metadata), default 1 MiB.
+    pub max_event_bytes: usize,
+    /// How often to look for writes by other processes, default 5 ms.
+    pub poll_interval: Duration,
+    /// Most appends committed in one transaction, default 1024.
+    pub max_batch: usize,
+    /// Appends that may wait for the writer before `append` waits too, default 65,536.
+    pub queue_depth: usize,
+    /// Idle read connections kept open, default 8.
+    pub idle_readers: usize,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        Self {
+            max_event_bytes: DEFAULT_MAX_EVENT_BYTES,
+            poll_interval: Duration::from_millis(5),
+            max_batch: 1024,
+            queue_depth: 65_536,
+            idle_readers: 8,
+        }
+    }
+}
+
+/// The SQLite event store. Cheap to clone; clones share the writer and the readers.
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    options: SqliteOptions,
+    writer: mpsc::Sender<Request>,
+    readers: Mutex<Vec<Connection>>,
+    signal: Arc<Signal>,
+    poller: Once,
+}
+
+/// The head position as last seen, shared by the writer, the poller and subscribers.
+struct Signal {
+    head: watch::Sender<u64>,
+    closed: AtomicBool,
+}
+
+impl Signal {
+    fn advance(&self, position: u64) {
+        self.head.send_if_modified(|head| {
+            let newer = position > *head;
+            if newer {
+                *head = position;
+            }
+            newer
+        });
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.signal.closed.store(true, Ordering::Release);
+    }
+}
+
+struct Request {
+    stream: StreamName,
+    expected: ExpectedRevision,
+    events: Vec<NewEvent>,
+    reply: oneshot::Sender<Result<AppendResult, StoreError>>,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS events (
+    position    INTEGER PRIMARY KEY,
+    stream      TEXT    NOT NULL,
+    revision    INTEGER NOT NULL,
+    event_id    BLOB    NOT NULL,
+    event_type  TEXT    NOT NULL,
+    data        BLOB    NOT NULL,
+    metadata    BLOB    NOT NULL,
+    recorded_ms INTEGER NOT NULL
+) STRICT;
+CREATE UNIQUE INDEX IF NOT EXISTS events_by_stream ON events (stream, revision);
+CREATE UNIQUE INDEX IF NOT EXISTS events_by_id ON events (event_id);
+";
+
+const SELECT_EVENT: &str = "SELECT position, stream, revision, event_id, event_type, data, metadata, recorded_ms FROM events";
+
+fn backend(error: rusqlite::Error) -> StoreError {
+    StoreError::Backend(error.to_string())
+}
+
+fn to_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+fn to_u64(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}
+
+fn open_connection(path: &Path, read_only: bool) -> rusqlite::Result<Connection> {
+    let flags = if read_only {
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    } else {
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    };
+    let conn = Connection::open_with_flags(path, flags)?;
+    conn.busy_timeout(Duration::from_secs(10))?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    if read_only {
+        conn.pragma_update(None, "query_only", true)?;
+    }
+    Ok(conn)
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the log at `path` and starts its writer thread.
+    pub fn open(path: impl AsRef<Path>, options: SqliteOptions) -> Result<Self, StoreError> {
+        let path = path.as_ref().to_path_buf();
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| {
+                StoreError::Unavailable(format!("cannot create {}: {e}", parent.display()))
+            })?;
+        }
+        let conn = open_connection(&path, false).map_err(backend)?;
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode=WAL", [], |row| row.get(0))
+            .map_err(backend)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Unavailable(format!(
+                "cannot use WAL on {} (journal mode {mode})",
+                path.display()
+            )));
+        }
+        conn.execute_batch(SCHEMA).map_err(backend)?;
+        let head: Option<i64> = conn
+            .query_row("SELECT MAX(position) FROM events", [], |row| row.get(0))
+            .map_err(backend)?;
+        let signal = Arc::new(Signal {
+            head: watch::channel(head.map_or(0, to_u64)).0,
+            closed: AtomicBool::new(false),
+        });
+        let (writer, queue) = mpsc::channel(options.queue_depth.max(1));
+        let writer_signal = Arc::clone(&signal);
+        let max_batch = options.max_batch.max(1);
+        std::thread::Builder::new()
+            .name("pinauth-store-writer".into())
+            .spawn(move || run_writer(conn, queue, &writer_signal, max_batch))
+            .map_err(|e| StoreError::Unavailable(format!("cannot start the writer thread: {e}")))?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                path,
+                options,
+                writer,
+                readers: Mutex::new(Vec::new()),
+                signal,
+                poller: Once::new(),
+            }),
+        })
+    }
+
+    /// The file this store writes.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Runs `read` on a pooled read connection, on the blocking pool.
+    async fn with_reader<T: Send + 'static>(
+        &self,
+        read: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || {
+            let pooled = inner
+                .readers
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .pop();
+            let conn = match pooled {
+                Some(conn) => conn,
+                None => open_connection(&inner.path, true).map_err(backend)?,
+            };
+            let result = read(&conn).map_err(backend);
+            let mut idle = inner.readers.lock().unwrap_or_else(|p| p.into_inner());
+            if idle.len() < inner.options.idle_readers {
+                idle.push(conn);
+            }
+            result
+        })
+        .await
+        .map_err(|e| StoreError::Backend(format!("read task failed: {e}")))?
+    }
+
+    fn start_poller(&self) {
+        let signal = Arc::clone(&self.inner.signal);
+        let path = self.inner.path.clone();
+        let interval = self.inner.options.poll_interval;
+        self.inner.poller.call_once(move || {
+            // If the poller cannot start, live events from this process still arrive; only writes
+            // by other processes would wait for the next local write.
+            let _ = std::thread::Builder::new()
+                .name("pinauth-store-poller".into())
+                .spawn(move || run_poller(&path, &signal, interval));
+        });
+    }
+}
+
+fn run_poller(path: &Path, signal: &Signal, interval: Duration) {
+    let Ok(conn) = open_connection(path, true) else {
+        return;
+    };
+    let mut last_version: Option<i64> = None;
+    while !signal.closed.load(Ordering::Acquire) {
+        std::thread::sleep(interval);
+        let Ok(version) = conn.query_row("PRAGMA data_version", [], |row| row.get::<_, i64>(0))
+        else {
+            continue;
+        };
+        if last_version == Some(version) {
+            continue;
+        }
+        last_version = Some(version);
+        if let Ok(Some(head)) = conn.query_row("SELECT MAX(position) FROM events", [], |row| {
+            row.get::<_, Option<i64>>(0)
+        }) {
+            signal.advance(to_u64(head));
+        }
+    }
+}
+
+fn run_writer(
+    mut conn: Connection,
+    mut queue: mpsc::Receiver<Request>,
+    signal: &Signal,
+    max_batch: usize,
+) {
+    let mut batch = Vec::with_capacity(max_batch);
+    while queue
+        .blocking_recv()
+        .map(|first| batch.push(first))
+        .is_some()
+    {
+        while batch.len() < max_batch {
+            match queue.try_recv() {
+                Ok(request) => batch.push(request),
+                Err(_) => break,
+            }
+        }
+        match write_batch(&mut conn, &batch) {
+            Ok((results, head)) => {
+                // Wake subscribers before answering, so that a caller who got its position back
+                // never finds an in-process subscriber still asleep before it.
+                if let Some(head) = head {
+                    signal.advance(head);
+                }
+                for (request, result) in batch.drain(..).zip(results) {
+                    let _ = request.reply.send(result);
+                }
+            }
+            Err(error) => {
+                let message = error.to_string();
+                for request in batch.drain(..) {
+                    let _ = request
+                        .reply
+                        .send(Err(StoreError::Backend(message.clone())));
+                }
+            }
+        }
+    }
+}
+
+type BatchOutcome = (Vec<Result<AppendResult, StoreError>>, Option<u64>);
+
+fn write_batch(conn: &mut Connection, batch: &[Request]) -> rusqlite::Result<BatchOutcome> {
+    let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let recorded_ms = now_ms();
+    let mut results = Vec::with_capacity(batch.len());
+    let mut head = None;
+    for request in batch {
+        let savepoint = tx.savepoint()?;
+        let result = append_one(&savepoint, request, recorded_ms)?;
+        if let Ok(done) = &result {
+            savepoint.commit()?;
+            head = head.max(Some(done.position.commit));
+        }
+        // A refused append's savepoint is rolled back when dropped.
+        results.push(result);
+    }
+    tx.commit()?;
+    Ok((results, head))
+}
+
+/// Writes one append inside its savepoint. The outer error is SQLite failing; the inner one is the
+/// append being refused.
+fn append_one(
+    conn: &Connection,
+    request: &Request,
+    recorded_ms: i64,
+) -> rusqlite::Result<Result<AppendResult, StoreError>> {
+    let stream = &request.stream;
+    let mut find =
+        conn.prepare_cached("SELECT stream, revision, position FROM events WHERE event_id = ?1")?;
+    let first_id = request
+        .events
+        .first()
+        .map(|e| e.id.as_bytes().to_vec())
+        .unwrap_or_default();
+    let earlier = find
+        .query_row([&first_id], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, i64>(1)?,
+                row.get::<_, i64>(2)?,
+            ))
+        })
+        .optional()?;
+    if let Some((_, first_revision, _)) = earlier {
+        return replayed(&mut find, request, first_revision);
+    }
+    let actual: Option<i64> = conn
+        .prepare_cached("SELECT MAX(revision) FROM events WHERE stream = ?1")?
+        .query_row([stream.as_str()], |row| row.get(0))?;
+    let actual = actual.map(to_u64);
+    if let Err(conflict) = check_expected(stream, request.expected, actual) {
+        return Ok(Err(conflict));
+    }
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO events (stream, revision, event_id, event_type, data, metadata, recorded_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?;
+    let mut last = None;
+    for (revision, event) in (actual.map_or(0, |r| r + 1)..).zip(&request.events) {
+        let inserted = insert.execute(params![
+            stream.as_str(),
+            to_i64(revision),
+            event.id.as_bytes().as_slice(),
+            event.event_type,
+            event.data,
+            event.metadata,
+            recorded_ms
+        ]);
+        match inserted {
+            Ok(_) => {}
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+            {
+                return Ok(Err(StoreError::DuplicateEventId { id: event.id }));
+            }
+            Err(e) => return Err(e),
+        }
+        last = Some(AppendResult {
+            next_revision: revision,
+            position: Position::at(to_u64(conn.last_insert_rowid())),
+        });
+    }
+    Ok(last.ok_or(StoreError::EmptyAppend))
+}
+
+/// The earlier result of a retried append, if every id sits in this stream in the same order.
+fn replayed(
+    find: &mut rusqlite::CachedStatement<'_>,
+    request: &Request,
+    first_revision: i64,
+) -> rusqlite::Result<Result<AppendResult, StoreError>> {
+    let mut last = None;
+    for (offset, event) in request.events.iter().enumerate() {
+        let stored = find
+            .query_row([event.id.as_bytes().as_slice()], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, i64>(1)?,
+                    row.get::<_, i64>(2)?,
+                ))
+            })
+            .optional()?;
+        let expected_revision =
+            first_revision.saturating_add(i64::try_from(offset).unwrap_or(i64::MAX));
+        match stored {
+            Some((stream, revision, position))
+                if stream == request.stream.as_str() && revision == expected_revision =>
+            {
+                last = Some(AppendResult {
+                    next_revision: to_u64(revision),
+                    position: Position::at(to_u64(position)),
+                });
+            }
+            _ => return Ok(Err(StoreError::DuplicateEventId { id: event.id })),
+        }
+    }
+    Ok(last.ok_or(StoreError::EmptyAppend))
+}
+
+fn read_event(row: &rusqlite::Row<'_>) -> rusqlite::Result<RecordedEvent> {
+    let id: [u8; 16] = row.get(3)?;
+    Ok(RecordedEvent {
+        position: Position::at(to_u64(row.get(0)?)),
+        stream: StreamName::from_stored(row.get(1)?),
+        revision: to_u64(row.get(2)?),
+        id: Uuid::from_bytes(id),
+        event_type: row.get(4)?,
+        data: row.get(5)?,
+        metadata: row.get(6)?,
+        recorded_at_ms: row.get(7)?,
+    })
+}
+
+fn scan_rows(
+    conn: &Connection,
+    after: Option<Position>,
+    max: usize,
+    filter: &Filter,
+) -> rusqlite::Result<Scanned> {
+    let mut select = conn.prepare_cached(&format!(
+        "{SELECT_EVENT} WHERE position > ?1 ORDER BY position LIMIT ?2"
+    ))?;
+    let mut rows = select.query(params![
+        to_i64(after.map_or(0, |p| p.commit)),
+        to_i64(max as u64)
+    ])?;
+    let mut events = Vec::new();
+    let mut scanned_to = after;
+    while let Some(row) = rows.next()? {
+        let position = Position::at(to_u64(row.get(0)?));
+        scanned_to = Some(position);
+        let stream: rusqlite::types::ValueRef<'_> = row.get_ref(1)?;
+        let matches = match (filter, stream) {
+            (Filter::All, _) => true,
+            (Filter::StreamPrefixes(prefixes), rusqlite::types::ValueRef::Text(name)) => {
+                prefixes.iter().any(|p| name.starts_with(p.as_bytes()))
+            }
+            _ => false,
+        };
+        if matches {
+            events.push(read_event(row)?);
+        }
+    }
+    Ok(Scanned { events, scanned_to })
+}
+
+impl Scan for SqliteStore {
+    fn scan(
+        &self,
+        after: Option<Position>,
+        max: usize,
+        filter: &Filter,
+    ) -> BoxFuture<'_, Result<Scanned, StoreError>> {
+        let filter = filter.clone();
+        Box::pin(self.with_reader(move |conn| scan_rows(conn, after, max, &filter)))
+    }
+
+    fn head_signal(&self) -> watch::Receiver<u64> {
+        self.start_poller();
+        self.inner.signal.head.subscribe()
+    }
+}
+
+impl EventStore for SqliteStore {
+    fn append(
+        &self,
+        stream: StreamName,
+        expected: ExpectedRevision,
+        events: Vec<NewEvent>,
+    ) -> BoxFuture<'_, Result<AppendResult, StoreError>> {
+        Box::pin(async move {
+            validate(&events, self.inner.options.max_event_bytes)?;
+            let (reply, answer) = oneshot::channel();
+            self.inner
+                .writer
+                .send(Request {
+                    stream,
+                    expected,
+                    events,
+                    reply,
+                })
+                .await
+                .map_err(|_| StoreError::Unavailable("the writer thread has stopped".into()))?;
+            answer.await.map_err(|_| {
+                StoreError::Unavailable("the writer thread stopped before answering".into())
+            })?
+        })
+    }
+
+    fn read_stream(
+        &self,
+        stream: StreamName,
+        from: u64,
+        max: usize,
+    ) -> BoxFuture<'_, Result<Vec<RecordedEvent>, StoreError>> {
+        Box::pin(self.with_reader(move |conn| {
+            let mut select = conn.prepare_cached(&format!(
+                "{SELECT_EVENT} WHERE stream = ?1 AND revision >= ?2 ORDER BY revision LIMIT ?3"
+            ))?;
+            let rows = select.query_map(
+                params![stream.as_str(), to_i64(from), to_i64(max as u64)],
+                read_event,
+            )?;
+            rows.collect()
+        }))
+    }
+
+    fn read_all(
+        &self,
+        after: Option<Position>,
+        max: usize,
+        filter: Filter,
+    ) -> BoxFuture<'_, Result<Vec<RecordedEvent>, StoreError>> {
+        Box::pin(self.with_reader(move |conn| {
+            let mut events = Vec::new();
+            let mut from = after;
+            while events.len() < max {
+                let scanned = scan_rows(conn, from, (max - events.len()).max(256), &filter)?;
+                let room = max - events.len();
+                events.extend(scanned.events.into_iter().take(room));
+                if scanned.scanned_to == from {
+                    break;
+                }
+                from = scanned.scanned_to;
+            }
+            Ok(events)
+        }))
+    }
+
+    fn subscribe_all(&self, after: Option<Position>, filter: Filter) -> EventStream {
+        catch_up_then_live(self.clone(), after, filter)
+    }
+
+    fn head(&self) -> BoxFuture<'_, Result<Option<Position>, StoreError>> {
+        Box::pin(self.with_reader(|conn| {
+            let head: Option<i64> =
+                conn.query_row("SELECT MAX(position) FROM events", [], |row| row.get(0))?;
+            Ok(head.map(|h| Position::at(to_u64(h))))
+        }))
+    }
+}
