@@ -6,7 +6,6 @@ use crate::*;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::watch;
-use uuid::Uuid;
 
 /// An event store held in memory. Cheap to clone; clones share the same log.
 #[derive(Clone)]
@@ -26,8 +25,11 @@ struct Log {
     events: Vec<RecordedEvent>,
     /// Indexes into `events`, per stream, in revision order.
     streams: HashMap<StreamName, Vec<usize>>,
-    ids: HashMap<Uuid, usize>,
 }
+
+/// How far back an append with `Any` or `StreamExists` looks for its own earlier attempt; the same
+/// window as the SQLite adapter.
+const RETRY_WINDOW: usize = 1024;
 
 impl Default for MemoryStore {
     fn default() -> Self {
@@ -70,28 +72,24 @@ impl MemoryStore {
     ) -> Result<AppendResult, StoreError> {
         validate(&events, self.inner.max_event_bytes)?;
         let mut log = self.log();
-        if let Some(done) = log.replayed(&stream, &events)? {
+        if let Some(done) = log.replayed(&stream, expected, &events)? {
             return Ok(done);
         }
         let indexes = log.streams.get(&stream).map(Vec::len).unwrap_or(0);
         let actual = indexes.checked_sub(1).map(|r| r as u64);
         check_expected(&stream, expected, actual)?;
-        if let Some(dup) = events.iter().find(|e| log.ids.contains_key(&e.id)) {
-            return Err(StoreError::DuplicateEventId { id: dup.id });
-        }
         let recorded_at_ms = now_ms();
         let mut last = None;
         for (revision, event) in (actual.map_or(0, |r| r + 1)..).zip(events) {
             let index = log.events.len();
             let position = Position::at(index as u64 + 1);
-            log.ids.insert(event.id, index);
             log.streams.entry(stream.clone()).or_default().push(index);
             log.events.push(RecordedEvent {
                 stream: stream.clone(),
                 revision,
                 position,
                 id: event.id,
-                event_type: event.event_type,
+                event_type: event.event_type.into(),
                 data: event.data,
                 metadata: event.metadata,
                 recorded_at_ms,
@@ -109,27 +107,42 @@ impl MemoryStore {
 }
 
 impl Log {
-    /// The result of an earlier append of exactly these events to this stream, if there was one.
+    /// The result of an earlier append of these events, found as KurrentDB does: by the first
+    /// event's id at the revision the writer expected, or in the stream's recent tail for `Any`.
     fn replayed(
         &self,
         stream: &StreamName,
+        expected: ExpectedRevision,
         events: &[NewEvent],
     ) -> Result<Option<AppendResult>, StoreError> {
-        let Some(first) = events.first().and_then(|e| self.ids.get(&e.id)) else {
+        let (Some(indexes), Some(first)) = (self.streams.get(stream), events.first()) else {
+            return Ok(None);
+        };
+        let candidates = match expected {
+            ExpectedRevision::NoStream => 0..1,
+            ExpectedRevision::Exact(rev) => {
+                let next = usize::try_from(rev).unwrap_or(usize::MAX).saturating_add(1);
+                next..next.saturating_add(1)
+            }
+            ExpectedRevision::Any | ExpectedRevision::StreamExists => {
+                indexes.len().saturating_sub(RETRY_WINDOW)..indexes.len()
+            }
+        };
+        let stored = |revision: usize| indexes.get(revision).and_then(|&i| self.events.get(i));
+        let Some(start) = candidates
+            .into_iter()
+            .find(|&r| stored(r).is_some_and(|e| e.id == first.id))
+        else {
             return Ok(None);
         };
         let mut last = None;
-        for (offset, event) in events.iter().enumerate() {
-            let stored = self.ids.get(&event.id).and_then(|&i| self.events.get(i));
-            match stored {
-                Some(s)
-                    if s.stream == *stream
-                        && self.ids.get(&event.id) == Some(&(first + offset)) =>
-                {
+        for (revision, event) in (start..).zip(events) {
+            match stored(revision) {
+                Some(s) if s.id == event.id => {
                     last = Some(AppendResult {
                         next_revision: s.revision,
                         position: s.position,
-                    });
+                    })
                 }
                 _ => return Err(StoreError::DuplicateEventId { id: event.id }),
             }

@@ -3,8 +3,12 @@
 //! - WAL journal with `synchronous=FULL`: an append is acknowledged only after its transaction's WAL
 //!   frames are fsynced, so an acknowledged event survives a crash or power loss.
 //! - One writer thread owns the only write connection and does group commit: it takes every append
-//!   waiting in its queue, writes them in one transaction (a savepoint each, so one conflict does
-//!   not sink the others), commits once, then answers each. One fsync serves the whole batch.
+//!   waiting in its queue, writes them in one transaction, commits once, then answers each. One
+//!   fsync serves the whole batch. Each append is checked before it writes anything, so one
+//!   refused append does not sink the others.
+//! - Idempotency follows KurrentDB: a retried append is recognised by its first event's id at the
+//!   revision it expected (or within the stream's recent tail for `Any`), and answered with the
+//!   first attempt's result. There is no global index of event ids to keep hot.
 //! - Readers use their own connections on the blocking pool; WAL lets them read while the writer
 //!   writes, each read seeing a committed prefix of the log.
 //! - Positions are row ids. A single writer at a time (SQLite's write lock, across processes too)
@@ -108,7 +112,6 @@ CREATE TABLE IF NOT EXISTS events (
     recorded_ms INTEGER NOT NULL
 ) STRICT;
 CREATE UNIQUE INDEX IF NOT EXISTS events_by_stream ON events (stream, revision);
-CREATE UNIQUE INDEX IF NOT EXISTS events_by_id ON events (event_id);
 ";
 
 const SELECT_EVENT: &str = "SELECT position, stream, revision, event_id, event_type, data, metadata, recorded_ms FROM events";
@@ -136,6 +139,9 @@ fn open_connection(path: &Path, read_only: bool) -> rusqlite::Result<Connection>
     let conn = Connection::open_with_flags(path, flags)?;
     conn.busy_timeout(Duration::from_secs(10))?;
     conn.pragma_update(None, "synchronous", "FULL")?;
+    // Map the file instead of copying pages through read(2), and keep index pages in memory.
+    conn.pragma_update(None, "mmap_size", 1i64 << 30)?;
+    conn.pragma_update(None, "cache_size", -16_384)?;
     if read_only {
         conn.pragma_update(None, "query_only", true)?;
     }
@@ -301,55 +307,40 @@ fn run_writer(
 type BatchOutcome = (Vec<Result<AppendResult, StoreError>>, Option<u64>);
 
 fn write_batch(conn: &mut Connection, batch: &[Request]) -> rusqlite::Result<BatchOutcome> {
-    let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let recorded_ms = now_ms();
     let mut results = Vec::with_capacity(batch.len());
     let mut head = None;
     for request in batch {
-        let savepoint = tx.savepoint()?;
-        let result = append_one(&savepoint, request, recorded_ms)?;
+        let result = append_one(&tx, request, recorded_ms)?;
         if let Ok(done) = &result {
-            savepoint.commit()?;
             head = head.max(Some(done.position.commit));
         }
-        // A refused append's savepoint is rolled back when dropped.
         results.push(result);
     }
     tx.commit()?;
     Ok((results, head))
 }
 
-/// Writes one append inside its savepoint. The outer error is SQLite failing; the inner one is the
-/// append being refused.
+/// How far back an append with `Any` or `StreamExists` looks for its own earlier attempt.
+const RETRY_WINDOW: u64 = 1024;
+
+/// Checks, then writes, one append. All checks are reads made before the first write, so a
+/// refused append (the inner error) writes nothing; the outer error is SQLite failing, which rolls
+/// back the whole batch.
 fn append_one(
     conn: &Connection,
     request: &Request,
     recorded_ms: i64,
 ) -> rusqlite::Result<Result<AppendResult, StoreError>> {
     let stream = &request.stream;
-    let mut find =
-        conn.prepare_cached("SELECT stream, revision, position FROM events WHERE event_id = ?1")?;
-    let first_id = request
-        .events
-        .first()
-        .map(|e| e.id.as_bytes().to_vec())
-        .unwrap_or_default();
-    let earlier = find
-        .query_row([&first_id], |row| {
-            Ok((
-                row.get::<_, String>(0)?,
-                row.get::<_, i64>(1)?,
-                row.get::<_, i64>(2)?,
-            ))
-        })
-        .optional()?;
-    if let Some((_, first_revision, _)) = earlier {
-        return replayed(&mut find, request, first_revision);
-    }
     let actual: Option<i64> = conn
         .prepare_cached("SELECT MAX(revision) FROM events WHERE stream = ?1")?
         .query_row([stream.as_str()], |row| row.get(0))?;
     let actual = actual.map(to_u64);
+    if let Some(earlier) = earlier_attempt(conn, request, actual)? {
+        return replayed(conn, request, earlier);
+    }
     if let Err(conflict) = check_expected(stream, request.expected, actual) {
         return Ok(Err(conflict));
     }
@@ -358,7 +349,7 @@ fn append_one(
     )?;
     let mut last = None;
     for (revision, event) in (actual.map_or(0, |r| r + 1)..).zip(&request.events) {
-        let inserted = insert.execute(params![
+        insert.execute(params![
             stream.as_str(),
             to_i64(revision),
             event.id.as_bytes().as_slice(),
@@ -366,16 +357,7 @@ fn append_one(
             event.data,
             event.metadata,
             recorded_ms
-        ]);
-        match inserted {
-            Ok(_) => {}
-            Err(rusqlite::Error::SqliteFailure(e, _))
-                if e.code == rusqlite::ErrorCode::ConstraintViolation =>
-            {
-                return Ok(Err(StoreError::DuplicateEventId { id: event.id }));
-            }
-            Err(e) => return Err(e),
-        }
+        ])?;
         last = Some(AppendResult {
             next_revision: revision,
             position: Position::at(to_u64(conn.last_insert_rowid())),
@@ -384,31 +366,51 @@ fn append_one(
     Ok(last.ok_or(StoreError::EmptyAppend))
 }
 
-/// The earlier result of a retried append, if every id sits in this stream in the same order.
-fn replayed(
-    find: &mut rusqlite::CachedStatement<'_>,
+/// The revision at which this append's first event was already written, if it was: at the revision
+/// the writer expected to write, or for `Any`/`StreamExists` within the stream's recent tail.
+/// This is KurrentDB's rule: idempotency follows the first event's id within the stream.
+fn earlier_attempt(
+    conn: &Connection,
     request: &Request,
-    first_revision: i64,
+    actual: Option<u64>,
+) -> rusqlite::Result<Option<u64>> {
+    let (Some(actual), Some(first)) = (actual, request.events.first()) else {
+        return Ok(None);
+    };
+    let (from, to) = match request.expected {
+        ExpectedRevision::NoStream => (0, 0),
+        ExpectedRevision::Exact(rev) => (rev.saturating_add(1), rev.saturating_add(1)),
+        ExpectedRevision::Any | ExpectedRevision::StreamExists => {
+            (actual.saturating_sub(RETRY_WINDOW), actual)
+        }
+    };
+    conn.prepare_cached("SELECT revision FROM events WHERE stream = ?1 AND revision BETWEEN ?2 AND ?3 AND event_id = ?4")?
+        .query_row(params![request.stream.as_str(), to_i64(from), to_i64(to), first.id.as_bytes().as_slice()], |row| row.get::<_, i64>(0))
+        .optional()
+        .map(|found| found.map(to_u64))
+}
+
+/// The earlier result of a retried append whose first event sits at `first_revision`: every event
+/// must follow it in order, or the ids were reused for different events.
+fn replayed(
+    conn: &Connection,
+    request: &Request,
+    first_revision: u64,
 ) -> rusqlite::Result<Result<AppendResult, StoreError>> {
+    let mut find = conn.prepare_cached(
+        "SELECT event_id, position FROM events WHERE stream = ?1 AND revision = ?2",
+    )?;
     let mut last = None;
-    for (offset, event) in request.events.iter().enumerate() {
+    for (revision, event) in (first_revision..).zip(&request.events) {
         let stored = find
-            .query_row([event.id.as_bytes().as_slice()], |row| {
-                Ok((
-                    row.get::<_, String>(0)?,
-                    row.get::<_, i64>(1)?,
-                    row.get::<_, i64>(2)?,
-                ))
+            .query_row(params![request.stream.as_str(), to_i64(revision)], |row| {
+                Ok((row.get::<_, Vec<u8>>(0)?, row.get::<_, i64>(1)?))
             })
             .optional()?;
-        let expected_revision =
-            first_revision.saturating_add(i64::try_from(offset).unwrap_or(i64::MAX));
         match stored {
-            Some((stream, revision, position))
-                if stream == request.stream.as_str() && revision == expected_revision =>
-            {
+            Some((id, position)) if id == event.id.as_bytes() => {
                 last = Some(AppendResult {
-                    next_revision: to_u64(revision),
+                    next_revision: revision,
                     position: Position::at(to_u64(position)),
                 });
             }
@@ -418,18 +420,36 @@ fn replayed(
     Ok(last.ok_or(StoreError::EmptyAppend))
 }
 
-fn read_event(row: &rusqlite::Row<'_>) -> rusqlite::Result<RecordedEvent> {
-    let id: [u8; 16] = row.get(3)?;
-    Ok(RecordedEvent {
-        position: Position::at(to_u64(row.get(0)?)),
-        stream: StreamName::from_stored(row.get(1)?),
-        revision: to_u64(row.get(2)?),
-        id: Uuid::from_bytes(id),
-        event_type: row.get(4)?,
-        data: row.get(5)?,
-        metadata: row.get(6)?,
-        recorded_at_ms: row.get(7)?,
-    })
+/// Decodes rows, sharing the stream name and event type of consecutive rows that repeat them:
+/// a scan of `$all` is dominated by allocation otherwise.
+#[derive(Default)]
+struct Decoder {
+    stream: Option<StreamName>,
+    event_type: Option<Arc<str>>,
+}
+
+impl Decoder {
+    fn event(&mut self, row: &rusqlite::Row<'_>) -> rusqlite::Result<RecordedEvent> {
+        let id: [u8; 16] = row.get(3)?;
+        let stream = match (&self.stream, row.get_ref(1)?.as_str()?) {
+            (Some(last), name) if last.as_str() == name => last.clone(),
+            (_, name) => self.stream.insert(StreamName::from_stored(name)).clone(),
+        };
+        let event_type = match (&self.event_type, row.get_ref(4)?.as_str()?) {
+            (Some(last), name) if &**last == name => Arc::clone(last),
+            (_, name) => Arc::clone(self.event_type.insert(Arc::from(name))),
+        };
+        Ok(RecordedEvent {
+            position: Position::at(to_u64(row.get(0)?)),
+            stream,
+            revision: to_u64(row.get(2)?),
+            id: Uuid::from_bytes(id),
+            event_type,
+            data: row.get(5)?,
+            metadata: row.get(6)?,
+            recorded_at_ms: row.get(7)?,
+        })
+    }
 }
 
 fn scan_rows(
@@ -446,20 +466,19 @@ fn scan_rows(
         to_i64(max as u64)
     ])?;
     let mut events = Vec::new();
+    let mut decoder = Decoder::default();
     let mut scanned_to = after;
     while let Some(row) = rows.next()? {
-        let position = Position::at(to_u64(row.get(0)?));
-        scanned_to = Some(position);
-        let stream: rusqlite::types::ValueRef<'_> = row.get_ref(1)?;
-        let matches = match (filter, stream) {
-            (Filter::All, _) => true,
-            (Filter::StreamPrefixes(prefixes), rusqlite::types::ValueRef::Text(name)) => {
+        scanned_to = Some(Position::at(to_u64(row.get(0)?)));
+        let matches = match filter {
+            Filter::All => true,
+            Filter::StreamPrefixes(prefixes) => {
+                let name = row.get_ref(1)?.as_bytes()?;
                 prefixes.iter().any(|p| name.starts_with(p.as_bytes()))
             }
-            _ => false,
         };
         if matches {
-            events.push(read_event(row)?);
+            events.push(decoder.event(row)?);
         }
     }
     Ok(Scanned { events, scanned_to })
@@ -518,9 +537,10 @@ impl EventStore for SqliteStore {
             let mut select = conn.prepare_cached(&format!(
                 "{SELECT_EVENT} WHERE stream = ?1 AND revision >= ?2 ORDER BY revision LIMIT ?3"
             ))?;
+            let mut decoder = Decoder::default();
             let rows = select.query_map(
                 params![stream.as_str(), to_i64(from), to_i64(max as u64)],
-                read_event,
+                |row| decoder.event(row),
             )?;
             rows.collect()
         }))

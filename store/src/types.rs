@@ -1,6 +1,7 @@
 //! The values that cross the port.
 
 use std::fmt;
+use std::sync::Arc;
 use uuid::Uuid;
 
 /// Longest stream name accepted.
@@ -12,7 +13,7 @@ pub const DEFAULT_MAX_EVENT_BYTES: usize = 1 << 20;
 /// A valid stream name: 1 to 200 ASCII letters, digits and `-_.:@`, not starting with `$`
 /// (KurrentDB reserves `$` for system streams).
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct StreamName(String);
+pub struct StreamName(Arc<str>);
 
 impl StreamName {
     /// Parses a stream name.
@@ -33,13 +34,13 @@ impl StreamName {
         };
         match reason {
             Some(reason) => Err(StoreError::InvalidStreamName { reason }),
-            None => Ok(Self(name.to_owned())),
+            None => Ok(Self(Arc::from(name))),
         }
     }
 
     /// A name read back from storage, where only parsed names were ever written.
-    pub(crate) fn from_stored(name: String) -> Self {
-        Self(name)
+    pub(crate) fn from_stored(name: &str) -> Self {
+        Self(Arc::from(name))
     }
 
     /// The name.
@@ -108,7 +109,8 @@ impl ExpectedRevision {
 /// An event to append.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NewEvent {
-    /// Set by the caller, derived from the request, so that a retry is idempotent.
+    /// Set by the caller, derived from the request, so that a retry is idempotent. As in KurrentDB,
+    /// a retry is recognised within its stream by its first event's id.
     pub id: Uuid,
     /// The event's type name (1 to 128 bytes).
     pub event_type: String,
@@ -136,8 +138,8 @@ pub struct RecordedEvent {
     pub position: Position,
     /// The id the writer gave it.
     pub id: Uuid,
-    /// Its type name.
-    pub event_type: String,
+    /// Its type name (shared between events of one type read together).
+    pub event_type: Arc<str>,
     /// Its payload.
     pub data: Vec<u8>,
     /// Its metadata.
@@ -215,8 +217,9 @@ pub enum StoreError {
     /// An event type that is empty or longer than 128 bytes.
     #[error("an event type must be 1 to 128 bytes")]
     InvalidEventType,
-    /// An event id already used elsewhere, or a retry whose ids do not match the first attempt.
-    #[error("event id {id} is already used by another append")]
+    /// A retry whose first event id matches an earlier append but whose other events do not:
+    /// the ids were reused for different events.
+    #[error("event id {id} does not match the earlier append it retries")]
     DuplicateEventId {
         /// The id.
         id: Uuid,

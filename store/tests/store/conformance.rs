@@ -170,29 +170,68 @@ pub async fn a_retried_append_with_the_same_ids_does_not_duplicate(f: Fixture) {
     assert_eq!(first, any);
     assert_eq!(s.read_stream(name.clone(), 0, 100).await.unwrap().len(), 3);
     assert_eq!(all(s).await.len(), 3);
-    // The same ids in another stream, or a different batch reusing one id, is refused.
-    let elsewhere = s
-        .append(
-            stream("account-other"),
-            ExpectedRevision::Any,
-            batch.clone(),
-        )
+    // After later appends, a retry naming the revision it first expected is still recognised.
+    s.append(name.clone(), ExpectedRevision::Exact(2), vec![event("4")])
         .await
-        .unwrap_err();
-    assert!(
-        matches!(elsewhere, StoreError::DuplicateEventId { .. }),
-        "{elsewhere:?}"
+        .unwrap();
+    assert_eq!(
+        s.append(name.clone(), ExpectedRevision::NoStream, batch.clone())
+            .await
+            .unwrap(),
+        first
     );
-    let mixed = vec![event("new"), batch[0].clone()];
+    let retry_of_fourth = s.read_stream(name.clone(), 3, 1).await.unwrap();
+    assert_eq!(retry_of_fourth.len(), 1);
+    // Ids reused for different events are refused, and nothing is written.
+    let mixed = vec![batch[0].clone(), event("not the second")];
     let err = s
-        .append(name.clone(), ExpectedRevision::Any, mixed)
+        .append(name.clone(), ExpectedRevision::NoStream, mixed)
         .await
         .unwrap_err();
     assert!(
         matches!(err, StoreError::DuplicateEventId { .. }),
         "{err:?}"
     );
-    assert_eq!(all(s).await.len(), 3, "a refused append writes nothing");
+    assert_eq!(all(s).await.len(), 4, "a refused append writes nothing");
+}
+
+pub async fn a_refused_append_does_not_sink_concurrent_ones(f: Fixture) {
+    let store = Arc::clone(&f.store);
+    let name = stream("account-mixed");
+    store
+        .append(name.clone(), ExpectedRevision::NoStream, vec![event("0")])
+        .await
+        .unwrap();
+    let tasks: Vec<_> = (0..40)
+        .map(|i| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                // Half expect a revision that is wrong; they must fail alone.
+                let expected = if i % 2 == 0 {
+                    ExpectedRevision::Exact(99)
+                } else {
+                    ExpectedRevision::Any
+                };
+                store
+                    .append(
+                        stream(&format!("account-mixed{}", i % 2)),
+                        expected,
+                        vec![event(&i.to_string())],
+                    )
+                    .await
+            })
+        })
+        .collect();
+    let mut ok = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(_) => ok += 1,
+            Err(StoreError::WrongExpectedRevision { .. }) => {}
+            Err(other) => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(ok, 20);
+    assert_eq!(all(store.as_ref()).await.len(), 21);
 }
 
 pub async fn read_all_order_agrees_with_every_streams_revision_order(f: Fixture) {
@@ -478,6 +517,7 @@ macro_rules! conformance_suite {
             two_creators_of_one_stream_one_wins,
             expectations_on_missing_and_existing_streams,
             a_retried_append_with_the_same_ids_does_not_duplicate,
+            a_refused_append_does_not_sink_concurrent_ones,
             read_all_order_agrees_with_every_streams_revision_order,
             a_subscription_catches_up_then_receives_live_events_in_order,
             resuming_from_a_position_never_repeats_or_skips,
