@@ -90,8 +90,8 @@ impl MemoryStore {
                 position,
                 id: event.id,
                 event_type: event.event_type.into(),
-                data: event.data,
-                metadata: event.metadata,
+                data: event.data.into(),
+                metadata: event.metadata.into(),
                 recorded_at_ms,
             });
             last = Some(AppendResult {

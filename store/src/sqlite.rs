@@ -420,16 +420,41 @@ fn replayed(
     Ok(last.ok_or(StoreError::EmptyAppend))
 }
 
-/// Decodes rows, sharing the stream name and event type of consecutive rows that repeat them:
-/// a scan of `$all` is dominated by allocation otherwise.
-#[derive(Default)]
+/// Decodes rows without an allocation per row where it can: consecutive rows share their stream
+/// name and event type when they repeat them, and every payload and metadata is a slice of one
+/// buffer per read. A scan of `$all` is dominated by allocation otherwise.
 struct Decoder {
     stream: Option<StreamName>,
     event_type: Option<Arc<str>>,
+    arena: Vec<u8>,
+    pending: Vec<Pending>,
+}
+
+/// A decoded row whose payload still sits in the decoder's buffer.
+struct Pending {
+    position: Position,
+    stream: StreamName,
+    revision: u64,
+    id: Uuid,
+    event_type: Arc<str>,
+    data: std::ops::Range<usize>,
+    metadata: std::ops::Range<usize>,
+    recorded_at_ms: i64,
 }
 
 impl Decoder {
-    fn event(&mut self, row: &rusqlite::Row<'_>) -> rusqlite::Result<RecordedEvent> {
+    /// A decoder for a read of up to `rows` rows; sized so that typical reads never regrow.
+    fn for_rows(rows: usize) -> Self {
+        let rows = rows.min(16_384);
+        Self {
+            stream: None,
+            event_type: None,
+            arena: Vec::with_capacity(rows * 256),
+            pending: Vec::with_capacity(rows),
+        }
+    }
+
+    fn push(&mut self, row: &rusqlite::Row<'_>) -> rusqlite::Result<()> {
         let id: [u8; 16] = row.get(3)?;
         let stream = match (&self.stream, row.get_ref(1)?.as_str()?) {
             (Some(last), name) if last.as_str() == name => last.clone(),
@@ -439,16 +464,42 @@ impl Decoder {
             (Some(last), name) if &**last == name => Arc::clone(last),
             (_, name) => Arc::clone(self.event_type.insert(Arc::from(name))),
         };
-        Ok(RecordedEvent {
+        let data = self.copy(row.get_ref(5)?.as_blob()?);
+        let metadata = self.copy(row.get_ref(6)?.as_blob()?);
+        self.pending.push(Pending {
             position: Position::at(to_u64(row.get(0)?)),
             stream,
             revision: to_u64(row.get(2)?),
             id: Uuid::from_bytes(id),
             event_type,
-            data: row.get(5)?,
-            metadata: row.get(6)?,
+            data,
+            metadata,
             recorded_at_ms: row.get(7)?,
-        })
+        });
+        Ok(())
+    }
+
+    fn copy(&mut self, blob: &[u8]) -> std::ops::Range<usize> {
+        let start = self.arena.len();
+        self.arena.extend_from_slice(blob);
+        start..self.arena.len()
+    }
+
+    fn finish(self) -> Vec<RecordedEvent> {
+        let arena = bytes::Bytes::from(self.arena);
+        self.pending
+            .into_iter()
+            .map(|p| RecordedEvent {
+                position: p.position,
+                stream: p.stream,
+                revision: p.revision,
+                id: p.id,
+                event_type: p.event_type,
+                data: arena.slice(p.data),
+                metadata: arena.slice(p.metadata),
+                recorded_at_ms: p.recorded_at_ms,
+            })
+            .collect()
     }
 }
 
@@ -465,8 +516,7 @@ fn scan_rows(
         to_i64(after.map_or(0, |p| p.commit)),
         to_i64(max as u64)
     ])?;
-    let mut events = Vec::new();
-    let mut decoder = Decoder::default();
+    let mut decoder = Decoder::for_rows(max);
     let mut scanned_to = after;
     while let Some(row) = rows.next()? {
         scanned_to = Some(Position::at(to_u64(row.get(0)?)));
@@ -478,10 +528,13 @@ fn scan_rows(
             }
         };
         if matches {
-            events.push(decoder.event(row)?);
+            decoder.push(row)?;
         }
     }
-    Ok(Scanned { events, scanned_to })
+    Ok(Scanned {
+        events: decoder.finish(),
+        scanned_to,
+    })
 }
 
 impl Scan for SqliteStore {
@@ -537,12 +590,13 @@ impl EventStore for SqliteStore {
             let mut select = conn.prepare_cached(&format!(
                 "{SELECT_EVENT} WHERE stream = ?1 AND revision >= ?2 ORDER BY revision LIMIT ?3"
             ))?;
-            let mut decoder = Decoder::default();
-            let rows = select.query_map(
-                params![stream.as_str(), to_i64(from), to_i64(max as u64)],
-                |row| decoder.event(row),
-            )?;
-            rows.collect()
+            let mut decoder = Decoder::for_rows(max.min(64));
+            let mut rows =
+                select.query(params![stream.as_str(), to_i64(from), to_i64(max as u64)])?;
+            while let Some(row) = rows.next()? {
+                decoder.push(row)?;
+            }
+            Ok(decoder.finish())
         }))
     }
 

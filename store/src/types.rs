@@ -140,10 +140,10 @@ pub struct RecordedEvent {
     pub id: Uuid,
     /// Its type name (shared between events of one type read together).
     pub event_type: Arc<str>,
-    /// Its payload.
-    pub data: Vec<u8>,
-    /// Its metadata.
-    pub metadata: Vec<u8>,
+    /// Its payload (a slice of a buffer shared by the events read together).
+    pub data: bytes::Bytes,
+    /// Its metadata (a slice of a buffer shared by the events read together).
+    pub metadata: bytes::Bytes,
     /// When the store recorded it, in milliseconds since the Unix epoch.
     pub recorded_at_ms: i64,
 }

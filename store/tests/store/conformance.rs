@@ -28,7 +28,7 @@ pub fn event(tag: &str) -> NewEvent {
 }
 
 fn tag(e: &RecordedEvent) -> String {
-    String::from_utf8(e.data.clone()).unwrap()
+    String::from_utf8(e.data.to_vec()).unwrap()
 }
 
 async fn collect(sub: &mut EventStream, n: usize) -> Vec<RecordedEvent> {

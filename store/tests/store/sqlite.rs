@@ -248,7 +248,7 @@ fn acknowledged_events_survive_sigkill() {
                 .unwrap();
             for (i, e) in stored.iter().enumerate() {
                 assert_eq!(e.revision, i as u64, "revisions without gaps");
-                let body: String = String::from_utf8(e.data.clone()).unwrap();
+                let body: String = String::from_utf8(e.data.to_vec()).unwrap();
                 assert!(
                     body.starts_with(&format!("{{\"stream\":{k},\"revision\":{i},")),
                     "event intact: {body}"
