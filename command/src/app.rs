@@ -1,0 +1,1143 @@
+//! The application layer: load an account, decide, append with the expected revision, and on a
+//! conflict re-decide on the new state.
+//!
+//! - Each account's stream is the consistency boundary. Appends name the revision they were decided
+//!   on, so concurrent writers (here or on other replicas) conflict and are re-decided: N parallel
+//!   wrong PINs count as N, and none is evaluated after the lock.
+//! - Within this process, requests for one account are also serialized, so that once a lock falls
+//!   the attempts waiting behind it are refused before any argon2 work is spent on them.
+//! - Secrets are verified before the command is built; lockout is checked first (the guards), so an
+//!   attempt on a locked account costs no hashing. An unknown account costs a dummy verification,
+//!   so that timing does not tell it apart from a wrong password.
+//! - Lookup streams are written before the account event that uses them; token lookups reuse the
+//!   request's event ids, so a re-decided attempt re-claims idempotently.
+
+use crate::crypto::{Hasher, LookupKind, Plaintext, Token, event_id};
+use crate::error::AppError;
+use crate::lookup::{Claim, Lookups};
+use pinauth_domain::*;
+use pinauth_store::{EventStore, ExpectedRevision, NewEvent, Position, StoreError, StreamName};
+use ring::rand::SystemRandom;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Weak};
+use uuid::Uuid;
+
+/// How many times a use case re-decides after a conflict before giving up.
+const MAX_TRIES: usize = 32;
+
+/// Where time comes from; tests substitute their own.
+pub trait Clock: Send + Sync + 'static {
+    /// Now.
+    fn now(&self) -> Timestamp;
+}
+
+/// The system clock.
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Timestamp {
+        let millis = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+            .unwrap_or(0);
+        Timestamp::from_unix_millis(millis)
+    }
+}
+
+/// Who is asking: stored as event metadata.
+#[derive(Clone, Debug, Default)]
+pub struct RequestContext {
+    /// Correlates every event the request writes.
+    pub request_id: Uuid,
+    /// The client's IP address.
+    pub client_ip: Option<String>,
+    /// The client's user agent (already truncated).
+    pub user_agent: Option<String>,
+}
+
+/// An identifier a client logs in with.
+#[derive(Clone, Debug)]
+pub enum Identifier {
+    /// By email.
+    Email(Email),
+    /// By username.
+    Username(Username),
+    /// By phone.
+    Phone(Phone),
+}
+
+impl Identifier {
+    fn lookup(&self) -> (LookupKind, &str) {
+        match self {
+            Self::Email(e) => (LookupKind::Email, e.as_str()),
+            Self::Username(u) => (LookupKind::Username, u.as_str()),
+            Self::Phone(p) => (LookupKind::Phone, p.as_str()),
+        }
+    }
+}
+
+/// What a registration says about the PIN.
+#[derive(Clone, Debug)]
+pub enum PinInput {
+    /// A PIN that passed the policy.
+    Given(Pin),
+    /// Skipped.
+    Skipped,
+    /// Not mentioned.
+    Absent,
+}
+
+/// A registration, validated at the edge.
+#[derive(Clone, Debug)]
+pub struct Registration {
+    /// Email.
+    pub email: Option<Email>,
+    /// Username.
+    pub username: Option<Username>,
+    /// Phone.
+    pub phone: Option<Phone>,
+    /// Password.
+    pub password: Plaintext,
+    /// PIN.
+    pub pin: PinInput,
+    /// Security answers by question (answers already normalized).
+    pub answers: Vec<(QuestionId, Plaintext)>,
+}
+
+/// A token handed out, with its expiry.
+#[derive(Clone, Debug)]
+pub struct IssuedToken {
+    /// The token.
+    pub token: Token,
+    /// When it expires.
+    pub expires_at: Timestamp,
+}
+
+/// What a successful login hands out.
+#[derive(Clone, Debug)]
+pub enum Login {
+    /// A session: access and refresh tokens, perhaps a PIN session token.
+    Session {
+        /// Access token.
+        access: IssuedToken,
+        /// Refresh token.
+        refresh: IssuedToken,
+        /// PIN session token.
+        session: Option<IssuedToken>,
+        /// The account after the login.
+        account: Box<Account>,
+    },
+    /// A required PIN is not set: error 1243 with this PinAuthToken.
+    PinSetupRequired {
+        /// The PinAuthToken.
+        token: IssuedToken,
+    },
+}
+
+/// The outcome of a use case: its result and the store position of its last event.
+#[derive(Clone, Debug)]
+pub struct Done<T> {
+    /// The result.
+    pub value: T,
+    /// Where its last event landed (for read-your-writes), if it wrote any.
+    pub position: Option<Position>,
+}
+
+/// Settings of the application layer.
+#[derive(Clone, Debug)]
+pub struct AppSettings {
+    /// The domain policy.
+    pub policy: Policy,
+    /// Orphaned lookup claims may be taken over after this many seconds.
+    pub lookup_grace_secs: u64,
+    /// Account states kept in memory.
+    pub cached_accounts: usize,
+}
+
+impl Default for AppSettings {
+    fn default() -> Self {
+        Self {
+            policy: Policy::default(),
+            lookup_grace_secs: 60,
+            cached_accounts: 10_000,
+        }
+    }
+}
+
+/// The command service's use cases.
+#[derive(Clone)]
+pub struct CommandService {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Arc<dyn EventStore>,
+    settings: AppSettings,
+    policy_fingerprint: String,
+    hasher: Hasher,
+    lookups: Lookups,
+    clock: Arc<dyn Clock>,
+    rng: SystemRandom,
+    cache: Mutex<Cache>,
+    locks: Mutex<Locks>,
+}
+
+/// An account as loaded: its state and the revision it was folded up to.
+#[derive(Clone, Debug)]
+struct Loaded {
+    state: Account,
+    revision: Option<u64>,
+}
+
+struct Committed {
+    events: Vec<Event>,
+    state: Account,
+    position: Option<Position>,
+}
+
+/// Candidate tokens for one request; the decision picks which are issued.
+struct Candidates {
+    access: Token,
+    refresh: Token,
+    session: Token,
+    pin_auth: Token,
+}
+
+impl Candidates {
+    fn draw(rng: &SystemRandom) -> Result<Self, AppError> {
+        let token = || Token::generate(rng).map_err(|e| AppError::Corrupt(e.to_string()));
+        Ok(Self {
+            access: token()?,
+            refresh: token()?,
+            session: token()?,
+            pin_auth: token()?,
+        })
+    }
+
+    fn new_tokens(&self) -> NewTokens {
+        NewTokens {
+            access: self.access.digest(),
+            refresh: self.refresh.digest(),
+            session: self.session.digest(),
+        }
+    }
+
+    fn all(&self) -> [&Token; 4] {
+        [&self.access, &self.refresh, &self.session, &self.pin_auth]
+    }
+
+    /// The token whose digest is `hash`.
+    fn find(&self, hash: &Digest) -> Option<&Token> {
+        self.all().into_iter().find(|t| t.digest() == *hash)
+    }
+}
+
+fn account_stream(id: AccountId) -> Result<StreamName, AppError> {
+    Ok(StreamName::parse(&format!("account-{id}"))?)
+}
+
+impl CommandService {
+    /// The service over `store`.
+    pub fn new(
+        store: Arc<dyn EventStore>,
+        settings: AppSettings,
+        hasher: Hasher,
+        lookups: Lookups,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        let fingerprint = serde_json::to_vec(&settings.policy)
+            .map(|json| crate::crypto::sha256(&json).to_hex())
+            .unwrap_or_default();
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                policy_fingerprint: fingerprint.get(..16).unwrap_or_default().to_owned(),
+                settings,
+                hasher,
+                lookups,
+                clock,
+                rng: SystemRandom::new(),
+                cache: Mutex::new(Cache::default()),
+                locks: Mutex::new(Locks::default()),
+            }),
+        }
+    }
+
+    /// The policy in force.
+    pub fn policy(&self) -> &Policy {
+        &self.inner.settings.policy
+    }
+
+    /// The hasher (for metrics).
+    pub fn hasher(&self) -> &Hasher {
+        &self.inner.hasher
+    }
+
+    /// Now, by the service's clock.
+    pub fn now(&self) -> Timestamp {
+        self.inner.clock.now()
+    }
+
+    // ---- use cases -------------------------------------------------------------------------
+
+    /// Registers an account; refuses a taken email, username or phone.
+    pub async fn register(
+        &self,
+        reg: Registration,
+        ctx: &RequestContext,
+    ) -> Result<Done<Login>, AppError> {
+        let at = self.now();
+        let id = AccountId::from_uuid(Uuid::new_v4());
+        let candidates = Candidates::draw(&self.inner.rng)?;
+        let command = |password_hash, pin, security_answers| RegisterAccount {
+            at,
+            account_id: id,
+            email: reg.email.clone(),
+            username: reg.username.clone(),
+            phone: reg.phone.clone(),
+            password_hash,
+            security_answers,
+            pin,
+            tokens: candidates.new_tokens(),
+            pin_auth_token: candidates.pin_auth.digest(),
+        };
+        // Refuse what the policy refuses before spending hashes on it.
+        let placeholder = SecretHash::from_phc(String::new());
+        let pin_placeholder = match &reg.pin {
+            PinInput::Given(_) => PinChoice::Given(placeholder.clone()),
+            PinInput::Skipped => PinChoice::Skipped,
+            PinInput::Absent => PinChoice::Absent,
+        };
+        decide(
+            &Account::default(),
+            Command::RegisterAccount(command(placeholder, pin_placeholder, vec![])),
+            self.policy(),
+        )?;
+
+        let password_hash = self.inner.hasher.hash(&reg.password).await?;
+        let pin = match &reg.pin {
+            PinInput::Given(pin) => PinChoice::Given(
+                self.inner
+                    .hasher
+                    .hash(&Plaintext::new(pin.expose()))
+                    .await?,
+            ),
+            PinInput::Skipped => PinChoice::Skipped,
+            PinInput::Absent => PinChoice::Absent,
+        };
+        let mut answers = Vec::with_capacity(reg.answers.len());
+        for (question_id, answer) in &reg.answers {
+            answers.push(SecurityAnswerHash {
+                question_id: question_id.clone(),
+                answer_hash: self.inner.hasher.hash(answer).await?,
+            });
+        }
+        let events = decide(
+            &Account::default(),
+            Command::RegisterAccount(command(password_hash, pin, answers)),
+            self.policy(),
+        )?;
+
+        let identifiers = [
+            reg.email.as_ref().map(|e| (LookupKind::Email, e.as_str())),
+            reg.username
+                .as_ref()
+                .map(|u| (LookupKind::Username, u.as_str())),
+            reg.phone.as_ref().map(|p| (LookupKind::Phone, p.as_str())),
+        ];
+        let mut claims: Vec<Claim> = Vec::new();
+        for (kind, value) in identifiers.into_iter().flatten() {
+            let claimed = self
+                .inner
+                .lookups
+                .claim(kind, value, id, at, ctx.request_id, |other| {
+                    self.is_registered(other)
+                })
+                .await;
+            match claimed {
+                Ok(claim) => claims.push(claim),
+                Err(error) => {
+                    for claim in &claims {
+                        self.inner
+                            .lookups
+                            .release(claim, id, at, ctx.request_id)
+                            .await;
+                    }
+                    return Err(error);
+                }
+            }
+        }
+        self.claim_issued(&events, &candidates, id, at, ctx).await?;
+        let empty = Loaded {
+            state: Account::default(),
+            revision: None,
+        };
+        let committed = self.commit(id, &empty, events, ctx).await?;
+        Ok(Done {
+            value: login_outcome(&committed, &candidates)?,
+            position: committed.position,
+        })
+    }
+
+    /// Logs in with a password: a session, or a PinAuthToken when a required PIN is not set.
+    pub async fn log_in_with_password(
+        &self,
+        identifier: &Identifier,
+        password: &Plaintext,
+        ctx: &RequestContext,
+    ) -> Result<Done<Login>, AppError> {
+        let (kind, value) = identifier.lookup();
+        let Some(id) = self.inner.lookups.resolve(kind, value).await? else {
+            self.inner.hasher.verify_nothing(password).await?;
+            return Err(AppError::InvalidCredentials);
+        };
+        let _serial = self.serialize(id).await;
+        let candidates = Candidates::draw(&self.inner.rng)?;
+        let mut verdicts = Verdicts::default();
+        for _ in 0..MAX_TRIES {
+            let at = self.now();
+            let loaded = self.load(id).await?;
+            let hash = match loaded.state.password_guard(at) {
+                Ok(hash) => hash.clone(),
+                Err(DomainError::NotRegistered) => {
+                    self.inner.hasher.verify_nothing(password).await?;
+                    return Err(AppError::InvalidCredentials);
+                }
+                Err(DomainError::PinLocked { until }) => {
+                    return self
+                        .refuse_locked(id, AttemptFlow::Password, until, ctx)
+                        .await;
+                }
+                Err(other) => return Err(other.into()),
+            };
+            if !verdicts.check(&self.inner.hasher, password, &hash).await? {
+                return self
+                    .count_failure(id, AttemptFlow::Password, AppError::InvalidCredentials, ctx)
+                    .await;
+            }
+            let command = Command::LogInWithPassword(LogInWithPassword {
+                at,
+                tokens: candidates.new_tokens(),
+                pin_auth_token: candidates.pin_auth.digest(),
+            });
+            let events = decide(&loaded.state, command, self.policy())?;
+            self.claim_issued(&events, &candidates, id, at, ctx).await?;
+            match self.commit(id, &loaded, events, ctx).await {
+                Ok(committed) => {
+                    return Ok(Done {
+                        value: login_outcome(&committed, &candidates)?,
+                        position: committed.position,
+                    });
+                }
+                Err(e) if e.is_conflict() => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(AppError::Contention)
+    }
+
+    /// Logs in with the PIN under a PIN session token.
+    pub async fn log_in_with_pin(
+        &self,
+        session_token: &str,
+        pin: &Plaintext,
+        ctx: &RequestContext,
+    ) -> Result<Done<Login>, AppError> {
+        let (id, session) = self
+            .account_of_token(session_token, TokenKind::PinSession)
+            .await?;
+        let _serial = self.serialize(id).await;
+        let candidates = Candidates::draw(&self.inner.rng)?;
+        let mut verdicts = Verdicts::default();
+        for _ in 0..MAX_TRIES {
+            let at = self.now();
+            let loaded = self.load(id).await?;
+            let hash = match loaded.state.pin_login_guard(at, &session, self.policy()) {
+                Ok(hash) => hash.clone(),
+                Err(DomainError::PinLocked { until }) => {
+                    return self
+                        .refuse_locked(id, AttemptFlow::PinLogin, until, ctx)
+                        .await;
+                }
+                Err(other) => return Err(other.into()),
+            };
+            if !verdicts.check(&self.inner.hasher, pin, &hash).await? {
+                return self
+                    .count_failure(id, AttemptFlow::PinLogin, AppError::InvalidPin, ctx)
+                    .await;
+            }
+            let command = Command::LogInWithPin(LogInWithPin {
+                at,
+                session_token: session,
+                access: candidates.access.digest(),
+                refresh: candidates.refresh.digest(),
+            });
+            let events = decide(&loaded.state, command, self.policy())?;
+            self.claim_issued(&events, &candidates, id, at, ctx).await?;
+            match self.commit(id, &loaded, events, ctx).await {
+                Ok(committed) => {
+                    return Ok(Done {
+                        value: login_outcome(&committed, &candidates)?,
+                        position: committed.position,
+                    });
+                }
+                Err(e) if e.is_conflict() => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(AppError::Contention)
+    }
+
+    /// Sets a required PIN with the PinAuthToken of error 1243; a session starts.
+    pub async fn set_pin_with_pin_auth_token(
+        &self,
+        pin_auth_token: &str,
+        pin: &Pin,
+        ctx: &RequestContext,
+    ) -> Result<Done<Login>, AppError> {
+        let (id, token) = self
+            .account_of_token(pin_auth_token, TokenKind::PinAuth)
+            .await?;
+        let _serial = self.serialize(id).await;
+        let candidates = Candidates::draw(&self.inner.rng)?;
+        // Check the token before spending a hash on the PIN.
+        self.load(id)
+            .await?
+            .state
+            .token(self.now(), TokenKind::PinAuth, &token)?;
+        let pin_hash = self
+            .inner
+            .hasher
+            .hash(&Plaintext::new(pin.expose()))
+            .await?;
+        self.decide_and_commit(
+            id,
+            ctx,
+            |at| {
+                Command::SetPin(SetPin {
+                    at,
+                    pin_hash: pin_hash.clone(),
+                    via: SetPinVia::PinAuthToken {
+                        token,
+                        tokens: candidates.new_tokens(),
+                    },
+                })
+            },
+            &candidates,
+        )
+        .await
+        .and_then(|committed| {
+            Ok(Done {
+                value: login_outcome(&committed, &candidates)?,
+                position: committed.position,
+            })
+        })
+    }
+
+    /// Changes the PIN with the old one and an access token.
+    pub async fn change_pin(
+        &self,
+        access_token: &str,
+        old_pin: &Plaintext,
+        new_pin: &Pin,
+        ctx: &RequestContext,
+    ) -> Result<Done<()>, AppError> {
+        let (id, access) = self
+            .account_of_token(access_token, TokenKind::Access)
+            .await?;
+        let _serial = self.serialize(id).await;
+        let mut verdicts = Verdicts::default();
+        let mut new_hash = None;
+        for _ in 0..MAX_TRIES {
+            let at = self.now();
+            let loaded = self.load(id).await?;
+            let hash = match loaded.state.change_pin_guard(at, &access) {
+                Ok(hash) => hash.clone(),
+                Err(DomainError::PinLocked { until }) => {
+                    return self
+                        .refuse_locked(id, AttemptFlow::ChangePin, until, ctx)
+                        .await;
+                }
+                Err(other) => return Err(other.into()),
+            };
+            if !verdicts.check(&self.inner.hasher, old_pin, &hash).await? {
+                return self
+                    .count_failure(id, AttemptFlow::ChangePin, AppError::CurrentPinInvalid, ctx)
+                    .await;
+            }
+            let new_pin_hash = match &new_hash {
+                Some(h) => h,
+                None => new_hash.insert(
+                    self.inner
+                        .hasher
+                        .hash(&Plaintext::new(new_pin.expose()))
+                        .await?,
+                ),
+            }
+            .clone();
+            let events = decide(
+                &loaded.state,
+                Command::ChangePin(ChangePin {
+                    at,
+                    access_token: access,
+                    new_pin_hash,
+                }),
+                self.policy(),
+            )?;
+            match self.commit(id, &loaded, events, ctx).await {
+                Ok(committed) => {
+                    return Ok(Done {
+                        value: (),
+                        position: committed.position,
+                    });
+                }
+                Err(e) if e.is_conflict() => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(AppError::Contention)
+    }
+
+    /// Ends one PIN session token.
+    pub async fn invalidate_pin_session(
+        &self,
+        session_token: &str,
+        ctx: &RequestContext,
+    ) -> Result<Done<()>, AppError> {
+        let (id, session_token) = self
+            .account_of_token(session_token, TokenKind::PinSession)
+            .await?;
+        let none = Candidates::draw(&self.inner.rng)?;
+        let committed = self
+            .decide_and_commit(
+                id,
+                ctx,
+                |at| Command::InvalidatePinSession(InvalidatePinSession { at, session_token }),
+                &none,
+            )
+            .await?;
+        Ok(Done {
+            value: (),
+            position: committed.position,
+        })
+    }
+
+    /// Ends one access token, and its refresh tokens when `prevent_refresh`.
+    pub async fn invalidate_access_token(
+        &self,
+        access_token: &str,
+        prevent_refresh: bool,
+        ctx: &RequestContext,
+    ) -> Result<Done<()>, AppError> {
+        let (id, access_token) = self
+            .account_of_token(access_token, TokenKind::Access)
+            .await?;
+        let none = Candidates::draw(&self.inner.rng)?;
+        let committed = self
+            .decide_and_commit(
+                id,
+                ctx,
+                |at| {
+                    Command::InvalidateAccessToken(InvalidateAccessToken {
+                        at,
+                        access_token,
+                        prevent_refresh,
+                    })
+                },
+                &none,
+            )
+            .await?;
+        Ok(Done {
+            value: (),
+            position: committed.position,
+        })
+    }
+
+    /// Exchanges a refresh token for a new access token.
+    pub async fn refresh_access_token(
+        &self,
+        refresh_token: &str,
+        ctx: &RequestContext,
+    ) -> Result<Done<(IssuedToken, IssuedToken, Account)>, AppError> {
+        let (id, refresh_digest) = self
+            .account_of_token(refresh_token, TokenKind::Refresh)
+            .await?;
+        let candidates = Candidates::draw(&self.inner.rng)?;
+        let committed = self
+            .decide_and_commit(
+                id,
+                ctx,
+                |at| {
+                    Command::RefreshAccessToken(RefreshAccessToken {
+                        at,
+                        refresh_token: refresh_digest,
+                        access: candidates.access.digest(),
+                    })
+                },
+                &candidates,
+            )
+            .await?;
+        let refresh = committed
+            .state
+            .token(self.now(), TokenKind::Refresh, &refresh_digest)
+            .ok()
+            .map(|t| t.expires_at);
+        let access = committed.events.iter().find_map(|e| match &e.kind {
+            EventKind::AccessTokenRefreshed { access, .. } => Some(access.expires_at),
+            _ => None,
+        });
+        match (access, refresh, Token::parse(refresh_token)) {
+            (Some(access_exp), Some(refresh_exp), Some(refresh_token)) => Ok(Done {
+                value: (
+                    IssuedToken {
+                        token: candidates.access,
+                        expires_at: access_exp,
+                    },
+                    IssuedToken {
+                        token: refresh_token,
+                        expires_at: refresh_exp,
+                    },
+                    committed.state,
+                ),
+                position: committed.position,
+            }),
+            _ => Err(AppError::Corrupt(
+                "a refresh decided no new access token".into(),
+            )),
+        }
+    }
+
+    /// Sets (`Some`) or skips (`None`) an optional PIN through the profile, with an access token.
+    pub async fn update_pin_info(
+        &self,
+        access_token: &str,
+        pin: Option<&Pin>,
+        ctx: &RequestContext,
+    ) -> Result<Done<Account>, AppError> {
+        let (id, access_token) = self
+            .account_of_token(access_token, TokenKind::Access)
+            .await?;
+        let _serial = self.serialize(id).await;
+        let none = Candidates::draw(&self.inner.rng)?;
+        let committed = match pin {
+            None => {
+                self.decide_and_commit(
+                    id,
+                    ctx,
+                    |at| Command::SkipPin(SkipPin { at, access_token }),
+                    &none,
+                )
+                .await?
+            }
+            Some(pin) => {
+                let loaded = self.load(id).await?;
+                loaded
+                    .state
+                    .token(self.now(), TokenKind::Access, &access_token)?;
+                if loaded.state.pin().hash.is_some() {
+                    return Err(DomainError::PinAlreadySet.into());
+                }
+                let pin_hash = self
+                    .inner
+                    .hasher
+                    .hash(&Plaintext::new(pin.expose()))
+                    .await?;
+                self.decide_and_commit(
+                    id,
+                    ctx,
+                    |at| {
+                        Command::SetPin(SetPin {
+                            at,
+                            pin_hash: pin_hash.clone(),
+                            via: SetPinVia::ProfileUpdate { access_token },
+                        })
+                    },
+                    &none,
+                )
+                .await?
+            }
+        };
+        Ok(Done {
+            value: committed.state,
+            position: committed.position,
+        })
+    }
+
+    /// The account an access token belongs to, as of now (for profile reads on the command side).
+    pub async fn account_by_access_token(&self, access_token: &str) -> Result<Account, AppError> {
+        let (id, digest) = self
+            .account_of_token(access_token, TokenKind::Access)
+            .await?;
+        let loaded = self.load(id).await?;
+        loaded.state.token(self.now(), TokenKind::Access, &digest)?;
+        Ok(loaded.state)
+    }
+
+    // ---- building blocks ---------------------------------------------------------------------
+
+    async fn is_registered(&self, id: AccountId) -> Result<bool, AppError> {
+        Ok(self.load(id).await?.state.profile().is_ok())
+    }
+
+    async fn account_of_token(
+        &self,
+        presented: &str,
+        kind: TokenKind,
+    ) -> Result<(AccountId, Digest), AppError> {
+        let token = Token::parse(presented).ok_or(AppError::UnknownToken(kind))?;
+        let id = self
+            .inner
+            .lookups
+            .resolve(LookupKind::Token, &token.as_string())
+            .await?
+            .ok_or(AppError::UnknownToken(kind))?;
+        Ok((id, token.digest()))
+    }
+
+    /// Decides `make(now)` on the current state and commits, re-deciding on conflict.
+    async fn decide_and_commit(
+        &self,
+        id: AccountId,
+        ctx: &RequestContext,
+        make: impl Fn(Timestamp) -> Command,
+        candidates: &Candidates,
+    ) -> Result<Committed, AppError> {
+        for _ in 0..MAX_TRIES {
+            let at = self.now();
+            let loaded = self.load(id).await?;
+            let events = decide(&loaded.state, make(at), self.policy())?;
+            self.claim_issued(&events, candidates, id, at, ctx).await?;
+            match self.commit(id, &loaded, events, ctx).await {
+                Ok(committed) => return Ok(committed),
+                Err(e) if e.is_conflict() => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(AppError::Contention)
+    }
+
+    /// Records an attempt refused because the account is locked, then answers `Locked`. Nothing
+    /// was evaluated, so if the lock has ended by the time of recording, nothing is recorded.
+    async fn refuse_locked<T>(
+        &self,
+        id: AccountId,
+        flow: AttemptFlow,
+        until: Option<Timestamp>,
+        ctx: &RequestContext,
+    ) -> Result<T, AppError> {
+        for _ in 0..MAX_TRIES {
+            let at = self.now();
+            let loaded = self.load(id).await?;
+            let Some(lock) = loaded.state.lockout().lock_at(at) else {
+                return Err(AppError::Locked { until });
+            };
+            let events = decide(
+                &loaded.state,
+                Command::FailPinAttempt(FailPinAttempt { at, flow }),
+                self.policy(),
+            )?;
+            match self.commit(id, &loaded, events, ctx).await {
+                Ok(_) => return Err(AppError::Locked { until: lock.until }),
+                Err(e) if e.is_conflict() => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(AppError::Contention)
+    }
+
+    /// Records a wrong secret; answers `Locked` if it locked the account, else `wrong`.
+    async fn count_failure<T>(
+        &self,
+        id: AccountId,
+        flow: AttemptFlow,
+        wrong: AppError,
+        ctx: &RequestContext,
+    ) -> Result<T, AppError> {
+        let none = Candidates::draw(&self.inner.rng)?;
+        let committed = self
+            .decide_and_commit(
+                id,
+                ctx,
+                |at| Command::FailPinAttempt(FailPinAttempt { at, flow }),
+                &none,
+            )
+            .await?;
+        match committed.state.lockout().lock_at(self.now()) {
+            Some(lock) => Err(AppError::Locked { until: lock.until }),
+            None => Err(wrong),
+        }
+    }
+
+    /// Claims lookup streams for the tokens `events` issue, before the account event is written.
+    async fn claim_issued(
+        &self,
+        events: &[Event],
+        candidates: &Candidates,
+        id: AccountId,
+        at: Timestamp,
+        ctx: &RequestContext,
+    ) -> Result<(), AppError> {
+        let mut hashes = Vec::new();
+        for event in events {
+            match &event.kind {
+                EventKind::SessionStarted {
+                    access,
+                    refresh,
+                    session,
+                    ..
+                } => {
+                    hashes.extend([access.hash, refresh.hash]);
+                    hashes.extend(session.map(|s| s.hash));
+                }
+                EventKind::PinAuthTokenIssued { token } => hashes.push(token.hash),
+                EventKind::AccessTokenRefreshed { access, .. } => hashes.push(access.hash),
+                _ => {}
+            }
+        }
+        let claims = hashes
+            .iter()
+            .filter_map(|hash| candidates.find(hash))
+            .map(|token| {
+                self.inner
+                    .lookups
+                    .claim_token(token.as_string(), id, at, ctx.request_id)
+            });
+        for result in futures_util::future::join_all(claims).await {
+            result?;
+        }
+        Ok(())
+    }
+
+    async fn serialize(&self, id: AccountId) -> tokio::sync::OwnedMutexGuard<()> {
+        let mutex = self
+            .inner
+            .locks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(id);
+        mutex.lock_owned().await
+    }
+
+    async fn load(&self, id: AccountId) -> Result<Loaded, AppError> {
+        let cached = self
+            .inner
+            .cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(id);
+        let mut loaded = cached.unwrap_or(Loaded {
+            state: Account::default(),
+            revision: None,
+        });
+        let from = loaded.revision.map_or(0, |r| r + 1);
+        let tail = self
+            .inner
+            .store
+            .read_stream(account_stream(id)?, from, usize::MAX)
+            .await?;
+        for recorded in &tail {
+            let event: Event = serde_json::from_slice(&recorded.data).map_err(|e| {
+                AppError::Corrupt(format!("{} at {}: {e}", recorded.stream, recorded.revision))
+            })?;
+            loaded.state = evolve(loaded.state, &event);
+            loaded.revision = Some(recorded.revision);
+        }
+        if !tail.is_empty() {
+            self.cache_put(id, &loaded);
+        }
+        Ok(loaded)
+    }
+
+    fn cache_put(&self, id: AccountId, loaded: &Loaded) {
+        let capacity = self.inner.settings.cached_accounts;
+        self.inner
+            .cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .put(id, loaded.clone(), capacity);
+    }
+
+    async fn commit(
+        &self,
+        id: AccountId,
+        loaded: &Loaded,
+        events: Vec<Event>,
+        ctx: &RequestContext,
+    ) -> Result<Committed, AppError> {
+        if events.is_empty() {
+            return Ok(Committed {
+                events,
+                state: loaded.state.clone(),
+                position: None,
+            });
+        }
+        let stream = account_stream(id)?;
+        let metadata = serde_json::to_vec(&EventMetadata {
+            occurred_at: Some(self.now()),
+            correlation_id: Some(ctx.request_id),
+            causation_id: None,
+            client_ip: ctx.client_ip.clone(),
+            user_agent: ctx.user_agent.clone(),
+            policy: Some(self.inner.policy_fingerprint.clone()),
+        })
+        .map_err(|e| AppError::Corrupt(e.to_string()))?;
+        let first_index = loaded.revision.map_or(0, |r| {
+            usize::try_from(r).unwrap_or(usize::MAX).saturating_add(1)
+        });
+        let mut new_events = Vec::with_capacity(events.len());
+        for (offset, event) in events.iter().enumerate() {
+            new_events.push(NewEvent {
+                id: event_id(&ctx.request_id, &stream, first_index.saturating_add(offset)),
+                event_type: event.event_type().to_owned(),
+                data: serde_json::to_vec(event).map_err(|e| AppError::Corrupt(e.to_string()))?,
+                metadata: metadata.clone(),
+            });
+        }
+        let expected = loaded
+            .revision
+            .map_or(ExpectedRevision::NoStream, ExpectedRevision::Exact);
+        let appended = match self.inner.store.append(stream, expected, new_events).await {
+            Ok(appended) => appended,
+            Err(StoreError::WrongExpectedRevision {
+                stream,
+                expected,
+                actual,
+            }) => {
+                return Err(AppError::Store(StoreError::WrongExpectedRevision {
+                    stream,
+                    expected,
+                    actual,
+                }));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let state = events.iter().fold(loaded.state.clone(), evolve);
+        self.cache_put(
+            id,
+            &Loaded {
+                state: state.clone(),
+                revision: Some(appended.next_revision),
+            },
+        );
+        Ok(Committed {
+            events,
+            state,
+            position: Some(appended.position),
+        })
+    }
+}
+
+/// Verdicts already computed for this request, by hash: a re-decision after a conflict re-verifies
+/// only if the stored hash changed meanwhile.
+#[derive(Default)]
+struct Verdicts(Vec<(SecretHash, bool)>);
+
+impl Verdicts {
+    async fn check(
+        &mut self,
+        hasher: &Hasher,
+        secret: &Plaintext,
+        hash: &SecretHash,
+    ) -> Result<bool, AppError> {
+        if let Some((_, verdict)) = self.0.iter().find(|(h, _)| h == hash) {
+            return Ok(*verdict);
+        }
+        let verdict = hasher.verify(secret, hash).await?;
+        self.0.push((hash.clone(), verdict));
+        Ok(verdict)
+    }
+}
+
+fn login_outcome(committed: &Committed, candidates: &Candidates) -> Result<Login, AppError> {
+    let issued = |t: &pinauth_domain::IssuedToken| {
+        candidates
+            .find(&t.hash)
+            .map(|token| IssuedToken {
+                token: token.clone(),
+                expires_at: t.expires_at,
+            })
+            .ok_or_else(|| AppError::Corrupt("an issued token is not one of the request's".into()))
+    };
+    for event in committed.events.iter().rev() {
+        match &event.kind {
+            EventKind::SessionStarted {
+                access,
+                refresh,
+                session,
+                ..
+            } => {
+                return Ok(Login::Session {
+                    access: issued(access)?,
+                    refresh: issued(refresh)?,
+                    session: session.as_ref().map(issued).transpose()?,
+                    account: Box::new(committed.state.clone()),
+                });
+            }
+            EventKind::PinAuthTokenIssued { token } => {
+                return Ok(Login::PinSetupRequired {
+                    token: issued(token)?,
+                });
+            }
+            _ => {}
+        }
+    }
+    Err(AppError::Corrupt("a login decided no session".into()))
+}
+
+/// Account states by id, with their revision; the least recently used go first.
+#[derive(Default)]
+struct Cache {
+    entries: HashMap<AccountId, (Loaded, u64)>,
+    tick: u64,
+}
+
+impl Cache {
+    fn get(&mut self, id: AccountId) -> Option<Loaded> {
+        self.tick += 1;
+        let tick = self.tick;
+        self.entries.get_mut(&id).map(|(loaded, used)| {
+            *used = tick;
+            loaded.clone()
+        })
+    }
+
+    fn put(&mut self, id: AccountId, loaded: Loaded, capacity: usize) {
+        self.tick += 1;
+        let newer = self
+            .entries
+            .get(&id)
+            .is_none_or(|(old, _)| old.revision <= loaded.revision);
+        if newer {
+            self.entries.insert(id, (loaded, self.tick));
+        }
+        if self.entries.len() > capacity.max(1) {
+            // Evict the older half: amortized O(1) per insertion.
+            let mut ticks: Vec<u64> = self.entries.values().map(|(_, used)| *used).collect();
+            ticks.sort_unstable();
+            let cutoff = ticks.get(ticks.len() / 2).copied().unwrap_or(0);
+            self.entries.retain(|_, (_, used)| *used > cutoff);
+        }
+    }
+}
+
+/// One mutex per account with requests in flight.
+#[derive(Default)]
+struct Locks {
+    map: HashMap<AccountId, Weak<tokio::sync::Mutex<()>>>,
+    sweep_at: usize,
+}
+
+impl Locks {
+    fn get(&mut self, id: AccountId) -> Arc<tokio::sync::Mutex<()>> {
+        if let Some(mutex) = self.map.get(&id).and_then(Weak::upgrade) {
+            return mutex;
+        }
+        let mutex = Arc::new(tokio::sync::Mutex::new(()));
+        self.map.insert(id, Arc::downgrade(&mutex));
+        if self.map.len() > self.sweep_at.max(1024) {
+            self.map.retain(|_, weak| weak.strong_count() > 0);
+            self.sweep_at = self.map.len() * 2;
+        }
+        mutex
+    }
+}

@@ -1,0 +1,53 @@
+//! The application layer's errors. The HTTP layer maps each variant to a LoginRadius error, once.
+
+use crate::crypto::{HashError, LookupKind};
+use pinauth_domain::{DomainError, Timestamp, TokenKind};
+use pinauth_store::StoreError;
+
+/// Why a use case did not complete.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The account's state refused the command.
+    #[error(transparent)]
+    Domain(#[from] DomainError),
+    /// The store refused or failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Hashing failed or the pool is full.
+    #[error(transparent)]
+    Hash(#[from] HashError),
+    /// Unknown identifier or wrong password (one answer for both).
+    #[error("invalid user id or password")]
+    InvalidCredentials,
+    /// A wrong PIN at PIN login.
+    #[error("invalid PIN")]
+    InvalidPin,
+    /// A wrong old PIN at PIN change.
+    #[error("the current PIN is invalid")]
+    CurrentPinInvalid,
+    /// The account is locked (this attempt may have been the one that locked it).
+    #[error("the account is locked")]
+    Locked {
+        /// When the lock ends; `None` if permanent.
+        until: Option<Timestamp>,
+    },
+    /// The email, username or phone belongs to another account.
+    #[error("the {0:?} is already registered")]
+    IdentifierTaken(LookupKind),
+    /// The token is not one pinauth issued (or not a GUID).
+    #[error("the {0:?} token is invalid")]
+    UnknownToken(TokenKind),
+    /// Optimistic concurrency kept failing: too many writers on one account.
+    #[error("too much contention on one account")]
+    Contention,
+    /// A stored event could not be read back.
+    #[error("a stored event is unreadable: {0}")]
+    Corrupt(String),
+}
+
+impl AppError {
+    /// Whether the store reported a conflict (retry by re-deciding).
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, Self::Store(StoreError::WrongExpectedRevision { .. }))
+    }
+}

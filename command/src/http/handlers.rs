@@ -1,0 +1,360 @@
+//! One function per endpoint: parse at the edge, call the use case, shape the answer.
+
+use super::error::ApiError;
+use super::{Call, Reply, views};
+use crate::app::{Identifier, PinInput, Registration};
+use crate::crypto::Plaintext;
+use actix_web::http::Method;
+use pinauth_domain::{Email, Phone, Pin, QuestionId, Username};
+
+/// The command service's endpoints.
+#[derive(Clone, Copy, Debug)]
+pub enum Endpoint {
+    Register,
+    Login,
+    LoginByPin,
+    SetPinByPinAuthToken,
+    ChangePin,
+    InvalidatePinSession,
+    InvalidateAccessToken,
+    RefreshAccessToken,
+    UpdateAccount,
+}
+
+/// The endpoint for `method` and a lower-cased `path`.
+pub fn route(method: &Method, path: &str) -> Option<Endpoint> {
+    use Endpoint::*;
+    let m = method.as_str();
+    Some(match (m, path) {
+        ("POST", "/identity/v2/auth/register") => Register,
+        ("POST", "/identity/v2/auth/login") => Login,
+        ("POST", "/identity/v2/auth/login/pin") => LoginByPin,
+        ("POST", "/identity/v2/auth/pin/set/pinauthtoken") => SetPinByPinAuthToken,
+        ("PUT" | "POST", "/identity/v2/auth/pin/change") => ChangePin,
+        ("GET", "/identity/v2/auth/session_token/invalidate") => InvalidatePinSession,
+        ("GET", "/identity/v2/auth/access_token/invalidate") => InvalidateAccessToken,
+        ("GET", "/identity/v2/manage/account/access_token/refresh") => RefreshAccessToken,
+        ("PUT", "/identity/v2/auth/account") => UpdateAccount,
+        _ => return None,
+    })
+}
+
+/// Runs `endpoint`.
+pub async fn run(endpoint: Endpoint, call: &Call<'_>) -> Result<Reply, ApiError> {
+    match endpoint {
+        Endpoint::Register => register(call).await,
+        Endpoint::Login => login(call).await,
+        Endpoint::LoginByPin => login_by_pin(call).await,
+        Endpoint::SetPinByPinAuthToken => set_pin_by_pin_auth_token(call).await,
+        Endpoint::ChangePin => change_pin(call).await,
+        Endpoint::InvalidatePinSession => invalidate_pin_session(call).await,
+        Endpoint::InvalidateAccessToken => invalidate_access_token(call).await,
+        Endpoint::RefreshAccessToken => refresh_access_token(call).await,
+        Endpoint::UpdateAccount => update_account(call).await,
+    }
+}
+
+fn pin_of(call: &Call<'_>, raw: &str, field: &str) -> Result<Pin, ApiError> {
+    Pin::parse(raw, &call.service().policy().pin)
+        .map_err(|why| ApiError::field(field, why.to_string()))
+}
+
+/// A PIN that must be present (1234 when it is not).
+fn required_pin(body: &super::wire::Body) -> Result<String, ApiError> {
+    match body.string("PIN")? {
+        Some(pin) if !pin.is_empty() => Ok(pin),
+        _ => Err(ApiError::new(
+            403,
+            1234,
+            "PIN is required",
+            "The PIN is a required parameter.",
+        )),
+    }
+}
+
+fn email_of(body: &super::wire::Body) -> Result<Option<Email>, ApiError> {
+    let raw = match body.get("Email") {
+        None => return Ok(None),
+        Some(serde_json::Value::String(s)) => s.clone(),
+        Some(serde_json::Value::Array(entries)) => {
+            let value_of = |e: &serde_json::Value| {
+                e.as_object()?
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case("Value"))
+                    .and_then(|(_, v)| v.as_str())
+                    .map(str::to_owned)
+            };
+            let is_primary = |e: &&serde_json::Value| {
+                e.as_object()
+                    .and_then(|o| o.iter().find(|(k, _)| k.eq_ignore_ascii_case("Type")))
+                    .and_then(|(_, v)| v.as_str())
+                    .is_some_and(|t| t.eq_ignore_ascii_case("Primary"))
+            };
+            let chosen = entries.iter().find(is_primary).or(entries.first());
+            chosen.and_then(value_of).ok_or_else(|| {
+                ApiError::field(
+                    "Email",
+                    "must be [{\"Type\": \"Primary\", \"Value\": \"...\"}]",
+                )
+            })?
+        }
+        Some(_) => return Err(ApiError::field("Email", "must be a list of {Type, Value}")),
+    };
+    Email::parse(&raw).map(Some).map_err(|_| {
+        ApiError::new(
+            403,
+            990,
+            "This email is invalid",
+            "This is not a valid email address, please use a valid email address.",
+        )
+    })
+}
+
+fn username_of(raw: &str) -> Result<Username, ApiError> {
+    Username::parse(raw).map_err(|_| {
+        ApiError::new(
+            403,
+            1204,
+            "Username is not valid",
+            "The username is not valid.",
+        )
+    })
+}
+
+fn phone_of(raw: &str) -> Result<Phone, ApiError> {
+    Phone::parse(raw).map_err(|_| {
+        ApiError::new(
+            400,
+            1096,
+            "Invalid phone number",
+            "The provided phone number is not valid or not well-formatted.",
+        )
+    })
+}
+
+fn password_of(call: &Call<'_>, body: &super::wire::Body) -> Result<Plaintext, ApiError> {
+    let password = body
+        .string("Password")?
+        .filter(|p| !p.is_empty())
+        .ok_or_else(|| ApiError::new(400, 1089, "Password is missing", "The password is missing, please use the valid password parameter in order to process this request."))?;
+    let chars = password.chars().count();
+    let s = call.settings();
+    if chars < s.password_min_chars || chars > s.password_max_chars {
+        return Err(ApiError::field(
+            "Password",
+            format!(
+                "must be {} to {} characters",
+                s.password_min_chars, s.password_max_chars
+            ),
+        ));
+    }
+    Ok(Plaintext::new(password))
+}
+
+/// Normalizes a security answer so that case and surrounding spaces do not matter.
+pub fn normalize_answer(answer: &str) -> String {
+    answer.trim().to_lowercase()
+}
+
+async fn register(call: &Call<'_>) -> Result<Reply, ApiError> {
+    if let Some(verifier) = &call.settings().sott {
+        let sott = call.header("x-loginradius-sott").ok_or_else(|| {
+            ApiError::new(400, 1048, "Secured one-time token (SOTT) is required", "Secured one-time token (SOTT) is required, please use a valid secure one-time token (SOTT) in order to process this request.")
+        })?;
+        verifier.verify(sott, call.service().now()).map_err(|_| {
+            ApiError::new(403, 1049, "Secured one-time token (SOTT) is invalid", "Secured one-time token (SOTT) is invalid, please use a valid secure one-time token (SOTT) in order to process this request.")
+        })?;
+    }
+    let body = call.json()?;
+    let email = email_of(&body)?;
+    let username = body
+        .string("UserName")?
+        .filter(|u| !u.trim().is_empty())
+        .map(|u| username_of(&u))
+        .transpose()?;
+    let phone = match body.string("PhoneId")? {
+        Some(p) => Some(p),
+        None => body.string("Phone")?,
+    }
+    .filter(|p| !p.trim().is_empty())
+    .map(|p| phone_of(&p))
+    .transpose()?;
+    let password = password_of(call, &body)?;
+    let pin = match body.object("PINInfo")? {
+        None => PinInput::Absent,
+        Some(info) => match info.string("PIN")?.filter(|p| !p.is_empty()) {
+            Some(raw) => PinInput::Given(pin_of(call, &raw, "PIN")?),
+            None if info.flag("Skipped")? == Some(true) => PinInput::Skipped,
+            None => PinInput::Absent,
+        },
+    };
+    let mut answers = Vec::new();
+    for (question, answer) in body.string_map("SecurityQuestionAnswer")? {
+        let known = call
+            .settings()
+            .security_questions
+            .iter()
+            .any(|(id, _)| *id == question);
+        let id = QuestionId::parse(&question).filter(|_| known).ok_or_else(|| {
+            ApiError::new(403, 1091, "Security question is invalid", "This security question is invalid, please use a correct or valid security question.")
+        })?;
+        let answer = normalize_answer(&answer);
+        if answer.is_empty() {
+            return Err(ApiError::field(
+                "SecurityQuestionAnswer",
+                "answers must not be empty",
+            ));
+        }
+        answers.push((id, Plaintext::new(answer)));
+    }
+    let done = call
+        .service()
+        .register(
+            Registration {
+                email,
+                username,
+                phone,
+                password,
+                pin,
+                answers,
+            },
+            &call.ctx,
+        )
+        .await?;
+    let envelope = views::login(&done.value, call.service().now())?;
+    Ok(Reply::new(
+        serde_json::json!({ "IsPosted": true, "Data": envelope }),
+        done.position,
+    ))
+}
+
+async fn login(call: &Call<'_>) -> Result<Reply, ApiError> {
+    let body = call.json()?;
+    let identifier = if let Some(email) = body.string("Email")?.filter(|e| !e.trim().is_empty()) {
+        Identifier::Email(Email::parse(&email).map_err(|_| {
+            ApiError::new(
+                403,
+                990,
+                "This email is invalid",
+                "This is not a valid email address, please use a valid email address.",
+            )
+        })?)
+    } else if let Some(username) = body.string("UserName")?.filter(|u| !u.trim().is_empty()) {
+        Identifier::Username(username_of(&username)?)
+    } else if let Some(phone) = body.string("Phone")?.filter(|p| !p.trim().is_empty()) {
+        Identifier::Phone(phone_of(&phone)?)
+    } else {
+        return Err(ApiError::new(
+            400,
+            1141,
+            "Email address or username is required",
+            "Email address, username or phone is required, please use a valid one in order to process this request.",
+        ));
+    };
+    let password = body
+        .string("Password")?
+        .filter(|p| !p.is_empty())
+        .ok_or_else(|| ApiError::new(400, 1089, "Password is missing", "The password is missing, please use the valid password parameter in order to process this request."))?;
+    let done = call
+        .service()
+        .log_in_with_password(&identifier, &Plaintext::new(password), &call.ctx)
+        .await?;
+    Ok(Reply::new(
+        views::login(&done.value, call.service().now())?,
+        done.position,
+    ))
+}
+
+async fn login_by_pin(call: &Call<'_>) -> Result<Reply, ApiError> {
+    let session_token = call.query.required("session_token")?;
+    let pin = required_pin(&call.json()?)?;
+    let done = call
+        .service()
+        .log_in_with_pin(session_token, &Plaintext::new(pin), &call.ctx)
+        .await?;
+    Ok(Reply::new(
+        views::login(&done.value, call.service().now())?,
+        done.position,
+    ))
+}
+
+async fn set_pin_by_pin_auth_token(call: &Call<'_>) -> Result<Reply, ApiError> {
+    let token = call.query.required("pinauthtoken")?;
+    let pin = pin_of(call, &required_pin(&call.json()?)?, "PIN")?;
+    let done = call
+        .service()
+        .set_pin_with_pin_auth_token(token, &pin, &call.ctx)
+        .await?;
+    Ok(Reply::new(
+        views::login(&done.value, call.service().now())?,
+        done.position,
+    ))
+}
+
+async fn change_pin(call: &Call<'_>) -> Result<Reply, ApiError> {
+    let access_token = call.access_token()?;
+    let body = call.json()?;
+    let old = body.required("OldPIN")?;
+    let new = pin_of(call, &body.required("NewPIN")?, "NewPIN")?;
+    let done = call
+        .service()
+        .change_pin(&access_token, &Plaintext::new(old), &new, &call.ctx)
+        .await?;
+    Ok(Reply::new(views::posted(), done.position))
+}
+
+async fn invalidate_pin_session(call: &Call<'_>) -> Result<Reply, ApiError> {
+    let session_token = call.query.required("session_token")?;
+    let done = call
+        .service()
+        .invalidate_pin_session(session_token, &call.ctx)
+        .await?;
+    Ok(Reply::new(views::posted(), done.position))
+}
+
+async fn invalidate_access_token(call: &Call<'_>) -> Result<Reply, ApiError> {
+    let access_token = call.access_token()?;
+    let prevent_refresh = call.query.flag("preventRefresh")?;
+    let done = call
+        .service()
+        .invalidate_access_token(&access_token, prevent_refresh, &call.ctx)
+        .await?;
+    Ok(Reply::new(views::posted(), done.position))
+}
+
+async fn refresh_access_token(call: &Call<'_>) -> Result<Reply, ApiError> {
+    call.check_api_secret()?;
+    let refresh_token = call.query.required("refresh_token")?;
+    let done = call
+        .service()
+        .refresh_access_token(refresh_token, &call.ctx)
+        .await?;
+    let (access, refresh, _) = &done.value;
+    let body = serde_json::json!({
+        "access_token": access.token.as_string(),
+        "refresh_token": refresh.token.as_string(),
+        "expires_in": access.expires_at.to_rfc3339(),
+    });
+    Ok(Reply::new(body, done.position))
+}
+
+async fn update_account(call: &Call<'_>) -> Result<Reply, ApiError> {
+    let access_token = call.access_token()?;
+    let info = call
+        .json()?
+        .object("PINInfo")?
+        .ok_or_else(|| ApiError::parameter("PINInfo"))?;
+    let pin = match info.string("PIN")?.filter(|p| !p.is_empty()) {
+        Some(raw) => Some(pin_of(call, &raw, "PIN")?),
+        None if info.flag("Skipped")? == Some(true) => None,
+        None => return Err(ApiError::parameter("PINInfo.PIN")),
+    };
+    let done = call
+        .service()
+        .update_pin_info(&access_token, pin.as_ref(), &call.ctx)
+        .await?;
+    Ok(Reply::new(
+        serde_json::json!({ "IsPosted": true, "Data": views::profile(&done.value, call.service().now()) }),
+        done.position,
+    ))
+}

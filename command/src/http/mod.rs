@@ -1,0 +1,239 @@
+//! The command service's HTTP API, wire-compatible with LoginRadius's PIN Authentication API.
+//!
+//! Routing is an explicit table matched on the method and the lower-cased path, because LoginRadius's
+//! clients spell path segments differently (`session_token/InValidate`); every refusal, unknown
+//! routes included, is a LoginRadius error body.
+
+pub mod error;
+mod handlers;
+pub mod views;
+pub mod wire;
+
+use crate::app::{CommandService, RequestContext};
+use crate::crypto::ct_eq;
+use crate::sott::SottVerifier;
+use actix_web::http::Method;
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
+use error::ApiError;
+use futures_util::StreamExt;
+use pinauth_store::Position;
+use std::sync::Arc;
+use uuid::Uuid;
+use wire::Query;
+
+/// Settings of the HTTP layer.
+#[derive(Clone, Debug)]
+pub struct HttpSettings {
+    /// The app's API key (query `apikey`).
+    pub api_key: String,
+    /// The app's API secret (header `X-LoginRadius-ApiSecret` on management calls).
+    pub api_secret: String,
+    /// Largest request body accepted (default 16 KiB).
+    pub max_body_bytes: usize,
+    /// When set, registration requires a valid `X-LoginRadius-Sott`.
+    pub sott: Option<SottVerifier>,
+    /// Configured security questions: id and text.
+    pub security_questions: Vec<(String, String)>,
+    /// Shortest password accepted (default 6).
+    pub password_min_chars: usize,
+    /// Longest password accepted (default 128).
+    pub password_max_chars: usize,
+}
+
+impl HttpSettings {
+    /// Settings for an app with this key and secret, with defaults for the rest.
+    pub fn new(api_key: impl Into<String>, api_secret: impl Into<String>) -> Self {
+        Self {
+            api_key: api_key.into(),
+            api_secret: api_secret.into(),
+            max_body_bytes: 16 * 1024,
+            sott: None,
+            security_questions: vec![
+                ("q1".into(), "What was the name of your first pet?".into()),
+                ("q2".into(), "In which city were you born?".into()),
+                (
+                    "q3".into(),
+                    "What was the name of your first school?".into(),
+                ),
+            ],
+            password_min_chars: 6,
+            password_max_chars: 128,
+        }
+    }
+}
+
+/// What every request handler can reach.
+#[derive(Clone)]
+pub struct ApiState {
+    /// The use cases.
+    pub service: CommandService,
+    /// HTTP settings.
+    pub settings: Arc<HttpSettings>,
+}
+
+/// A successful answer: a JSON body and the position of the last event written, if any.
+pub struct Reply {
+    body: serde_json::Value,
+    position: Option<Position>,
+}
+
+impl Reply {
+    fn new(body: serde_json::Value, position: Option<Position>) -> Self {
+        Self { body, position }
+    }
+
+    fn into_response(self) -> HttpResponse {
+        let mut response = HttpResponse::Ok();
+        if let Some(position) = self.position {
+            response.insert_header(("X-PinAuth-Position", position.commit.to_string()));
+        }
+        response.json(self.body)
+    }
+}
+
+/// One request, parsed as far as every endpoint needs.
+pub struct Call<'a> {
+    state: &'a ApiState,
+    req: &'a HttpRequest,
+    query: Query,
+    body: &'a [u8],
+    ctx: RequestContext,
+}
+
+impl Call<'_> {
+    fn settings(&self) -> &HttpSettings {
+        &self.state.settings
+    }
+
+    fn service(&self) -> &CommandService {
+        &self.state.service
+    }
+
+    fn json(&self) -> Result<wire::Body, ApiError> {
+        wire::Body::parse(self.body, self.req.method() == Method::PUT)
+    }
+
+    fn header(&self, name: &str) -> Option<&str> {
+        self.req
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+    }
+
+    /// The access token: `Authorization: Bearer`, else the `access_token` query parameter.
+    fn access_token(&self) -> Result<String, ApiError> {
+        let bearer = self.header("authorization").and_then(|h| {
+            let (scheme, token) = h.split_once(' ')?;
+            scheme
+                .eq_ignore_ascii_case("bearer")
+                .then(|| token.trim().to_owned())
+        });
+        bearer
+            .or_else(|| self.query.get("access_token").map(str::to_owned))
+            .filter(|t| !t.is_empty() && t.len() <= wire::MAX_FIELD_CHARS)
+            .ok_or_else(|| ApiError::new(400, 1060, "Access token is missing", "This request is missing the access token, please use the valid access token parameter in order to process this request."))
+    }
+
+    /// The app secret of a management call.
+    fn check_api_secret(&self) -> Result<(), ApiError> {
+        let secret = self
+            .header("x-loginradius-apisecret")
+            .ok_or_else(|| ApiError::api_secret(true))?;
+        if ct_eq(secret.as_bytes(), self.settings().api_secret.as_bytes()) {
+            Ok(())
+        } else {
+            Err(ApiError::api_secret(false))
+        }
+    }
+}
+
+fn check_api_key(query: &Query, settings: &HttpSettings) -> Result<(), ApiError> {
+    let key = query
+        .get("apikey")
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+        .ok_or_else(|| ApiError::api_key(true))?;
+    if ct_eq(key.as_bytes(), settings.api_key.as_bytes()) {
+        Ok(())
+    } else {
+        Err(ApiError::api_key(false))
+    }
+}
+
+fn context(req: &HttpRequest) -> RequestContext {
+    let user_agent = req
+        .headers()
+        .get("user-agent")
+        .and_then(|v| v.to_str().ok())
+        .map(|ua| ua.chars().take(256).collect());
+    RequestContext {
+        request_id: Uuid::new_v4(),
+        client_ip: req.peer_addr().map(|a| a.ip().to_string()),
+        user_agent,
+    }
+}
+
+/// Reads the body, refusing more than `limit` bytes without reading further.
+pub async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::BytesMut, ApiError> {
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|_| ApiError::body(false))?;
+        if body.len() + chunk.len() > limit {
+            return Err(ApiError::too_large(limit));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// Answers the request if it is one of the command service's endpoints; `None` otherwise.
+pub async fn handle(state: &ApiState, req: &HttpRequest, body: &[u8]) -> Option<HttpResponse> {
+    let path = req.path().trim_end_matches('/').to_ascii_lowercase();
+    let endpoint = handlers::route(req.method(), &path)?;
+    let query = Query::parse(req.query_string());
+    if let Err(e) = check_api_key(&query, &state.settings) {
+        return Some(e.error_response());
+    }
+    let call = Call {
+        state,
+        req,
+        query,
+        body,
+        ctx: context(req),
+    };
+    Some(match handlers::run(endpoint, &call).await {
+        Ok(reply) => reply.into_response(),
+        Err(error) => error.error_response(),
+    })
+}
+
+/// An actix handler for a service made of the command API alone.
+pub async fn entry(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<ApiState>,
+) -> HttpResponse {
+    let body = match read_body(payload, state.settings.max_body_bytes).await {
+        Ok(body) => body,
+        Err(e) => return e.error_response(),
+    };
+    if let Some(response) = handle(&state, &req, &body).await {
+        return response;
+    }
+    match req.path() {
+        "/health/live" | "/health/ready" => {
+            HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
+        }
+        _ => ApiError::not_found().error_response(),
+    }
+}
+
+/// Registers the command API on an actix app.
+pub fn configure(state: ApiState) -> impl FnOnce(&mut web::ServiceConfig) {
+    move |cfg| {
+        cfg.app_data(web::Data::new(state))
+            .default_service(web::to(entry));
+    }
+}

@@ -1,0 +1,188 @@
+//! Reading requests the way LoginRadius's clients send them: query names and JSON keys in any
+//! letter case (`apikey`/`apiKey`, `PIN`/`Pin`/`pin`), unknown keys ignored, booleans as
+//! `true`/`True`/empty, and every string bounded in length.
+
+use super::error::ApiError;
+use serde_json::{Map, Value};
+
+/// Longest string accepted in any field.
+pub const MAX_FIELD_CHARS: usize = 256;
+
+/// The query string, looked up case-insensitively.
+pub struct Query(Vec<(String, String)>);
+
+impl Query {
+    /// Parses a raw query string (values percent-decoded; the Python SDK sends them undecoded).
+    pub fn parse(raw: &str) -> Self {
+        Self(
+            form_urlencoded::parse(raw.as_bytes())
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect(),
+        )
+    }
+
+    /// The first value named `name`, in any case.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// A non-empty value, or 908 naming the parameter.
+    pub fn required(&self, name: &str) -> Result<&str, ApiError> {
+        match self.get(name).map(str::trim) {
+            Some(v) if !v.is_empty() && v.chars().count() <= MAX_FIELD_CHARS => Ok(v),
+            _ => Err(ApiError::parameter(name)),
+        }
+    }
+
+    /// A boolean: `true`/`false` in any case, `1`/`0`; absent or empty is false.
+    pub fn flag(&self, name: &str) -> Result<bool, ApiError> {
+        parse_flag(self.get(name).unwrap_or("")).ok_or_else(|| ApiError::parameter(name))
+    }
+}
+
+fn parse_flag(text: &str) -> Option<bool> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "" | "false" | "0" => Some(false),
+        "true" | "1" => Some(true),
+        _ => None,
+    }
+}
+
+/// A JSON object body whose keys are looked up case-insensitively.
+pub struct Body(Map<String, Value>);
+
+impl Body {
+    /// Parses a body; an empty body is an empty object. Anything but an object is refused.
+    pub fn parse(bytes: &[u8], put: bool) -> Result<Self, ApiError> {
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Self(Map::new()));
+        }
+        match serde_json::from_slice::<Value>(bytes) {
+            Ok(Value::Object(map)) => Ok(Self(map)),
+            _ => Err(ApiError::body(put)),
+        }
+    }
+
+    /// The value of `name`, in any case; `null` counts as absent.
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        self.0
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
+            .filter(|v| !v.is_null())
+    }
+
+    /// A string field, bounded in length; other types are refused.
+    pub fn string(&self, name: &str) -> Result<Option<String>, ApiError> {
+        self.get(name).map(|v| string_of(name, v)).transpose()
+    }
+
+    /// A string field that must be present and non-empty (908 otherwise).
+    pub fn required(&self, name: &str) -> Result<String, ApiError> {
+        match self.string(name)? {
+            Some(v) if !v.trim().is_empty() => Ok(v),
+            _ => Err(ApiError::parameter(name)),
+        }
+    }
+
+    /// A nested object field.
+    pub fn object(&self, name: &str) -> Result<Option<Body>, ApiError> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(Value::Object(map)) => Ok(Some(Body(map.clone()))),
+            Some(_) => Err(ApiError::field(name, "must be an object")),
+        }
+    }
+
+    /// A boolean field (`true`, or a string `"true"`).
+    pub fn flag(&self, name: &str) -> Result<Option<bool>, ApiError> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(Value::String(s)) => parse_flag(s)
+                .map(Some)
+                .ok_or_else(|| ApiError::field(name, "must be true or false")),
+            Some(_) => Err(ApiError::field(name, "must be true or false")),
+        }
+    }
+
+    /// The entries of an object field whose values are strings (`{"<QuestionId>": "answer"}`).
+    pub fn string_map(&self, name: &str) -> Result<Vec<(String, String)>, ApiError> {
+        match self.get(name) {
+            None => Ok(Vec::new()),
+            Some(Value::Object(map)) => {
+                if map.len() > 16 {
+                    return Err(ApiError::field(name, "has too many entries"));
+                }
+                map.iter()
+                    .map(|(k, v)| Ok((k.clone(), string_of(name, v)?)))
+                    .collect()
+            }
+            Some(_) => Err(ApiError::field(name, "must be an object")),
+        }
+    }
+}
+
+fn string_of(name: &str, value: &Value) -> Result<String, ApiError> {
+    match value {
+        Value::String(s) if s.chars().count() <= MAX_FIELD_CHARS => Ok(s.clone()),
+        Value::String(_) => Err(ApiError::field(
+            name,
+            format!("must be at most {MAX_FIELD_CHARS} characters"),
+        )),
+        _ => Err(ApiError::field(name, "must be a string")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_match_in_any_case() {
+        let q = Query::parse("apiKey=k&pinAuthToken=t&isVoiceOtp=&x=True");
+        assert_eq!(q.get("apikey"), Some("k"));
+        assert_eq!(q.required("PINAUTHTOKEN").unwrap(), "t");
+        assert!(!q.flag("isvoiceotp").unwrap());
+        assert!(q.flag("X").unwrap());
+        assert!(q.required("session_token").is_err());
+        let b = Body::parse(
+            br#"{"Pin":"1234","pininfo":{"SKIPPED":"false"},"extra":[1]}"#,
+            false,
+        )
+        .unwrap();
+        assert_eq!(b.string("PIN").unwrap().as_deref(), Some("1234"));
+        assert_eq!(
+            b.object("PINInfo")
+                .unwrap()
+                .unwrap()
+                .flag("Skipped")
+                .unwrap(),
+            Some(false)
+        );
+    }
+
+    #[test]
+    fn malformed_bodies_and_fields_are_refused() {
+        assert_eq!(Body::parse(b"[1]", false).err().map(|e| e.code), Some(965));
+        assert_eq!(
+            Body::parse(b"{oops", true).err().map(|e| e.code),
+            Some(1079)
+        );
+        let b = Body::parse(br#"{"pin":1234,"long":"LONG"}"#.to_vec().as_slice(), false).unwrap();
+        assert_eq!(b.string("pin").err().map(|e| e.code), Some(1134));
+        let long = format!(r#"{{"pin":"{}"}}"#, "1".repeat(MAX_FIELD_CHARS + 1));
+        assert_eq!(
+            Body::parse(long.as_bytes(), false)
+                .unwrap()
+                .string("pin")
+                .err()
+                .map(|e| e.code),
+            Some(1134)
+        );
+        assert!(Body::parse(b"  ", false).unwrap().get("x").is_none());
+    }
+}

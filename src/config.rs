@@ -1,0 +1,252 @@
+//! Configuration: defaults, then an optional TOML file, then `PINAUTH_*` environment variables, then
+//! the command line. Built once, validated at load, passed down explicitly.
+//!
+//! An environment variable names a key path with `__` between levels:
+//! `PINAUTH_POLICY__LOCKOUT__MAX_FAILURES=3` sets `[policy.lockout] max_failures = 3`. Values are
+//! read as TOML (numbers, booleans, arrays) and otherwise as strings.
+
+use anyhow::{Context, bail};
+use pinauth_command::crypto::{Argon2Params, KeysFile};
+use pinauth_domain::Policy;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+/// Everything `pinauth` can be configured with.
+#[derive(Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on.
+    pub listen: String,
+    /// Folder for the embedded store, keys and credentials.
+    pub data: PathBuf,
+    /// The app's API key (else `credentials.toml` in the data folder, generated on first run).
+    pub api_key: Option<String>,
+    /// The app's API secret (likewise).
+    pub api_secret: Option<String>,
+    /// Service keys in hex (else `keys.toml` in the data folder, generated on first run).
+    pub keys: Option<KeysFile>,
+    /// PIN, lockout, token and recovery policy.
+    pub policy: Policy,
+    /// argon2id cost.
+    pub argon2: Argon2Params,
+    /// The hashing pool.
+    pub hashing: Hashing,
+    /// HTTP limits and registration checks.
+    pub http: Http,
+    /// The embedded store.
+    pub store: Store,
+}
+
+/// The hashing pool: `workers` hashes at once (default: the number of cores), `queue` more waiting.
+#[derive(Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Hashing {
+    pub workers: Option<usize>,
+    pub queue: usize,
+}
+
+/// HTTP settings.
+#[derive(Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Http {
+    pub max_body_bytes: usize,
+    pub require_sott: bool,
+    pub sott_max_window_secs: u64,
+    pub sott_skew_secs: u64,
+    pub password_min_chars: usize,
+    pub password_max_chars: usize,
+    pub security_questions: Vec<Question>,
+}
+
+/// A security question offered at registration.
+#[derive(Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct Question {
+    pub id: String,
+    pub question: String,
+}
+
+/// Embedded store settings.
+#[derive(Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Store {
+    pub max_event_bytes: usize,
+    pub poll_interval_ms: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            data: PathBuf::from("./data"),
+            api_key: None,
+            api_secret: None,
+            keys: None,
+            policy: Policy::default(),
+            argon2: Argon2Params::default(),
+            hashing: Hashing::default(),
+            http: Http::default(),
+            store: Store::default(),
+        }
+    }
+}
+
+impl Default for Hashing {
+    fn default() -> Self {
+        Self {
+            workers: None,
+            queue: 64,
+        }
+    }
+}
+
+impl Default for Http {
+    fn default() -> Self {
+        let defaults = pinauth_command::http::HttpSettings::new("", "");
+        Self {
+            max_body_bytes: defaults.max_body_bytes,
+            require_sott: false,
+            sott_max_window_secs: 86_400,
+            sott_skew_secs: 300,
+            password_min_chars: defaults.password_min_chars,
+            password_max_chars: defaults.password_max_chars,
+            security_questions: defaults
+                .security_questions
+                .into_iter()
+                .map(|(id, question)| Question { id, question })
+                .collect(),
+        }
+    }
+}
+
+impl Default for Store {
+    fn default() -> Self {
+        Self {
+            max_event_bytes: pinauth_store::DEFAULT_MAX_EVENT_BYTES,
+            poll_interval_ms: 5,
+        }
+    }
+}
+
+impl Config {
+    /// Defaults, then `file` (if any), then the `PINAUTH_*` variables in `env`.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> anyhow::Result<Self> {
+        let mut table = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read {}", path.display()))?;
+                text.parse::<toml::Table>()
+                    .with_context(|| format!("{} is not valid TOML", path.display()))?
+            }
+            None => toml::Table::new(),
+        };
+        for (name, value) in env {
+            let Some(path) = name.strip_prefix("PINAUTH_") else {
+                continue;
+            };
+            if path == "CONFIG" {
+                continue;
+            }
+            let keys: Vec<String> = path.split("__").map(str::to_ascii_lowercase).collect();
+            set(&mut table, &keys, env_value(&value))
+                .with_context(|| format!("cannot apply {name}"))?;
+        }
+        let config: Config = toml::Value::Table(table)
+            .try_into()
+            .context("invalid configuration")?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        self.argon2.validate().context("invalid [argon2]")?;
+        let pin = &self.policy.pin;
+        if pin.min_length == 0 || pin.min_length > pin.max_length {
+            bail!("[policy.pin] needs 0 < min_length <= max_length");
+        }
+        if self.policy.lockout.max_failures == 0 {
+            bail!("[policy.lockout] max_failures must be at least 1");
+        }
+        if !(4..=10).contains(&self.policy.otp.length) {
+            bail!("[policy.otp] length must be 4 to 10");
+        }
+        if self.http.max_body_bytes < 1024 {
+            bail!("[http] max_body_bytes must be at least 1024");
+        }
+        Ok(())
+    }
+}
+
+fn env_value(raw: &str) -> toml::Value {
+    format!("v = {raw}")
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(raw.to_owned()))
+}
+
+fn set(table: &mut toml::Table, keys: &[String], value: toml::Value) -> anyhow::Result<()> {
+    match keys {
+        [] => bail!("empty key"),
+        [last] => {
+            table.insert(last.clone(), value);
+            Ok(())
+        }
+        [first, rest @ ..] => {
+            let entry = table
+                .entry(first.clone())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            match entry {
+                toml::Value::Table(inner) => set(inner, rest, value),
+                _ => bail!("{first} is not a section"),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn environment_overrides_the_file_and_reaches_nested_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let dir = dir.path();
+        let file = dir.join("pinauth.toml");
+        std::fs::write(
+            &file,
+            "listen = \"0.0.0.0:9000\"\n[policy.lockout]\nmax_failures = 7\n",
+        )
+        .unwrap();
+        let env = [
+            (
+                "PINAUTH_POLICY__LOCKOUT__MAX_FAILURES".to_owned(),
+                "3".to_owned(),
+            ),
+            ("PINAUTH_API_KEY".to_owned(), "key".to_owned()),
+            (
+                "PINAUTH_POLICY__REQUIREMENT__REQUIRED".to_owned(),
+                "false".to_owned(),
+            ),
+            ("OTHER".to_owned(), "ignored".to_owned()),
+        ];
+        let config = Config::load(Some(&file), env).unwrap();
+        assert_eq!(config.listen, "0.0.0.0:9000");
+        assert_eq!(config.policy.lockout.max_failures, 3);
+        assert_eq!(config.api_key.as_deref(), Some("key"));
+        assert!(!config.policy.requirement.required);
+    }
+
+    #[test]
+    fn invalid_configuration_is_refused_at_load() {
+        let bad = |k: &str, v: &str| Config::load(None, [(k.to_owned(), v.to_owned())]).is_err();
+        assert!(bad("PINAUTH_POLICY__LOCKOUT__MAX_FAILURES", "0"));
+        assert!(bad("PINAUTH_ARGON2__M_KIB", "1"));
+        assert!(bad("PINAUTH_POLICY__PIN__NO_SUCH_KEY", "1"));
+        assert!(bad("PINAUTH_POLICY__PIN__MIN_LENGTH", "\"four\""));
+        assert!(!bad("PINAUTH_LISTEN", "127.0.0.1:0"));
+    }
+}
