@@ -1,0 +1,72 @@
+use crate::helpers::*;
+
+#[actix_web::test]
+async fn forty_parallel_wrong_pins_give_exactly_five_evaluated_failures() {
+    let app = spawn_with(|o| {
+        o.policy.lockout.max_failures = 5;
+        o.policy.lockout.max_refusals_recorded = 100;
+    })
+    .await;
+    let session = app.user_with_pin("ann@example.com").await["session_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let attempts = (0..40).map(|_| app.login_pin(&session, "1357"));
+    let answers = futures_util::future::join_all(attempts).await;
+    let code = |c: u64| {
+        answers
+            .iter()
+            .filter(|a| a.body["ErrorCode"].as_u64() == Some(c))
+            .count()
+    };
+    assert_eq!(
+        (code(1236), code(1198)),
+        (4, 36),
+        "four wrong, the fifth locks, the rest refused"
+    );
+    assert_eq!(app.count("PinAttemptFailed").await, 5);
+    assert_eq!(app.count("PinLockedOut").await, 1);
+    assert_eq!(app.count("PinAttemptRefused").await, 35);
+    // The right PIN, once the lock has fallen, is refused too, and recorded.
+    app.login_pin(&session, PIN).await.error(403, 1198);
+    assert_eq!(app.count("PinAttemptRefused").await, 36);
+    assert_eq!(
+        app.count("SessionStarted").await,
+        1,
+        "only the registration's session"
+    );
+}
+
+#[actix_web::test]
+async fn a_full_hashing_pool_answers_429_at_once() {
+    let app = spawn_with(|o| {
+        o.workers = 1;
+        o.queue = 0;
+        o.argon2 = pinauth_command::crypto::Argon2Params {
+            m_kib: 4096,
+            t: 3,
+            p: 1,
+        };
+    })
+    .await;
+    let emails: Vec<String> = (0..8).map(|i| format!("user{i}@example.com")).collect();
+    let attempts = emails.iter().map(|email| app.register(email, Some(PIN)));
+    let answers = futures_util::future::join_all(attempts).await;
+    let overloaded: Vec<_> = answers.iter().filter(|a| a.status == 429).collect();
+    assert!(
+        !overloaded.is_empty(),
+        "a pool of one with no queue refuses concurrent hashes"
+    );
+    for answer in &overloaded {
+        answer.error(429, 429);
+    }
+    for answer in answers.iter().filter(|a| a.status != 429) {
+        answer.ok();
+    }
+    let registered = answers.iter().filter(|a| a.status == 200).count();
+    assert_eq!(
+        app.count("AccountRegistered").await,
+        registered,
+        "a refused registration writes nothing"
+    );
+}

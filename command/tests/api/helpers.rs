@@ -1,0 +1,263 @@
+//! `spawn_app()`: the command service on 127.0.0.1:0 with a fresh SQLite store, cheap argon2
+//! parameters and a clock the test moves.
+
+use actix_web::{App, HttpServer};
+use pinauth_command::app::{AppSettings, Clock, CommandService};
+use pinauth_command::crypto::{Argon2Params, Hasher, Keys, LookupNames};
+use pinauth_command::http::{ApiState, HttpSettings, configure};
+use pinauth_command::lookup::Lookups;
+use pinauth_domain::{Policy, Timestamp};
+use pinauth_store::sqlite::{SqliteOptions, SqliteStore};
+use pinauth_store::{EventStore, Filter, RecordedEvent};
+use serde_json::{Value, json};
+use std::sync::{Arc, Mutex};
+
+pub const KEY: &str = "2b1c7e0a-5d4f-4c3b-9a8e-7f6d5c4b3a21";
+pub const SECRET: &str = "9e8d7c6b-5a49-4837-a625-14f3e2d1c0b9";
+pub const PASSWORD: &str = "correct horse battery";
+pub const PIN: &str = "7294";
+
+/// A clock that only moves when told.
+pub struct TestClock(Mutex<Timestamp>);
+
+impl TestClock {
+    pub fn advance(&self, secs: u64) {
+        let mut now = self.0.lock().unwrap();
+        *now = now.plus_secs(secs);
+    }
+}
+
+impl Clock for TestClock {
+    fn now(&self) -> Timestamp {
+        *self.0.lock().unwrap()
+    }
+}
+
+pub struct Options {
+    pub policy: Policy,
+    pub http: HttpSettings,
+    pub argon2: Argon2Params,
+    pub workers: usize,
+    pub queue: usize,
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub client: awc::Client,
+    pub store: Arc<SqliteStore>,
+    pub clock: Arc<TestClock>,
+    _dir: tempfile::TempDir,
+}
+
+pub struct Answer {
+    pub status: u16,
+    pub body: Value,
+    pub position: Option<u64>,
+}
+
+impl Answer {
+    #[track_caller]
+    pub fn ok(&self) -> &Value {
+        assert_eq!(self.status, 200, "{}", self.body);
+        assert!(self.body.get("ErrorCode").is_none(), "{}", self.body);
+        &self.body
+    }
+
+    #[track_caller]
+    pub fn error(&self, status: u16, code: u64) -> &Value {
+        assert_eq!(
+            (self.status, self.body["ErrorCode"].as_u64()),
+            (status, Some(code)),
+            "{}",
+            self.body
+        );
+        for key in [
+            "Description",
+            "Message",
+            "IsProviderError",
+            "ProviderErrorResponse",
+        ] {
+            assert!(
+                self.body.get(key).is_some(),
+                "LoginRadius error shape lacks {key}: {}",
+                self.body
+            );
+        }
+        &self.body
+    }
+
+    pub fn str(&self, pointer: &str) -> String {
+        self.body
+            .pointer(pointer)
+            .and_then(Value::as_str)
+            .unwrap_or_else(|| panic!("no {pointer} in {}", self.body))
+            .to_owned()
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_with(|_| {}).await
+}
+
+pub async fn spawn_with(change: impl FnOnce(&mut Options)) -> TestApp {
+    let mut options = Options {
+        policy: Policy::default(),
+        http: HttpSettings::new(KEY, SECRET),
+        argon2: Argon2Params::testing(),
+        workers: 2,
+        queue: 256,
+    };
+    change(&mut options);
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(
+        SqliteStore::open(dir.path().join("pinauth.db"), SqliteOptions::default()).unwrap(),
+    );
+    let keys = Keys::generate().unwrap();
+    let hasher = Hasher::new(&keys, options.argon2, options.workers, options.queue).unwrap();
+    let lookups = Lookups::new(store.clone(), LookupNames::new(&keys), 60);
+    // Real time to start with (the SDK makes SOTTs from the real clock); tests move it forward.
+    let clock = Arc::new(TestClock(Mutex::new(
+        pinauth_command::app::SystemClock.now(),
+    )));
+    let settings = AppSettings {
+        policy: options.policy,
+        ..AppSettings::default()
+    };
+    let service = CommandService::new(store.clone(), settings, hasher, lookups, clock.clone());
+    let state = ApiState {
+        service,
+        settings: Arc::new(options.http),
+    };
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let server = HttpServer::new(move || App::new().configure(configure(state.clone())))
+        .listen(listener)
+        .unwrap()
+        .workers(2)
+        .run();
+    actix_web::rt::spawn(server);
+    let client = awc::Client::builder()
+        .timeout(std::time::Duration::from_secs(30))
+        .finish();
+    TestApp {
+        base,
+        client,
+        store,
+        clock,
+        _dir: dir,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str, query: &str) -> String {
+        let sep = if query.is_empty() { "" } else { "&" };
+        format!("{}{path}?apikey={KEY}{sep}{query}", self.base)
+    }
+
+    async fn answer(
+        mut response: awc::ClientResponse<
+            impl futures_util::Stream<Item = Result<actix_web::web::Bytes, awc::error::PayloadError>>
+            + Unpin,
+        >,
+    ) -> Answer {
+        let status = response.status().as_u16();
+        let position = response
+            .headers()
+            .get("x-pinauth-position")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok());
+        let bytes = response.body().limit(1 << 20).await.unwrap();
+        let body = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+        Answer {
+            status,
+            body,
+            position,
+        }
+    }
+
+    pub async fn send(
+        &self,
+        method: &str,
+        url: String,
+        headers: &[(&str, &str)],
+        body: Option<Value>,
+    ) -> Answer {
+        let mut request = self.client.request(method.parse().unwrap(), url);
+        for (name, value) in headers {
+            request = request.insert_header((*name, *value));
+        }
+        let response = match body {
+            Some(body) => request.send_json(&body).await.unwrap(),
+            None => request.send().await.unwrap(),
+        };
+        Self::answer(response).await
+    }
+
+    pub async fn post(&self, path: &str, query: &str, body: Value) -> Answer {
+        self.send("POST", self.url(path, query), &[], Some(body))
+            .await
+    }
+
+    pub async fn get(&self, path: &str, query: &str) -> Answer {
+        self.send("GET", self.url(path, query), &[], None).await
+    }
+
+    pub async fn register(&self, email: &str, pin: Option<&str>) -> Answer {
+        let mut body =
+            json!({ "Email": [{ "Type": "Primary", "Value": email }], "Password": PASSWORD });
+        if let Some(pin) = pin {
+            body["PINInfo"] = json!({ "PIN": pin, "Skipped": false });
+        }
+        self.post("/identity/v2/auth/register", "", body).await
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Answer {
+        self.post(
+            "/identity/v2/auth/login",
+            "",
+            json!({ "email": email, "password": password }),
+        )
+        .await
+    }
+
+    pub async fn login_pin(&self, session_token: &str, pin: &str) -> Answer {
+        self.post(
+            "/identity/v2/auth/login/pin",
+            &format!("session_token={session_token}"),
+            json!({ "PIN": pin }),
+        )
+        .await
+    }
+
+    /// Registers with PIN `PIN` and returns the registration's `Data` envelope.
+    pub async fn user_with_pin(&self, email: &str) -> Value {
+        self.register(email, Some(PIN)).await.ok()["Data"].clone()
+    }
+
+    /// Every event in the store.
+    pub async fn events(&self) -> Vec<RecordedEvent> {
+        self.store
+            .read_all(None, usize::MAX, Filter::All)
+            .await
+            .unwrap()
+    }
+
+    /// How many events of `event_type` the account streams hold.
+    pub async fn count(&self, event_type: &str) -> usize {
+        self.store
+            .read_all(None, usize::MAX, Filter::prefix("account-"))
+            .await
+            .unwrap()
+            .iter()
+            .filter(|e| &*e.event_type == event_type)
+            .count()
+    }
+}
+
+impl TestClock {
+    /// A minute ago, as a SOTT start.
+    pub fn now_for_sott(&self) -> Timestamp {
+        Timestamp::from_unix_millis(self.now().unix_millis() - 60_000)
+    }
+}

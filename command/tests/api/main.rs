@@ -1,0 +1,18 @@
+//! The command service over real HTTP: one binary, a module per area.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod helpers;
+
+mod concurrency;
+mod lifecycle;
+mod login;
+mod registration;
+mod sdk;
+mod secrets;
+mod tokens;
+mod wire;
