@@ -34,6 +34,8 @@ impl Clock for TestClock {
 }
 
 pub struct Options {
+    /// Reuse another app's store and keys (`TestApp::shared`), as a restart with new settings would.
+    pub share: Option<(std::path::PathBuf, Keys)>,
     pub policy: Policy,
     pub http: HttpSettings,
     pub argon2: Argon2Params,
@@ -46,6 +48,8 @@ pub struct TestApp {
     pub client: awc::Client,
     pub store: Arc<SqliteStore>,
     pub clock: Arc<TestClock>,
+    pub db: std::path::PathBuf,
+    pub keys: Keys,
     _dir: tempfile::TempDir,
 }
 
@@ -101,6 +105,7 @@ pub async fn spawn_app() -> TestApp {
 
 pub async fn spawn_with(change: impl FnOnce(&mut Options)) -> TestApp {
     let mut options = Options {
+        share: None,
         policy: Policy::default(),
         http: HttpSettings::new(KEY, SECRET),
         argon2: Argon2Params::testing(),
@@ -109,12 +114,14 @@ pub async fn spawn_with(change: impl FnOnce(&mut Options)) -> TestApp {
     };
     change(&mut options);
     let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(
-        SqliteStore::open(dir.path().join("pinauth.db"), SqliteOptions::default()).unwrap(),
-    );
-    let keys = Keys::generate().unwrap();
+    let (db, keys) = match options.share.take() {
+        Some((db, keys)) => (db, keys),
+        None => (dir.path().join("pinauth.db"), Keys::generate().unwrap()),
+    };
+    let store = Arc::new(SqliteStore::open(&db, SqliteOptions::default()).unwrap());
     let hasher = Hasher::new(&keys, options.argon2, options.workers, options.queue).unwrap();
     let lookups = Lookups::new(store.clone(), LookupNames::new(&keys), 60);
+    let keys_kept = keys.clone();
     // Real time to start with (the SDK makes SOTTs from the real clock); tests move it forward.
     let clock = Arc::new(TestClock(Mutex::new(
         pinauth_command::app::SystemClock.now(),
@@ -144,11 +151,18 @@ pub async fn spawn_with(change: impl FnOnce(&mut Options)) -> TestApp {
         client,
         store,
         clock,
+        db,
+        keys: keys_kept,
         _dir: dir,
     }
 }
 
 impl TestApp {
+    /// What another app needs to run on this app's store with this app's keys.
+    pub fn shared(&self) -> Option<(std::path::PathBuf, Keys)> {
+        Some((self.db.clone(), self.keys.clone()))
+    }
+
     pub fn url(&self, path: &str, query: &str) -> String {
         let sep = if query.is_empty() { "" } else { "&" };
         format!("{}{path}?apikey={KEY}{sep}{query}", self.base)

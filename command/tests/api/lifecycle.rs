@@ -50,13 +50,40 @@ async fn an_expired_session_token_is_refused() {
 
 #[actix_web::test]
 async fn pin_login_can_be_turned_off() {
-    let app = spawn_with(|o| o.policy.requirement.pin_login_enabled = false).await;
-    app.register("ann@example.com", Some(PIN)).await.ok();
-    let session = app.login("ann@example.com", PASSWORD).await;
+    let app = spawn_app().await;
+    let session = app.user_with_pin("ann@example.com").await["session_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // The same store and keys, restarted with PIN login off: the old session token no longer works.
+    let off = spawn_with(|o| {
+        o.share = app.shared();
+        o.policy.requirement.pin_login_enabled = false;
+    })
+    .await;
+    off.login_pin(&session, PIN).await.error(403, 1244);
+    let login = off.login("ann@example.com", PASSWORD).await;
     assert!(
-        session.ok().get("session_token").is_none(),
+        login.ok().get("session_token").is_none(),
         "no PIN session when PIN login is off"
     );
+}
+
+#[actix_web::test]
+async fn changing_a_pin_that_was_never_set_is_refused() {
+    let app = spawn_with(|o| o.policy.requirement.required = false).await;
+    let access = app
+        .register("ann@example.com", None)
+        .await
+        .str("/Data/access_token");
+    app.send(
+        "PUT",
+        app.url(CHANGE, ""),
+        &[("Authorization", &format!("Bearer {access}"))],
+        Some(json!({ "OldPIN": PIN, "NewPIN": "8316" })),
+    )
+    .await
+    .error(403, 1235);
 }
 
 #[actix_web::test]
