@@ -1,11 +1,11 @@
 //! One function per endpoint: parse at the edge, call the use case, shape the answer.
 
-use super::error::ApiError;
 use super::{Call, Reply, views};
 use crate::app::{Identifier, PinInput, Registration};
 use crate::crypto::Plaintext;
 use actix_web::http::Method;
 use pinauth_domain::{Email, Phone, Pin, QuestionId, Username};
+use pinauth_wire::ApiError;
 
 /// The command service's endpoints.
 #[derive(Clone, Copy, Debug)]
@@ -60,7 +60,7 @@ fn pin_of(call: &Call<'_>, raw: &str, field: &str) -> Result<Pin, ApiError> {
 }
 
 /// A PIN that must be present (1234 when it is not).
-fn required_pin(body: &super::wire::Body) -> Result<String, ApiError> {
+fn required_pin(body: &pinauth_wire::request::Body) -> Result<String, ApiError> {
     match body.string("PIN")? {
         Some(pin) if !pin.is_empty() => Ok(pin),
         _ => Err(ApiError::new(
@@ -72,7 +72,7 @@ fn required_pin(body: &super::wire::Body) -> Result<String, ApiError> {
     }
 }
 
-fn email_of(body: &super::wire::Body) -> Result<Option<Email>, ApiError> {
+fn email_of(body: &pinauth_wire::request::Body) -> Result<Option<Email>, ApiError> {
     let raw = match body.get("Email") {
         None => return Ok(None),
         Some(serde_json::Value::String(s)) => s.clone(),
@@ -132,7 +132,7 @@ fn phone_of(raw: &str) -> Result<Phone, ApiError> {
     })
 }
 
-fn password_of(call: &Call<'_>, body: &super::wire::Body) -> Result<Plaintext, ApiError> {
+fn password_of(call: &Call<'_>, body: &pinauth_wire::request::Body) -> Result<Plaintext, ApiError> {
     let password = body
         .string("Password")?
         .filter(|p| !p.is_empty())

@@ -4,22 +4,23 @@
 //! clients spell path segments differently (`session_token/InValidate`); every refusal, unknown
 //! routes included, is a LoginRadius error body.
 
-pub mod error;
+mod errors;
 mod handlers;
 pub mod views;
-pub mod wire;
 
 use crate::app::{CommandService, RequestContext};
 use crate::crypto::ct_eq;
 use crate::sott::SottVerifier;
 use actix_web::http::Method;
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
-use error::ApiError;
 use futures_util::StreamExt;
 use pinauth_store::Position;
+use pinauth_wire::ApiError;
+use pinauth_wire::request::{self as wire, Query};
 use std::sync::Arc;
 use uuid::Uuid;
-use wire::Query;
+
+pub use errors::api_error;
 
 /// Settings of the HTTP layer.
 #[derive(Clone, Debug)]
@@ -133,7 +134,7 @@ impl Call<'_> {
         bearer
             .or_else(|| self.query.get("access_token").map(str::to_owned))
             .filter(|t| !t.is_empty() && t.len() <= wire::MAX_FIELD_CHARS)
-            .ok_or_else(|| ApiError::new(400, 1060, "Access token is missing", "This request is missing the access token, please use the valid access token parameter in order to process this request."))
+            .ok_or_else(ApiError::access_token_missing)
     }
 
     /// The app secret of a management call.

@@ -1,84 +1,49 @@
-//! Response bodies in LoginRadius's shapes. A successful body never contains a `Description` key
-//! (the Java SDK treats one as an error).
+//! The command service's views: a login as LoginRadius answers it.
 
 use crate::app::{IssuedToken, Login};
-use pinauth_domain::{Account, Timestamp};
-use serde_json::{Map, Value, json};
+use pinauth_domain::Timestamp;
+use pinauth_wire::ApiError;
+use pinauth_wire::views::{TokenView, envelope};
+use serde_json::{Value, json};
 
-/// LoginRadius's placeholder for a date that was never set (`SkippedDate` in their samples).
-const NEVER: &str = "0001-01-01T00:00:00.0000000Z";
+pub use pinauth_wire::views::{posted, profile};
 
-/// The profile LoginRadius returns, with the `PIN` block but never a hash.
-pub fn profile(account: &Account, now: Timestamp) -> Value {
-    let Ok(p) = account.profile() else {
-        return Value::Null;
-    };
-    let pin = account.pin();
-    let locked = account.lockout().lock_at(now);
-    json!({
-        "ID": p.account_id.to_string(),
-        "Uid": p.account_id.to_string(),
-        "Email": p.email.as_ref().map(|e| json!([{ "Type": "Primary", "Value": e.as_str() }])),
-        "UserName": p.username.as_ref().map(|u| u.as_str()),
-        "PhoneId": p.phone.as_ref().map(|ph| ph.as_str()),
-        "PIN": {
-            "Skipped": pin.hash.is_none() && pin.skipped_at.is_some(),
-            "PIN": Value::Null,
-            "LastPINChangeDate": pin.last_changed_at.map(|t| t.to_rfc3339()),
-            "SkippedDate": pin.skipped_at.map_or_else(|| NEVER.to_owned(), |t| t.to_rfc3339()),
-        },
-        "IsLoginLocked": locked.is_some(),
-        "LoginLockedType": if locked.is_some() { "Suspend" } else { "None" },
-        "CreatedDate": p.registered_at.to_rfc3339(),
-    })
-}
-
-/// The AccessToken envelope: `Profile`, `access_token`, `refresh_token`, `expires_in`, and
-/// `session_token`/`session_expires_in` when a PIN session was issued.
-pub fn envelope(
-    access: &IssuedToken,
-    refresh: &IssuedToken,
-    session: Option<&IssuedToken>,
-    account: &Account,
-    now: Timestamp,
-) -> Value {
-    let mut body = Map::new();
-    body.insert("Profile".into(), profile(account, now));
-    body.insert(
-        "access_token".into(),
-        Value::String(access.token.as_string()),
-    );
-    body.insert(
-        "refresh_token".into(),
-        Value::String(refresh.token.as_string()),
-    );
-    body.insert(
-        "expires_in".into(),
-        Value::String(access.expires_at.to_rfc3339()),
-    );
-    if let Some(session) = session {
-        body.insert(
-            "session_token".into(),
-            Value::String(session.token.as_string()),
-        );
-        body.insert(
-            "session_expires_in".into(),
-            Value::String(session.expires_at.to_rfc3339()),
-        );
-    }
-    Value::Object(body)
+fn text(token: &IssuedToken) -> String {
+    token.token.as_string()
 }
 
 /// The envelope of a login, or the 1243 error when a required PIN must be set first.
-pub fn login(login: &Login, now: Timestamp) -> Result<Value, super::error::ApiError> {
+pub fn login(login: &Login, now: Timestamp) -> Result<Value, ApiError> {
     match login {
         Login::Session {
             access,
             refresh,
             session,
             account,
-        } => Ok(envelope(access, refresh, session.as_ref(), account, now)),
-        Login::PinSetupRequired { token } => Err(super::error::ApiError::new(
+        } => {
+            let (a, r, s) = (text(access), text(refresh), session.as_ref().map(text));
+            let session = match (session, &s) {
+                (Some(t), Some(text)) => Some(TokenView {
+                    token: text,
+                    expires_at: t.expires_at,
+                }),
+                _ => None,
+            };
+            Ok(envelope(
+                TokenView {
+                    token: &a,
+                    expires_at: access.expires_at,
+                },
+                TokenView {
+                    token: &r,
+                    expires_at: refresh.expires_at,
+                },
+                session,
+                account,
+                now,
+            ))
+        }
+        Login::PinSetupRequired { token } => Err(ApiError::new(
             403,
             1243,
             "PIN is required",
@@ -86,9 +51,4 @@ pub fn login(login: &Login, now: Timestamp) -> Result<Value, super::error::ApiEr
         )
         .with_data(json!({ "PINAuthToken": token.token.as_string() }))),
     }
-}
-
-/// `{"IsPosted": true}`.
-pub fn posted() -> Value {
-    json!({ "IsPosted": true })
 }

@@ -4,12 +4,9 @@
 //! "Errors"?}` with the HTTP status LoginRadius documents for each code. Conflicts, overload and
 //! outages never become 400; bad input never becomes 500.
 
-use crate::crypto::{HashError, LookupKind};
-use crate::error::AppError;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use pinauth_domain::{DomainError, Timestamp, TokenKind};
-use pinauth_store::StoreError;
 use serde_json::{Map, Value, json};
 use std::fmt;
 
@@ -164,6 +161,35 @@ impl ApiError {
         )
     }
 
+    /// 500/503: an internal failure or an outage; details go to the log, never to the client.
+    pub fn internal(unavailable: bool) -> Self {
+        if unavailable {
+            Self::new(
+                503,
+                950,
+                "Operation failed due to an unknown error",
+                "The service is temporarily unavailable, please try again.",
+            )
+        } else {
+            Self::new(
+                500,
+                950,
+                "Operation failed due to an unknown error",
+                "An internal error occurred.",
+            )
+        }
+    }
+
+    /// 1060: no access token.
+    pub fn access_token_missing() -> Self {
+        Self::new(
+            400,
+            1060,
+            "Access token is missing",
+            "This request is missing the access token, please use the valid access token parameter in order to process this request.",
+        )
+    }
+
     /// 429: overloaded, try later.
     pub fn overloaded() -> Self {
         Self::new(
@@ -226,7 +252,8 @@ impl ResponseError for ApiError {
     }
 }
 
-fn token_invalid(kind: TokenKind) -> ApiError {
+/// The error for a token of `kind` that is not valid.
+pub fn token_invalid(kind: TokenKind) -> ApiError {
     match kind {
         TokenKind::Access => ApiError::new(
             403,
@@ -255,7 +282,8 @@ fn token_invalid(kind: TokenKind) -> ApiError {
     }
 }
 
-fn token_expired(kind: TokenKind) -> ApiError {
+/// The error for a token of `kind` whose lifetime is over.
+pub fn token_expired(kind: TokenKind) -> ApiError {
     match kind {
         TokenKind::Access => ApiError::new(
             403,
@@ -384,89 +412,6 @@ impl From<DomainError> for ApiError {
                 "Your security answer or question is incorrect",
                 "Too many wrong security answers; use another way to reset the PIN.",
             ),
-        }
-    }
-}
-
-impl From<AppError> for ApiError {
-    fn from(e: AppError) -> Self {
-        match e {
-            AppError::Domain(e) => e.into(),
-            AppError::Store(StoreError::WrongExpectedRevision { .. }) | AppError::Contention => {
-                ApiError::new(
-                    503,
-                    950,
-                    "Operation failed due to an unknown error",
-                    "Too many concurrent changes to this account, please try again.",
-                )
-            }
-            AppError::Store(StoreError::Unavailable(_)) => ApiError::new(
-                503,
-                950,
-                "Operation failed due to an unknown error",
-                "The event store is unavailable, please try again.",
-            ),
-            AppError::Store(error) => {
-                tracing::error!(%error, "event store failure");
-                ApiError::new(
-                    500,
-                    950,
-                    "Operation failed due to an unknown error",
-                    "An internal error occurred.",
-                )
-            }
-            AppError::Hash(HashError::Overloaded) => ApiError::overloaded(),
-            AppError::Hash(error) => {
-                tracing::error!(%error, "hashing failure");
-                ApiError::new(
-                    500,
-                    950,
-                    "Operation failed due to an unknown error",
-                    "An internal error occurred.",
-                )
-            }
-            AppError::InvalidCredentials => ApiError::new(
-                401,
-                966,
-                "Invalid user ID and/or password",
-                "Please use a valid user ID and password combination.",
-            ),
-            AppError::InvalidPin => ApiError::new(401, 1236, "Invalid PIN", "The PIN is invalid."),
-            AppError::CurrentPinInvalid => ApiError::new(
-                401,
-                1241,
-                "Current pin is invalid",
-                "The current PIN is invalid.",
-            ),
-            AppError::Locked { until } => ApiError::locked(until),
-            AppError::IdentifierTaken(LookupKind::Email) => ApiError::new(
-                403,
-                936,
-                "Email address is already registered with your LoginRadius site",
-                "The email address has to be unique for your LoginRadius site, please use a different email address.",
-            ),
-            AppError::IdentifierTaken(LookupKind::Username) => ApiError::new(
-                403,
-                1017,
-                "This username is already registered with this website",
-                "The username you have selected is already in use, please choose a different username.",
-            ),
-            AppError::IdentifierTaken(LookupKind::Phone | LookupKind::Token) => ApiError::new(
-                403,
-                1058,
-                "Phone number is already registered with your LoginRadius site",
-                "The phone number has to be unique for your LoginRadius site, please use a different phone number.",
-            ),
-            AppError::UnknownToken(kind) => token_invalid(kind),
-            AppError::Corrupt(error) => {
-                tracing::error!(%error, "unreadable stored event");
-                ApiError::new(
-                    500,
-                    950,
-                    "Operation failed due to an unknown error",
-                    "An internal error occurred.",
-                )
-            }
         }
     }
 }

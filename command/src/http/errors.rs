@@ -1,0 +1,78 @@
+//! The one mapping from the application's errors to LoginRadius errors.
+
+use crate::crypto::{HashError, LookupKind};
+use crate::error::AppError;
+use pinauth_store::StoreError;
+use pinauth_wire::ApiError;
+use pinauth_wire::error::token_invalid;
+
+/// Maps `e` to the LoginRadius error a client sees. Failures are logged here, not shown.
+pub fn api_error(e: AppError) -> ApiError {
+    match e {
+        AppError::Domain(e) => e.into(),
+        AppError::Store(StoreError::WrongExpectedRevision { .. }) | AppError::Contention => {
+            ApiError::new(
+                503,
+                950,
+                "Operation failed due to an unknown error",
+                "Too many concurrent changes to this account, please try again.",
+            )
+        }
+        AppError::Store(StoreError::Unavailable(error)) => {
+            tracing::warn!(%error, "event store unavailable");
+            ApiError::internal(true)
+        }
+        AppError::Store(error) => {
+            tracing::error!(%error, "event store failure");
+            ApiError::internal(false)
+        }
+        AppError::Hash(HashError::Overloaded) => ApiError::overloaded(),
+        AppError::Hash(error) => {
+            tracing::error!(%error, "hashing failure");
+            ApiError::internal(false)
+        }
+        AppError::InvalidCredentials => ApiError::new(
+            401,
+            966,
+            "Invalid user ID and/or password",
+            "Please use a valid user ID and password combination.",
+        ),
+        AppError::InvalidPin => ApiError::new(401, 1236, "Invalid PIN", "The PIN is invalid."),
+        AppError::CurrentPinInvalid => ApiError::new(
+            401,
+            1241,
+            "Current pin is invalid",
+            "The current PIN is invalid.",
+        ),
+        AppError::Locked { until } => ApiError::locked(until),
+        AppError::IdentifierTaken(LookupKind::Email) => ApiError::new(
+            403,
+            936,
+            "Email address is already registered with your LoginRadius site",
+            "The email address has to be unique for your LoginRadius site, please use a different email address.",
+        ),
+        AppError::IdentifierTaken(LookupKind::Username) => ApiError::new(
+            403,
+            1017,
+            "This username is already registered with this website",
+            "The username you have selected is already in use, please choose a different username.",
+        ),
+        AppError::IdentifierTaken(LookupKind::Phone | LookupKind::Token) => ApiError::new(
+            403,
+            1058,
+            "Phone number is already registered with your LoginRadius site",
+            "The phone number has to be unique for your LoginRadius site, please use a different phone number.",
+        ),
+        AppError::UnknownToken(kind) => token_invalid(kind),
+        AppError::Corrupt(error) => {
+            tracing::error!(%error, "unreadable stored event");
+            ApiError::internal(false)
+        }
+    }
+}
+
+impl From<AppError> for ApiError {
+    fn from(e: AppError) -> Self {
+        api_error(e)
+    }
+}

@@ -1,0 +1,82 @@
+//! Response bodies in LoginRadius's shapes. A successful body never contains a `Description` key
+//! (the Java SDK treats one as an error).
+
+use pinauth_domain::{Account, Timestamp};
+use serde_json::{Map, Value, json};
+
+/// LoginRadius's placeholder for a date that was never set (`SkippedDate` in their samples).
+const NEVER: &str = "0001-01-01T00:00:00.0000000Z";
+
+/// The profile LoginRadius returns, with the `PIN` block but never a hash.
+pub fn profile(account: &Account, now: Timestamp) -> Value {
+    let Ok(p) = account.profile() else {
+        return Value::Null;
+    };
+    let pin = account.pin();
+    let locked = account.lockout().lock_at(now);
+    json!({
+        "ID": p.account_id.to_string(),
+        "Uid": p.account_id.to_string(),
+        "Email": p.email.as_ref().map(|e| json!([{ "Type": "Primary", "Value": e.as_str() }])),
+        "UserName": p.username.as_ref().map(|u| u.as_str()),
+        "PhoneId": p.phone.as_ref().map(|ph| ph.as_str()),
+        "PIN": {
+            "Skipped": pin.hash.is_none() && pin.skipped_at.is_some(),
+            "PIN": Value::Null,
+            "LastPINChangeDate": pin.last_changed_at.map(|t| t.to_rfc3339()),
+            "SkippedDate": pin.skipped_at.map_or_else(|| NEVER.to_owned(), |t| t.to_rfc3339()),
+        },
+        "IsLoginLocked": locked.is_some(),
+        "LoginLockedType": if locked.is_some() { "Suspend" } else { "None" },
+        "CreatedDate": p.registered_at.to_rfc3339(),
+    })
+}
+
+/// A token as handed out: its text and when it expires.
+pub struct TokenView<'a> {
+    /// The token (a GUID).
+    pub token: &'a str,
+    /// Its expiry.
+    pub expires_at: Timestamp,
+}
+
+/// The AccessToken envelope: `Profile`, `access_token`, `refresh_token`, `expires_in`, and
+/// `session_token`/`session_expires_in` when a PIN session was issued.
+pub fn envelope(
+    access: TokenView<'_>,
+    refresh: TokenView<'_>,
+    session: Option<TokenView<'_>>,
+    account: &Account,
+    now: Timestamp,
+) -> Value {
+    let mut body = Map::new();
+    body.insert("Profile".into(), profile(account, now));
+    body.insert(
+        "access_token".into(),
+        Value::String(access.token.to_owned()),
+    );
+    body.insert(
+        "refresh_token".into(),
+        Value::String(refresh.token.to_owned()),
+    );
+    body.insert(
+        "expires_in".into(),
+        Value::String(access.expires_at.to_rfc3339()),
+    );
+    if let Some(session) = session {
+        body.insert(
+            "session_token".into(),
+            Value::String(session.token.to_owned()),
+        );
+        body.insert(
+            "session_expires_in".into(),
+            Value::String(session.expires_at.to_rfc3339()),
+        );
+    }
+    Value::Object(body)
+}
+
+/// `{"IsPosted": true}`.
+pub fn posted() -> Value {
+    json!({ "IsPosted": true })
+}
