@@ -22,12 +22,13 @@ use crate::lockout::{Factor, FailureOutcome, Lock, Lockout};
 use crate::policy::Policy;
 use crate::time::Timestamp;
 use crate::values::{Email, IdentifierKind, Phone, Username};
+use serde::{Deserialize, Serialize};
 
 /// How many reset-request times are kept for the rate limit; more than any sane `max_requests`.
 const RESET_REQUESTS_KEPT: usize = 32;
 
 /// Who the account is: set once, at registration.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Profile {
     /// The account.
     pub account_id: AccountId,
@@ -46,7 +47,7 @@ pub struct Profile {
 }
 
 /// The PIN as the account holds it.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PinState {
     /// argon2id of the PIN, when set.
     pub hash: Option<SecretHash>,
@@ -57,7 +58,7 @@ pub struct PinState {
 }
 
 /// A token the account holds and that has not yet expired (as of the last event).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ActiveToken {
     /// SHA-256 of the token.
     pub hash: Digest,
@@ -70,7 +71,7 @@ pub struct ActiveToken {
 }
 
 /// The pending PIN-reset challenge.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Challenge {
     /// Its id.
     pub id: ChallengeId,
@@ -89,7 +90,7 @@ pub struct Challenge {
 }
 
 /// The state of one account, folded from its events.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Account {
     profile: Option<Profile>,
     pin: PinState,

@@ -18,6 +18,7 @@
 use crate::event::AttemptFlow;
 use crate::policy::LockoutPolicy;
 use crate::time::Timestamp;
+use serde::{Deserialize, Serialize};
 
 /// A factor whose failures are counted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,7 +45,7 @@ impl AttemptFlow {
 }
 
 /// A lock as it was decided.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Lock {
     /// When it fell.
     pub since: Timestamp,
@@ -62,7 +63,7 @@ impl Lock {
 }
 
 /// Failure counts and the current lock of one account.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Lockout {
     password_failures: u32,
     pin_failures: u32,

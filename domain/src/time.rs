@@ -29,6 +29,48 @@ impl Timestamp {
         Self(self.0.saturating_add(millis))
     }
 
+    /// Parses RFC 3339 in UTC (`2026-11-28T17:05:03Z`, fractions optional, `Z` or `+00:00`), or a
+    /// plain date (`2026-11-28`, meaning its midnight UTC).
+    pub fn parse_rfc3339(text: &str) -> Option<Self> {
+        let text = text.trim();
+        let (date, time) = match text.split_once(['T', 't', ' ']) {
+            Some((d, t)) => (d, Some(t)),
+            None => (text, None),
+        };
+        let mut d = date.split('-');
+        let (year, month, day) = (
+            d.next()?.parse::<i64>().ok()?,
+            d.next()?.parse::<i64>().ok()?,
+            d.next()?.parse::<i64>().ok()?,
+        );
+        if d.next().is_some() || !(1..=12).contains(&month) || !(1..=31).contains(&day) {
+            return None;
+        }
+        let mut millis = days_from_civil(year, month, day).checked_mul(86_400_000)?;
+        if let Some(time) = time {
+            let time = time
+                .strip_suffix(['Z', 'z'])
+                .or_else(|| time.strip_suffix("+00:00"))?;
+            let (hms, fraction) = time.split_once('.').unwrap_or((time, ""));
+            let mut t = hms.split(':');
+            let (h, m, s) = (
+                t.next()?.parse::<i64>().ok()?,
+                t.next()?.parse::<i64>().ok()?,
+                t.next().unwrap_or("0").parse::<i64>().ok()?,
+            );
+            if !(0..24).contains(&h)
+                || !(0..60).contains(&m)
+                || !(0..61).contains(&s)
+                || !fraction.chars().all(|c| c.is_ascii_digit())
+            {
+                return None;
+            }
+            let ms = format!("{fraction:0<3}").get(..3)?.parse::<i64>().ok()?;
+            millis = millis.checked_add(((h * 60 + m) * 60 + s) * 1000 + ms)?;
+        }
+        Some(Self(millis))
+    }
+
     /// ISO-8601 / RFC 3339 in UTC with seven fractional digits, as LoginRadius writes timestamps
     /// (`2019-09-30T09:51:22.8149253Z`).
     pub fn to_rfc3339(self) -> String {
@@ -73,6 +115,16 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     (year, day_or_month(month), day_or_month(day))
 }
 
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468
+}
+
 fn day_or_month(v: i64) -> u32 {
     u32::try_from(v).unwrap_or(1)
 }
@@ -101,6 +153,31 @@ mod tests {
             Timestamp::from_unix_millis(-1).to_rfc3339(),
             "1969-12-31T23:59:59.9990000Z"
         );
+    }
+
+    #[test]
+    fn parses_what_it_formats_and_plain_dates() {
+        for millis in [0, 1_569_837_082_814, 951_782_400_000, -1, 1_795_871_100_123] {
+            let t = Timestamp::from_unix_millis(millis);
+            assert_eq!(Timestamp::parse_rfc3339(&t.to_rfc3339()), Some(t));
+        }
+        assert_eq!(
+            Timestamp::parse_rfc3339("2026-11-28"),
+            Timestamp::parse_rfc3339("2026-11-28T00:00:00Z")
+        );
+        assert_eq!(
+            Timestamp::parse_rfc3339("2026-11-28T13:05:00+00:00").map(|t| t.unix_millis()),
+            Some(1_795_871_100_000)
+        );
+        for bad in [
+            "",
+            "2026-13-01",
+            "2026-11-28T25:00:00Z",
+            "2026-11-28T13:05:00+02:00",
+            "yesterday",
+        ] {
+            assert_eq!(Timestamp::parse_rfc3339(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -1,1 +1,18 @@
-//! pinauth projections (to come).
+//! pinauth's read side.
+//!
+//! - [`models::ReadModels`]: sessions (token hash → account, kind, expiry), lockout, accounts and the
+//!   recent failed attempts of each account, folded from the `account-` streams in position order.
+//!   Applying is idempotent by position, so an event delivered twice (by the live subscription and by
+//!   an on-demand catch-up) is applied once.
+//! - [`runner::Projection`]: keeps the read models current: a live subscription that resubscribes
+//!   from the last applied position when it drops, an on-demand catch-up to the store's head for
+//!   read-your-writes, and snapshots written together with their position.
+//! - [`audit`]: replays failed attempts from the event log itself, not from a read model.
+
+pub mod audit;
+pub mod models;
+pub mod runner;
+pub mod snapshot;
+
+pub use models::ReadModels;
+pub use runner::Projection;

@@ -1,0 +1,130 @@
+//! Failed-attempt history replayed from the event log itself (not from a read model), so auditors
+//! see exactly what was recorded: every evaluated failure and every attempt refused while locked,
+//! in log order, with the lock each failure triggered.
+
+use crate::models::{AttemptOutcome, account_of};
+use pinauth_domain::{AccountId, AttemptFlow, Event, EventKind, EventMetadata, Timestamp};
+use pinauth_store::{EventStore, Filter, StoreError};
+use serde::Serialize;
+
+/// Which attempts to replay.
+#[derive(Clone, Debug, Default)]
+pub struct AuditQuery {
+    /// Only this account.
+    pub account: Option<AccountId>,
+    /// At or after.
+    pub since: Option<Timestamp>,
+    /// Before.
+    pub until: Option<Timestamp>,
+}
+
+/// One attempt, as recorded.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AuditRecord {
+    /// When.
+    pub at: Timestamp,
+    /// Whose.
+    pub account: AccountId,
+    /// Where (PIN login, change, OTP, security answer, password).
+    pub flow: AttemptFlow,
+    /// Failed (evaluated) or refused (locked).
+    pub outcome: AttemptOutcome,
+    /// This failure locked the account.
+    pub lock_triggered: bool,
+    /// The client's IP address, where known.
+    pub client_ip: Option<String>,
+    /// The client's user agent, where known.
+    pub user_agent: Option<String>,
+}
+
+/// Why a replay stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// An account event does not decode.
+    #[error("unreadable event at position {position}: {error}")]
+    Corrupt {
+        /// Where.
+        position: u64,
+        /// Why.
+        error: String,
+    },
+    /// The sink refused a record (for example, a closed pipe).
+    #[error("cannot write the record: {0}")]
+    Sink(String),
+}
+
+/// Replays the failed attempts `query` selects, in log order, into `sink`; returns how many.
+pub async fn failed_attempts(
+    store: &dyn EventStore,
+    query: &AuditQuery,
+    mut sink: impl FnMut(&AuditRecord) -> Result<(), String>,
+) -> Result<u64, AuditError> {
+    let filter = match query.account {
+        Some(id) => Filter::prefix(&format!("account-{id}")),
+        None => Filter::prefix("account-"),
+    };
+    let in_range =
+        |at: Timestamp| query.since.is_none_or(|s| at >= s) && query.until.is_none_or(|u| at < u);
+    let mut pending: Option<AuditRecord> = None;
+    let mut count = 0u64;
+    let mut emit = |record: AuditRecord, count: &mut u64| -> Result<(), AuditError> {
+        if in_range(record.at) {
+            sink(&record).map_err(AuditError::Sink)?;
+            *count += 1;
+        }
+        Ok(())
+    };
+    let mut after = None;
+    loop {
+        let page = store.read_all(after, 4096, filter.clone()).await?;
+        for recorded in &page {
+            let Some(account) = account_of(recorded) else {
+                continue;
+            };
+            let event: Event =
+                serde_json::from_slice(&recorded.data).map_err(|e| AuditError::Corrupt {
+                    position: recorded.position.commit,
+                    error: e.to_string(),
+                })?;
+            if let EventKind::PinLockedOut { .. } = event.kind {
+                if let Some(p) = pending
+                    .as_mut()
+                    .filter(|p| p.account == account && p.at == event.at)
+                {
+                    p.lock_triggered = true;
+                }
+                continue;
+            }
+            let (flow, outcome) = match event.kind {
+                EventKind::PinAttemptFailed { flow, .. } => (flow, AttemptOutcome::Failed),
+                EventKind::PinAttemptRefused { flow, .. } => (flow, AttemptOutcome::Refused),
+                _ => continue,
+            };
+            if let Some(done) = pending.take() {
+                emit(done, &mut count)?;
+            }
+            let metadata: EventMetadata =
+                serde_json::from_slice(&recorded.metadata).unwrap_or_default();
+            pending = Some(AuditRecord {
+                at: event.at,
+                account,
+                flow,
+                outcome,
+                lock_triggered: false,
+                client_ip: metadata.client_ip,
+                user_agent: metadata.user_agent,
+            });
+        }
+        after = page.last().map(|e| e.position).or(after);
+        if page.len() < 4096 {
+            break;
+        }
+    }
+    if let Some(done) = pending.take() {
+        emit(done, &mut count)?;
+    }
+    Ok(count)
+}

@@ -1,0 +1,223 @@
+//! Keeps the read models current.
+//!
+//! - Live: a subscription to `$all` filtered on `account-`, from the last applied position; when it
+//!   fails it is reopened from the last applied position, so nothing is skipped, and applying is
+//!   idempotent by position, so nothing is applied twice.
+//! - On demand: `catch_up` reads the store up to its head and applies what is missing, so a query
+//!   answered after it reflects every write acknowledged before it began (read-your-writes without
+//!   waiting for the subscription).
+//! - Snapshots: written with their position at an interval and on request; loading resumes from them.
+
+use crate::models::ReadModels;
+use crate::snapshot::SnapshotStore;
+use futures_util::StreamExt;
+use pinauth_store::{EventStore, Filter, Position, RecordedEvent, StoreError};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// The snapshot name of the read models.
+pub const SNAPSHOT: &str = "read-models";
+const PAGE: usize = 4096;
+
+/// The read models and what keeps them current. Cheap to clone.
+#[derive(Clone)]
+pub struct Projection {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Arc<dyn EventStore>,
+    models: RwLock<ReadModels>,
+    applied: watch::Sender<u64>,
+    catching_up: tokio::sync::Mutex<()>,
+    snapshots: Option<SnapshotStore>,
+}
+
+fn filter() -> Filter {
+    Filter::prefix("account-")
+}
+
+impl Projection {
+    /// Read models over `store`, resumed from the snapshot in `snapshots` if there is one.
+    pub fn new(store: Arc<dyn EventStore>, snapshots: Option<SnapshotStore>) -> Self {
+        let models = match snapshots.as_ref().map(|s| s.load(SNAPSHOT)) {
+            Some(Ok(Some(models))) => models,
+            Some(Err(error)) => {
+                tracing::warn!(%error, "snapshot unreadable; the read models are rebuilt from the log");
+                ReadModels::default()
+            }
+            _ => ReadModels::default(),
+        };
+        let position = models.position().unwrap_or(0);
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                models: RwLock::new(models),
+                applied: watch::channel(position).0,
+                catching_up: tokio::sync::Mutex::new(()),
+                snapshots,
+            }),
+        }
+    }
+
+    /// Runs `read` on the current read models.
+    pub fn read<T>(&self, read: impl FnOnce(&ReadModels) -> T) -> T {
+        read(&self.inner.models.read().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// The commit position of the last event applied (0 before any).
+    pub fn applied(&self) -> u64 {
+        *self.inner.applied.borrow()
+    }
+
+    fn apply_all(&self, events: &[RecordedEvent]) {
+        if events.is_empty() {
+            return;
+        }
+        let position = {
+            let mut models = self.inner.models.write().unwrap_or_else(|p| p.into_inner());
+            for event in events {
+                models.apply(event);
+            }
+            models.position().unwrap_or(0)
+        };
+        self.inner.applied.send_if_modified(|applied| {
+            let newer = position > *applied;
+            *applied = (*applied).max(position);
+            newer
+        });
+    }
+
+    fn resume_from(&self) -> Option<Position> {
+        self.read(ReadModels::position).map(Position::at)
+    }
+
+    /// Applies everything the store holds now; returns the position applied.
+    pub async fn catch_up(&self) -> Result<u64, StoreError> {
+        let _one_at_a_time = self.inner.catching_up.lock().await;
+        loop {
+            let page = self
+                .inner
+                .store
+                .read_all(self.resume_from(), PAGE, filter())
+                .await?;
+            self.apply_all(&page);
+            if page.len() < PAGE {
+                return Ok(self.applied());
+            }
+        }
+    }
+
+    /// Waits until `position` is applied, catching up meanwhile; false after `timeout`.
+    pub async fn wait_for(&self, position: u64, timeout: Duration) -> bool {
+        let mut applied = self.inner.applied.subscribe();
+        let wait = async {
+            loop {
+                if *applied.borrow_and_update() >= position {
+                    return true;
+                }
+                if self.catch_up().await.is_ok() && self.applied() >= position {
+                    return true;
+                }
+                // An event filtered out (a lookup) may sit at `position`: the next account event
+                // passes it. Wait for progress, or poll the store again shortly.
+                let _ = tokio::time::timeout(Duration::from_millis(2), applied.changed()).await;
+            }
+        };
+        tokio::time::timeout(timeout, wait).await.unwrap_or(false)
+    }
+
+    /// Follows the store live until the store is dropped; reopens the subscription when it fails.
+    pub async fn run(self, snapshot_every: Duration) {
+        let mut last_snapshot = tokio::time::Instant::now();
+        loop {
+            let mut subscription = self.inner.store.subscribe_all(self.resume_from(), filter());
+            loop {
+                let next = tokio::time::timeout(snapshot_every, subscription.next()).await;
+                match next {
+                    Ok(Some(Ok(event))) => {
+                        let mut batch = vec![event];
+                        // Apply whatever else is already waiting under one lock.
+                        while let Some(Some(Ok(more))) =
+                            futures_util::FutureExt::now_or_never(subscription.next())
+                        {
+                            batch.push(more);
+                            if batch.len() >= PAGE {
+                                break;
+                            }
+                        }
+                        self.apply_all(&batch);
+                    }
+                    Ok(Some(Err(error))) => {
+                        tracing::warn!(%error, "subscription failed; reopening it from the last applied position");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        break;
+                    }
+                    Ok(None) => return,
+                    Err(_) => {}
+                }
+                if last_snapshot.elapsed() >= snapshot_every {
+                    self.save_snapshot();
+                    last_snapshot = tokio::time::Instant::now();
+                }
+            }
+        }
+    }
+
+    /// Writes a snapshot now (no-op without a snapshot store).
+    pub fn save_snapshot(&self) {
+        let Some(snapshots) = &self.inner.snapshots else {
+            return;
+        };
+        let models = self.read(Clone::clone);
+        if let Err(error) = snapshots.save(SNAPSHOT, &models) {
+            tracing::warn!(%error, "could not write the read-model snapshot");
+        }
+    }
+}
+
+/// Progress of a rebuild.
+pub struct Progress {
+    /// Events read so far.
+    pub events: u64,
+    /// The position reached.
+    pub position: u64,
+    /// The store's head when the rebuild began.
+    pub head: u64,
+}
+
+/// Rebuilds the read models from the start of the log; `progress` is called after every page. The
+/// result replaces the snapshot only once complete.
+pub async fn rebuild(
+    store: &dyn EventStore,
+    snapshots: Option<&SnapshotStore>,
+    mut progress: impl FnMut(&Progress),
+) -> Result<ReadModels, StoreError> {
+    let head = store.head().await?.map_or(0, |p| p.commit);
+    let mut models = ReadModels::default();
+    let mut after = None;
+    let mut events = 0u64;
+    loop {
+        let page = store.read_all(after, PAGE, filter()).await?;
+        for event in &page {
+            models.apply(event);
+        }
+        events += page.len() as u64;
+        after = page.last().map(|e| e.position).or(after);
+        progress(&Progress {
+            events,
+            position: after.map_or(0, |p| p.commit),
+            head,
+        });
+        if page.len() < PAGE {
+            break;
+        }
+    }
+    if let Some(snapshots) = snapshots {
+        snapshots
+            .save(SNAPSHOT, &models)
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
+    }
+    Ok(models)
+}
