@@ -35,6 +35,27 @@ pub struct Config {
     pub http: Http,
     /// The embedded store.
     pub store: Store,
+    /// The read models.
+    pub projections: Projections,
+}
+
+/// Read-model settings.
+#[derive(Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Projections {
+    /// How often the read models are snapshotted with their position (default 10 s).
+    pub snapshot_ms: u64,
+    /// How long a query waits for `X-PinAuth-Min-Position` (default 2 s).
+    pub max_wait_ms: u64,
+}
+
+impl Default for Projections {
+    fn default() -> Self {
+        Self {
+            snapshot_ms: 10_000,
+            max_wait_ms: 2_000,
+        }
+    }
 }
 
 /// The hashing pool: `workers` hashes at once (default: the number of cores), `queue` more waiting.
@@ -87,6 +108,7 @@ impl Default for Config {
             hashing: Hashing::default(),
             http: Http::default(),
             store: Store::default(),
+            projections: Projections::default(),
         }
     }
 }

@@ -1,20 +1,30 @@
 //! `pinauth`: the binary that wires the crates together.
 
 mod config;
+mod server;
 
-use anyhow::Context;
-use clap::{Parser, Subcommand};
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use config::Config;
-use pinauth_command::app::{AppSettings, CommandService, SystemClock};
+use pinauth_command::app::{AppSettings, Clock, CommandService, SystemClock};
 use pinauth_command::crypto::{Hasher, Keys, KeysFile, LookupNames};
-use pinauth_command::http::{ApiState, HttpSettings, configure};
+use pinauth_command::http::{ApiState, HttpSettings};
 use pinauth_command::lookup::Lookups;
 use pinauth_command::sott::SottVerifier;
+use pinauth_domain::{AccountId, Timestamp};
+use pinauth_projections::Projection;
+use pinauth_projections::audit::{AuditQuery, AuditRecord, failed_attempts};
+use pinauth_projections::snapshot::SnapshotStore;
+use pinauth_query::{QuerySettings, QueryState};
+use pinauth_store::EventStore;
 use pinauth_store::sqlite::{SqliteOptions, SqliteStore};
 use serde::{Deserialize, Serialize};
+use server::Services;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 #[derive(Parser)]
 #[command(
@@ -30,16 +40,73 @@ struct Cli {
     command: Command,
 }
 
+#[derive(Args)]
+struct Place {
+    /// Folder for the store, keys and credentials (default ./data; also PINAUTH_DATA).
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Address to listen on (default 127.0.0.1:8080; also PINAUTH_LISTEN).
+    #[arg(long)]
+    listen: Option<String>,
+}
+
 #[derive(Subcommand)]
+#[allow(clippy::enum_variant_names)] // `pinauth command` is the command service, named as DESIGN names it.
 enum Command {
-    /// Run the service on the embedded store, with zero configuration.
-    Serve {
-        /// Folder for the store, keys and credentials (default ./data; also PINAUTH_DATA).
+    /// Command API, query API and read models in one process on one port: the quick start.
+    Serve(Place),
+    /// The command API alone (writes).
+    Command(Place),
+    /// The query API and its read models alone (reads), on the same store as `pinauth command`.
+    Query(Place),
+    /// Read-model maintenance.
+    Projections {
+        #[command(subcommand)]
+        action: ProjectionAction,
+    },
+    /// Replays history from the event log.
+    Audit {
+        #[command(subcommand)]
+        report: AuditReport,
+    },
+}
+
+#[derive(Subcommand)]
+enum ProjectionAction {
+    /// Rebuilds the read models from the start of the log; the new snapshot replaces the old one
+    /// only once complete.
+    Rebuild {
+        /// Folder of the store (default ./data).
         #[arg(long)]
         data: Option<PathBuf>,
-        /// Address to listen on (default 127.0.0.1:8080; also PINAUTH_LISTEN).
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Jsonl,
+    Csv,
+}
+
+#[derive(Subcommand)]
+enum AuditReport {
+    /// Every failed or refused attempt, in log order.
+    FailedAttempts {
+        /// Folder of the store (default ./data).
         #[arg(long)]
-        listen: Option<String>,
+        data: Option<PathBuf>,
+        /// Only this account (its UUID).
+        #[arg(long)]
+        account: Option<String>,
+        /// At or after this time (RFC 3339, or a date).
+        #[arg(long)]
+        since: Option<String>,
+        /// Before this time.
+        #[arg(long)]
+        until: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "jsonl")]
+        format: Format,
     },
 }
 
@@ -48,6 +115,13 @@ enum Command {
 struct Credentials {
     api_key: String,
     api_secret: String,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Role {
+    All,
+    Command,
+    Query,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -60,82 +134,152 @@ fn main() -> anyhow::Result<()> {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let mut config = Config::load(cli.config.as_deref(), std::env::vars())?;
+    let place = |config: &mut Config, place: Place| {
+        config.data = place.data.unwrap_or_else(|| config.data.clone());
+        config.listen = place.listen.unwrap_or_else(|| config.listen.clone());
+    };
+    let runtime = actix_web::rt::System::new();
     match cli.command {
-        Command::Serve { data, listen } => {
+        Command::Serve(p) => {
+            place(&mut config, p);
+            runtime.block_on(run(config, Role::All))
+        }
+        Command::Command(p) => {
+            place(&mut config, p);
+            runtime.block_on(run(config, Role::Command))
+        }
+        Command::Query(p) => {
+            place(&mut config, p);
+            runtime.block_on(run(config, Role::Query))
+        }
+        Command::Projections {
+            action: ProjectionAction::Rebuild { data },
+        } => {
             config.data = data.unwrap_or(config.data);
-            config.listen = listen.unwrap_or(config.listen);
-            actix_web::rt::System::new().block_on(serve(config))
+            runtime.block_on(rebuild(config))
+        }
+        Command::Audit {
+            report:
+                AuditReport::FailedAttempts {
+                    data,
+                    account,
+                    since,
+                    until,
+                    format,
+                },
+        } => {
+            config.data = data.unwrap_or(config.data);
+            let parse_time = |t: Option<String>, name: &str| -> anyhow::Result<Option<Timestamp>> {
+                t.map(|t| {
+                    Timestamp::parse_rfc3339(&t)
+                        .with_context(|| format!("--{name} must be an RFC 3339 time or a date"))
+                })
+                .transpose()
+            };
+            let query = AuditQuery {
+                account: account
+                    .map(|a| {
+                        uuid::Uuid::try_parse(&a)
+                            .map(AccountId::from_uuid)
+                            .context("--account must be an account UUID")
+                    })
+                    .transpose()?,
+                since: parse_time(since, "since")?,
+                until: parse_time(until, "until")?,
+            };
+            runtime.block_on(audit(config, query, format))
         }
     }
 }
 
 /// Writes `contents` to a new file readable by its owner only.
-fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
-        .open(path)
-        .with_context(|| format!("cannot create {}", path.display()))?;
+        .open(path)?;
     file.write_all(contents.as_bytes())?;
-    file.sync_all()?;
-    Ok(())
+    file.sync_all()
 }
 
-/// The TOML file at `path`, or `make()` written there (0600) if it does not exist yet.
+/// The TOML file at `path`, or `make()` written there (0600) if it does not exist yet. Two
+/// processes starting together agree: the one that loses the race reads the winner's file.
 fn load_or_create<T: Serialize + for<'de> Deserialize<'de>>(
     path: &Path,
     make: impl FnOnce() -> anyhow::Result<T>,
 ) -> anyhow::Result<(T, bool)> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => Ok((
-            toml::from_str(&text).with_context(|| format!("{} is not valid", path.display()))?,
-            false,
-        )),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let value = make()?;
-            write_private(path, &toml::to_string(&value)?)?;
-            Ok((value, true))
+    let read = |path: &Path| -> anyhow::Result<T> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("{} is not valid", path.display()))
+    };
+    if path.exists() {
+        return Ok((read(path)?, false));
+    }
+    let value = make()?;
+    match write_private(path, &toml::to_string(&value)?) {
+        Ok(()) => Ok((value, true)),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            std::thread::sleep(Duration::from_millis(50));
+            Ok((read(path)?, false))
         }
-        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+        Err(e) => Err(e).with_context(|| format!("cannot create {}", path.display())),
     }
 }
 
-async fn serve(config: Config) -> anyhow::Result<()> {
+fn open_store(config: &Config) -> anyhow::Result<Arc<SqliteStore>> {
     std::fs::create_dir_all(&config.data)
         .with_context(|| format!("cannot create {}", config.data.display()))?;
-    let keys = match &config.keys {
-        Some(file) => Keys::from_file(file)?,
-        None => {
-            let (file, _) = load_or_create::<KeysFile>(&config.data.join("keys.toml"), || {
-                Ok(Keys::generate()?.to_file())
-            })?;
-            Keys::from_file(&file)?
-        }
+    let options = SqliteOptions {
+        max_event_bytes: config.store.max_event_bytes,
+        poll_interval: Duration::from_millis(config.store.poll_interval_ms.max(1)),
+        ..SqliteOptions::default()
     };
-    let (credentials, created) = match (&config.api_key, &config.api_secret) {
-        (Some(api_key), Some(api_secret)) => (
+    Ok(Arc::new(SqliteStore::open(
+        config.data.join("pinauth.db"),
+        options,
+    )?))
+}
+
+fn credentials(config: &Config) -> anyhow::Result<(Credentials, bool)> {
+    match (&config.api_key, &config.api_secret) {
+        (Some(api_key), Some(api_secret)) => Ok((
             Credentials {
                 api_key: api_key.clone(),
                 api_secret: api_secret.clone(),
             },
             false,
-        ),
-        _ => load_or_create(&config.data.join("credentials.toml"), || {
+        )),
+        (None, None) => load_or_create(&config.data.join("credentials.toml"), || {
             Ok(Credentials {
                 api_key: uuid::Uuid::new_v4().to_string(),
                 api_secret: uuid::Uuid::new_v4().to_string(),
             })
-        })?,
-    };
+        }),
+        _ => bail!("api_key and api_secret must be configured together"),
+    }
+}
 
-    let options = SqliteOptions {
-        max_event_bytes: config.store.max_event_bytes,
-        poll_interval: std::time::Duration::from_millis(config.store.poll_interval_ms.max(1)),
-        ..SqliteOptions::default()
-    };
-    let store = Arc::new(SqliteStore::open(config.data.join("pinauth.db"), options)?);
+fn keys(config: &Config) -> anyhow::Result<Keys> {
+    match &config.keys {
+        Some(file) => Ok(Keys::from_file(file)?),
+        None => {
+            let (file, _) = load_or_create::<KeysFile>(&config.data.join("keys.toml"), || {
+                Ok(Keys::generate()?.to_file())
+            })?;
+            Ok(Keys::from_file(&file)?)
+        }
+    }
+}
+
+fn command_state(
+    config: &Config,
+    store: Arc<SqliteStore>,
+    credentials: &Credentials,
+) -> anyhow::Result<ApiState> {
+    let keys = keys(config)?;
     let workers = config
         .hashing
         .workers
@@ -168,13 +312,57 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         password_min_chars: config.http.password_min_chars,
         password_max_chars: config.http.password_max_chars,
     };
-    let state = ApiState {
+    Ok(ApiState {
         service,
         settings: Arc::new(http),
-    };
+    })
+}
 
+async fn run(config: Config, role: Role) -> anyhow::Result<()> {
+    let store = open_store(&config)?;
+    let (credentials, created) = credentials(&config)?;
+    let command = match role {
+        Role::All | Role::Command => Some(command_state(&config, store.clone(), &credentials)?),
+        Role::Query => None,
+    };
+    let ready = Arc::new(AtomicBool::new(role == Role::Command));
+    let query = match role {
+        Role::All | Role::Query => {
+            let snapshots = SnapshotStore::open(config.data.join("projections.db"))
+                .context("cannot open the read-model snapshots")?;
+            let projection = Projection::new(store.clone(), Some(snapshots));
+            let settings = QuerySettings {
+                api_key: credentials.api_key.clone(),
+                api_secret: credentials.api_secret.clone(),
+                max_wait: Duration::from_millis(config.projections.max_wait_ms),
+            };
+            let follower = projection.clone();
+            let snapshot_every = Duration::from_millis(config.projections.snapshot_ms.max(10));
+            let ready = ready.clone();
+            actix_web::rt::spawn(async move {
+                match follower.catch_up().await {
+                    Ok(_) => ready.store(true, Ordering::Release),
+                    Err(error) => tracing::error!(%error, "initial catch-up failed"),
+                }
+                follower.run(snapshot_every).await;
+            });
+            Some(QueryState {
+                projection,
+                settings: Arc::new(settings),
+                now: Arc::new(|| SystemClock.now()),
+            })
+        }
+        Role::Command => None,
+    };
+    let services = Services {
+        command,
+        query: query.clone(),
+        store: store.clone(),
+        ready,
+        max_body_bytes: config.http.max_body_bytes,
+    };
     let server = actix_web::HttpServer::new(move || {
-        actix_web::App::new().configure(configure(state.clone()))
+        actix_web::App::new().configure(server::configure(services.clone()))
     })
     .bind(&config.listen)
     .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -192,6 +380,111 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             config.data.join("credentials.toml").display()
         );
     }
+    std::io::stdout().flush()?;
     server.run().await?;
+    if let Some(query) = query {
+        query.projection.save_snapshot();
+    }
+    Ok(())
+}
+
+async fn rebuild(config: Config) -> anyhow::Result<()> {
+    let store = open_store(&config)?;
+    let snapshots = SnapshotStore::open(config.data.join("projections.db"))?;
+    let started = std::time::Instant::now();
+    let mut stderr = std::io::stderr();
+    let models = pinauth_projections::runner::rebuild(store.as_ref(), Some(&snapshots), |p| {
+        let secs = started.elapsed().as_secs_f64().max(1e-3);
+        let rate = p.events as f64 / secs;
+        let done = if p.head == 0 {
+            1.0
+        } else {
+            p.position as f64 / p.head as f64
+        };
+        let eta = if done > 0.0 {
+            secs * (1.0 - done) / done
+        } else {
+            0.0
+        };
+        let _ = write!(
+            stderr,
+            "\rrebuild: {} events, {:.0} events/s, {:>3.0}%, ETA {:.0}s   ",
+            p.events,
+            rate,
+            done * 100.0,
+            eta
+        );
+    })
+    .await?;
+    let secs = started.elapsed().as_secs_f64();
+    eprintln!();
+    println!(
+        "rebuilt the read models up to position {} in {:.2}s; snapshot written to {}",
+        models.position().unwrap_or(0),
+        secs,
+        snapshots.path().display()
+    );
+    Ok(())
+}
+
+fn csv_field(text: &str) -> String {
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_owned()
+    }
+}
+
+async fn audit(config: Config, query: AuditQuery, format: Format) -> anyhow::Result<()> {
+    let path = config.data.join("pinauth.db");
+    if !path.exists() {
+        bail!("no event log at {}", path.display());
+    }
+    let store = open_store(&config)?;
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    if let Format::Csv = format {
+        writeln!(
+            out,
+            "time,account,flow,outcome,lock_triggered,client_ip,user_agent"
+        )?;
+    }
+    let write = |out: &mut std::io::BufWriter<std::io::StdoutLock<'_>>,
+                 r: &AuditRecord|
+     -> std::io::Result<()> {
+        let flow = format!("{:?}", r.flow);
+        let outcome = format!("{:?}", r.outcome);
+        match format {
+            Format::Jsonl => {
+                let line = serde_json::json!({
+                    "time": r.at.to_rfc3339(),
+                    "account": r.account.to_string(),
+                    "flow": flow,
+                    "outcome": outcome,
+                    "lock_triggered": r.lock_triggered,
+                    "client_ip": r.client_ip,
+                    "user_agent": r.user_agent,
+                });
+                writeln!(out, "{line}")
+            }
+            Format::Csv => writeln!(
+                out,
+                "{},{},{},{},{},{},{}",
+                r.at.to_rfc3339(),
+                r.account,
+                flow,
+                outcome,
+                r.lock_triggered,
+                csv_field(r.client_ip.as_deref().unwrap_or("")),
+                csv_field(r.user_agent.as_deref().unwrap_or(""))
+            ),
+        }
+    };
+    let store: &dyn EventStore = store.as_ref();
+    failed_attempts(store, &query, |r| {
+        write(&mut out, r).map_err(|e| e.to_string())
+    })
+    .await?;
+    out.flush()?;
     Ok(())
 }

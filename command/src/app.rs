@@ -180,6 +180,7 @@ struct Inner {
     rng: SystemRandom,
     cache: Mutex<Cache>,
     locks: Mutex<Locks>,
+    metrics: crate::metrics::Metrics,
 }
 
 /// An account as loaded: its state and the revision it was folded up to.
@@ -259,6 +260,7 @@ impl CommandService {
                 rng: SystemRandom::new(),
                 cache: Mutex::new(Cache::default()),
                 locks: Mutex::new(Locks::default()),
+                metrics: crate::metrics::Metrics::default(),
             }),
         }
     }
@@ -271,6 +273,11 @@ impl CommandService {
     /// The hasher (for metrics).
     pub fn hasher(&self) -> &Hasher {
         &self.inner.hasher
+    }
+
+    /// The service's counters.
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.inner.metrics
     }
 
     /// Now, by the service's clock.
@@ -996,7 +1003,10 @@ impl CommandService {
         let expected = loaded
             .revision
             .map_or(ExpectedRevision::NoStream, ExpectedRevision::Exact);
-        let appended = match self.inner.store.append(stream, expected, new_events).await {
+        let started = std::time::Instant::now();
+        let appended = self.inner.store.append(stream, expected, new_events).await;
+        self.inner.metrics.append_took(started.elapsed());
+        let appended = match appended {
             Ok(appended) => appended,
             Err(StoreError::WrongExpectedRevision {
                 stream,
@@ -1011,6 +1021,7 @@ impl CommandService {
             }
             Err(e) => return Err(e.into()),
         };
+        self.inner.metrics.record(&events);
         let state = events.iter().fold(loaded.state.clone(), evolve);
         self.cache_put(
             id,

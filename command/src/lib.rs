@@ -7,4 +7,5 @@ pub mod crypto;
 pub mod error;
 pub mod http;
 pub mod lookup;
+pub mod metrics;
 pub mod sott;

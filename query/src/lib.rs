@@ -1,1 +1,286 @@
-//! pinauth query (to come).
+//! The query service: answers from the read models only, never from an aggregate.
+//!
+//! Read-your-writes: before a token or account is looked at, the read models catch up to the store's
+//! head, so a token is valid the instant the command service returned it and invalid the instant its
+//! revocation returned, with no header and no sleep. A client may also name a position it needs
+//! (`X-PinAuth-Min-Position`, from a command response's `X-PinAuth-Position`); the answer waits for
+//! it, boundedly, and fails clearly when the read side is behind.
+
+use actix_web::{HttpRequest, HttpResponse, ResponseError};
+use pinauth_domain::{AccountId, Digest, Timestamp, TokenKind};
+use pinauth_projections::Projection;
+use pinauth_projections::models::{Attempt, LockoutView, TokenProblem};
+use pinauth_wire::ApiError;
+use pinauth_wire::error::{token_expired, token_invalid};
+use pinauth_wire::request::Query;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Where the query service reads the time.
+pub type Now = Arc<dyn Fn() -> Timestamp + Send + Sync>;
+
+/// Settings of the query service.
+#[derive(Clone, Debug)]
+pub struct QuerySettings {
+    /// The app's API key.
+    pub api_key: String,
+    /// The app's API secret (management endpoints).
+    pub api_secret: String,
+    /// How long a request waits for the read side to reach a position.
+    pub max_wait: Duration,
+}
+
+/// What the handlers reach.
+#[derive(Clone)]
+pub struct QueryState {
+    /// The read models.
+    pub projection: Projection,
+    /// Settings.
+    pub settings: Arc<QuerySettings>,
+    /// The clock.
+    pub now: Now,
+}
+
+enum Endpoint {
+    ValidateAccessToken,
+    AccessTokenInfo,
+    Profile,
+    ValidateSessionToken,
+    Lockout(AccountId),
+    LockedAccounts,
+    Attempts(AccountId),
+}
+
+fn route(method: &str, path: &str) -> Option<Endpoint> {
+    if method != "GET" {
+        return None;
+    }
+    Some(match path {
+        "/identity/v2/auth/access_token/validate" => Endpoint::ValidateAccessToken,
+        "/identity/v2/auth/access_token" => Endpoint::AccessTokenInfo,
+        "/identity/v2/auth/account" => Endpoint::Profile,
+        "/identity/v2/auth/session_token/validate" => Endpoint::ValidateSessionToken,
+        "/identity/v2/manage/account/pin/lockouts" => Endpoint::LockedAccounts,
+        _ => {
+            let rest = path.strip_prefix("/identity/v2/manage/account/")?;
+            let (uid, what) = rest.split_once('/')?;
+            let id = AccountId::from_uuid(uuid::Uuid::try_parse(uid).ok()?);
+            match what {
+                "pin/lockout" => Endpoint::Lockout(id),
+                "pin/attempts" => Endpoint::Attempts(id),
+                _ => return None,
+            }
+        }
+    })
+}
+
+/// Answers the request if it is one of the query service's endpoints; `None` otherwise.
+pub async fn handle(state: &QueryState, req: &HttpRequest) -> Option<HttpResponse> {
+    let path = req.path().trim_end_matches('/').to_ascii_lowercase();
+    let endpoint = route(req.method().as_str(), &path)?;
+    Some(match answer(state, req, endpoint).await {
+        Ok(body) => HttpResponse::Ok().json(body),
+        Err(error) => error.error_response(),
+    })
+}
+
+fn header<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
+    req.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+}
+
+fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len()
+        && std::hint::black_box(a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y))) == 0
+}
+
+fn token_text(req: &HttpRequest, query: &Query) -> Result<String, ApiError> {
+    let bearer = header(req, "authorization").and_then(|h| {
+        let (scheme, token) = h.split_once(' ')?;
+        scheme
+            .eq_ignore_ascii_case("bearer")
+            .then(|| token.trim().to_owned())
+    });
+    bearer
+        .or_else(|| query.get("access_token").map(str::to_owned))
+        .filter(|t| !t.is_empty())
+        .ok_or_else(ApiError::access_token_missing)
+}
+
+/// The token's canonical text and its SHA-256, as the command service stores it.
+fn digest_of(text: &str) -> Option<(String, Digest)> {
+    let canonical = uuid::Uuid::try_parse(text.trim())
+        .ok()?
+        .hyphenated()
+        .to_string();
+    let sha = <[u8; 32]>::try_from(
+        ring::digest::digest(&ring::digest::SHA256, canonical.as_bytes()).as_ref(),
+    )
+    .ok()?;
+    Some((canonical, Digest::from_bytes(sha)))
+}
+
+async fn read_your_writes(state: &QueryState, req: &HttpRequest) -> Result<(), ApiError> {
+    let behind = || {
+        ApiError::new(
+            503,
+            950,
+            "Operation failed due to an unknown error",
+            "The read side has not caught up with the requested position yet, please retry.",
+        )
+    };
+    if let Some(raw) = header(req, "x-pinauth-min-position") {
+        let position: u64 = raw
+            .parse()
+            .map_err(|_| ApiError::field("X-PinAuth-Min-Position", "must be a position number"))?;
+        if !state
+            .projection
+            .wait_for(position, state.settings.max_wait)
+            .await
+        {
+            return Err(behind());
+        }
+    }
+    state.projection.catch_up().await.map_err(|error| {
+        tracing::warn!(%error, "read side cannot catch up");
+        ApiError::internal(true)
+    })?;
+    Ok(())
+}
+
+fn check_key(query: &Query, settings: &QuerySettings) -> Result<(), ApiError> {
+    let key = query
+        .get("apikey")
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+        .ok_or_else(|| ApiError::api_key(true))?;
+    if ct_eq(key.as_bytes(), settings.api_key.as_bytes()) {
+        Ok(())
+    } else {
+        Err(ApiError::api_key(false))
+    }
+}
+
+fn check_secret(req: &HttpRequest, settings: &QuerySettings) -> Result<(), ApiError> {
+    let secret =
+        header(req, "x-loginradius-apisecret").ok_or_else(|| ApiError::api_secret(true))?;
+    if ct_eq(secret.as_bytes(), settings.api_secret.as_bytes()) {
+        Ok(())
+    } else {
+        Err(ApiError::api_secret(false))
+    }
+}
+
+async fn answer(
+    state: &QueryState,
+    req: &HttpRequest,
+    endpoint: Endpoint,
+) -> Result<Value, ApiError> {
+    let query = Query::parse(req.query_string());
+    check_key(&query, &state.settings)?;
+    let now = (state.now)();
+    match endpoint {
+        Endpoint::ValidateAccessToken | Endpoint::AccessTokenInfo | Endpoint::Profile => {
+            let text = token_text(req, &query)?;
+            read_your_writes(state, req).await?;
+            let (canonical, digest) =
+                digest_of(&text).ok_or_else(|| token_invalid(TokenKind::Access))?;
+            let entry = state
+                .projection
+                .read(|m| m.token(&digest, TokenKind::Access, now))
+                .map_err(|p| problem(p, TokenKind::Access))?;
+            if let Endpoint::Profile = endpoint {
+                let profile = state.projection.read(|m| {
+                    m.account(&entry.account)
+                        .map(|a| pinauth_wire::views::profile(a, now))
+                });
+                return profile.ok_or_else(|| token_invalid(TokenKind::Access));
+            }
+            Ok(json!({ "access_token": canonical, "expires_in": entry.expires_at.to_rfc3339() }))
+        }
+        Endpoint::ValidateSessionToken => {
+            let text = query.required("session_token")?.to_owned();
+            read_your_writes(state, req).await?;
+            let (canonical, digest) =
+                digest_of(&text).ok_or_else(|| token_invalid(TokenKind::PinSession))?;
+            let entry = state
+                .projection
+                .read(|m| m.token(&digest, TokenKind::PinSession, now))
+                .map_err(|p| problem(p, TokenKind::PinSession))?;
+            Ok(
+                json!({ "session_token": canonical, "session_expires_in": entry.expires_at.to_rfc3339() }),
+            )
+        }
+        Endpoint::Lockout(id) => {
+            check_secret(req, &state.settings)?;
+            read_your_writes(state, req).await?;
+            let view = state
+                .projection
+                .read(|m| m.lockout(&id, now))
+                .ok_or_else(no_user)?;
+            Ok(lockout_json(&view))
+        }
+        Endpoint::LockedAccounts => {
+            check_secret(req, &state.settings)?;
+            read_your_writes(state, req).await?;
+            let locked = state.projection.read(|m| m.locked_accounts(now));
+            Ok(
+                json!({ "Count": locked.len(), "Data": locked.iter().map(lockout_json).collect::<Vec<_>>() }),
+            )
+        }
+        Endpoint::Attempts(id) => {
+            check_secret(req, &state.settings)?;
+            read_your_writes(state, req).await?;
+            if state.projection.read(|m| m.account(&id).is_none()) {
+                return Err(no_user());
+            }
+            let attempts = state.projection.read(|m| m.attempts(&id));
+            Ok(
+                json!({ "Count": attempts.len(), "Data": attempts.iter().map(attempt_json).collect::<Vec<_>>() }),
+            )
+        }
+    }
+}
+
+fn problem(p: TokenProblem, kind: TokenKind) -> ApiError {
+    match p {
+        TokenProblem::Invalid => token_invalid(kind),
+        TokenProblem::Expired => token_expired(kind),
+    }
+}
+
+fn no_user() -> ApiError {
+    ApiError::new(
+        403,
+        938,
+        "User does not exist",
+        "The user's account does not exist, please use a valid user.",
+    )
+}
+
+fn lockout_json(view: &LockoutView) -> Value {
+    json!({
+        "Uid": view.account.to_string(),
+        "IsLocked": view.locked,
+        "LockedUntil": view.locked_until.map(|t| t.to_rfc3339()),
+        "LockCount": view.lock_count,
+        "PinFailures": view.pin_failures,
+        "PasswordFailures": view.password_failures,
+        "LastFailureDate": view.last_failure.map(|t| t.to_rfc3339()),
+    })
+}
+
+fn attempt_json(a: &Attempt) -> Value {
+    json!({
+        "Date": a.at.to_rfc3339(),
+        "Flow": format!("{:?}", a.flow),
+        "Outcome": format!("{:?}", a.outcome),
+        "LockTriggered": a.lock_triggered,
+        "ClientIp": a.client_ip,
+        "UserAgent": a.user_agent,
+    })
+}

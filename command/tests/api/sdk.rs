@@ -1,19 +1,19 @@
 //! The official LoginRadius Python SDK against a live command service. `./scripts/test` installs it
-//! (scripts/sdk-env) and passes its python in PINAUTH_SDK_PYTHON.
+//! (scripts/sdk-env) and passes its python in LOGINRADIUS_SDK_PYTHON.
 
 use crate::helpers::*;
 use pinauth_command::sott::SottVerifier;
 
 /// The SDK's python, or `None` (with a note) outside CI when it was not installed.
 pub fn sdk_python() -> Option<String> {
-    match std::env::var("PINAUTH_SDK_PYTHON") {
+    match std::env::var("LOGINRADIUS_SDK_PYTHON") {
         Ok(python) if !python.is_empty() => Some(python),
         _ if std::env::var_os("CI").is_some() => {
-            panic!("PINAUTH_SDK_PYTHON is not set: CI must run ./scripts/test")
+            panic!("LOGINRADIUS_SDK_PYTHON is not set: CI must run ./scripts/test")
         }
         _ => {
             eprintln!(
-                "SKIPPED: the LoginRadius SDK tests need PINAUTH_SDK_PYTHON; ./scripts/test sets it"
+                "SKIPPED: the LoginRadius SDK tests need LOGINRADIUS_SDK_PYTHON; ./scripts/test sets it"
             );
             None
         }

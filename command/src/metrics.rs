@@ -1,0 +1,124 @@
+//! Counters the command service keeps, rendered in Prometheus's text format.
+
+use pinauth_domain::{Event, EventKind, LoginMethod};
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Upper bounds (seconds) of the append-latency histogram buckets.
+const BUCKETS: [f64; 10] = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5, 1.0];
+
+/// The command service's counters.
+#[derive(Default)]
+pub struct Metrics {
+    logins: [AtomicU64; 2],
+    failed: AtomicU64,
+    refused: AtomicU64,
+    locks: AtomicU64,
+    append_buckets: [AtomicU64; BUCKETS.len()],
+    append_count: AtomicU64,
+    append_micros: AtomicU64,
+}
+
+impl Metrics {
+    /// Counts what `events` record.
+    pub fn record(&self, events: &[Event]) {
+        for event in events {
+            let counter = match &event.kind {
+                EventKind::SessionStarted {
+                    method: LoginMethod::Password,
+                    ..
+                } => self.logins.first(),
+                EventKind::SessionStarted {
+                    method: LoginMethod::Pin { .. },
+                    ..
+                } => self.logins.get(1),
+                EventKind::PinAttemptFailed { .. } => Some(&self.failed),
+                EventKind::PinAttemptRefused { .. } => Some(&self.refused),
+                EventKind::PinLockedOut { .. } => Some(&self.locks),
+                _ => None,
+            };
+            if let Some(counter) = counter {
+                counter.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Records one append's latency.
+    pub fn append_took(&self, took: Duration) {
+        let secs = took.as_secs_f64();
+        for (bucket, bound) in self.append_buckets.iter().zip(BUCKETS) {
+            if secs <= bound {
+                bucket.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.append_count.fetch_add(1, Ordering::Relaxed);
+        self.append_micros.fetch_add(
+            u64::try_from(took.as_micros()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+    }
+
+    /// The counters in Prometheus's text format, with the hashing pool's current load.
+    pub fn render(&self, hashing_in_flight: usize, out: &mut String) {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let _ = writeln!(
+            out,
+            "# HELP pinauth_attempts_total Authentication attempts by outcome."
+        );
+        let _ = writeln!(out, "# TYPE pinauth_attempts_total counter");
+        let logins = |i: usize| self.logins.get(i).map_or(0, get);
+        let _ = writeln!(
+            out,
+            "pinauth_attempts_total{{outcome=\"password_success\"}} {}",
+            logins(0)
+        );
+        let _ = writeln!(
+            out,
+            "pinauth_attempts_total{{outcome=\"pin_success\"}} {}",
+            logins(1)
+        );
+        let _ = writeln!(
+            out,
+            "pinauth_attempts_total{{outcome=\"failed\"}} {}",
+            get(&self.failed)
+        );
+        let _ = writeln!(
+            out,
+            "pinauth_attempts_total{{outcome=\"refused_locked\"}} {}",
+            get(&self.refused)
+        );
+        let _ = writeln!(out, "# HELP pinauth_locks_total Accounts locked out.");
+        let _ = writeln!(out, "# TYPE pinauth_locks_total counter");
+        let _ = writeln!(out, "pinauth_locks_total {}", get(&self.locks));
+        let _ = writeln!(
+            out,
+            "# HELP pinauth_hashing_in_flight Hashes running or queued on the hashing pool."
+        );
+        let _ = writeln!(out, "# TYPE pinauth_hashing_in_flight gauge");
+        let _ = writeln!(out, "pinauth_hashing_in_flight {hashing_in_flight}");
+        let _ = writeln!(
+            out,
+            "# HELP pinauth_store_append_seconds Latency of account appends."
+        );
+        let _ = writeln!(out, "# TYPE pinauth_store_append_seconds histogram");
+        for (bucket, bound) in self.append_buckets.iter().zip(BUCKETS) {
+            let _ = writeln!(
+                out,
+                "pinauth_store_append_seconds_bucket{{le=\"{bound}\"}} {}",
+                get(bucket)
+            );
+        }
+        let count = get(&self.append_count);
+        let _ = writeln!(
+            out,
+            "pinauth_store_append_seconds_bucket{{le=\"+Inf\"}} {count}"
+        );
+        let _ = writeln!(
+            out,
+            "pinauth_store_append_seconds_sum {}",
+            get(&self.append_micros) as f64 / 1e6
+        );
+        let _ = writeln!(out, "pinauth_store_append_seconds_count {count}");
+    }
+}

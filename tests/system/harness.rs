@@ -1,0 +1,208 @@
+//! Starts `pinauth` processes on port 0 and talks to them.
+
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+pub const PASSWORD: &str = "correct horse battery";
+pub const PIN: &str = "7294";
+
+/// A running `pinauth` process.
+pub struct Process {
+    pub child: Child,
+    pub base: String,
+    pub key: String,
+}
+
+/// Environment for fast tests: cheap argon2, frequent snapshots.
+fn test_env(cmd: &mut Command) {
+    cmd.env("PINAUTH_ARGON2__M_KIB", "64")
+        .env("PINAUTH_ARGON2__T", "1")
+        .env("PINAUTH_PROJECTIONS__SNAPSHOT_MS", "100")
+        .env("RUST_LOG", "warn");
+}
+
+impl Process {
+    /// `pinauth <role> --data <data> --listen 127.0.0.1:0`, waiting until it listens.
+    pub fn start(role: &str, data: &Path, extra_env: &[(&str, &str)]) -> Self {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_pinauth"));
+        cmd.args([role, "--data"])
+            .arg(data)
+            .args(["--listen", "127.0.0.1:0"]);
+        test_env(&mut cmd);
+        for (k, v) in extra_env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let (mut base, mut key) = (None, None);
+        while base.is_none() || key.is_none() {
+            let line = lines
+                .next()
+                .expect("pinauth exited before listening")
+                .unwrap();
+            if let Some(url) = line.strip_prefix("pinauth: listening on ") {
+                base = url.split(", ").next().map(str::to_owned);
+            }
+            if let Some(k) = line.strip_prefix("pinauth: API key ") {
+                key = Some(k.trim().to_owned());
+            }
+        }
+        // Keep draining stdout so the process never blocks on a full pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        Self {
+            child,
+            base: base.unwrap(),
+            key: key.unwrap(),
+        }
+    }
+
+    /// SIGKILL: no snapshot, no cleanup.
+    pub fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    /// SIGTERM, then wait for a graceful exit.
+    pub fn stop(mut self) {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `pinauth <args>` to completion; its stdout.
+pub fn run(args: &[&str]) -> String {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pinauth"));
+    cmd.args(args);
+    test_env(&mut cmd);
+    let output = cmd.output().unwrap();
+    assert!(
+        output.status.success(),
+        "pinauth {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+pub fn secret(data: &Path) -> String {
+    let text = std::fs::read_to_string(data.join("credentials.toml")).unwrap();
+    let table: toml_like::Table = toml_like::parse(&text);
+    table.get("api_secret").cloned().unwrap()
+}
+
+/// Just enough TOML for `credentials.toml` (`key = "value"` lines).
+mod toml_like {
+    pub type Table = std::collections::HashMap<String, String>;
+    pub fn parse(text: &str) -> Table {
+        text.lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.trim().to_owned(), v.trim().trim_matches('"').to_owned()))
+            .collect()
+    }
+}
+
+pub struct Answer {
+    pub status: u16,
+    pub body: Value,
+    pub position: Option<String>,
+}
+
+impl Answer {
+    #[track_caller]
+    pub fn ok(&self) -> &Value {
+        assert_eq!(self.status, 200, "{}", self.body);
+        &self.body
+    }
+
+    #[track_caller]
+    pub fn code(&self) -> Option<u64> {
+        self.body["ErrorCode"].as_u64()
+    }
+}
+
+pub struct Client(awc::Client);
+
+impl Client {
+    pub fn new() -> Self {
+        Self(
+            awc::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .finish(),
+        )
+    }
+
+    pub async fn call(
+        &self,
+        method: &str,
+        url: String,
+        headers: &[(&str, &str)],
+        body: Option<Value>,
+    ) -> Answer {
+        let mut request = self.0.request(method.parse().unwrap(), url);
+        for (k, v) in headers {
+            request = request.insert_header((*k, *v));
+        }
+        let mut response = match body {
+            Some(body) => request.send_json(&body).await.unwrap(),
+            None => request.send().await.unwrap(),
+        };
+        let status = response.status().as_u16();
+        let position = response
+            .headers()
+            .get("x-pinauth-position")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let bytes = response.body().await.unwrap();
+        Answer {
+            status,
+            body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+            position,
+        }
+    }
+
+    pub async fn register(&self, p: &Process, email: &str) -> Value {
+        let body = json!({ "Email": [{ "Type": "Primary", "Value": email }], "Password": PASSWORD, "PINInfo": { "PIN": PIN } });
+        self.call(
+            "POST",
+            format!("{}/identity/v2/auth/register?apikey={}", p.base, p.key),
+            &[],
+            Some(body),
+        )
+        .await
+        .ok()["Data"]
+            .clone()
+    }
+
+    pub async fn pin(&self, p: &Process, session: &str, pin: &str) -> Answer {
+        self.call(
+            "POST",
+            format!(
+                "{}/identity/v2/auth/login/pin?apikey={}&session_token={session}",
+                p.base, p.key
+            ),
+            &[],
+            Some(json!({ "PIN": pin })),
+        )
+        .await
+    }
+}
+
+pub fn data_dir() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    (dir, data)
+}

@@ -1,0 +1,14 @@
+//! Cross-service tests: real `pinauth` processes (command, query, serve) on one store, over HTTP.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod harness;
+
+mod audit;
+mod resume;
+mod sdk;
+mod split;
