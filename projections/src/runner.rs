@@ -128,40 +128,49 @@ impl Projection {
         tokio::time::timeout(timeout, wait).await.unwrap_or(false)
     }
 
-    /// Follows the store live until the store is dropped; reopens the subscription when it fails.
+    /// Follows the store live, forever: when the subscription fails or ends, it is reopened from
+    /// the last applied position after a short pause. Snapshots are written every `snapshot_every`.
     pub async fn run(self, snapshot_every: Duration) {
         let mut last_snapshot = tokio::time::Instant::now();
         loop {
             let mut subscription = self.inner.store.subscribe_all(self.resume_from(), filter());
-            loop {
-                let next = tokio::time::timeout(snapshot_every, subscription.next()).await;
-                match next {
+            let reason = loop {
+                match tokio::time::timeout(snapshot_every, subscription.next()).await {
                     Ok(Some(Ok(event))) => {
                         let mut batch = vec![event];
-                        // Apply whatever else is already waiting under one lock.
-                        while let Some(Some(Ok(more))) =
-                            futures_util::FutureExt::now_or_never(subscription.next())
-                        {
-                            batch.push(more);
-                            if batch.len() >= PAGE {
-                                break;
+                        // Apply whatever else is already waiting under one lock; an error met here
+                        // is handled like any other, after the batch is applied.
+                        let mut failed = None;
+                        while batch.len() < PAGE {
+                            match futures_util::FutureExt::now_or_never(subscription.next()) {
+                                Some(Some(Ok(more))) => batch.push(more),
+                                Some(Some(Err(error))) => {
+                                    failed = Some(error.to_string());
+                                    break;
+                                }
+                                Some(None) => {
+                                    failed = Some("the subscription ended".into());
+                                    break;
+                                }
+                                None => break,
                             }
                         }
                         self.apply_all(&batch);
+                        if let Some(reason) = failed {
+                            break reason;
+                        }
                     }
-                    Ok(Some(Err(error))) => {
-                        tracing::warn!(%error, "subscription failed; reopening it from the last applied position");
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                        break;
-                    }
-                    Ok(None) => return,
+                    Ok(Some(Err(error))) => break error.to_string(),
+                    Ok(None) => break "the subscription ended".into(),
                     Err(_) => {}
                 }
                 if last_snapshot.elapsed() >= snapshot_every {
                     self.save_snapshot();
                     last_snapshot = tokio::time::Instant::now();
                 }
-            }
+            };
+            tracing::warn!(%reason, "reopening the subscription from the last applied position");
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 

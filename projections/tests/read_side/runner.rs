@@ -3,6 +3,7 @@ use pinauth_domain::{AccountId, AttemptFlow, Timestamp};
 use pinauth_projections::Projection;
 use pinauth_projections::audit::{AuditQuery, failed_attempts};
 use pinauth_projections::models::AttemptOutcome;
+use pinauth_store::EventStore;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -113,4 +114,109 @@ async fn audit_replays_exactly_the_failed_and_refused_attempts_in_order() {
     .await
     .unwrap();
     assert_eq!(window, [all[4].at, all[5].at]);
+}
+
+/// A store whose first subscriptions fail after a few events, as a dropped connection would.
+struct Flaky {
+    inner: pinauth_store::memory::MemoryStore,
+    failures_left: std::sync::atomic::AtomicUsize,
+}
+
+impl pinauth_store::EventStore for Flaky {
+    fn append(
+        &self,
+        s: pinauth_store::StreamName,
+        e: pinauth_store::ExpectedRevision,
+        v: Vec<pinauth_store::NewEvent>,
+    ) -> pinauth_store::BoxFuture<'_, Result<pinauth_store::AppendResult, pinauth_store::StoreError>>
+    {
+        self.inner.append(s, e, v)
+    }
+    fn read_stream(
+        &self,
+        s: pinauth_store::StreamName,
+        from: u64,
+        max: usize,
+    ) -> pinauth_store::BoxFuture<
+        '_,
+        Result<Vec<pinauth_store::RecordedEvent>, pinauth_store::StoreError>,
+    > {
+        self.inner.read_stream(s, from, max)
+    }
+    fn read_all(
+        &self,
+        after: Option<pinauth_store::Position>,
+        max: usize,
+        f: pinauth_store::Filter,
+    ) -> pinauth_store::BoxFuture<
+        '_,
+        Result<Vec<pinauth_store::RecordedEvent>, pinauth_store::StoreError>,
+    > {
+        self.inner.read_all(after, max, f)
+    }
+    fn subscribe_all(
+        &self,
+        after: Option<pinauth_store::Position>,
+        f: pinauth_store::Filter,
+    ) -> pinauth_store::EventStream {
+        use futures_util::StreamExt;
+        let live = self.inner.subscribe_all(after, f);
+        let left = self.failures_left.load(std::sync::atomic::Ordering::SeqCst);
+        if left == 0 {
+            return live;
+        }
+        self.failures_left
+            .store(left - 1, std::sync::atomic::Ordering::SeqCst);
+        let dropped = futures_util::stream::iter([Err(pinauth_store::StoreError::Unavailable(
+            "connection dropped".into(),
+        ))]);
+        Box::pin(live.take(2).chain(dropped))
+    }
+    fn head(
+        &self,
+    ) -> pinauth_store::BoxFuture<
+        '_,
+        Result<Option<pinauth_store::Position>, pinauth_store::StoreError>,
+    > {
+        self.inner.head()
+    }
+}
+
+#[tokio::test]
+async fn the_runner_resubscribes_from_the_last_applied_position_when_its_subscription_drops() {
+    let mut writer = Writer::new(3);
+    for who in 0..3 {
+        writer.apply(who, &Op::Register).await;
+        writer.apply(who, &Op::WrongPin).await;
+    }
+    let flaky = Arc::new(Flaky {
+        inner: writer.store.clone(),
+        failures_left: std::sync::atomic::AtomicUsize::new(3),
+    });
+    let projection = Projection::new(flaky.clone(), None);
+    tokio::spawn(projection.clone().run(Duration::from_secs(60)));
+    for who in 0..3 {
+        writer.apply(who, &Op::WrongPin).await;
+    }
+    let head = flaky.head().await.unwrap().unwrap().commit;
+    // Wait on the live runner alone: no catch-up here, only the subscription.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while projection.applied() + 1 < head && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        flaky
+            .failures_left
+            .load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "the subscription dropped three times"
+    );
+    let rebuilt = pinauth_projections::runner::rebuild(&writer.store, None, |_| {})
+        .await
+        .unwrap();
+    assert_eq!(
+        projection.read(Clone::clone),
+        rebuilt,
+        "nothing skipped, nothing applied twice"
+    );
 }
