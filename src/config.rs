@@ -37,6 +37,80 @@ pub struct Config {
     pub store: Store,
     /// The read models.
     pub projections: Projections,
+    /// PIN recovery.
+    pub recovery: Recovery,
+    /// The notifier.
+    pub notify: Notify,
+}
+
+/// PIN recovery settings.
+#[derive(Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Recovery {
+    /// `resetpinurl` must start with one of these.
+    pub reset_url_allowlist: Vec<String>,
+    /// The reset URL when a request names none.
+    pub default_reset_url: String,
+    /// Answer unknown identifiers with "does not exist" errors (default: answer as if known).
+    pub reveal_unknown: bool,
+    /// Correct security answers needed for a reset.
+    pub min_security_answers: usize,
+}
+
+impl Default for Recovery {
+    fn default() -> Self {
+        let d = pinauth_command::app::RecoverySettings::default();
+        Self {
+            reset_url_allowlist: d.reset_url_allowlist,
+            default_reset_url: d.default_reset_url,
+            reveal_unknown: d.reveal_unknown,
+            min_security_answers: d.min_security_answers,
+        }
+    }
+}
+
+/// Where a channel's messages go.
+#[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Sink {
+    /// The file outbox in the data folder.
+    Outbox,
+    /// SMTP (email).
+    Smtp,
+    /// The HTTP webhook (SMS).
+    Webhook,
+}
+
+/// Notifier settings.
+#[derive(Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Notify {
+    /// `outbox` (default) or `smtp`.
+    pub email: Sink,
+    /// `outbox` (default) or `webhook`.
+    pub sms: Sink,
+    /// The outbox folder (default: `outbox` in the data folder).
+    pub outbox_dir: Option<PathBuf>,
+    /// How often failed deliveries are retried at the latest (ms).
+    pub poll_ms: u64,
+    pub smtp: Option<pinauth_notify::channels::SmtpConfig>,
+    pub webhook: Option<pinauth_notify::channels::WebhookConfig>,
+    /// Extra or replaced templates by name.
+    pub templates: std::collections::BTreeMap<String, pinauth_notify::templates::Template>,
+}
+
+impl Default for Notify {
+    fn default() -> Self {
+        Self {
+            email: Sink::Outbox,
+            sms: Sink::Outbox,
+            outbox_dir: None,
+            poll_ms: 1_000,
+            smtp: None,
+            webhook: None,
+            templates: Default::default(),
+        }
+    }
 }
 
 /// Read-model settings.
@@ -109,6 +183,8 @@ impl Default for Config {
             http: Http::default(),
             store: Store::default(),
             projections: Projections::default(),
+            recovery: Recovery::default(),
+            notify: Notify::default(),
         }
     }
 }
@@ -194,6 +270,15 @@ impl Config {
         }
         if !(4..=10).contains(&self.policy.otp.length) {
             bail!("[policy.otp] length must be 4 to 10");
+        }
+        if self.notify.email == Sink::Webhook || self.notify.sms == Sink::Smtp {
+            bail!("[notify] email goes to outbox or smtp, sms to outbox or webhook");
+        }
+        if self.notify.email == Sink::Smtp && self.notify.smtp.is_none() {
+            bail!("[notify] email = \"smtp\" needs [notify.smtp]");
+        }
+        if self.notify.sms == Sink::Webhook && self.notify.webhook.is_none() {
+            bail!("[notify] sms = \"webhook\" needs [notify.webhook]");
         }
         if self.http.max_body_bytes < 1024 {
             bail!("[http] max_body_bytes must be at least 1024");

@@ -59,6 +59,12 @@ enum Command {
     Command(Place),
     /// The query API and its read models alone (reads), on the same store as `pinauth command`.
     Query(Place),
+    /// The notifier alone: delivers PIN-reset OTPs and links.
+    Notify {
+        /// Folder of the store (default ./data).
+        #[arg(long)]
+        data: Option<PathBuf>,
+    },
     /// Read-model maintenance.
     Projections {
         #[command(subcommand)]
@@ -151,6 +157,18 @@ fn main() -> anyhow::Result<()> {
         Command::Query(p) => {
             place(&mut config, p);
             runtime.block_on(run(config, Role::Query))
+        }
+        Command::Notify { data } => {
+            config.data = data.unwrap_or(config.data);
+            runtime.block_on(async move {
+                let store = open_store(&config)?;
+                let notifier = notifier(&config, store)?;
+                println!("pinauth: notifier running on {}", config.data.display());
+                notifier
+                    .run(Duration::from_millis(config.notify.poll_ms.max(10)))
+                    .await;
+                Ok(())
+            })
         }
         Command::Projections {
             action: ProjectionAction::Rebuild { data },
@@ -286,11 +304,29 @@ fn command_state(
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
     let hasher = Hasher::new(&keys, config.argon2, workers, config.hashing.queue)?;
     let lookups = Lookups::new(store.clone(), LookupNames::new(&keys), 60);
+    let templates = pinauth_notify::templates::Templates::with(config.notify.templates.clone());
+    let recovery = pinauth_command::app::RecoverySettings {
+        reset_url_allowlist: config.recovery.reset_url_allowlist.clone(),
+        default_reset_url: config.recovery.default_reset_url.clone(),
+        email_templates: templates.email(),
+        sms_templates: templates.sms(),
+        reveal_unknown: config.recovery.reveal_unknown,
+        min_security_answers: config.recovery.min_security_answers,
+        ..pinauth_command::app::RecoverySettings::default()
+    };
     let settings = AppSettings {
         policy: config.policy.clone(),
+        recovery,
         ..AppSettings::default()
     };
-    let service = CommandService::new(store, settings, hasher, lookups, Arc::new(SystemClock));
+    let service = CommandService::new(
+        store,
+        settings,
+        hasher,
+        lookups,
+        Arc::new(SystemClock),
+        &keys,
+    );
     let http = HttpSettings {
         api_key: credentials.api_key.clone(),
         api_secret: credentials.api_secret.clone(),
@@ -316,6 +352,36 @@ fn command_state(
         service,
         settings: Arc::new(http),
     })
+}
+
+fn notifier(config: &Config, store: Arc<SqliteStore>) -> anyhow::Result<pinauth_notify::Notifier> {
+    use pinauth_notify::channels::Channel;
+    let keys = keys(config)?;
+    let outbox = config
+        .notify
+        .outbox_dir
+        .clone()
+        .unwrap_or_else(|| config.data.join("outbox"));
+    let email = match (&config.notify.email, &config.notify.smtp) {
+        (config::Sink::Smtp, Some(smtp)) => Channel::smtp(smtp)?,
+        _ => Channel::Outbox(outbox.clone()),
+    };
+    let sms = match (&config.notify.sms, &config.notify.webhook) {
+        (config::Sink::Webhook, Some(webhook)) => Channel::Webhook(webhook.clone()),
+        _ => Channel::Outbox(outbox),
+    };
+    let notify = pinauth_notify::NotifierConfig {
+        key: *keys.notifier_key(),
+        templates: pinauth_notify::templates::Templates::with(config.notify.templates.clone()),
+        email,
+        sms,
+        now: Arc::new(|| SystemClock.now()),
+    };
+    Ok(pinauth_notify::Notifier::new(
+        store,
+        &config.data.join("notify.db"),
+        notify,
+    )?)
 }
 
 async fn run(config: Config, role: Role) -> anyhow::Result<()> {
@@ -354,6 +420,11 @@ async fn run(config: Config, role: Role) -> anyhow::Result<()> {
         }
         Role::Command => None,
     };
+    if role == Role::All {
+        let notifier = notifier(&config, store.clone())?;
+        let poll = Duration::from_millis(config.notify.poll_ms.max(10));
+        actix_web::rt::spawn(notifier.run(poll));
+    }
     let services = Services {
         command,
         query: query.clone(),

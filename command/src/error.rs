@@ -37,6 +37,27 @@ pub enum AppError {
     /// The token is not one pinauth issued (or not a GUID).
     #[error("the {0:?} token is invalid")]
     UnknownToken(TokenKind),
+    /// An OTP that does not match the pending challenge (or an unknown identifier with it).
+    #[error("invalid OTP")]
+    WrongOtp,
+    /// A reset token that is not a pending challenge's.
+    #[error("invalid reset token")]
+    InvalidResetToken,
+    /// A security answer that does not match.
+    #[error("incorrect security answer")]
+    WrongAnswer,
+    /// An answer to a question the account has not answered.
+    #[error("unknown security question")]
+    UnknownQuestion,
+    /// `resetpinurl` is not on the allow-list.
+    #[error("the reset PIN URL is not allowed")]
+    ResetUrlNotAllowed,
+    /// A message template that is not configured.
+    #[error("unknown message template")]
+    UnknownTemplate,
+    /// An unknown identifier, told as such (`reveal_unknown`).
+    #[error("no account has this {0:?}")]
+    UnknownIdentifier(LookupKind),
     /// Optimistic concurrency kept failing: too many writers on one account.
     #[error("too much contention on one account")]
     Contention,

@@ -64,6 +64,55 @@ pub fn api_error(e: AppError) -> ApiError {
             "The phone number has to be unique for your LoginRadius site, please use a different phone number.",
         ),
         AppError::UnknownToken(kind) => token_invalid(kind),
+        AppError::WrongOtp => ApiError::new(
+            403,
+            1067,
+            "Invalid OTP Code",
+            "The OTP code is invalid, please request for a new OTP.",
+        ),
+        AppError::InvalidResetToken => ApiError::new(
+            403,
+            979,
+            "The link cannot be accessed",
+            "The link is either expired or has already been used, please request a new link.",
+        ),
+        AppError::WrongAnswer => ApiError::new(
+            403,
+            1093,
+            "Your security answer is incorrect",
+            "Your security answer is incorrect, please enter the correct security answer.",
+        ),
+        AppError::UnknownQuestion => ApiError::new(
+            403,
+            1091,
+            "Security question is invalid",
+            "This security question is invalid, please use a correct or valid security question.",
+        ),
+        AppError::ResetUrlNotAllowed => ApiError::new(
+            403,
+            1248,
+            "The reset pin URL is invalid",
+            "The reset PIN URL is not allowed for this site.",
+        ),
+        AppError::UnknownTemplate => ApiError::field("template", "is not a configured template"),
+        AppError::UnknownIdentifier(LookupKind::Email) => ApiError::new(
+            403,
+            1023,
+            "Email address does not exist",
+            "The provided email address does not exist, please use a valid email address.",
+        ),
+        AppError::UnknownIdentifier(LookupKind::Username) => ApiError::new(
+            403,
+            1022,
+            "Username does not exist",
+            "The provided username does not exist, please enter a valid username.",
+        ),
+        AppError::UnknownIdentifier(LookupKind::Phone | LookupKind::Token) => ApiError::new(
+            403,
+            1043,
+            "Phone number is invalid or does not exist",
+            "The provided phone number is invalid or does not exist.",
+        ),
         AppError::Corrupt(error) => {
             tracing::error!(%error, "unreadable stored event");
             ApiError::internal(false)

@@ -1,10 +1,12 @@
 //! One function per endpoint: parse at the edge, call the use case, shape the answer.
 
 use super::{Call, Reply, views};
+use crate::app::{ForgotChannel, ResetSecret};
 use crate::app::{Identifier, PinInput, Registration};
 use crate::crypto::Plaintext;
+use crate::error::AppError;
 use actix_web::http::Method;
-use pinauth_domain::{Email, Phone, Pin, QuestionId, Username};
+use pinauth_domain::{DomainError, Email, IdentifierKind, Phone, Pin, QuestionId, Username};
 use pinauth_wire::ApiError;
 
 /// The command service's endpoints.
@@ -19,6 +21,11 @@ pub enum Endpoint {
     InvalidateAccessToken,
     RefreshAccessToken,
     UpdateAccount,
+    Forgot(IdentifierKind),
+    ResetByOtp(IdentifierKind),
+    ResetByToken,
+    ResetBySecurityAnswer(IdentifierKind),
+    SecurityQuestions(IdentifierKind),
 }
 
 /// The endpoint for `method` and a lower-cased `path`.
@@ -35,6 +42,31 @@ pub fn route(method: &Method, path: &str) -> Option<Endpoint> {
         ("GET", "/identity/v2/auth/access_token/invalidate") => InvalidateAccessToken,
         ("GET", "/identity/v2/manage/account/access_token/refresh") => RefreshAccessToken,
         ("PUT", "/identity/v2/auth/account") => UpdateAccount,
+        ("POST", "/identity/v2/auth/pin/forgot/email") => Forgot(IdentifierKind::Email),
+        ("POST", "/identity/v2/auth/pin/forgot/username") => Forgot(IdentifierKind::Username),
+        ("POST", "/identity/v2/auth/pin/forgot/otp") => Forgot(IdentifierKind::Phone),
+        ("PUT", "/identity/v2/auth/pin/reset/otp/email") => ResetByOtp(IdentifierKind::Email),
+        ("PUT", "/identity/v2/auth/pin/reset/otp/phone") => ResetByOtp(IdentifierKind::Phone),
+        ("PUT", "/identity/v2/auth/pin/reset/otp/username") => ResetByOtp(IdentifierKind::Username),
+        ("PUT", "/identity/v2/auth/pin/reset/token") => ResetByToken,
+        ("PUT", "/identity/v2/auth/pin/reset/securityanswer/email") => {
+            ResetBySecurityAnswer(IdentifierKind::Email)
+        }
+        ("PUT", "/identity/v2/auth/pin/reset/securityanswer/phone") => {
+            ResetBySecurityAnswer(IdentifierKind::Phone)
+        }
+        ("PUT", "/identity/v2/auth/pin/reset/securityanswer/username") => {
+            ResetBySecurityAnswer(IdentifierKind::Username)
+        }
+        ("GET", "/identity/v2/auth/securityquestion/email") => {
+            SecurityQuestions(IdentifierKind::Email)
+        }
+        ("GET", "/identity/v2/auth/securityquestion/username") => {
+            SecurityQuestions(IdentifierKind::Username)
+        }
+        ("GET", "/identity/v2/auth/securityquestion/phone") => {
+            SecurityQuestions(IdentifierKind::Phone)
+        }
         _ => return None,
     })
 }
@@ -51,6 +83,11 @@ pub async fn run(endpoint: Endpoint, call: &Call<'_>) -> Result<Reply, ApiError>
         Endpoint::InvalidateAccessToken => invalidate_access_token(call).await,
         Endpoint::RefreshAccessToken => refresh_access_token(call).await,
         Endpoint::UpdateAccount => update_account(call).await,
+        Endpoint::Forgot(kind) => forgot(call, kind).await,
+        Endpoint::ResetByOtp(kind) => reset_by_otp(call, kind).await,
+        Endpoint::ResetByToken => reset_by_token(call).await,
+        Endpoint::ResetBySecurityAnswer(kind) => reset_by_security_answer(call, kind).await,
+        Endpoint::SecurityQuestions(kind) => security_questions(call, kind).await,
     }
 }
 
@@ -357,4 +394,157 @@ async fn update_account(call: &Call<'_>) -> Result<Reply, ApiError> {
         serde_json::json!({ "IsPosted": true, "Data": views::profile(&done.value, call.service().now()) }),
         done.position,
     ))
+}
+
+/// The identifier named `kind` in a body (`Email`, `UserName` or `Phone`), parsed.
+fn identifier_in(
+    body: &pinauth_wire::request::Body,
+    kind: IdentifierKind,
+) -> Result<Identifier, ApiError> {
+    match kind {
+        IdentifierKind::Email => {
+            let raw = body.required("Email")?;
+            Email::parse(&raw).map(Identifier::Email).map_err(|_| {
+                ApiError::new(
+                    403,
+                    990,
+                    "This email is invalid",
+                    "This is not a valid email address, please use a valid email address.",
+                )
+            })
+        }
+        IdentifierKind::Username => Ok(Identifier::Username(username_of(
+            &body.required("UserName")?,
+        )?)),
+        IdentifierKind::Phone => Ok(Identifier::Phone(phone_of(&body.required("Phone")?)?)),
+    }
+}
+
+async fn forgot(call: &Call<'_>, kind: IdentifierKind) -> Result<Reply, ApiError> {
+    let identifier = identifier_in(&call.json()?, kind)?;
+    let (channel, template) = match kind {
+        IdentifierKind::Phone => (
+            ForgotChannel::Sms {
+                voice: call.query.flag("isvoiceotp")?,
+            },
+            call.query.get("smstemplate"),
+        ),
+        _ => (ForgotChannel::Email, call.query.get("emailtemplate")),
+    };
+    let template = template
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned);
+    let reset_url = call
+        .query
+        .get("resetpinurl")
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .map(str::to_owned);
+    let done = call
+        .service()
+        .forgot_pin(&identifier, channel, template, reset_url, &call.ctx)
+        .await?;
+    let body = match kind {
+        // The same shape whether or not the phone is known.
+        IdentifierKind::Phone => serde_json::json!({
+            "IsPosted": true,
+            "Data": { "AccountSid": "pinauth", "Sid": uuid::Uuid::new_v4().simple().to_string() },
+        }),
+        _ => views::posted(),
+    };
+    Ok(Reply::new(body, done.position))
+}
+
+fn reset_pin_of(call: &Call<'_>, body: &pinauth_wire::request::Body) -> Result<Pin, ApiError> {
+    pin_of(call, &required_pin(body)?, "PIN")
+}
+
+async fn reset_by_otp(call: &Call<'_>, kind: IdentifierKind) -> Result<Reply, ApiError> {
+    let body = call.json()?;
+    let identifier = identifier_in(&body, kind)?;
+    let otp = body.required("OTP")?;
+    let pin = reset_pin_of(call, &body)?;
+    let done = call
+        .service()
+        .reset_pin(ResetSecret::Otp(identifier, otp), &pin, &call.ctx)
+        .await?;
+    Ok(Reply::new(views::posted(), done.position))
+}
+
+async fn reset_by_token(call: &Call<'_>) -> Result<Reply, ApiError> {
+    let body = call.json()?;
+    let token = body.required("ResetToken")?;
+    let pin = reset_pin_of(call, &body)?;
+    let done = call
+        .service()
+        .reset_pin(ResetSecret::Token(token), &pin, &call.ctx)
+        .await
+        .map_err(|e| match e {
+            AppError::Domain(DomainError::ChallengeUsed) => ApiError::new(
+                403,
+                1242,
+                "The email verification link has already been used",
+                "This link has already been used, please use the 'forgot pin' option again.",
+            ),
+            AppError::Domain(DomainError::ChallengeExpired) => AppError::InvalidResetToken.into(),
+            other => other.into(),
+        })?;
+    Ok(Reply::new(views::posted(), done.position))
+}
+
+async fn reset_by_security_answer(
+    call: &Call<'_>,
+    kind: IdentifierKind,
+) -> Result<Reply, ApiError> {
+    let body = call.json()?;
+    let identifier = identifier_in(&body, kind)?;
+    let answers: Vec<(String, Plaintext)> = body
+        .string_map("SecurityAnswer")?
+        .into_iter()
+        .map(|(q, a)| (q, Plaintext::new(normalize_answer(&a))))
+        .collect();
+    if answers.is_empty() {
+        return Err(ApiError::parameter("SecurityAnswer"));
+    }
+    let pin = reset_pin_of(call, &body)?;
+    let done = call
+        .service()
+        .reset_pin(ResetSecret::Answers(identifier, answers), &pin, &call.ctx)
+        .await?;
+    Ok(Reply::new(views::posted(), done.position))
+}
+
+async fn security_questions(call: &Call<'_>, kind: IdentifierKind) -> Result<Reply, ApiError> {
+    let identifier = match kind {
+        IdentifierKind::Email => {
+            Identifier::Email(Email::parse(call.query.required("email")?).map_err(|_| {
+                ApiError::new(
+                    403,
+                    990,
+                    "This email is invalid",
+                    "This is not a valid email address.",
+                )
+            })?)
+        }
+        IdentifierKind::Username => {
+            Identifier::Username(username_of(call.query.required("username")?)?)
+        }
+        IdentifierKind::Phone => Identifier::Phone(phone_of(call.query.required("phone")?)?),
+    };
+    let ids = call.service().security_questions(&identifier).await?;
+    let questions: Vec<serde_json::Value> = ids
+        .iter()
+        .map(|id| {
+            let text = call
+                .settings()
+                .security_questions
+                .iter()
+                .find(|(q, _)| q == id.as_str())
+                .map(|(_, t)| t.as_str())
+                .unwrap_or_default();
+            serde_json::json!({ "QuestionId": id.as_str(), "Question": text })
+        })
+        .collect();
+    Ok(Reply::new(serde_json::Value::Array(questions), None))
 }

@@ -34,6 +34,10 @@ impl Clock for TestClock {
 }
 
 pub struct Options {
+    /// Answer unknown identifiers with "does not exist" errors.
+    pub recovery_reveal: bool,
+    /// Run a notifier that mails through a test SMTP server and texts through a test webhook.
+    pub notifier: bool,
     /// Reuse another app's store and keys (`TestApp::shared`), as a restart with new settings would.
     pub share: Option<(std::path::PathBuf, Keys)>,
     pub policy: Policy,
@@ -50,6 +54,7 @@ pub struct TestApp {
     pub clock: Arc<TestClock>,
     pub db: std::path::PathBuf,
     pub keys: Keys,
+    pub outbox: Option<crate::outbox::Outbox>,
     _dir: tempfile::TempDir,
 }
 
@@ -105,6 +110,8 @@ pub async fn spawn_app() -> TestApp {
 
 pub async fn spawn_with(change: impl FnOnce(&mut Options)) -> TestApp {
     let mut options = Options {
+        notifier: false,
+        recovery_reveal: false,
         share: None,
         policy: Policy::default(),
         http: HttpSettings::new(KEY, SECRET),
@@ -113,6 +120,7 @@ pub async fn spawn_with(change: impl FnOnce(&mut Options)) -> TestApp {
         queue: 256,
     };
     change(&mut options);
+    let notifier = options.notifier;
     let dir = tempfile::tempdir().unwrap();
     let (db, keys) = match options.share.take() {
         Some((db, keys)) => (db, keys),
@@ -126,11 +134,23 @@ pub async fn spawn_with(change: impl FnOnce(&mut Options)) -> TestApp {
     let clock = Arc::new(TestClock(Mutex::new(
         pinauth_command::app::SystemClock.now(),
     )));
+    let recovery = pinauth_command::app::RecoverySettings {
+        reveal_unknown: options.recovery_reveal,
+        ..Default::default()
+    };
     let settings = AppSettings {
         policy: options.policy,
+        recovery,
         ..AppSettings::default()
     };
-    let service = CommandService::new(store.clone(), settings, hasher, lookups, clock.clone());
+    let service = CommandService::new(
+        store.clone(),
+        settings,
+        hasher,
+        lookups,
+        clock.clone(),
+        &keys_kept,
+    );
     let state = ApiState {
         service,
         settings: Arc::new(options.http),
@@ -146,13 +166,22 @@ pub async fn spawn_with(change: impl FnOnce(&mut Options)) -> TestApp {
     let client = awc::Client::builder()
         .timeout(std::time::Duration::from_secs(30))
         .finish();
+    let outbox = if notifier {
+        Some(
+            crate::outbox::Outbox::start(store.clone(), &keys_kept, clock.clone(), dir.path())
+                .await,
+        )
+    } else {
+        None
+    };
     TestApp {
         base,
         client,
         store,
         clock,
         db,
-        keys: keys_kept,
+        keys: keys_kept.clone(),
+        outbox,
         _dir: dir,
     }
 }

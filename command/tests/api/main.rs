@@ -7,10 +7,12 @@
 )]
 
 mod helpers;
+mod outbox;
 
 mod concurrency;
 mod lifecycle;
 mod login;
+mod recovery;
 mod registration;
 mod sdk;
 mod secrets;

@@ -22,6 +22,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 use uuid::Uuid;
 
+mod recovery;
+pub use recovery::{ForgotChannel, ForgotOutcome, RecoverySettings, ResetSecret};
+
 /// How many times a use case re-decides after a conflict before giving up.
 const MAX_TRIES: usize = 32;
 
@@ -148,6 +151,8 @@ pub struct Done<T> {
 pub struct AppSettings {
     /// The domain policy.
     pub policy: Policy,
+    /// PIN recovery.
+    pub recovery: RecoverySettings,
     /// Orphaned lookup claims may be taken over after this many seconds.
     pub lookup_grace_secs: u64,
     /// Account states kept in memory.
@@ -158,6 +163,7 @@ impl Default for AppSettings {
     fn default() -> Self {
         Self {
             policy: Policy::default(),
+            recovery: RecoverySettings::default(),
             lookup_grace_secs: 60,
             cached_accounts: 10_000,
         }
@@ -170,6 +176,10 @@ pub struct CommandService {
     inner: Arc<Inner>,
 }
 
+/// The notifier's key, to seal reset secrets for it alone.
+#[derive(Clone)]
+pub struct SealingKey(pub [u8; 32]);
+
 struct Inner {
     store: Arc<dyn EventStore>,
     settings: AppSettings,
@@ -181,6 +191,9 @@ struct Inner {
     cache: Mutex<Cache>,
     locks: Mutex<Locks>,
     metrics: crate::metrics::Metrics,
+    otp_key: ring::hmac::Key,
+    sealing_key: SealingKey,
+    unknown_latency: Mutex<recovery::Latency>,
 }
 
 /// An account as loaded: its state and the revision it was folded up to.
@@ -245,6 +258,7 @@ impl CommandService {
         hasher: Hasher,
         lookups: Lookups,
         clock: Arc<dyn Clock>,
+        keys: &crate::crypto::Keys,
     ) -> Self {
         let fingerprint = serde_json::to_vec(&settings.policy)
             .map(|json| crate::crypto::sha256(&json).to_hex())
@@ -261,6 +275,9 @@ impl CommandService {
                 cache: Mutex::new(Cache::default()),
                 locks: Mutex::new(Locks::default()),
                 metrics: crate::metrics::Metrics::default(),
+                otp_key: keys.otp_key(),
+                sealing_key: SealingKey(*keys.notifier_key()),
+                unknown_latency: Mutex::new(recovery::Latency::default()),
             }),
         }
     }

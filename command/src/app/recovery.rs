@@ -1,0 +1,592 @@
+//! PIN recovery: forgot-PIN requests and the seven resets.
+//!
+//! - A request opens a challenge (an OTP, or a reset token sent as a link) and records it in the
+//!   account's stream: the HMAC of the OTP or the SHA-256 of the token, and the secret itself sealed
+//!   with ChaCha20-Poly1305 under the notifier's key, so that only the notifier can deliver it. The
+//!   challenge id is the associated data, so a sealed secret cannot be moved to another challenge.
+//! - An unknown identifier gets the same answer as a known one, after the time a known request
+//!   usually takes, and nothing is sent (unless `reveal_unknown` asks for LoginRadius's
+//!   "does not exist" errors).
+//! - A wrong OTP or answer counts against the challenge and toward the account's lock, like a wrong
+//!   PIN; comparisons of OTP digests are constant-time.
+
+use super::*;
+use crate::crypto::ct_eq;
+use ring::aead;
+use ring::rand::SecureRandom;
+use serde::Serialize;
+use std::time::{Duration, Instant};
+
+/// Settings of PIN recovery.
+#[derive(Clone, Debug)]
+pub struct RecoverySettings {
+    /// Reset URLs (`resetpinurl`) must start with one of these (error 1248 otherwise).
+    pub reset_url_allowlist: Vec<String>,
+    /// The reset URL used when a request names none.
+    pub default_reset_url: String,
+    /// Email templates, by name, and whether each sends an OTP (else a link).
+    pub email_templates: Vec<(String, bool)>,
+    /// The email template used when a request names none.
+    pub default_email_template: String,
+    /// SMS templates by name.
+    pub sms_templates: Vec<String>,
+    /// The SMS template used when a request names none.
+    pub default_sms_template: String,
+    /// Answer unknown identifiers with LoginRadius's "does not exist" errors instead of as known.
+    pub reveal_unknown: bool,
+    /// Correct security answers needed to reset the PIN (at most as many as the account has).
+    pub min_security_answers: usize,
+}
+
+impl Default for RecoverySettings {
+    fn default() -> Self {
+        let reset = "http://localhost:3000/reset-pin".to_owned();
+        Self {
+            reset_url_allowlist: vec![reset.clone()],
+            default_reset_url: reset,
+            email_templates: vec![
+                ("pin-reset-link".into(), false),
+                ("pin-reset-otp".into(), true),
+            ],
+            default_email_template: "pin-reset-link".into(),
+            sms_templates: vec!["pin-reset-sms".into()],
+            default_sms_template: "pin-reset-sms".into(),
+            reveal_unknown: false,
+            min_security_answers: 1,
+        }
+    }
+}
+
+/// Where a forgot-PIN request wants the secret sent.
+#[derive(Clone, Copy, Debug)]
+pub enum ForgotChannel {
+    /// By email (a link, or an OTP when the template is an OTP template).
+    Email,
+    /// By SMS (or voice) OTP.
+    Sms {
+        /// As a voice call.
+        voice: bool,
+    },
+}
+
+/// The outcome of a forgot-PIN request.
+#[derive(Clone, Debug)]
+pub struct ForgotOutcome {
+    /// The challenge opened; `None` for an unknown identifier (nothing was sent).
+    pub challenge: Option<ChallengeId>,
+}
+
+/// What a reset presents.
+#[derive(Clone, Debug)]
+pub enum ResetSecret {
+    /// An OTP with the identifier it was sent for.
+    Otp(Identifier, String),
+    /// A reset token from a link.
+    Token(String),
+    /// Security answers (question id → normalized answer) with an identifier.
+    Answers(Identifier, Vec<(String, Plaintext)>),
+}
+
+/// What the notifier finds when it opens a sealed secret.
+#[derive(Serialize)]
+struct SealedSecret<'a> {
+    to: &'a str,
+    secret: &'a str,
+    link: Option<&'a str>,
+}
+
+/// A moving average of how long known forgot-PIN requests take, to pad unknown ones.
+#[derive(Default)]
+pub(super) struct Latency {
+    micros: f64,
+}
+
+impl Latency {
+    fn record(&mut self, took: Duration) {
+        let sample = took.as_micros() as f64;
+        self.micros = if self.micros == 0.0 {
+            sample
+        } else {
+            self.micros * 0.9 + sample * 0.1
+        };
+    }
+
+    fn typical(&self) -> Duration {
+        Duration::from_micros(self.micros as u64)
+    }
+}
+
+fn draw_otp(rng: &SystemRandom, length: u8) -> Result<String, AppError> {
+    let mut otp = String::with_capacity(usize::from(length));
+    while otp.len() < usize::from(length) {
+        let mut bytes = [0u8; 16];
+        rng.fill(&mut bytes)
+            .map_err(|_| AppError::Corrupt("random source".into()))?;
+        // Rejection sampling keeps every digit uniform.
+        for b in bytes.into_iter().filter(|b| *b < 250) {
+            if otp.len() < usize::from(length) {
+                otp.push(char::from(b'0' + b % 10));
+            }
+        }
+    }
+    Ok(otp)
+}
+
+impl CommandService {
+    fn otp_digest(&self, otp: &str) -> Digest {
+        let tag = ring::hmac::sign(&self.inner.otp_key, otp.trim().as_bytes());
+        let mut bytes = [0u8; 32];
+        bytes.copy_from_slice(tag.as_ref());
+        Digest::from_bytes(bytes)
+    }
+
+    fn seal(&self, challenge: &ChallengeId, plaintext: &[u8]) -> Result<Sealed, AppError> {
+        let key = aead::LessSafeKey::new(
+            aead::UnboundKey::new(&aead::CHACHA20_POLY1305, &self.inner.sealing_key.0)
+                .map_err(|_| AppError::Corrupt("sealing key".into()))?,
+        );
+        let mut nonce = [0u8; 12];
+        self.inner
+            .rng
+            .fill(&mut nonce)
+            .map_err(|_| AppError::Corrupt("random source".into()))?;
+        let mut buffer = plaintext.to_vec();
+        key.seal_in_place_append_tag(
+            aead::Nonce::assume_unique_for_key(nonce),
+            aead::Aad::from(challenge.as_uuid().as_bytes()),
+            &mut buffer,
+        )
+        .map_err(|_| AppError::Corrupt("sealing failed".into()))?;
+        let mut sealed = nonce.to_vec();
+        sealed.extend_from_slice(&buffer);
+        Ok(Sealed::from_bytes(sealed))
+    }
+
+    /// Opens a forgot-PIN challenge and records the secret sealed for the notifier.
+    pub async fn forgot_pin(
+        &self,
+        identifier: &Identifier,
+        channel: ForgotChannel,
+        template: Option<String>,
+        reset_url: Option<String>,
+        ctx: &RequestContext,
+    ) -> Result<Done<ForgotOutcome>, AppError> {
+        let started = Instant::now();
+        let settings = &self.inner.settings.recovery;
+        // Everything checkable without the account is checked first, alike for known and unknown.
+        let (template, otp) = match channel {
+            ForgotChannel::Email => {
+                let name = template.unwrap_or_else(|| settings.default_email_template.clone());
+                let otp = settings
+                    .email_templates
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, otp)| *otp)
+                    .ok_or(AppError::UnknownTemplate)?;
+                (name, otp)
+            }
+            ForgotChannel::Sms { .. } => {
+                let name = template.unwrap_or_else(|| settings.default_sms_template.clone());
+                if !settings.sms_templates.contains(&name) {
+                    return Err(AppError::UnknownTemplate);
+                }
+                (name, true)
+            }
+        };
+        let reset_url = match reset_url {
+            Some(url)
+                if settings
+                    .reset_url_allowlist
+                    .iter()
+                    .any(|allowed| url.starts_with(allowed.as_str())) =>
+            {
+                url
+            }
+            Some(_) => return Err(AppError::ResetUrlNotAllowed),
+            None => settings.default_reset_url.clone(),
+        };
+        let (kind, value) = identifier.lookup();
+        let Some(id) = self.inner.lookups.resolve(kind, value).await? else {
+            if settings.reveal_unknown {
+                return Err(AppError::UnknownIdentifier(kind));
+            }
+            let typical = self
+                .inner
+                .unknown_latency
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .typical();
+            tokio::time::sleep(typical.saturating_sub(started.elapsed())).await;
+            return Ok(Done {
+                value: ForgotOutcome { challenge: None },
+                position: None,
+            });
+        };
+        let _serial = self.serialize(id).await;
+        let challenge_id = ChallengeId::from_uuid(Uuid::new_v4());
+        let (secret_text, link_token) = if otp {
+            (draw_otp(&self.inner.rng, self.policy().otp.length)?, None)
+        } else {
+            let token =
+                Token::generate(&self.inner.rng).map_err(|e| AppError::Corrupt(e.to_string()))?;
+            (token.as_string(), Some(token))
+        };
+        let secret = match &link_token {
+            Some(token) => ChallengeSecret::Link {
+                token: token.digest(),
+            },
+            None => ChallengeSecret::Otp {
+                digest: self.otp_digest(&secret_text),
+            },
+        };
+        let domain_channel = match channel {
+            ForgotChannel::Email => ResetChannel::Email,
+            ForgotChannel::Sms { voice } => ResetChannel::Sms { voice },
+        };
+        let loaded = self.load(id).await?;
+        let profile = loaded.state.profile()?;
+        let to = match channel {
+            ForgotChannel::Email => profile.email.as_ref().map(|e| e.as_str().to_owned()),
+            ForgotChannel::Sms { .. } => profile.phone.as_ref().map(|p| p.as_str().to_owned()),
+        }
+        .ok_or(DomainError::ChannelUnavailable)?;
+        let link = link_token.as_ref().map(|_| {
+            let sep = if reset_url.contains('?') { '&' } else { '?' };
+            format!("{reset_url}{sep}vtoken={secret_text}")
+        });
+        let plaintext = serde_json::to_vec(&SealedSecret {
+            to: &to,
+            secret: &secret_text,
+            link: link.as_deref(),
+        })
+        .map_err(|e| AppError::Corrupt(e.to_string()))?;
+        let sealed = self.seal(&challenge_id, &plaintext)?;
+        let via = match identifier {
+            Identifier::Email(_) => IdentifierKind::Email,
+            Identifier::Username(_) => IdentifierKind::Username,
+            Identifier::Phone(_) => IdentifierKind::Phone,
+        };
+        let at = self.now();
+        if let Some(token) = &link_token {
+            self.inner
+                .lookups
+                .claim_token(token.as_string(), id, at, ctx.request_id)
+                .await?;
+        }
+        let none = Candidates::draw(&self.inner.rng)?;
+        let committed = self
+            .decide_and_commit(
+                id,
+                ctx,
+                |at| {
+                    Command::RequestPinReset(RequestPinReset {
+                        at,
+                        challenge_id,
+                        via,
+                        channel: domain_channel,
+                        secret,
+                        sealed: sealed.clone(),
+                        template: Some(template.clone()),
+                        reset_url: link.as_ref().map(|_| reset_url.clone()),
+                    })
+                },
+                &none,
+            )
+            .await?;
+        self.inner
+            .unknown_latency
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .record(started.elapsed());
+        Ok(Done {
+            value: ForgotOutcome {
+                challenge: Some(challenge_id),
+            },
+            position: committed.position,
+        })
+    }
+
+    /// Resets the PIN with an OTP, a reset token or security answers.
+    pub async fn reset_pin(
+        &self,
+        secret: ResetSecret,
+        pin: &Pin,
+        ctx: &RequestContext,
+    ) -> Result<Done<()>, AppError> {
+        match secret {
+            ResetSecret::Otp(identifier, otp) => {
+                self.reset_with_otp(&identifier, &otp, pin, ctx).await
+            }
+            ResetSecret::Token(token) => self.reset_with_token(&token, pin, ctx).await,
+            ResetSecret::Answers(identifier, answers) => {
+                self.reset_with_answers(&identifier, &answers, pin, ctx)
+                    .await
+            }
+        }
+    }
+
+    async fn reset_with_otp(
+        &self,
+        identifier: &Identifier,
+        otp: &str,
+        pin: &Pin,
+        ctx: &RequestContext,
+    ) -> Result<Done<()>, AppError> {
+        let (kind, value) = identifier.lookup();
+        let via = match kind {
+            LookupKind::Email => IdentifierKind::Email,
+            LookupKind::Username => IdentifierKind::Username,
+            _ => IdentifierKind::Phone,
+        };
+        let Some(id) = self.inner.lookups.resolve(kind, value).await? else {
+            return Err(AppError::WrongOtp);
+        };
+        let _serial = self.serialize(id).await;
+        let presented = self.otp_digest(otp);
+        let mut pin_hash = None;
+        for _ in 0..MAX_TRIES {
+            let at = self.now();
+            let loaded = self.load(id).await?;
+            let challenge = match loaded.state.otp_guard(at, via) {
+                Ok(challenge) => *challenge,
+                Err(DomainError::NotRegistered) => return Err(AppError::WrongOtp),
+                Err(e) => return Err(e.into()),
+            };
+            if challenge.failures >= self.policy().otp.max_tries {
+                return Err(DomainError::ChallengeExhausted.into());
+            }
+            let ChallengeSecret::Otp { digest } = challenge.secret else {
+                return Err(AppError::WrongOtp);
+            };
+            if !ct_eq(digest.as_bytes(), presented.as_bytes()) {
+                return self
+                    .count_failure(id, AttemptFlow::Otp, AppError::WrongOtp, ctx)
+                    .await;
+            }
+            let pin_hash = match &pin_hash {
+                Some(h) => h,
+                None => pin_hash.insert(
+                    self.inner
+                        .hasher
+                        .hash(&Plaintext::new(pin.expose()))
+                        .await?,
+                ),
+            }
+            .clone();
+            let events = decide(
+                &loaded.state,
+                Command::ResetPinViaOtp(ResetPinViaOtp { at, via, pin_hash }),
+                self.policy(),
+            )?;
+            match self.commit(id, &loaded, events, ctx).await {
+                Ok(committed) => {
+                    return Ok(Done {
+                        value: (),
+                        position: committed.position,
+                    });
+                }
+                Err(e) if e.is_conflict() => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(AppError::Contention)
+    }
+
+    async fn reset_with_token(
+        &self,
+        token: &str,
+        pin: &Pin,
+        ctx: &RequestContext,
+    ) -> Result<Done<()>, AppError> {
+        let token = Token::parse(token).ok_or(AppError::InvalidResetToken)?;
+        let id = self
+            .inner
+            .lookups
+            .resolve(LookupKind::Token, &token.as_string())
+            .await?
+            .ok_or(AppError::InvalidResetToken)?;
+        let _serial = self.serialize(id).await;
+        let digest = token.digest();
+        match self
+            .load(id)
+            .await?
+            .state
+            .reset_token_guard(self.now(), &digest)
+        {
+            Ok(_) => {}
+            Err(DomainError::ChallengeNotFound | DomainError::NotRegistered) => {
+                return Err(AppError::InvalidResetToken);
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let pin_hash = self
+            .inner
+            .hasher
+            .hash(&Plaintext::new(pin.expose()))
+            .await?;
+        let none = Candidates::draw(&self.inner.rng)?;
+        let committed = self
+            .decide_and_commit(
+                id,
+                ctx,
+                |at| {
+                    Command::ResetPinViaToken(ResetPinViaToken {
+                        at,
+                        token: digest,
+                        pin_hash: pin_hash.clone(),
+                    })
+                },
+                &none,
+            )
+            .await
+            .map_err(|e| match e {
+                AppError::Domain(DomainError::ChallengeNotFound) => AppError::InvalidResetToken,
+                other => other,
+            })?;
+        Ok(Done {
+            value: (),
+            position: committed.position,
+        })
+    }
+
+    async fn reset_with_answers(
+        &self,
+        identifier: &Identifier,
+        answers: &[(String, Plaintext)],
+        pin: &Pin,
+        ctx: &RequestContext,
+    ) -> Result<Done<()>, AppError> {
+        let (kind, value) = identifier.lookup();
+        let via = match kind {
+            LookupKind::Email => IdentifierKind::Email,
+            LookupKind::Username => IdentifierKind::Username,
+            _ => IdentifierKind::Phone,
+        };
+        let Some(id) = self.inner.lookups.resolve(kind, value).await? else {
+            for (_, answer) in answers {
+                self.inner.hasher.verify_nothing(answer).await?;
+            }
+            return Err(AppError::WrongAnswer);
+        };
+        let _serial = self.serialize(id).await;
+        let mut verdicts = Verdicts::default();
+        let mut pin_hash = None;
+        for _ in 0..MAX_TRIES {
+            let at = self.now();
+            let loaded = self.load(id).await?;
+            let stored = match loaded.state.security_answer_guard(at, self.policy()) {
+                Ok(stored) => stored.to_vec(),
+                Err(DomainError::PinLocked { until }) => {
+                    return self
+                        .refuse_locked(id, AttemptFlow::SecurityAnswer, until, ctx)
+                        .await;
+                }
+                Err(DomainError::NotRegistered) => return Err(AppError::WrongAnswer),
+                Err(e) => return Err(e.into()),
+            };
+            let needed = self
+                .inner
+                .settings
+                .recovery
+                .min_security_answers
+                .clamp(1, stored.len().max(1));
+            let mut right = 0;
+            for (question, answer) in answers {
+                let Some(hash) = stored
+                    .iter()
+                    .find(|s| s.question_id.as_str() == question)
+                    .map(|s| &s.answer_hash)
+                else {
+                    return self
+                        .count_failure(
+                            id,
+                            AttemptFlow::SecurityAnswer,
+                            AppError::UnknownQuestion,
+                            ctx,
+                        )
+                        .await;
+                };
+                if !verdicts.check(&self.inner.hasher, answer, hash).await? {
+                    return self
+                        .count_failure(id, AttemptFlow::SecurityAnswer, AppError::WrongAnswer, ctx)
+                        .await;
+                }
+                right += 1;
+            }
+            if right < needed {
+                return self
+                    .count_failure(id, AttemptFlow::SecurityAnswer, AppError::WrongAnswer, ctx)
+                    .await;
+            }
+            let pin_hash = match &pin_hash {
+                Some(h) => h,
+                None => pin_hash.insert(
+                    self.inner
+                        .hasher
+                        .hash(&Plaintext::new(pin.expose()))
+                        .await?,
+                ),
+            }
+            .clone();
+            let events = decide(
+                &loaded.state,
+                Command::ResetPinViaSecurityAnswer(ResetPinViaSecurityAnswer { at, via, pin_hash }),
+                self.policy(),
+            )?;
+            match self.commit(id, &loaded, events, ctx).await {
+                Ok(committed) => {
+                    return Ok(Done {
+                        value: (),
+                        position: committed.position,
+                    });
+                }
+                Err(e) if e.is_conflict() => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(AppError::Contention)
+    }
+
+    /// The ids of the security questions an account has answered (empty for an unknown one,
+    /// unless `reveal_unknown`).
+    pub async fn security_questions(
+        &self,
+        identifier: &Identifier,
+    ) -> Result<Vec<QuestionId>, AppError> {
+        let (kind, value) = identifier.lookup();
+        let Some(id) = self.inner.lookups.resolve(kind, value).await? else {
+            return if self.inner.settings.recovery.reveal_unknown {
+                Err(AppError::UnknownIdentifier(kind))
+            } else {
+                Ok(Vec::new())
+            };
+        };
+        let loaded = self.load(id).await?;
+        Ok(loaded
+            .state
+            .profile()
+            .map(|p| {
+                p.security_answers
+                    .iter()
+                    .map(|a| a.question_id.clone())
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn otps_have_the_asked_length_and_only_digits() {
+        let rng = ring::rand::SystemRandom::new();
+        for length in [4u8, 6, 10] {
+            let otp = super::draw_otp(&rng, length).unwrap();
+            assert_eq!(otp.len(), usize::from(length));
+            assert!(otp.chars().all(|c| c.is_ascii_digit()));
+        }
+        let distinct: std::collections::HashSet<String> =
+            (0..50).map(|_| super::draw_otp(&rng, 6).unwrap()).collect();
+        assert!(distinct.len() > 45, "OTPs are random");
+    }
+}

@@ -1,0 +1,242 @@
+//! Takes reset requests in from the event log and delivers them.
+
+use crate::channels::{Channel, Message};
+use crate::ledger::{Ledger, LedgerError};
+use crate::seal::open;
+use crate::templates::{Templates, Values};
+use futures_util::StreamExt;
+use pinauth_domain::{Event, EventKind, ResetChannel, Timestamp};
+use pinauth_store::{EventStore, Filter, Position, StoreError};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What the notifier needs.
+pub struct NotifierConfig {
+    /// The key the command service seals reset secrets with.
+    pub key: [u8; 32],
+    /// Message templates.
+    pub templates: Templates,
+    /// Where email goes.
+    pub email: Channel,
+    /// Where SMS goes.
+    pub sms: Channel,
+    /// The clock.
+    pub now: Arc<dyn Fn() -> Timestamp + Send + Sync>,
+}
+
+/// Why a notifier step failed.
+#[derive(Debug, thiserror::Error)]
+pub enum NotifyError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+}
+
+/// The notifier.
+#[derive(Clone)]
+pub struct Notifier {
+    store: Arc<dyn EventStore>,
+    ledger: Arc<Ledger>,
+    config: Arc<NotifierConfig>,
+}
+
+const MAX_BACKOFF_MS: i64 = 300_000;
+
+impl Notifier {
+    /// A notifier over `store`, keeping its checkpoint and records in the ledger at `ledger`.
+    pub fn new(
+        store: Arc<dyn EventStore>,
+        ledger: &Path,
+        config: NotifierConfig,
+    ) -> Result<Self, NotifyError> {
+        Ok(Self {
+            store,
+            ledger: Arc::new(Ledger::open(ledger)?),
+            config: Arc::new(config),
+        })
+    }
+
+    /// The ledger (to inspect deliveries).
+    pub fn ledger(&self) -> &Ledger {
+        &self.ledger
+    }
+
+    fn now_ms(&self) -> i64 {
+        (self.config.now)().unix_millis()
+    }
+
+    /// Takes in every reset request after the checkpoint; returns how many.
+    pub async fn take_in(&self) -> Result<usize, NotifyError> {
+        let mut taken = 0;
+        loop {
+            let after = self.ledger.checkpoint()?.map(Position::at);
+            let page = self
+                .store
+                .read_all(after, 1024, Filter::prefix("account-"))
+                .await?;
+            let Some(last) = page.last().map(|e| e.position.commit) else {
+                return Ok(taken);
+            };
+            let mut requests = Vec::new();
+            for recorded in &page {
+                if &*recorded.event_type != "PinResetRequested" {
+                    continue;
+                }
+                match serde_json::from_slice::<Event>(&recorded.data) {
+                    Ok(Event {
+                        kind: EventKind::PinResetRequested { challenge_id, .. },
+                        ..
+                    }) => {
+                        requests.push((
+                            challenge_id.as_uuid().to_string(),
+                            String::from_utf8_lossy(&recorded.data).into_owned(),
+                        ));
+                    }
+                    _ => tracing::error!(
+                        position = recorded.position.commit,
+                        "an unreadable reset request was skipped"
+                    ),
+                }
+            }
+            taken += requests.len();
+            self.ledger.take_in(&requests, last, self.now_ms())?;
+        }
+    }
+
+    /// Sends every delivery that is due; returns how many were delivered.
+    pub async fn deliver_due(&self) -> Result<usize, NotifyError> {
+        let now = self.now_ms();
+        let mut delivered = 0;
+        for pending in self.ledger.due(now)? {
+            let attempts = pending.attempts.saturating_add(1);
+            let Ok(Event {
+                at,
+                kind:
+                    EventKind::PinResetRequested {
+                        challenge_id,
+                        channel,
+                        sealed,
+                        expires_at,
+                        template,
+                        ..
+                    },
+            }) = serde_json::from_str::<Event>(&pending.event)
+            else {
+                self.ledger.record(
+                    &pending.challenge_id,
+                    "unreadable",
+                    attempts,
+                    now,
+                    Some("the recorded event does not decode"),
+                    now,
+                )?;
+                continue;
+            };
+            if now >= expires_at.unix_millis() {
+                tracing::warn!(challenge = %pending.challenge_id, "a reset message expired before it could be delivered");
+                self.ledger.record(
+                    &pending.challenge_id,
+                    "expired",
+                    pending.attempts,
+                    now,
+                    Some("expired before delivery"),
+                    now,
+                )?;
+                continue;
+            }
+            let Some(secret) = open(&self.config.key, &challenge_id, sealed.as_bytes()) else {
+                tracing::error!(challenge = %pending.challenge_id, "a sealed reset secret does not open with this notifier's key");
+                self.ledger.record(
+                    &pending.challenge_id,
+                    "unreadable",
+                    attempts,
+                    now,
+                    Some("sealed secret does not open"),
+                    now,
+                )?;
+                continue;
+            };
+            let is_link = secret.link.is_some();
+            let values = Values {
+                otp: (!is_link).then_some(secret.secret.as_str()),
+                link: secret.link.as_deref(),
+                token: is_link.then_some(secret.secret.as_str()),
+                expiry_minutes: u64::try_from(
+                    (expires_at.unix_millis() - at.unix_millis() + 59_999) / 60_000,
+                )
+                .unwrap_or(0),
+            };
+            let (fallback, channel_name, target, voice) = match channel {
+                ResetChannel::Email if is_link => {
+                    ("pin-reset-link", "email", &self.config.email, false)
+                }
+                ResetChannel::Email => ("pin-reset-otp", "email", &self.config.email, false),
+                ResetChannel::Sms { voice } => ("pin-reset-sms", "sms", &self.config.sms, voice),
+            };
+            let (subject, text) =
+                self.config
+                    .templates
+                    .render(template.as_deref(), fallback, &values);
+            let message = Message {
+                idempotency_key: pending.challenge_id.clone(),
+                channel: channel_name,
+                to: secret.to.clone(),
+                subject,
+                text,
+                voice,
+            };
+            match target.send(&message).await {
+                Ok(()) => {
+                    self.ledger.record(
+                        &pending.challenge_id,
+                        "delivered",
+                        attempts,
+                        now,
+                        None,
+                        self.now_ms(),
+                    )?;
+                    delivered += 1;
+                }
+                Err(error) => {
+                    let backoff = 1000i64
+                        .saturating_mul(1 << attempts.min(12))
+                        .min(MAX_BACKOFF_MS);
+                    tracing::warn!(challenge = %pending.challenge_id, attempts, %error, "delivery failed; it will be retried");
+                    self.ledger.record(
+                        &pending.challenge_id,
+                        "pending",
+                        attempts,
+                        now + backoff,
+                        Some(&error.to_string()),
+                        now,
+                    )?;
+                }
+            }
+        }
+        Ok(delivered)
+    }
+
+    /// Runs until the process stops: takes in and delivers whenever the store has news, and at
+    /// least every `poll` (for retries).
+    pub async fn run(self, poll: Duration) {
+        loop {
+            let after = self.ledger.checkpoint().ok().flatten().map(Position::at);
+            let mut wake = self.store.subscribe_all(after, Filter::prefix("account-"));
+            loop {
+                if let Err(error) = self.take_in().await {
+                    tracing::warn!(%error, "notifier cannot read the log");
+                }
+                if let Err(error) = self.deliver_due().await {
+                    tracing::warn!(%error, "notifier cannot record deliveries");
+                }
+                match tokio::time::timeout(poll, wake.next()).await {
+                    Ok(Some(Ok(_))) | Err(_) => {}
+                    Ok(Some(Err(_)) | None) => break,
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
