@@ -9,6 +9,7 @@
 mod harness;
 
 mod audit;
+mod notify;
 mod resume;
 mod sdk;
 mod split;

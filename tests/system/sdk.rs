@@ -41,3 +41,53 @@ async fn the_python_sdk_validates_a_token_and_reads_the_profile() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+#[actix_web::test]
+async fn the_python_sdk_drives_forgot_and_reset_by_token_phone_otp_and_security_answer() {
+    let python = match std::env::var("LOGINRADIUS_SDK_PYTHON") {
+        Ok(python) if !python.is_empty() => python,
+        _ if std::env::var_os("CI").is_some() => {
+            panic!("LOGINRADIUS_SDK_PYTHON is not set: CI must run ./scripts/test")
+        }
+        _ => {
+            eprintln!(
+                "SKIPPED: the LoginRadius SDK tests need LOGINRADIUS_SDK_PYTHON; ./scripts/test sets it"
+            );
+            return;
+        }
+    };
+    let (_dir, data) = data_dir();
+    let serve = Process::start(
+        "serve",
+        &data,
+        &[
+            ("PINAUTH_HTTP__REQUIRE_SOTT", "true"),
+            ("PINAUTH_NOTIFY__POLL_MS", "50"),
+        ],
+    );
+    let secret = secret(&data);
+    let script = format!(
+        "{}/sdk-tests/python/recovery_flow.py",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let outbox = data
+        .join("outbox/outbox.jsonl")
+        .to_string_lossy()
+        .into_owned();
+    let (base, key) = (serve.base.clone(), serve.key.clone());
+    let output = actix_web::rt::task::spawn_blocking(move || {
+        std::process::Command::new(python)
+            .arg(script)
+            .args([&base, &key, &secret, &outbox])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success() && stdout.contains("all passed"),
+        "stdout:\n{stdout}\nstderr:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
