@@ -98,7 +98,8 @@ pub struct Account {
     tokens: Vec<ActiveToken>,
     lockout: Lockout,
     challenge: Option<Challenge>,
-    reset_requests: Vec<Timestamp>,
+    /// Recent reset requests: when, and whether by SMS (the limit is per channel).
+    reset_requests: Vec<(Timestamp, bool)>,
     answer_failures: u32,
 }
 
@@ -536,11 +537,12 @@ pub fn decide(
             let window_start = Timestamp::from_unix_millis(at.unix_millis().saturating_sub(
                 i64::try_from(window.request_window_secs.saturating_mul(1000)).unwrap_or(i64::MAX),
             ));
+            let by_sms = matches!(c.channel, ResetChannel::Sms { .. });
             let recent: Vec<Timestamp> = state
                 .reset_requests
                 .iter()
-                .copied()
-                .filter(|t| *t > window_start)
+                .filter(|(t, sms)| *t > window_start && *sms == by_sms)
+                .map(|(t, _)| *t)
                 .collect();
             if recent.len() >= usize::try_from(window.max_requests).unwrap_or(usize::MAX) {
                 let oldest = recent.iter().min().copied().unwrap_or(at);
@@ -797,7 +799,9 @@ pub fn evolve(mut state: Account, event: &Event) -> Account {
                 failures: 0,
                 spent: false,
             });
-            state.reset_requests.push(at);
+            state
+                .reset_requests
+                .push((at, matches!(channel, ResetChannel::Sms { .. })));
             let excess = state
                 .reset_requests
                 .len()

@@ -256,6 +256,26 @@ fn reset_requests_are_limited_per_window() {
 }
 
 #[test]
+fn the_request_limit_is_per_channel() {
+    let mut s = given(ready());
+    for i in 0..5 {
+        s.step(otp_request(i, 1 + u128::try_from(i).unwrap()))
+            .unwrap();
+    }
+    assert!(matches!(
+        s.step(otp_request(10, 9)),
+        Err(DomainError::ResetRateLimited { .. })
+    ));
+    s.step(request(
+        11,
+        10,
+        ResetChannel::Sms { voice: false },
+        ChallengeSecret::Otp { digest: d(70) },
+    ))
+    .unwrap();
+}
+
+#[test]
 fn security_answers_reset_the_pin_and_wrong_ones_are_bounded_and_count_toward_the_lock() {
     let events = given(ready()).when(answer_reset(5)).events();
     assert!(matches!(
