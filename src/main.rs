@@ -464,7 +464,11 @@ async fn rebuild(config: Config) -> anyhow::Result<()> {
     let snapshots = SnapshotStore::open(config.data.join("projections.db"))?;
     let started = std::time::Instant::now();
     let mut stderr = std::io::stderr();
-    let models = pinauth_projections::runner::rebuild(store.as_ref(), Some(&snapshots), |p| {
+    let mut replayed = 0u64;
+    // Replay without a snapshot store, then write the snapshot: it replaces the old one only once
+    // the replay is complete.
+    let models = pinauth_projections::runner::rebuild(store.as_ref(), None, |p| {
+        replayed = p.events;
         let secs = started.elapsed().as_secs_f64().max(1e-3);
         let rate = p.events as f64 / secs;
         let done = if p.head == 0 {
@@ -487,13 +491,16 @@ async fn rebuild(config: Config) -> anyhow::Result<()> {
         );
     })
     .await?;
-    let secs = started.elapsed().as_secs_f64();
+    let replay = started.elapsed().as_secs_f64();
     eprintln!();
+    let saving = std::time::Instant::now();
+    snapshots.save(pinauth_projections::runner::SNAPSHOT, &models)?;
     println!(
-        "rebuilt the read models up to position {} in {:.2}s; snapshot written to {}",
+        "rebuilt the read models up to position {}: {replayed} events replayed in {replay:.2}s ({:.0} events/s); snapshot written to {} in {:.2}s",
         models.position().unwrap_or(0),
-        secs,
-        snapshots.path().display()
+        replayed as f64 / replay.max(1e-9),
+        snapshots.path().display(),
+        saving.elapsed().as_secs_f64()
     );
     Ok(())
 }

@@ -16,7 +16,6 @@ use ring::{digest, hmac};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::sync::Arc;
-use tokio::sync::Semaphore;
 use uuid::Uuid;
 
 /// The service's secret keys, 32 bytes each. Never printed.
@@ -195,18 +194,28 @@ impl fmt::Debug for Plaintext {
     }
 }
 
-/// Peppered argon2id on a bounded pool of blocking threads.
+/// Peppered argon2id on a fixed pool of `workers` threads with a bounded queue.
+///
+/// The threads are the pool's own, never the async runtime's blocking pool: each argon2 evaluation
+/// allocates `m_cost` of memory, and the allocator keeps such blocks per thread after they are
+/// freed, so a pool of many short-lived threads grows memory far beyond `workers × m_cost`. With a
+/// fixed set of threads the bound holds.
 #[derive(Clone)]
 pub struct Hasher {
     inner: Arc<HasherInner>,
 }
 
+type Job = Box<dyn FnOnce(&HasherCore, &mut Vec<argon2::Block>) + Send>;
+
 struct HasherInner {
+    jobs: std::sync::mpsc::SyncSender<Job>,
+    in_flight: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+struct HasherCore {
     pepper: hmac::Key,
+    params: Argon2Params,
     argon: argon2::Argon2<'static>,
-    admission: Arc<Semaphore>,
-    workers: Arc<Semaphore>,
-    capacity: usize,
     dummy: SecretHash,
     rng: SystemRandom,
 }
@@ -220,96 +229,310 @@ impl Hasher {
         queue: usize,
     ) -> Result<Self, HashError> {
         let argon = params.build()?;
-        let workers = workers.max(1);
-        let capacity = workers + queue;
-        let mut inner = HasherInner {
+        let mut core = HasherCore {
             pepper: hmac::Key::new(hmac::HMAC_SHA256, &keys.pepper),
+            params,
             argon,
-            admission: Arc::new(Semaphore::new(capacity)),
-            workers: Arc::new(Semaphore::new(workers)),
-            capacity,
             dummy: SecretHash::from_phc(String::new()),
             rng: SystemRandom::new(),
         };
         // The dummy hash that unknown accounts are checked against, so that they cost the same.
-        inner.dummy = inner.hash_now("pinauth dummy secret")?;
+        core.dummy = core.hash_now("pinauth dummy secret", &mut Vec::new())?;
+        let core = Arc::new(core);
+        let (jobs, queue_rx) = std::sync::mpsc::sync_channel::<Job>(queue);
+        let queue_rx = Arc::new(std::sync::Mutex::new(queue_rx));
+        for n in 0..workers.max(1) {
+            let (core, queue_rx) = (Arc::clone(&core), Arc::clone(&queue_rx));
+            std::thread::Builder::new()
+                .name(format!("pinauth-hash-{n}"))
+                .spawn(move || {
+                    // This thread's argon2 memory, allocated once and reused by every evaluation.
+                    let mut memory = Vec::new();
+                    loop {
+                        let job = queue_rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
+                        match job {
+                            Ok(job) => job(&core, &mut memory),
+                            Err(_) => return,
+                        }
+                    }
+                })
+                .map_err(|e| HashError::Config(format!("cannot start a hashing thread: {e}")))?;
+        }
+        drop(core);
         Ok(Self {
-            inner: Arc::new(inner),
+            inner: Arc::new(HasherInner {
+                jobs,
+                in_flight: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
+            }),
         })
     }
 
     /// Hashes currently running or waiting.
     pub fn in_flight(&self) -> usize {
-        self.inner.capacity - self.inner.admission.available_permits()
+        self.inner
+            .in_flight
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Hashes `secret`.
     pub async fn hash(&self, secret: &Plaintext) -> Result<SecretHash, HashError> {
         let secret = secret.clone();
-        self.run(move |inner| inner.hash_now(secret.expose())).await
+        self.run(move |core, memory| core.hash_now(secret.expose(), memory))
+            .await
     }
 
-    /// Whether `secret` matches `hash` (constant-time comparison inside argon2).
+    /// Whether `secret` matches `hash` (compared in constant time).
     pub async fn verify(&self, secret: &Plaintext, hash: &SecretHash) -> Result<bool, HashError> {
         let (secret, hash) = (secret.clone(), hash.clone());
-        self.run(move |inner| inner.verify_now(secret.expose(), &hash))
+        self.run(move |core, memory| core.verify_now(secret.expose(), &hash, memory))
             .await
     }
 
     /// Spends the same work as a verification against an account that does not exist.
     pub async fn verify_nothing(&self, secret: &Plaintext) -> Result<(), HashError> {
         let secret = secret.clone();
-        self.run(move |inner| inner.verify_now(secret.expose(), &inner.dummy).map(drop))
-            .await
+        self.run(move |core, memory| {
+            core.verify_now(secret.expose(), &core.dummy, memory)
+                .map(drop)
+        })
+        .await
     }
 
     async fn run<T: Send + 'static>(
         &self,
-        work: impl FnOnce(&HasherInner) -> Result<T, HashError> + Send + 'static,
+        work: impl FnOnce(&HasherCore, &mut Vec<argon2::Block>) -> Result<T, HashError> + Send + 'static,
     ) -> Result<T, HashError> {
-        let admitted = Arc::clone(&self.inner.admission)
-            .try_acquire_owned()
-            .map_err(|_| HashError::Overloaded)?;
-        let running = Arc::clone(&self.inner.workers)
-            .acquire_owned()
+        use std::sync::atomic::Ordering;
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let in_flight = Arc::clone(&self.inner.in_flight);
+        let job: Job = Box::new(move |core, memory| {
+            let _ = reply.send(work(core, memory));
+            in_flight.fetch_sub(1, Ordering::Relaxed);
+        });
+        self.inner.in_flight.fetch_add(1, Ordering::Relaxed);
+        if self.inner.jobs.try_send(job).is_err() {
+            self.inner.in_flight.fetch_sub(1, Ordering::Relaxed);
+            return Err(HashError::Overloaded);
+        }
+        answer
             .await
-            .map_err(|_| HashError::Overloaded)?;
-        let inner = Arc::clone(&self.inner);
-        let result = tokio::task::spawn_blocking(move || work(&inner))
-            .await
-            .map_err(|e| HashError::Failed(format!("hashing task failed: {e}")))?;
-        drop((running, admitted));
-        result
+            .map_err(|_| HashError::Failed("the hashing thread stopped".into()))?
     }
 }
 
-impl HasherInner {
+/// The PHC form of an argon2id hash: `$argon2id$v=19$m=…,t=…,p=…$salt$hash`, base64 without padding
+/// (what the `argon2` crate writes and reads).
+struct Phc {
+    params: Argon2Params,
+    salt: Vec<u8>,
+    hash: Vec<u8>,
+}
+
+impl Phc {
+    fn parse(text: &str) -> Option<Self> {
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::STANDARD_NO_PAD;
+        let mut parts = text.split('$');
+        let ("", "argon2id", "v=19", params, salt, hash, None) = (
+            parts.next()?,
+            parts.next()?,
+            parts.next()?,
+            parts.next()?,
+            parts.next()?,
+            parts.next()?,
+            parts.next(),
+        ) else {
+            return None;
+        };
+        let mut p = Argon2Params {
+            m_kib: 0,
+            t: 0,
+            p: 0,
+        };
+        for pair in params.split(',') {
+            let (k, v) = pair.split_once('=')?;
+            let v: u32 = v.parse().ok()?;
+            match k {
+                "m" => p.m_kib = v,
+                "t" => p.t = v,
+                "p" => p.p = v,
+                _ => return None,
+            }
+        }
+        Some(Self {
+            params: p,
+            salt: b64.decode(salt).ok()?,
+            hash: b64.decode(hash).ok()?,
+        })
+    }
+
+    fn format(&self) -> String {
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::STANDARD_NO_PAD;
+        let Argon2Params { m_kib, t, p } = self.params;
+        format!(
+            "$argon2id$v=19$m={m_kib},t={t},p={p}${}${}",
+            b64.encode(&self.salt),
+            b64.encode(&self.hash)
+        )
+    }
+}
+
+impl HasherCore {
     fn peppered(&self, secret: &str) -> hmac::Tag {
         hmac::sign(&self.pepper, secret.as_bytes())
     }
 
-    fn hash_now(&self, secret: &str) -> Result<SecretHash, HashError> {
-        use argon2::password_hash::{PasswordHasher, SaltString};
+    /// argon2id of the peppered secret into `out`, in `memory` (grown once to the size needed).
+    fn compute(
+        argon: &argon2::Argon2<'_>,
+        params: Argon2Params,
+        input: &[u8],
+        salt: &[u8],
+        out: &mut [u8],
+        memory: &mut Vec<argon2::Block>,
+    ) -> Result<(), HashError> {
+        let blocks = usize::try_from(params.m_kib).unwrap_or(usize::MAX);
+        if memory.len() < blocks {
+            memory.resize(blocks, argon2::Block::default());
+        }
+        let memory = memory
+            .get_mut(..blocks)
+            .ok_or_else(|| HashError::Failed("argon2 memory".into()))?;
+        argon
+            .hash_password_into_with_memory(input, salt, out, memory)
+            .map_err(|e| HashError::Failed(e.to_string()))
+    }
+
+    fn hash_now(
+        &self,
+        secret: &str,
+        memory: &mut Vec<argon2::Block>,
+    ) -> Result<SecretHash, HashError> {
         let mut salt = [0u8; 16];
         self.rng
             .fill(&mut salt)
             .map_err(|_| HashError::Failed("random source".into()))?;
-        let salt = SaltString::encode_b64(&salt).map_err(|e| HashError::Failed(e.to_string()))?;
-        let hash = self
-            .argon
-            .hash_password(self.peppered(secret).as_ref(), &salt)
-            .map_err(|e| HashError::Failed(e.to_string()))?;
-        Ok(SecretHash::from_phc(hash.to_string()))
+        let mut hash = [0u8; 32];
+        Self::compute(
+            &self.argon,
+            self.params,
+            self.peppered(secret).as_ref(),
+            &salt,
+            &mut hash,
+            memory,
+        )?;
+        Ok(SecretHash::from_phc(
+            Phc {
+                params: self.params,
+                salt: salt.to_vec(),
+                hash: hash.to_vec(),
+            }
+            .format(),
+        ))
     }
 
-    fn verify_now(&self, secret: &str, hash: &SecretHash) -> Result<bool, HashError> {
+    fn verify_now(
+        &self,
+        secret: &str,
+        stored: &SecretHash,
+        memory: &mut Vec<argon2::Block>,
+    ) -> Result<bool, HashError> {
+        let phc = Phc::parse(stored.as_phc())
+            .ok_or_else(|| HashError::Failed("stored hash unreadable".into()))?;
+        let mut out = vec![0u8; phc.hash.len()];
+        if phc.params == self.params {
+            Self::compute(
+                &self.argon,
+                phc.params,
+                self.peppered(secret).as_ref(),
+                &phc.salt,
+                &mut out,
+                memory,
+            )?;
+        } else {
+            // A hash made under earlier parameters still verifies with them.
+            let params = argon2::Params::new(
+                phc.params.m_kib,
+                phc.params.t,
+                phc.params.p,
+                Some(out.len()),
+            )
+            .map_err(|e| HashError::Failed(e.to_string()))?;
+            let argon =
+                argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+            Self::compute(
+                &argon,
+                phc.params,
+                self.peppered(secret).as_ref(),
+                &phc.salt,
+                &mut out,
+                memory,
+            )?;
+        }
+        Ok(ct_eq(&out, &phc.hash))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hashes_are_standard_phc_strings_the_argon2_crate_reads() {
         use argon2::password_hash::{PasswordHash, PasswordVerifier};
-        let parsed = PasswordHash::new(hash.as_phc())
-            .map_err(|e| HashError::Failed(format!("stored hash unreadable: {e}")))?;
-        Ok(self
-            .argon
-            .verify_password(self.peppered(secret).as_ref(), &parsed)
-            .is_ok())
+        let keys = Keys::generate().unwrap();
+        let params = Argon2Params {
+            m_kib: 256,
+            t: 2,
+            p: 1,
+        };
+        let core = HasherCore {
+            pepper: hmac::Key::new(hmac::HMAC_SHA256, &keys.pepper),
+            params,
+            argon: params.build().unwrap(),
+            dummy: SecretHash::from_phc(String::new()),
+            rng: SystemRandom::new(),
+        };
+        let mut memory = Vec::new();
+        let stored = core.hash_now("7294", &mut memory).unwrap();
+        assert!(stored.as_phc().starts_with("$argon2id$v=19$m=256,t=2,p=1$"));
+        assert!(core.verify_now("7294", &stored, &mut memory).unwrap());
+        assert!(!core.verify_now("7295", &stored, &mut memory).unwrap());
+        // The argon2 crate agrees on the format and the value.
+        let parsed = PasswordHash::new(stored.as_phc()).unwrap();
+        assert!(
+            core.argon
+                .verify_password(core.peppered("7294").as_ref(), &parsed)
+                .is_ok()
+        );
+        // A hash made under other parameters still verifies.
+        let old = Argon2Params {
+            m_kib: 128,
+            t: 1,
+            p: 1,
+        };
+        let older = HasherCore {
+            params: old,
+            argon: old.build().unwrap(),
+            ..core
+        };
+        let stored = older.hash_now("7294", &mut memory).unwrap();
+        let current = HasherCore {
+            params,
+            argon: params.build().unwrap(),
+            ..older
+        };
+        assert!(current.verify_now("7294", &stored, &mut memory).unwrap());
+        assert!(
+            !current
+                .verify_now(
+                    "7294",
+                    &SecretHash::from_phc("$argon2i$v=19$m=1$x$y".into()),
+                    &mut memory
+                )
+                .unwrap_or(false)
+        );
     }
 }
 

@@ -1,0 +1,452 @@
+//! `pinauth-bench`: the baselines and fixtures `bench/run` measures pinauth against.
+// A measuring tool, not a request path; serde_json's `value["key"]` yields Null, it does not panic.
+#![allow(clippy::indexing_slicing)]
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use pinauth_command::crypto::{Argon2Params, Hasher, Keys, Plaintext};
+use pinauth_domain::*;
+use pinauth_store::sqlite::{SqliteOptions, SqliteStore};
+use pinauth_store::{EventStore, ExpectedRevision, Filter, NewEvent, StreamName};
+use std::io::Write;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+#[derive(Parser)]
+struct Cli {
+    #[command(subcommand)]
+    command: Tool,
+}
+
+#[derive(Subcommand)]
+enum Tool {
+    /// Raw peppered-argon2id verifications per second on `threads` threads (production parameters).
+    Argon2 {
+        #[arg(long)]
+        threads: usize,
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
+    },
+    /// An actix-web hello-world on `listen`, the ceiling for a trivial handler.
+    Hello {
+        #[arg(long)]
+        listen: String,
+    },
+    /// Registers `accounts` accounts (PIN 7294) and logs each in `logins` times; writes one
+    /// `session_token access_token` line per login to `out`.
+    Seed {
+        #[arg(long)]
+        base: String,
+        #[arg(long)]
+        key: String,
+        #[arg(long)]
+        accounts: usize,
+        #[arg(long, default_value_t = 1)]
+        logins: usize,
+        #[arg(long)]
+        out: std::path::PathBuf,
+    },
+    /// Writes a realistic event log straight into the store: registrations, password logins,
+    /// wrong and right PINs, invalidations. Prints the number of account events.
+    Generate {
+        #[arg(long)]
+        data: std::path::PathBuf,
+        #[arg(long)]
+        events: u64,
+        /// Sessions (password logins) per account.
+        #[arg(long, default_value_t = 3)]
+        sessions: u32,
+    },
+    /// Raw `read_all` of every account event, decoded into domain events: events per second.
+    Scan {
+        #[arg(long)]
+        data: std::path::PathBuf,
+    },
+    /// The store's group-commit ceiling: `tasks` tasks appending one event each to distinct streams.
+    Append {
+        #[arg(long)]
+        data: std::path::PathBuf,
+        #[arg(long, default_value_t = 64)]
+        tasks: usize,
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
+    },
+    /// Read-your-writes lag: invalidate a session token on `command`, then time until `query`
+    /// refuses it. Prints p50 and p99 in milliseconds.
+    Lag {
+        #[arg(long)]
+        command: String,
+        #[arg(long)]
+        query: String,
+        #[arg(long)]
+        key: String,
+        #[arg(long)]
+        tokens: std::path::PathBuf,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Tool::Argon2 { threads, seconds } => argon2(threads, seconds),
+        Tool::Hello { listen } => actix_web::rt::System::new().block_on(hello(listen)),
+        Tool::Seed {
+            base,
+            key,
+            accounts,
+            logins,
+            out,
+        } => actix_web::rt::System::new().block_on(seed(base, key, accounts, logins, out)),
+        Tool::Generate {
+            data,
+            events,
+            sessions,
+        } => tokio_main(generate(data, events, sessions)),
+        Tool::Scan { data } => tokio_main(scan(data)),
+        Tool::Append {
+            data,
+            tasks,
+            seconds,
+        } => tokio_main(append(data, tasks, seconds)),
+        Tool::Lag {
+            command,
+            query,
+            key,
+            tokens,
+        } => actix_web::rt::System::new().block_on(lag(command, query, key, tokens)),
+    }
+}
+
+fn tokio_main(f: impl std::future::Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(f)
+}
+
+fn argon2(threads: usize, seconds: u64) -> anyhow::Result<()> {
+    let keys = Keys::generate()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let hasher = Hasher::new(&keys, Argon2Params::default(), threads, threads * 4)?;
+        let hash = hasher.hash(&Plaintext::new("7294")).await?;
+        let done = Arc::new(AtomicU64::new(0));
+        let deadline = Instant::now() + Duration::from_secs(seconds);
+        let started = Instant::now();
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                let (hasher, hash, done) = (hasher.clone(), hash.clone(), done.clone());
+                tokio::spawn(async move {
+                    while Instant::now() < deadline {
+                        if hasher
+                            .verify(&Plaintext::new("7294"), &hash)
+                            .await
+                            .unwrap_or(false)
+                        {
+                            done.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                })
+            })
+            .collect();
+        for w in workers {
+            w.await?;
+        }
+        println!(
+            "{:.1}",
+            done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
+        );
+        anyhow::Ok(())
+    })
+}
+
+async fn hello(listen: String) -> anyhow::Result<()> {
+    let server = actix_web::HttpServer::new(|| {
+        actix_web::App::new().default_service(actix_web::web::to(|| async {
+            actix_web::HttpResponse::Ok().json(serde_json::json!({ "hello": "world" }))
+        }))
+    })
+    .bind(&listen)?;
+    println!(
+        "listening on http://{}",
+        server.addrs().first().context("no address")?
+    );
+    std::io::stdout().flush()?;
+    server.run().await?;
+    Ok(())
+}
+
+async fn seed(
+    base: String,
+    key: String,
+    accounts: usize,
+    logins: usize,
+    out: std::path::PathBuf,
+) -> anyhow::Result<()> {
+    let client = awc::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .finish();
+    let mut lines = Vec::new();
+    let prefix = uuid::Uuid::new_v4().simple().to_string();
+    let chunks: Vec<Vec<usize>> = (0..accounts)
+        .collect::<Vec<_>>()
+        .chunks(8)
+        .map(<[usize]>::to_vec)
+        .collect();
+    for chunk in chunks {
+        let work = chunk.into_iter().map(|i| {
+            let (client, base, key, prefix) = (client.clone(), base.clone(), key.clone(), prefix.clone());
+            async move {
+                let email = format!("bench-{prefix}-{i}@example.com");
+                let body = serde_json::json!({ "Email": [{ "Type": "Primary", "Value": email }], "Password": "bench password", "PINInfo": { "PIN": "7294" } });
+                let mut r = client.post(format!("{base}/identity/v2/auth/register?apikey={key}")).send_json(&body).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+                if !r.status().is_success() {
+                    bail!("registration failed: {:?}", r.body().await);
+                }
+                let mut found = Vec::new();
+                for _ in 0..logins {
+                    let body = serde_json::json!({ "email": email, "password": "bench password" });
+                    let mut r = client.post(format!("{base}/identity/v2/auth/login?apikey={key}")).send_json(&body).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+                    let v: serde_json::Value = r.json().await?;
+                    let (Some(s), Some(a)) = (v["session_token"].as_str(), v["access_token"].as_str()) else { bail!("login failed: {v}") };
+                    found.push(format!("{s} {a}"));
+                }
+                anyhow::Ok(found)
+            }
+        });
+        for result in futures_util::future::join_all(work).await {
+            lines.extend(result?);
+        }
+    }
+    std::fs::write(&out, lines.join("\n") + "\n")?;
+    println!("{}", lines.len());
+    Ok(())
+}
+
+fn digest(n: u64, salt: u8) -> Digest {
+    let mut bytes = [salt; 32];
+    bytes[..8].copy_from_slice(&n.to_le_bytes());
+    Digest::from_bytes(bytes)
+}
+
+fn stored(events: &[Event]) -> anyhow::Result<Vec<NewEvent>> {
+    let metadata = br#"{"correlation_id":"6f1c2f9e-8e64-4f52-9a53-1d2f3b4c5d6e","client_ip":"203.0.113.9","user_agent":"bench"}"#.to_vec();
+    events
+        .iter()
+        .map(|e| {
+            Ok(NewEvent {
+                id: uuid::Uuid::new_v4(),
+                event_type: e.event_type().into(),
+                data: serde_json::to_vec(e)?,
+                metadata: metadata.clone(),
+            })
+        })
+        .collect()
+}
+
+async fn generate(data: std::path::PathBuf, target: u64, sessions: u32) -> anyhow::Result<()> {
+    let store = Arc::new(SqliteStore::open(
+        data.join("pinauth.db"),
+        SqliteOptions::default(),
+    )?);
+    let policy = Policy::default();
+    let mut written = 0u64;
+    let mut account = 0u64;
+    let start = Timestamp::from_unix_millis(1_795_871_100_000);
+    let mut pending = Vec::new();
+    while written < target {
+        account += 1;
+        let id = AccountId::from_uuid(uuid::Uuid::from_u64_pair(0xBE7C, account));
+        let at = start.plus_secs(account);
+        let mut state = Account::default();
+        let mut history = Vec::new();
+        let mut step =
+            |state: &mut Account, command: pinauth_domain::Command| -> anyhow::Result<()> {
+                let events = decide(state, command, &policy).map_err(|e| anyhow::anyhow!("{e}"))?;
+                for e in &events {
+                    *state = evolve(std::mem::take(state), e);
+                }
+                history.extend(events);
+                Ok(())
+            };
+        step(&mut state, pinauth_domain::Command::RegisterAccount(RegisterAccount {
+            at,
+            account_id: id,
+            email: Some(Email::parse(&format!("gen{account}@example.com")).map_err(|e| anyhow::anyhow!("{e}"))?),
+            username: None,
+            phone: None,
+            password_hash: SecretHash::from_phc("$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g".into()),
+            security_answers: vec![],
+            pin: PinChoice::Given(SecretHash::from_phc("$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$cGlucGlucGlucGlucGlucGlucGlucGlucGlucGlucGk".into())),
+            tokens: NewTokens { access: digest(account, 1), refresh: digest(account, 2), session: digest(account, 3) },
+            pin_auth_token: digest(account, 4),
+        }))?;
+        for s in 0..u64::from(sessions) {
+            let n = account * 1000 + s;
+            step(
+                &mut state,
+                pinauth_domain::Command::LogInWithPassword(LogInWithPassword {
+                    at,
+                    tokens: NewTokens {
+                        access: digest(n, 5),
+                        refresh: digest(n, 6),
+                        session: digest(n, 7),
+                    },
+                    pin_auth_token: digest(n, 8),
+                }),
+            )?;
+            step(
+                &mut state,
+                pinauth_domain::Command::FailPinAttempt(FailPinAttempt {
+                    at,
+                    flow: AttemptFlow::PinLogin,
+                }),
+            )?;
+            step(
+                &mut state,
+                pinauth_domain::Command::LogInWithPin(LogInWithPin {
+                    at,
+                    session_token: digest(n, 7),
+                    access: digest(n, 9),
+                    refresh: digest(n, 10),
+                }),
+            )?;
+        }
+        written += history.len() as u64;
+        pending.push((id, stored(&history)?));
+        if pending.len() >= 64 || written >= target {
+            let batch: Vec<_> = pending
+                .drain(..)
+                .map(|(id, events)| {
+                    let store = store.clone();
+                    async move {
+                        store
+                            .append(
+                                StreamName::parse(&format!("account-{id}"))?,
+                                ExpectedRevision::NoStream,
+                                events,
+                            )
+                            .await
+                    }
+                })
+                .collect();
+            for result in futures_util::future::join_all(batch).await {
+                result?;
+            }
+        }
+    }
+    println!("{written}");
+    Ok(())
+}
+
+async fn scan(data: std::path::PathBuf) -> anyhow::Result<()> {
+    let store = SqliteStore::open(data.join("pinauth.db"), SqliteOptions::default())?;
+    let started = Instant::now();
+    let mut after = None;
+    let mut count = 0u64;
+    loop {
+        let page = store
+            .read_all(after, 4096, Filter::prefix("account-"))
+            .await?;
+        for recorded in &page {
+            let event: Event = serde_json::from_slice(&recorded.data)?;
+            std::hint::black_box(event);
+        }
+        count += page.len() as u64;
+        after = page.last().map(|e| e.position).or(after);
+        if page.len() < 4096 {
+            break;
+        }
+    }
+    println!(
+        "{:.0} {count}",
+        count as f64 / started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+async fn append(data: std::path::PathBuf, tasks: usize, seconds: u64) -> anyhow::Result<()> {
+    let store = Arc::new(SqliteStore::open(
+        data.join("append.db"),
+        SqliteOptions::default(),
+    )?);
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let started = Instant::now();
+    let done = Arc::new(AtomicU64::new(0));
+    let workers: Vec<_> = (0..tasks)
+        .map(|t| {
+            let (store, done) = (store.clone(), done.clone());
+            tokio::spawn(async move {
+                let mut i = 0u64;
+                while Instant::now() < deadline {
+                    i += 1;
+                    let Ok(stream) = StreamName::parse(&format!("account-{t}-{i}")) else {
+                        return;
+                    };
+                    let event = NewEvent {
+                        id: uuid::Uuid::new_v4(),
+                        event_type: "PinSessionTokenInvalidated".into(),
+                        data: vec![b'x'; 200],
+                        metadata: b"{}".to_vec(),
+                    };
+                    if store
+                        .append(stream, ExpectedRevision::NoStream, vec![event])
+                        .await
+                        .is_ok()
+                    {
+                        done.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.await?;
+    }
+    println!(
+        "{:.0}",
+        done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+async fn lag(
+    command: String,
+    query: String,
+    key: String,
+    tokens: std::path::PathBuf,
+) -> anyhow::Result<()> {
+    let client = awc::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .finish();
+    let mut lags = Vec::new();
+    for line in std::fs::read_to_string(tokens)?.lines() {
+        let Some((session, _)) = line.split_once(' ') else {
+            continue;
+        };
+        let mut r = client.get(format!("{command}/identity/v2/auth/session_token/invalidate?apikey={key}&session_token={session}")).send().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        let _ = r.body().await;
+        let acknowledged = Instant::now();
+        loop {
+            let mut r = client.get(format!("{query}/identity/v2/auth/session_token/validate?apikey={key}&session_token={session}")).send().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            let v: serde_json::Value = r.json().await?;
+            if v["ErrorCode"] == 1245 {
+                break;
+            }
+            if acknowledged.elapsed() > Duration::from_secs(5) {
+                bail!("the query side never saw the invalidation");
+            }
+        }
+        lags.push(acknowledged.elapsed().as_secs_f64() * 1000.0);
+    }
+    lags.sort_by(f64::total_cmp);
+    let at = |q: f64| {
+        lags.get(((lags.len() as f64 - 1.0) * q).round() as usize)
+            .copied()
+            .unwrap_or(0.0)
+    };
+    println!("{:.3} {:.3} {}", at(0.5), at(0.99), lags.len());
+    Ok(())
+}
