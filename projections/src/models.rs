@@ -87,6 +87,29 @@ pub enum TokenProblem {
     Expired,
 }
 
+/// Hashes token digests by their first 8 bytes: they are SHA-256 of server-drawn random tokens,
+/// already uniform, so a keyed hash would only cost time.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DigestHasher(u64);
+
+impl std::hash::Hasher for DigestHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut word = [0u8; 8];
+        for (w, b) in word.iter_mut().zip(bytes) {
+            *w = *b;
+        }
+        self.0 ^= u64::from_le_bytes(word);
+    }
+
+    fn write_usize(&mut self, _length_prefix: usize) {}
+}
+
+type Sessions = HashMap<Digest, SessionEntry, std::hash::BuildHasherDefault<DigestHasher>>;
+
 /// Every read model, and the position they reflect.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReadModels {
@@ -95,7 +118,7 @@ pub struct ReadModels {
     accounts: BTreeMap<AccountId, AccountEntry>,
     /// Derived from `accounts` (rebuilt on load, not stored in snapshots).
     #[serde(skip)]
-    sessions: HashMap<Digest, SessionEntry>,
+    sessions: Sessions,
 }
 
 impl ReadModels {

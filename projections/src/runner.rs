@@ -30,6 +30,8 @@ struct Inner {
     store: Arc<dyn EventStore>,
     models: RwLock<ReadModels>,
     applied: watch::Sender<u64>,
+    /// The store's head as of the last complete catch-up: nothing up to it is missing.
+    scanned: std::sync::atomic::AtomicU64,
     catching_up: tokio::sync::Mutex<()>,
     snapshots: Option<SnapshotStore>,
 }
@@ -55,6 +57,7 @@ impl Projection {
                 store,
                 models: RwLock::new(models),
                 applied: watch::channel(position).0,
+                scanned: std::sync::atomic::AtomicU64::new(position),
                 catching_up: tokio::sync::Mutex::new(()),
                 snapshots,
             }),
@@ -95,7 +98,16 @@ impl Projection {
 
     /// Applies everything the store holds now; returns the position applied.
     pub async fn catch_up(&self) -> Result<u64, StoreError> {
+        use std::sync::atomic::Ordering;
+        // When nothing was written since the last complete catch-up, one read of the head suffices.
+        let head = self.inner.store.head().await?.map_or(0, |p| p.commit);
+        if head <= self.inner.scanned.load(Ordering::Acquire) {
+            return Ok(self.applied());
+        }
         let _one_at_a_time = self.inner.catching_up.lock().await;
+        if head <= self.inner.scanned.load(Ordering::Acquire) {
+            return Ok(self.applied());
+        }
         loop {
             let page = self
                 .inner
@@ -104,6 +116,8 @@ impl Projection {
                 .await?;
             self.apply_all(&page);
             if page.len() < PAGE {
+                // Everything up to `head`, read before this scan, is applied now.
+                self.inner.scanned.fetch_max(head, Ordering::AcqRel);
                 return Ok(self.applied());
             }
         }

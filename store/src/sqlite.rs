@@ -65,6 +65,9 @@ struct Inner {
     options: SqliteOptions,
     writer: mpsc::Sender<Request>,
     readers: Mutex<Vec<Connection>>,
+    /// Answers `head()` inline: a primary-key MAX reads one page, in microseconds, so it is not
+    /// worth a hop to the blocking pool (the query side asks on every request).
+    head_reader: Mutex<Connection>,
     signal: Arc<Signal>,
     poller: Once,
 }
@@ -182,12 +185,14 @@ impl SqliteStore {
             .name("pinauth-store-writer".into())
             .spawn(move || run_writer(conn, queue, &writer_signal, max_batch))
             .map_err(|e| StoreError::Unavailable(format!("cannot start the writer thread: {e}")))?;
+        let head_reader = Mutex::new(open_connection(&path, true).map_err(backend)?);
         Ok(Self {
             inner: Arc::new(Inner {
                 path,
                 options,
                 writer,
                 readers: Mutex::new(Vec::new()),
+                head_reader,
                 signal,
                 poller: Once::new(),
             }),
@@ -627,10 +632,18 @@ impl EventStore for SqliteStore {
     }
 
     fn head(&self) -> BoxFuture<'_, Result<Option<Position>, StoreError>> {
-        Box::pin(self.with_reader(|conn| {
-            let head: Option<i64> =
-                conn.query_row("SELECT MAX(position) FROM events", [], |row| row.get(0))?;
+        let head = (|| {
+            let conn = self
+                .inner
+                .head_reader
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            let head: Option<i64> = conn
+                .prepare_cached("SELECT MAX(position) FROM events")?
+                .query_row([], |row| row.get(0))?;
             Ok(head.map(|h| Position::at(to_u64(h))))
-        }))
+        })()
+        .map_err(backend);
+        Box::pin(async move { head })
     }
 }
