@@ -570,14 +570,7 @@ impl fmt::Debug for Token {
     }
 }
 
-/// Whether `a` and `b` are equal, in time that depends only on their lengths.
-pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
-    std::hint::black_box(diff) == 0
-}
+pub use pinauth_wire::request::ct_eq;
 
 /// SHA-256 of `bytes`.
 pub fn sha256(bytes: &[u8]) -> Digest {

@@ -160,7 +160,8 @@ fn readings(text: &str) -> Option<Vec<i64>> {
     {
         return None;
     }
-    let base = days_from_civil(year, month, day) * 86_400 + minute * 60 + second;
+    let base =
+        Timestamp::from_utc_date(year, month, day)?.unix_millis() / 1000 + minute * 60 + second;
     let mut hours = vec![hour];
     if (1..=12).contains(&hour) {
         hours.push(hour % 12);
@@ -169,17 +170,6 @@ fn readings(text: &str) -> Option<Vec<i64>> {
     hours.sort_unstable();
     hours.dedup();
     Some(hours.into_iter().map(|h| base + h * 3600).collect())
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 #[cfg(test)]
@@ -203,11 +193,16 @@ mod tests {
 
     #[test]
     fn civil_dates_match_the_epoch() {
-        assert_eq!(days_from_civil(1970, 1, 1), 0);
         assert_eq!(
-            days_from_civil(2026, 11, 28) * 86_400 + 13 * 3600 + 5 * 60,
-            NOW
+            Timestamp::from_utc_date(1970, 1, 1).map(Timestamp::unix_millis),
+            Some(0)
         );
+        assert_eq!(readings("2026/11/28 13:05:00"), Some(vec![NOW]));
+        assert_eq!(
+            readings("2026/11/28 01:05:00"),
+            Some(vec![NOW - 12 * 3600, NOW])
+        );
+        assert_eq!(readings("2026/13/28 01:05:00"), None);
     }
 
     #[test]

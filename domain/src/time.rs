@@ -29,6 +29,16 @@ impl Timestamp {
         Self(self.0.saturating_add(millis))
     }
 
+    /// Midnight UTC of a proleptic Gregorian date, or `None` for a month or day out of range.
+    pub fn from_utc_date(year: i64, month: i64, day: i64) -> Option<Self> {
+        if !(1..=12).contains(&month) || !(1..=31).contains(&day) {
+            return None;
+        }
+        days_from_civil(year, month, day)
+            .checked_mul(86_400_000)
+            .map(Self)
+    }
+
     /// Parses RFC 3339 in UTC (`2026-11-28T17:05:03Z`, fractions optional, `Z` or `+00:00`), or a
     /// plain date (`2026-11-28`, meaning its midnight UTC).
     pub fn parse_rfc3339(text: &str) -> Option<Self> {

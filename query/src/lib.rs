@@ -12,7 +12,7 @@ use pinauth_projections::Projection;
 use pinauth_projections::models::{Attempt, LockoutView, TokenProblem};
 use pinauth_wire::ApiError;
 use pinauth_wire::error::{token_expired, token_invalid};
-use pinauth_wire::request::Query;
+use pinauth_wire::request::{Query, access_token, check_api_key, check_api_secret, header};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
@@ -85,32 +85,6 @@ pub async fn handle(state: &QueryState, req: &HttpRequest) -> Option<HttpRespons
     })
 }
 
-fn header<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
-    req.headers()
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-}
-
-fn ct_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len()
-        && std::hint::black_box(a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y))) == 0
-}
-
-fn token_text(req: &HttpRequest, query: &Query) -> Result<String, ApiError> {
-    let bearer = header(req, "authorization").and_then(|h| {
-        let (scheme, token) = h.split_once(' ')?;
-        scheme
-            .eq_ignore_ascii_case("bearer")
-            .then(|| token.trim().to_owned())
-    });
-    bearer
-        .or_else(|| query.get("access_token").map(str::to_owned))
-        .filter(|t| !t.is_empty())
-        .ok_or_else(ApiError::access_token_missing)
-}
-
 /// The token's canonical text and its SHA-256, as the command service stores it.
 fn digest_of(text: &str) -> Option<(String, Digest)> {
     let canonical = uuid::Uuid::try_parse(text.trim())
@@ -152,40 +126,17 @@ async fn read_your_writes(state: &QueryState, req: &HttpRequest) -> Result<(), A
     Ok(())
 }
 
-fn check_key(query: &Query, settings: &QuerySettings) -> Result<(), ApiError> {
-    let key = query
-        .get("apikey")
-        .map(str::trim)
-        .filter(|k| !k.is_empty())
-        .ok_or_else(|| ApiError::api_key(true))?;
-    if ct_eq(key.as_bytes(), settings.api_key.as_bytes()) {
-        Ok(())
-    } else {
-        Err(ApiError::api_key(false))
-    }
-}
-
-fn check_secret(req: &HttpRequest, settings: &QuerySettings) -> Result<(), ApiError> {
-    let secret =
-        header(req, "x-loginradius-apisecret").ok_or_else(|| ApiError::api_secret(true))?;
-    if ct_eq(secret.as_bytes(), settings.api_secret.as_bytes()) {
-        Ok(())
-    } else {
-        Err(ApiError::api_secret(false))
-    }
-}
-
 async fn answer(
     state: &QueryState,
     req: &HttpRequest,
     endpoint: Endpoint,
 ) -> Result<Value, ApiError> {
     let query = Query::parse(req.query_string());
-    check_key(&query, &state.settings)?;
+    check_api_key(&query, &state.settings.api_key)?;
     let now = (state.now)();
     match endpoint {
         Endpoint::ValidateAccessToken | Endpoint::AccessTokenInfo | Endpoint::Profile => {
-            let text = token_text(req, &query)?;
+            let text = access_token(req, &query)?;
             read_your_writes(state, req).await?;
             let (canonical, digest) =
                 digest_of(&text).ok_or_else(|| token_invalid(TokenKind::Access))?;
@@ -216,7 +167,7 @@ async fn answer(
             )
         }
         Endpoint::Lockout(id) => {
-            check_secret(req, &state.settings)?;
+            check_api_secret(req, &state.settings.api_secret)?;
             read_your_writes(state, req).await?;
             let view = state
                 .projection
@@ -225,7 +176,7 @@ async fn answer(
             Ok(lockout_json(&view))
         }
         Endpoint::LockedAccounts => {
-            check_secret(req, &state.settings)?;
+            check_api_secret(req, &state.settings.api_secret)?;
             read_your_writes(state, req).await?;
             let locked = state.projection.read(|m| m.locked_accounts(now));
             Ok(
@@ -233,7 +184,7 @@ async fn answer(
             )
         }
         Endpoint::Attempts(id) => {
-            check_secret(req, &state.settings)?;
+            check_api_secret(req, &state.settings.api_secret)?;
             read_your_writes(state, req).await?;
             if state.projection.read(|m| m.account(&id).is_none()) {
                 return Err(no_user());

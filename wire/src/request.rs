@@ -137,6 +137,61 @@ fn string_of(name: &str, value: &Value) -> Result<String, ApiError> {
     }
 }
 
+/// Whether `a` and `b` are equal, in time that depends only on their lengths.
+pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len()
+        && std::hint::black_box(a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y))) == 0
+}
+
+/// A header's trimmed value, if present and not empty.
+pub fn header<'a>(req: &'a actix_web::HttpRequest, name: &str) -> Option<&'a str> {
+    req.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+}
+
+/// The API key in the query (`apikey`, any case): 922 when missing, 920 when not `expected`.
+pub fn check_api_key(query: &Query, expected: &str) -> Result<(), ApiError> {
+    let key = query
+        .get("apikey")
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+        .ok_or_else(|| ApiError::api_key(true))?;
+    if ct_eq(key.as_bytes(), expected.as_bytes()) {
+        Ok(())
+    } else {
+        Err(ApiError::api_key(false))
+    }
+}
+
+/// The app secret of a management call (`X-LoginRadius-ApiSecret`): 923 when missing, 902 when wrong.
+pub fn check_api_secret(req: &actix_web::HttpRequest, expected: &str) -> Result<(), ApiError> {
+    let secret =
+        header(req, "x-loginradius-apisecret").ok_or_else(|| ApiError::api_secret(true))?;
+    if ct_eq(secret.as_bytes(), expected.as_bytes()) {
+        Ok(())
+    } else {
+        Err(ApiError::api_secret(false))
+    }
+}
+
+/// The access token: `Authorization: Bearer`, else the `access_token` query parameter (1060 when
+/// neither is there).
+pub fn access_token(req: &actix_web::HttpRequest, query: &Query) -> Result<String, ApiError> {
+    let bearer = header(req, "authorization").and_then(|h| {
+        let (scheme, token) = h.split_once(' ')?;
+        scheme
+            .eq_ignore_ascii_case("bearer")
+            .then(|| token.trim().to_owned())
+    });
+    bearer
+        .or_else(|| query.get("access_token").map(str::to_owned))
+        .filter(|t| !t.is_empty() && t.chars().count() <= MAX_FIELD_CHARS)
+        .ok_or_else(ApiError::access_token_missing)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,7 +9,6 @@ mod handlers;
 pub mod views;
 
 use crate::app::{CommandService, RequestContext};
-use crate::crypto::ct_eq;
 use crate::sott::SottVerifier;
 use actix_web::http::Method;
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
@@ -115,51 +114,17 @@ impl Call<'_> {
     }
 
     fn header(&self, name: &str) -> Option<&str> {
-        self.req
-            .headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
+        wire::header(self.req, name)
     }
 
     /// The access token: `Authorization: Bearer`, else the `access_token` query parameter.
     fn access_token(&self) -> Result<String, ApiError> {
-        let bearer = self.header("authorization").and_then(|h| {
-            let (scheme, token) = h.split_once(' ')?;
-            scheme
-                .eq_ignore_ascii_case("bearer")
-                .then(|| token.trim().to_owned())
-        });
-        bearer
-            .or_else(|| self.query.get("access_token").map(str::to_owned))
-            .filter(|t| !t.is_empty() && t.len() <= wire::MAX_FIELD_CHARS)
-            .ok_or_else(ApiError::access_token_missing)
+        wire::access_token(self.req, &self.query)
     }
 
     /// The app secret of a management call.
     fn check_api_secret(&self) -> Result<(), ApiError> {
-        let secret = self
-            .header("x-loginradius-apisecret")
-            .ok_or_else(|| ApiError::api_secret(true))?;
-        if ct_eq(secret.as_bytes(), self.settings().api_secret.as_bytes()) {
-            Ok(())
-        } else {
-            Err(ApiError::api_secret(false))
-        }
-    }
-}
-
-fn check_api_key(query: &Query, settings: &HttpSettings) -> Result<(), ApiError> {
-    let key = query
-        .get("apikey")
-        .map(str::trim)
-        .filter(|k| !k.is_empty())
-        .ok_or_else(|| ApiError::api_key(true))?;
-    if ct_eq(key.as_bytes(), settings.api_key.as_bytes()) {
-        Ok(())
-    } else {
-        Err(ApiError::api_key(false))
+        wire::check_api_secret(self.req, &self.settings().api_secret)
     }
 }
 
@@ -194,7 +159,7 @@ pub async fn handle(state: &ApiState, req: &HttpRequest, body: &[u8]) -> Option<
     let path = req.path().trim_end_matches('/').to_ascii_lowercase();
     let endpoint = handlers::route(req.method(), &path)?;
     let query = Query::parse(req.query_string());
-    if let Err(e) = check_api_key(&query, &state.settings) {
+    if let Err(e) = wire::check_api_key(&query, &state.settings.api_key) {
         return Some(e.error_response());
     }
     let call = Call {
