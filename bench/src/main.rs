@@ -72,6 +72,20 @@ enum Tool {
         #[arg(long, default_value_t = 5)]
         seconds: u64,
     },
+    /// PIN logins from `connections` concurrent clients for `seconds`: answers by status, and the
+    /// p50/p99 latency of each status in milliseconds.
+    Overload {
+        #[arg(long)]
+        base: String,
+        #[arg(long)]
+        key: String,
+        #[arg(long)]
+        tokens: std::path::PathBuf,
+        #[arg(long)]
+        connections: usize,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
     /// Read-your-writes lag: invalidate a session token on `command`, then time until `query`
     /// refuses it. Prints p50 and p99 in milliseconds.
     Lag {
@@ -108,6 +122,15 @@ fn main() -> anyhow::Result<()> {
             tasks,
             seconds,
         } => tokio_main(append(data, tasks, seconds)),
+        Tool::Overload {
+            base,
+            key,
+            tokens,
+            connections,
+            seconds,
+        } => {
+            actix_web::rt::System::new().block_on(overload(base, key, tokens, connections, seconds))
+        }
         Tool::Lag {
             command,
             query,
@@ -201,14 +224,27 @@ async fn seed(
             async move {
                 let email = format!("bench-{prefix}-{i}@example.com");
                 let body = serde_json::json!({ "Email": [{ "Type": "Primary", "Value": email }], "Password": "bench password", "PINInfo": { "PIN": "7294" } });
-                let mut r = client.post(format!("{base}/identity/v2/auth/register?apikey={key}")).send_json(&body).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+                // A server with a small hashing queue answers 429 to a burst: back off and retry.
+                let mut r = loop {
+                    let r = client.post(format!("{base}/identity/v2/auth/register?apikey={key}")).send_json(&body).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+                    if r.status().as_u16() != 429 {
+                        break r;
+                    }
+                    actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+                };
                 if !r.status().is_success() {
                     bail!("registration failed: {:?}", r.body().await);
                 }
                 let mut found = Vec::new();
                 for _ in 0..logins {
                     let body = serde_json::json!({ "email": email, "password": "bench password" });
-                    let mut r = client.post(format!("{base}/identity/v2/auth/login?apikey={key}")).send_json(&body).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+                    let mut r = loop {
+                        let r = client.post(format!("{base}/identity/v2/auth/login?apikey={key}")).send_json(&body).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+                        if r.status().as_u16() != 429 {
+                            break r;
+                        }
+                        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+                    };
                     let v: serde_json::Value = r.json().await?;
                     let (Some(s), Some(a)) = (v["session_token"].as_str(), v["access_token"].as_str()) else { bail!("login failed: {v}") };
                     found.push(format!("{s} {a}"));
@@ -448,5 +484,72 @@ async fn lag(
             .unwrap_or(0.0)
     };
     println!("{:.3} {:.3} {}", at(0.5), at(0.99), lags.len());
+    Ok(())
+}
+
+async fn overload(
+    base: String,
+    key: String,
+    tokens: std::path::PathBuf,
+    connections: usize,
+    seconds: u64,
+) -> anyhow::Result<()> {
+    let sessions: Vec<String> = std::fs::read_to_string(tokens)?
+        .lines()
+        .filter_map(|l| l.split_once(' ').map(|(s, _)| s.to_owned()))
+        .collect();
+    if sessions.is_empty() {
+        bail!("no tokens");
+    }
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let client = awc::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .finish();
+    let sessions = Arc::new(sessions);
+    let workers = (0..connections).map(|c| {
+        let (client, base, key, sessions) =
+            (client.clone(), base.clone(), key.clone(), sessions.clone());
+        async move {
+            let mut seen: Vec<(u16, f64)> = Vec::new();
+            let mut i = c;
+            while Instant::now() < deadline {
+                let session = &sessions[i % sessions.len()];
+                i += connections;
+                let started = Instant::now();
+                let url = format!(
+                    "{base}/identity/v2/auth/login/pin?apikey={key}&session_token={session}"
+                );
+                let Ok(mut response) = client
+                    .post(url)
+                    .send_json(&serde_json::json!({ "PIN": "7294" }))
+                    .await
+                else {
+                    continue;
+                };
+                let _ = response.body().await;
+                seen.push((
+                    response.status().as_u16(),
+                    started.elapsed().as_secs_f64() * 1000.0,
+                ));
+            }
+            seen
+        }
+    });
+    let mut by_status: std::collections::BTreeMap<u16, Vec<f64>> =
+        std::collections::BTreeMap::new();
+    for seen in futures_util::future::join_all(workers).await {
+        for (status, ms) in seen {
+            by_status.entry(status).or_default().push(ms);
+        }
+    }
+    for (status, mut ms) in by_status {
+        ms.sort_by(f64::total_cmp);
+        let at = |q: f64| {
+            ms.get(((ms.len() as f64 - 1.0) * q).round() as usize)
+                .copied()
+                .unwrap_or(0.0)
+        };
+        println!("{status} {} {:.2} {:.2}", ms.len(), at(0.5), at(0.99));
+    }
     Ok(())
 }
