@@ -787,6 +787,28 @@ impl CommandService {
         })
     }
 
+    /// An administrator clears an account's lock and failure counts (a permanent lock included).
+    pub async fn unlock_pin(
+        &self,
+        account: AccountId,
+        ctx: &RequestContext,
+    ) -> Result<Done<()>, AppError> {
+        let _serial = self.serialize(account).await;
+        let none = Candidates::draw(&self.inner.rng)?;
+        let committed = self
+            .decide_and_commit(
+                account,
+                ctx,
+                |at| Command::UnlockPin(UnlockPin { at }),
+                &none,
+            )
+            .await?;
+        Ok(Done {
+            value: (),
+            position: committed.position,
+        })
+    }
+
     /// The account an access token belongs to, as of now (for profile reads on the command side).
     pub async fn account_by_access_token(&self, access_token: &str) -> Result<Account, AppError> {
         let (id, digest) = self

@@ -26,6 +26,7 @@ pub enum Endpoint {
     ResetByToken,
     ResetBySecurityAnswer(IdentifierKind),
     SecurityQuestions(IdentifierKind),
+    UnlockPin(pinauth_domain::AccountId),
 }
 
 /// The endpoint for `method` and a lower-cased `path`.
@@ -67,6 +68,14 @@ pub fn route(method: &Method, path: &str) -> Option<Endpoint> {
         ("GET", "/identity/v2/auth/securityquestion/phone") => {
             SecurityQuestions(IdentifierKind::Phone)
         }
+        ("PUT", p) => {
+            let uid = p
+                .strip_prefix("/identity/v2/manage/account/")?
+                .strip_suffix("/pin/unlock")?;
+            UnlockPin(pinauth_domain::AccountId::from_uuid(
+                uuid::Uuid::try_parse(uid).ok()?,
+            ))
+        }
         _ => return None,
     })
 }
@@ -88,6 +97,7 @@ pub async fn run(endpoint: Endpoint, call: &Call<'_>) -> Result<Reply, ApiError>
         Endpoint::ResetByToken => reset_by_token(call).await,
         Endpoint::ResetBySecurityAnswer(kind) => reset_by_security_answer(call, kind).await,
         Endpoint::SecurityQuestions(kind) => security_questions(call, kind).await,
+        Endpoint::UnlockPin(account) => unlock_pin(call, account).await,
     }
 }
 
@@ -547,4 +557,13 @@ async fn security_questions(call: &Call<'_>, kind: IdentifierKind) -> Result<Rep
         })
         .collect();
     Ok(Reply::new(serde_json::Value::Array(questions), None))
+}
+
+async fn unlock_pin(
+    call: &Call<'_>,
+    account: pinauth_domain::AccountId,
+) -> Result<Reply, ApiError> {
+    call.check_api_secret()?;
+    let done = call.service().unlock_pin(account, &call.ctx).await?;
+    Ok(Reply::new(views::posted(), done.position))
 }

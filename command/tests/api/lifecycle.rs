@@ -348,3 +348,45 @@ async fn a_required_pin_cannot_be_skipped_through_the_profile() {
         .await;
     answer.error(403, 1234);
 }
+
+#[actix_web::test]
+async fn an_administrator_unlocks_a_permanent_lock_with_the_app_secret() {
+    let app = spawn_with(|o| o.policy.lockout.permanent_after_locks = Some(1)).await;
+    let user = app.user_with_pin("ann@example.com").await;
+    let (session, uid) = (
+        user["session_token"].as_str().unwrap().to_owned(),
+        user["Profile"]["Uid"].as_str().unwrap().to_owned(),
+    );
+    for _ in 0..5 {
+        app.login_pin(&session, "1357").await;
+    }
+    app.clock.advance(7200); // far beyond a timed lock: this one is permanent
+    app.login_pin(&session, PIN).await.error(403, 1198);
+    let unlock = app.url(&format!("/identity/v2/manage/account/{uid}/pin/unlock"), "");
+    app.send("PUT", unlock.clone(), &[], None)
+        .await
+        .error(400, 923);
+    app.send(
+        "PUT",
+        unlock.clone(),
+        &[("X-LoginRadius-ApiSecret", "wrong")],
+        None,
+    )
+    .await
+    .error(401, 902);
+    let nobody = app.url(
+        &format!(
+            "/identity/v2/manage/account/{}/pin/unlock",
+            uuid::Uuid::new_v4()
+        ),
+        "",
+    );
+    app.send("PUT", nobody, &[("X-LoginRadius-ApiSecret", SECRET)], None)
+        .await
+        .error(403, 938);
+    let answer = app
+        .send("PUT", unlock, &[("X-LoginRadius-ApiSecret", SECRET)], None)
+        .await;
+    assert_eq!(answer.ok()["IsPosted"], true);
+    app.login_pin(&session, PIN).await.ok();
+}
