@@ -43,6 +43,9 @@ pub enum AppError {
     /// A reset token that is not a pending challenge's.
     #[error("invalid reset token")]
     InvalidResetToken,
+    /// A reset token whose challenge was already used.
+    #[error("the reset link was already used")]
+    ResetTokenUsed,
     /// A security answer that does not match.
     #[error("incorrect security answer")]
     WrongAnswer,

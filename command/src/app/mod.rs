@@ -70,6 +70,15 @@ pub enum Identifier {
 }
 
 impl Identifier {
+    /// Which kind of identifier this is.
+    pub fn kind(&self) -> IdentifierKind {
+        match self {
+            Self::Email(_) => IdentifierKind::Email,
+            Self::Username(_) => IdentifierKind::Username,
+            Self::Phone(_) => IdentifierKind::Phone,
+        }
+    }
+
     fn lookup(&self) -> (LookupKind, &str) {
         match self {
             Self::Email(e) => (LookupKind::Email, e.as_str()),
@@ -446,15 +455,14 @@ impl CommandService {
             });
             let events = decide(&loaded.state, command, self.policy())?;
             self.claim_issued(&events, &candidates, id, at, ctx).await?;
-            match self.commit(id, &loaded, events, ctx).await {
-                Ok(committed) => {
-                    return Ok(Done {
-                        value: login_outcome(&committed, &candidates)?,
-                        position: committed.position,
-                    });
-                }
-                Err(e) if e.is_conflict() => continue,
-                Err(e) => return Err(e),
+            if let Some(committed) = self
+                .commit_unless_conflict(id, &loaded, events, ctx)
+                .await?
+            {
+                return Ok(Done {
+                    value: login_outcome(&committed, &candidates)?,
+                    position: committed.position,
+                });
             }
         }
         Err(AppError::Contention)
@@ -498,15 +506,14 @@ impl CommandService {
             });
             let events = decide(&loaded.state, command, self.policy())?;
             self.claim_issued(&events, &candidates, id, at, ctx).await?;
-            match self.commit(id, &loaded, events, ctx).await {
-                Ok(committed) => {
-                    return Ok(Done {
-                        value: login_outcome(&committed, &candidates)?,
-                        position: committed.position,
-                    });
-                }
-                Err(e) if e.is_conflict() => continue,
-                Err(e) => return Err(e),
+            if let Some(committed) = self
+                .commit_unless_conflict(id, &loaded, events, ctx)
+                .await?
+            {
+                return Ok(Done {
+                    value: login_outcome(&committed, &candidates)?,
+                    position: committed.position,
+                });
             }
         }
         Err(AppError::Contention)
@@ -589,16 +596,7 @@ impl CommandService {
                     .count_failure(id, AttemptFlow::ChangePin, AppError::CurrentPinInvalid, ctx)
                     .await;
             }
-            let new_pin_hash = match &new_hash {
-                Some(h) => h,
-                None => new_hash.insert(
-                    self.inner
-                        .hasher
-                        .hash(&Plaintext::new(new_pin.expose()))
-                        .await?,
-                ),
-            }
-            .clone();
+            let new_pin_hash = self.hash_once(&mut new_hash, new_pin).await?;
             let events = decide(
                 &loaded.state,
                 Command::ChangePin(ChangePin {
@@ -608,15 +606,14 @@ impl CommandService {
                 }),
                 self.policy(),
             )?;
-            match self.commit(id, &loaded, events, ctx).await {
-                Ok(committed) => {
-                    return Ok(Done {
-                        value: (),
-                        position: committed.position,
-                    });
-                }
-                Err(e) if e.is_conflict() => continue,
-                Err(e) => return Err(e),
+            if let Some(committed) = self
+                .commit_unless_conflict(id, &loaded, events, ctx)
+                .await?
+            {
+                return Ok(Done {
+                    value: (),
+                    position: committed.position,
+                });
             }
         }
         Err(AppError::Contention)
@@ -853,13 +850,47 @@ impl CommandService {
             let loaded = self.load(id).await?;
             let events = decide(&loaded.state, make(at), self.policy())?;
             self.claim_issued(&events, candidates, id, at, ctx).await?;
-            match self.commit(id, &loaded, events, ctx).await {
-                Ok(committed) => return Ok(committed),
-                Err(e) if e.is_conflict() => continue,
-                Err(e) => return Err(e),
+            if let Some(committed) = self
+                .commit_unless_conflict(id, &loaded, events, ctx)
+                .await?
+            {
+                return Ok(committed);
             }
         }
         Err(AppError::Contention)
+    }
+
+    /// Commits `events` decided on `loaded`; `None` when another writer got there first, so that
+    /// the caller re-decides on the new state.
+    async fn commit_unless_conflict(
+        &self,
+        id: AccountId,
+        loaded: &Loaded,
+        events: Vec<Event>,
+        ctx: &RequestContext,
+    ) -> Result<Option<Committed>, AppError> {
+        match self.commit(id, loaded, events, ctx).await {
+            Ok(committed) => Ok(Some(committed)),
+            Err(e) if e.is_conflict() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Hashes `pin` the first time a use case needs it, and reuses that hash on every retry.
+    async fn hash_once(
+        &self,
+        slot: &mut Option<SecretHash>,
+        pin: &Pin,
+    ) -> Result<SecretHash, AppError> {
+        if let Some(hash) = slot {
+            return Ok(hash.clone());
+        }
+        let hash = self
+            .inner
+            .hasher
+            .hash(&Plaintext::new(pin.expose()))
+            .await?;
+        Ok(slot.insert(hash).clone())
     }
 
     /// Records an attempt refused because the account is locked, then answers `Locked`. Nothing
@@ -882,10 +913,12 @@ impl CommandService {
                 Command::FailPinAttempt(FailPinAttempt { at, flow }),
                 self.policy(),
             )?;
-            match self.commit(id, &loaded, events, ctx).await {
-                Ok(_) => return Err(AppError::Locked { until: lock.until }),
-                Err(e) if e.is_conflict() => continue,
-                Err(e) => return Err(e),
+            if self
+                .commit_unless_conflict(id, &loaded, events, ctx)
+                .await?
+                .is_some()
+            {
+                return Err(AppError::Locked { until: lock.until });
             }
         }
         Err(AppError::Contention)

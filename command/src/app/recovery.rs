@@ -261,11 +261,7 @@ impl CommandService {
         })
         .map_err(|e| AppError::Corrupt(e.to_string()))?;
         let sealed = self.seal(&challenge_id, &plaintext)?;
-        let via = match identifier {
-            Identifier::Email(_) => IdentifierKind::Email,
-            Identifier::Username(_) => IdentifierKind::Username,
-            Identifier::Phone(_) => IdentifierKind::Phone,
-        };
+        let via = identifier.kind();
         let at = self.now();
         if let Some(token) = &link_token {
             self.inner
@@ -333,11 +329,7 @@ impl CommandService {
         ctx: &RequestContext,
     ) -> Result<Done<()>, AppError> {
         let (kind, value) = identifier.lookup();
-        let via = match kind {
-            LookupKind::Email => IdentifierKind::Email,
-            LookupKind::Username => IdentifierKind::Username,
-            _ => IdentifierKind::Phone,
-        };
+        let via = identifier.kind();
         let Some(id) = self.inner.lookups.resolve(kind, value).await? else {
             return Err(AppError::WrongOtp);
         };
@@ -363,30 +355,20 @@ impl CommandService {
                     .count_failure(id, AttemptFlow::Otp, AppError::WrongOtp, ctx)
                     .await;
             }
-            let pin_hash = match &pin_hash {
-                Some(h) => h,
-                None => pin_hash.insert(
-                    self.inner
-                        .hasher
-                        .hash(&Plaintext::new(pin.expose()))
-                        .await?,
-                ),
-            }
-            .clone();
+            let pin_hash = self.hash_once(&mut pin_hash, pin).await?;
             let events = decide(
                 &loaded.state,
                 Command::ResetPinViaOtp(ResetPinViaOtp { at, via, pin_hash }),
                 self.policy(),
             )?;
-            match self.commit(id, &loaded, events, ctx).await {
-                Ok(committed) => {
-                    return Ok(Done {
-                        value: (),
-                        position: committed.position,
-                    });
-                }
-                Err(e) if e.is_conflict() => continue,
-                Err(e) => return Err(e),
+            if let Some(committed) = self
+                .commit_unless_conflict(id, &loaded, events, ctx)
+                .await?
+            {
+                return Ok(Done {
+                    value: (),
+                    position: committed.position,
+                });
             }
         }
         Err(AppError::Contention)
@@ -407,18 +389,21 @@ impl CommandService {
             .ok_or(AppError::InvalidResetToken)?;
         let _serial = self.serialize(id).await;
         let digest = token.digest();
-        match self
-            .load(id)
+        // A link is not a code: its refusals are told in link terms (979, or 1242 once used).
+        let link_terms = |e: AppError| match e {
+            AppError::Domain(
+                DomainError::ChallengeNotFound
+                | DomainError::ChallengeExpired
+                | DomainError::NotRegistered,
+            ) => AppError::InvalidResetToken,
+            AppError::Domain(DomainError::ChallengeUsed) => AppError::ResetTokenUsed,
+            other => other,
+        };
+        self.load(id)
             .await?
             .state
             .reset_token_guard(self.now(), &digest)
-        {
-            Ok(_) => {}
-            Err(DomainError::ChallengeNotFound | DomainError::NotRegistered) => {
-                return Err(AppError::InvalidResetToken);
-            }
-            Err(e) => return Err(e.into()),
-        }
+            .map_err(|e| link_terms(e.into()))?;
         let pin_hash = self
             .inner
             .hasher
@@ -439,10 +424,7 @@ impl CommandService {
                 &none,
             )
             .await
-            .map_err(|e| match e {
-                AppError::Domain(DomainError::ChallengeNotFound) => AppError::InvalidResetToken,
-                other => other,
-            })?;
+            .map_err(link_terms)?;
         Ok(Done {
             value: (),
             position: committed.position,
@@ -457,11 +439,7 @@ impl CommandService {
         ctx: &RequestContext,
     ) -> Result<Done<()>, AppError> {
         let (kind, value) = identifier.lookup();
-        let via = match kind {
-            LookupKind::Email => IdentifierKind::Email,
-            LookupKind::Username => IdentifierKind::Username,
-            _ => IdentifierKind::Phone,
-        };
+        let via = identifier.kind();
         let Some(id) = self.inner.lookups.resolve(kind, value).await? else {
             for (_, answer) in answers {
                 self.inner.hasher.verify_nothing(answer).await?;
@@ -518,30 +496,20 @@ impl CommandService {
                     .count_failure(id, AttemptFlow::SecurityAnswer, AppError::WrongAnswer, ctx)
                     .await;
             }
-            let pin_hash = match &pin_hash {
-                Some(h) => h,
-                None => pin_hash.insert(
-                    self.inner
-                        .hasher
-                        .hash(&Plaintext::new(pin.expose()))
-                        .await?,
-                ),
-            }
-            .clone();
+            let pin_hash = self.hash_once(&mut pin_hash, pin).await?;
             let events = decide(
                 &loaded.state,
                 Command::ResetPinViaSecurityAnswer(ResetPinViaSecurityAnswer { at, via, pin_hash }),
                 self.policy(),
             )?;
-            match self.commit(id, &loaded, events, ctx).await {
-                Ok(committed) => {
-                    return Ok(Done {
-                        value: (),
-                        position: committed.position,
-                    });
-                }
-                Err(e) if e.is_conflict() => continue,
-                Err(e) => return Err(e),
+            if let Some(committed) = self
+                .commit_unless_conflict(id, &loaded, events, ctx)
+                .await?
+            {
+                return Ok(Done {
+                    value: (),
+                    position: committed.position,
+                });
             }
         }
         Err(AppError::Contention)

@@ -76,6 +76,12 @@ pub fn api_error(e: AppError) -> ApiError {
             "The link cannot be accessed",
             "The link is either expired or has already been used, please request a new link.",
         ),
+        AppError::ResetTokenUsed => ApiError::new(
+            403,
+            1242,
+            "The email verification link has already been used",
+            "This link has already been used, please use the 'forgot pin' option again.",
+        ),
         AppError::WrongAnswer => ApiError::new(
             403,
             1093,

@@ -4,9 +4,8 @@ use super::{Call, Reply, views};
 use crate::app::{ForgotChannel, ResetSecret};
 use crate::app::{Identifier, PinInput, Registration};
 use crate::crypto::Plaintext;
-use crate::error::AppError;
 use actix_web::http::Method;
-use pinauth_domain::{DomainError, Email, IdentifierKind, Phone, Pin, QuestionId, Username};
+use pinauth_domain::{Email, IdentifierKind, Phone, Pin, QuestionId, Username};
 use pinauth_wire::ApiError;
 
 /// The command service's endpoints.
@@ -489,17 +488,7 @@ async fn reset_by_token(call: &Call<'_>) -> Result<Reply, ApiError> {
     let done = call
         .service()
         .reset_pin(ResetSecret::Token(token), &pin, &call.ctx)
-        .await
-        .map_err(|e| match e {
-            AppError::Domain(DomainError::ChallengeUsed) => ApiError::new(
-                403,
-                1242,
-                "The email verification link has already been used",
-                "This link has already been used, please use the 'forgot pin' option again.",
-            ),
-            AppError::Domain(DomainError::ChallengeExpired) => AppError::InvalidResetToken.into(),
-            other => other.into(),
-        })?;
+        .await?;
     Ok(Reply::new(views::posted(), done.position))
 }
 
