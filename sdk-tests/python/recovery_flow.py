@@ -11,18 +11,9 @@ import uuid
 
 from LoginRadius import LoginRadius
 
-
-def expect_ok(what, answer):
-    if not isinstance(answer, dict) or answer.get("ErrorCode"):
-        sys.exit(f"{what}: expected success, got {answer!r}")
-    print(f"ok: {what}")
-    return answer
+from checks import expect_error, expect_ok
 
 
-def expect_error(what, answer, code):
-    if not isinstance(answer, dict) or answer.get("ErrorCode") != code:
-        sys.exit(f"{what}: expected ErrorCode {code}, got {answer!r}")
-    print(f"ok: {what} -> {code}")
 
 
 def message_to(outbox, to, count):

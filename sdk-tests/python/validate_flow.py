@@ -7,12 +7,8 @@ import uuid
 
 from LoginRadius import LoginRadius
 
+from checks import expect_error, expect_ok
 
-def expect_ok(what, answer):
-    if not isinstance(answer, dict) or answer.get("ErrorCode"):
-        sys.exit(f"{what}: expected success, got {answer!r}")
-    print(f"ok: {what}")
-    return answer
 
 
 def main(base, key, secret):
@@ -32,10 +28,7 @@ def main(base, key, secret):
     assert profile["Email"][0]["Value"] == email, profile
     assert profile["PIN"]["Skipped"] is False and profile["PIN"]["PIN"] is None, profile
 
-    invalid = lr.authentication.auth_validate_access_token(str(uuid.uuid4()))
-    if invalid.get("ErrorCode") != 905:
-        sys.exit(f"an unknown access token: expected 905, got {invalid!r}")
-    print("ok: an unknown access token -> 905")
+    expect_error("an unknown access token", lr.authentication.auth_validate_access_token(str(uuid.uuid4())), 905)
     print("python sdk: all passed")
 
 

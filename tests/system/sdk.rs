@@ -5,17 +5,8 @@ use crate::harness::*;
 
 #[actix_web::test]
 async fn the_python_sdk_validates_a_token_and_reads_the_profile() {
-    let python = match std::env::var("LOGINRADIUS_SDK_PYTHON") {
-        Ok(python) if !python.is_empty() => python,
-        _ if std::env::var_os("CI").is_some() => {
-            panic!("LOGINRADIUS_SDK_PYTHON is not set: CI must run ./scripts/test")
-        }
-        _ => {
-            eprintln!(
-                "SKIPPED: the LoginRadius SDK tests need LOGINRADIUS_SDK_PYTHON; ./scripts/test sets it"
-            );
-            return;
-        }
+    let Some(python) = pinauth_tests::sdk_python() else {
+        return;
     };
     let (_dir, data) = data_dir();
     let serve = Process::start("serve", &data, &[("PINAUTH_HTTP__REQUIRE_SOTT", "true")]);
@@ -44,17 +35,8 @@ async fn the_python_sdk_validates_a_token_and_reads_the_profile() {
 
 #[actix_web::test]
 async fn the_python_sdk_drives_forgot_and_reset_by_token_phone_otp_and_security_answer() {
-    let python = match std::env::var("LOGINRADIUS_SDK_PYTHON") {
-        Ok(python) if !python.is_empty() => python,
-        _ if std::env::var_os("CI").is_some() => {
-            panic!("LOGINRADIUS_SDK_PYTHON is not set: CI must run ./scripts/test")
-        }
-        _ => {
-            eprintln!(
-                "SKIPPED: the LoginRadius SDK tests need LOGINRADIUS_SDK_PYTHON; ./scripts/test sets it"
-            );
-            return;
-        }
+    let Some(python) = pinauth_tests::sdk_python() else {
+        return;
     };
     let (_dir, data) = data_dir();
     let serve = Process::start(

@@ -4,22 +4,6 @@
 use crate::helpers::*;
 use pinauth_command::sott::SottVerifier;
 
-/// The SDK's python, or `None` (with a note) outside CI when it was not installed.
-pub fn sdk_python() -> Option<String> {
-    match std::env::var("LOGINRADIUS_SDK_PYTHON") {
-        Ok(python) if !python.is_empty() => Some(python),
-        _ if std::env::var_os("CI").is_some() => {
-            panic!("LOGINRADIUS_SDK_PYTHON is not set: CI must run ./scripts/test")
-        }
-        _ => {
-            eprintln!(
-                "SKIPPED: the LoginRadius SDK tests need LOGINRADIUS_SDK_PYTHON; ./scripts/test sets it"
-            );
-            None
-        }
-    }
-}
-
 pub fn run_python(python: &str, script: &str, args: &[&str]) {
     let script = format!(
         "{}/../sdk-tests/python/{script}",
@@ -41,7 +25,9 @@ pub fn run_python(python: &str, script: &str, args: &[&str]) {
 
 #[actix_web::test]
 async fn the_python_sdk_drives_registration_login_set_change_and_invalidate() {
-    let Some(python) = sdk_python() else { return };
+    let Some(python) = pinauth_tests::sdk_python() else {
+        return;
+    };
     let app = spawn_with(|o| o.http.sott = Some(SottVerifier::new(KEY, SECRET, 86_400, 300))).await;
     let base = app.base.clone();
     // The SDK is synchronous; run it off the server's runtime.
