@@ -10,9 +10,11 @@
 //!   skips an event.
 //! - Subscriptions catch up from a position, then deliver live events in position order.
 //!
-//! Adapters: [`memory::MemoryStore`] for tests, [`sqlite::SqliteStore`] (the embedded default).
+//! Adapters: [`memory::MemoryStore`] for tests, [`sqlite::SqliteStore`] (the embedded default),
+//! [`kurrent::KurrentStore`] (KurrentDB/EventStoreDB, for clusters).
 
 mod append;
+pub mod kurrent;
 pub mod memory;
 pub mod sqlite;
 mod subscription;

@@ -8,5 +8,6 @@
 
 #[macro_use]
 mod conformance;
+mod kurrent;
 mod memory;
 mod sqlite;

@@ -1,0 +1,416 @@
+//! The KurrentDB (EventStoreDB 20.10+) adapter, through the official `kurrentdb` client.
+//!
+//! How the port maps onto the server:
+//! - `ExpectedRevision` ↔ `StreamState`; the server's `WrongExpectedVersion` becomes the typed
+//!   conflict, except when the event at the expected place carries the append's first id: then the
+//!   ids were reused for other events and the error is `DuplicateEventId`, as on the other adapters.
+//! - Event ids are the caller's, so a retried append is recognised by the server itself.
+//! - `read_all` and `head` read `$all` with a server-side filter; reading `$all` from a position
+//!   includes it, so the adapter reads one more and drops what is not after the caller's position.
+//! - Subscriptions are filtered catch-up subscriptions to `$all`. The adapter resubscribes by
+//!   itself after a drop, from the last event or filter checkpoint it saw (commit and prepare
+//!   positions both kept), and reports an error only after [`RESUBSCRIBE_ATTEMPTS`] failures in a
+//!   row, after which a consumer may subscribe again.
+//! - System streams (`$…`) are never seen. An optional namespace is prepended to every stream name
+//!   and stripped on the way back, so several deployments (or test runs) can share one database.
+
+use crate::append::validate;
+use crate::{
+    AppendResult, BoxFuture, EventStore, EventStream, ExpectedRevision, Filter, NewEvent, Position,
+    RecordedEvent, StoreError, StreamName,
+};
+use kurrentdb::{
+    AppendToStreamOptions, Client, ClientSettings, CurrentRevision, EventData, ReadAllOptions,
+    ReadStreamOptions, StreamPosition, StreamState, SubscribeToAllOptions, SubscriptionEvent,
+    SubscriptionFilter,
+};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Failed resubscriptions in a row before a subscription reports an error.
+pub const RESUBSCRIBE_ATTEMPTS: u32 = 8;
+
+/// Adapter settings beyond the connection string.
+#[derive(Clone, Debug)]
+pub struct KurrentOptions {
+    /// Prepended to every stream name (for example `staging.`); empty for none.
+    pub namespace: String,
+    /// Largest event accepted (type, data and metadata).
+    pub max_event_bytes: usize,
+}
+
+impl Default for KurrentOptions {
+    fn default() -> Self {
+        Self {
+            namespace: String::new(),
+            max_event_bytes: crate::DEFAULT_MAX_EVENT_BYTES,
+        }
+    }
+}
+
+/// The KurrentDB adapter. Cheap to clone; the client holds one connection.
+#[derive(Clone)]
+pub struct KurrentStore {
+    client: Client,
+    namespace: Arc<str>,
+    max_event_bytes: usize,
+}
+
+impl KurrentStore {
+    /// A store on the server(s) `url` names, in KurrentDB's connection-string format
+    /// (`kurrentdb://host:2113?tls=false`, `kurrentdb://a:2113,b:2113,c:2113`,
+    /// `kurrentdb+discover://cluster.example:2113`; `esdb://` works too). The client connects on
+    /// first use. Call inside a tokio runtime.
+    pub fn connect(url: &str, options: KurrentOptions) -> Result<Self, StoreError> {
+        if !options.namespace.is_empty() {
+            StreamName::parse(&options.namespace)?;
+        }
+        // rustls refuses to choose between the two crypto providers the dependency tree enables
+        // (ring for SMTP, aws-lc for this client); ring is pinauth's.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let settings: ClientSettings = url.parse().map_err(|e| {
+            StoreError::Backend(format!("invalid KurrentDB connection string: {e}"))
+        })?;
+        let client = Client::new(settings)
+            .map_err(|e| StoreError::Unavailable(format!("cannot create the client: {e}")))?;
+        Ok(Self {
+            client,
+            namespace: Arc::from(options.namespace),
+            max_event_bytes: options.max_event_bytes,
+        })
+    }
+
+    fn server_name(&self, stream: &StreamName) -> String {
+        format!("{}{}", self.namespace, stream.as_str())
+    }
+
+    /// The server-side filter for `filter`; `None` when it can match nothing.
+    fn server_filter(&self, filter: &Filter) -> Option<SubscriptionFilter> {
+        let base = SubscriptionFilter::on_stream_name();
+        match filter {
+            Filter::All if self.namespace.is_empty() => Some(base.regex("^[^$]")),
+            Filter::All => Some(base.add_prefix(&*self.namespace)),
+            Filter::StreamPrefixes(prefixes) if prefixes.is_empty() => None,
+            Filter::StreamPrefixes(prefixes) => Some(
+                prefixes
+                    .iter()
+                    .fold(base, |f, p| f.add_prefix(format!("{}{p}", self.namespace))),
+            ),
+        }
+    }
+
+    /// The port's view of a server event; `None` for events outside this store's streams.
+    fn recorded(&self, event: &kurrentdb::ResolvedEvent) -> Option<RecordedEvent> {
+        convert(&self.namespace, event)
+    }
+
+    async fn read_stream_inner(
+        &self,
+        stream: &StreamName,
+        from: u64,
+        max: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        if max == 0 {
+            return Ok(Vec::new());
+        }
+        let options = ReadStreamOptions::default()
+            .forwards()
+            .position(StreamPosition::Position(from))
+            .max_count(max);
+        let mut read = match self
+            .client
+            .read_stream(self.server_name(stream), &options)
+            .await
+        {
+            Ok(read) => read,
+            Err(kurrentdb::Error::ResourceNotFound) => return Ok(Vec::new()),
+            Err(e) => return Err(store_error(e)),
+        };
+        let mut events = Vec::new();
+        loop {
+            match read.next().await {
+                Ok(Some(event)) => events.extend(self.recorded(&event)),
+                Ok(None) | Err(kurrentdb::Error::ResourceNotFound) => return Ok(events),
+                Err(e) => return Err(store_error(e)),
+            }
+        }
+    }
+
+    async fn append_inner(
+        &self,
+        stream: StreamName,
+        expected: ExpectedRevision,
+        events: Vec<NewEvent>,
+    ) -> Result<AppendResult, StoreError> {
+        validate(&events, self.max_event_bytes)?;
+        let first_id = events.first().map(|e| e.id);
+        let state = match expected {
+            ExpectedRevision::NoStream => StreamState::NoStream,
+            ExpectedRevision::Exact(rev) => StreamState::StreamRevision(rev),
+            ExpectedRevision::StreamExists => StreamState::StreamExists,
+            ExpectedRevision::Any => StreamState::Any,
+        };
+        let data: Vec<EventData> = events.into_iter().map(event_data).collect();
+        let options = AppendToStreamOptions::default().stream_state(state);
+        match self
+            .client
+            .append_to_stream(self.server_name(&stream), &options, data)
+            .await
+        {
+            Ok(written) => Ok(AppendResult {
+                next_revision: written.next_expected_version,
+                position: Position {
+                    commit: written.position.commit,
+                    prepare: written.position.prepare,
+                },
+            }),
+            Err(kurrentdb::Error::WrongExpectedVersion { current, .. }) => {
+                let actual = match current {
+                    CurrentRevision::Current(rev) => Some(rev),
+                    CurrentRevision::NoStream => None,
+                };
+                let retried_at = match expected {
+                    ExpectedRevision::NoStream => Some(0),
+                    ExpectedRevision::Exact(rev) => rev.checked_add(1),
+                    ExpectedRevision::StreamExists | ExpectedRevision::Any => None,
+                };
+                if let (Some(at), Some(id)) = (retried_at, first_id) {
+                    let there = self.read_stream_inner(&stream, at, 1).await?;
+                    if there.first().is_some_and(|e| e.id == id) {
+                        return Err(StoreError::DuplicateEventId { id });
+                    }
+                }
+                Err(StoreError::WrongExpectedRevision {
+                    stream,
+                    expected,
+                    actual,
+                })
+            }
+            Err(e) => Err(store_error(e)),
+        }
+    }
+
+    async fn read_all_inner(
+        &self,
+        after: Option<Position>,
+        max: usize,
+        filter: Filter,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let Some(server_filter) = self.server_filter(&filter) else {
+            return Ok(Vec::new());
+        };
+        if max == 0 {
+            return Ok(Vec::new());
+        }
+        let (from, extra) = match after {
+            None => (StreamPosition::Start, 0),
+            Some(p) => (StreamPosition::Position(server_position(p)), 1),
+        };
+        let options = ReadAllOptions::default()
+            .forwards()
+            .position(from)
+            .filter(server_filter)
+            .max_count(max.saturating_add(extra));
+        let mut read = self.client.read_all(&options).await.map_err(store_error)?;
+        let mut events = Vec::new();
+        while events.len() < max {
+            let Some(event) = read.next().await.map_err(store_error)? else {
+                break;
+            };
+            if let Some(event) = self.recorded(&event)
+                && Some(event.position) > after
+                && filter.matches(&event.stream)
+            {
+                events.push(event);
+            }
+        }
+        Ok(events)
+    }
+
+    async fn head_inner(&self) -> Result<Option<Position>, StoreError> {
+        let Some(filter) = self.server_filter(&Filter::All) else {
+            return Ok(None);
+        };
+        let options = ReadAllOptions::default()
+            .backwards()
+            .position(StreamPosition::End)
+            .filter(filter)
+            .max_count(1);
+        let mut read = self.client.read_all(&options).await.map_err(store_error)?;
+        while let Some(event) = read.next().await.map_err(store_error)? {
+            if let Some(event) = self.recorded(&event) {
+                return Ok(Some(event.position));
+            }
+        }
+        Ok(None)
+    }
+}
+
+fn server_position(p: Position) -> kurrentdb::Position {
+    kurrentdb::Position {
+        commit: p.commit,
+        prepare: p.prepare,
+    }
+}
+
+fn convert(namespace: &str, event: &kurrentdb::ResolvedEvent) -> Option<RecordedEvent> {
+    let e = event.event.as_ref()?;
+    let name = e.stream_id().strip_prefix(namespace)?;
+    // Names this adapter did not write (system streams, other tools) are not the port's.
+    let stream = StreamName::parse(name).ok()?;
+    // "created" is in 100 ns ticks since the Unix epoch.
+    let recorded_at_ms = e
+        .metadata
+        .get("created")
+        .and_then(|ticks| ticks.parse::<i64>().ok())
+        .map_or(0, |ticks| ticks / 10_000);
+    Some(RecordedEvent {
+        stream,
+        revision: e.revision,
+        position: Position {
+            commit: e.position.commit,
+            prepare: e.position.prepare,
+        },
+        id: e.id,
+        event_type: Arc::from(e.event_type.as_str()),
+        data: e.data.clone(),
+        metadata: e.custom_metadata.clone(),
+        recorded_at_ms,
+    })
+}
+
+/// The client's form of an event: marked as JSON when it is JSON, so that the server's UI and
+/// projections can read it.
+fn event_data(event: NewEvent) -> EventData {
+    let json = serde_json::from_slice::<&serde_json::value::RawValue>(&event.data)
+        .ok()
+        .and_then(|raw| EventData::json(&event.event_type, &raw).ok());
+    json.unwrap_or_else(|| EventData::binary(&event.event_type, event.data.clone().into()))
+        .id(event.id)
+        .metadata(event.metadata.into())
+}
+
+fn store_error(e: kurrentdb::Error) -> StoreError {
+    use kurrentdb::Error as E;
+    match e {
+        E::ServerError(_)
+        | E::NotLeaderException(_)
+        | E::ConnectionClosed
+        | E::GrpcConnectionError(_)
+        | E::DeadlineExceeded => StoreError::Unavailable(e.to_string()),
+        other => StoreError::Backend(other.to_string()),
+    }
+}
+
+impl EventStore for KurrentStore {
+    fn append(
+        &self,
+        stream: StreamName,
+        expected: ExpectedRevision,
+        events: Vec<NewEvent>,
+    ) -> BoxFuture<'_, Result<AppendResult, StoreError>> {
+        Box::pin(self.append_inner(stream, expected, events))
+    }
+
+    fn read_stream(
+        &self,
+        stream: StreamName,
+        from: u64,
+        max: usize,
+    ) -> BoxFuture<'_, Result<Vec<RecordedEvent>, StoreError>> {
+        Box::pin(async move { self.read_stream_inner(&stream, from, max).await })
+    }
+
+    fn read_all(
+        &self,
+        after: Option<Position>,
+        max: usize,
+        filter: Filter,
+    ) -> BoxFuture<'_, Result<Vec<RecordedEvent>, StoreError>> {
+        Box::pin(self.read_all_inner(after, max, filter))
+    }
+
+    fn subscribe_all(&self, after: Option<Position>, filter: Filter) -> EventStream {
+        let Some(server_filter) = self.server_filter(&filter) else {
+            return Box::pin(futures_util::stream::pending());
+        };
+        let state = Subscribing {
+            client: self.client.clone(),
+            namespace: Arc::clone(&self.namespace),
+            server_filter,
+            filter,
+            after,
+            live: None,
+            failures: 0,
+        };
+        Box::pin(futures_util::stream::unfold(state, Subscribing::next))
+    }
+
+    fn head(&self) -> BoxFuture<'_, Result<Option<Position>, StoreError>> {
+        Box::pin(self.head_inner())
+    }
+}
+
+/// A subscription's state between events.
+struct Subscribing {
+    client: Client,
+    namespace: Arc<str>,
+    server_filter: SubscriptionFilter,
+    filter: Filter,
+    /// The last event or checkpoint seen: where a resubscription starts (exclusive).
+    after: Option<Position>,
+    live: Option<kurrentdb::Subscription>,
+    failures: u32,
+}
+
+impl Subscribing {
+    async fn next(mut self) -> Option<(Result<RecordedEvent, StoreError>, Self)> {
+        loop {
+            let live = match self.live.as_mut() {
+                Some(live) => live,
+                None => {
+                    let from = self.after.map_or(StreamPosition::Start, |p| {
+                        StreamPosition::Position(server_position(p))
+                    });
+                    let options = SubscribeToAllOptions::default()
+                        .position(from)
+                        .filter(self.server_filter.clone());
+                    self.live
+                        .insert(self.client.subscribe_to_all(&options).await)
+                }
+            };
+            match live.next_subscription_event().await {
+                Ok(SubscriptionEvent::EventAppeared(event)) => {
+                    self.failures = 0;
+                    let Some(event) = convert(&self.namespace, &event) else {
+                        continue;
+                    };
+                    if Some(event.position) <= self.after || !self.filter.matches(&event.stream) {
+                        continue;
+                    }
+                    self.after = Some(event.position);
+                    return Some((Ok(event), self));
+                }
+                Ok(SubscriptionEvent::Checkpoint(p)) => {
+                    self.failures = 0;
+                    let p = Position {
+                        commit: p.commit,
+                        prepare: p.prepare,
+                    };
+                    self.after = self.after.max(Some(p));
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    self.live = None;
+                    self.failures += 1;
+                    if self.failures >= RESUBSCRIBE_ATTEMPTS {
+                        self.failures = 0;
+                        return Some((Err(store_error(e)), self));
+                    }
+                    let backoff = 25u64 << self.failures.min(6);
+                    tokio::time::sleep(Duration::from_millis(backoff)).await;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,296 @@
+//! The KurrentDB adapter: the conformance suite over the in-process gRPC double, the same suite on
+//! a real server when `KURRENTDB_URL` is set, and the faults only the double can inject.
+
+use crate::conformance::{Fixture, event, stream};
+use futures_util::StreamExt;
+use pinauth_kurrent_double::KurrentDouble;
+use pinauth_store::kurrent::{KurrentOptions, KurrentStore};
+use pinauth_store::*;
+use std::sync::Arc;
+use std::time::Duration;
+
+async fn on_double() -> (KurrentStore, KurrentDouble) {
+    let double = KurrentDouble::start().await.unwrap();
+    let store = KurrentStore::connect(&double.url(), KurrentOptions::default()).unwrap();
+    (store, double)
+}
+
+async fn fixture() -> Fixture {
+    let (store, double) = on_double().await;
+    Fixture {
+        store: Arc::new(store),
+        _keep: Box::new(double),
+    }
+}
+
+conformance_suite!(fixture);
+
+/// The same suite on a real server: each case in a namespace of its own, so cases can share it.
+mod real_server {
+    use super::*;
+
+    async fn fixture() -> Option<Fixture> {
+        let url = std::env::var("KURRENTDB_URL").ok()?;
+        let options = KurrentOptions {
+            namespace: format!("t{}.", uuid::Uuid::new_v4().simple()),
+            ..KurrentOptions::default()
+        };
+        Some(Fixture {
+            store: Arc::new(KurrentStore::connect(&url, options).unwrap()),
+            _keep: Box::new(()),
+        })
+    }
+
+    conformance_suite!(optional fixture, "KURRENTDB_URL is not set (the real-server suite needs a KurrentDB node)");
+}
+
+async fn next(sub: &mut EventStream) -> RecordedEvent {
+    tokio::time::timeout(Duration::from_secs(10), sub.next())
+        .await
+        .expect("subscription stalled")
+        .expect("subscription ended")
+        .expect("subscription failed")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forced_wrong_expected_version_is_the_typed_conflict_and_writes_nothing() {
+    let (store, double) = on_double().await;
+    let name = stream("account-forced");
+    store
+        .append(name.clone(), ExpectedRevision::NoStream, vec![event("0")])
+        .await
+        .unwrap();
+    double.faults().fail_next_appends(1);
+    let err = store
+        .append(name.clone(), ExpectedRevision::Exact(0), vec![event("1")])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::WrongExpectedRevision {
+                actual: Some(0),
+                expected: ExpectedRevision::Exact(0),
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(double.faults().event_count(), 1);
+    // The next append is not forced and succeeds.
+    store
+        .append(name, ExpectedRevision::Exact(0), vec![event("1")])
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_subscription_resumes_without_repeating_or_skipping() {
+    let (store, double) = on_double().await;
+    let store = Arc::new(store);
+    // Many filtered-out events between the wanted ones, so that checkpoints move the resume point.
+    for i in 0..40 {
+        let name = if i % 10 == 0 { "account-a" } else { "lookup-x" };
+        store
+            .append(
+                stream(name),
+                ExpectedRevision::Any,
+                vec![event(&i.to_string())],
+            )
+            .await
+            .unwrap();
+    }
+    let mut sub = store.subscribe_all(None, Filter::prefix("account-"));
+    let mut seen = Vec::new();
+    for _ in 0..4 {
+        seen.push(next(&mut sub).await);
+    }
+    let opened = double.faults().subscriptions_opened();
+    double.faults().drop_subscriptions();
+    for i in 40..80 {
+        let name = if i % 10 == 0 { "account-b" } else { "lookup-y" };
+        store
+            .append(
+                stream(name),
+                ExpectedRevision::Any,
+                vec![event(&i.to_string())],
+            )
+            .await
+            .unwrap();
+    }
+    for _ in 0..4 {
+        seen.push(next(&mut sub).await);
+    }
+    assert!(
+        double.faults().subscriptions_opened() > opened,
+        "it resubscribed"
+    );
+    let expected = store
+        .read_all(None, usize::MAX, Filter::prefix("account-"))
+        .await
+        .unwrap();
+    assert_eq!(seen, expected);
+    let silent = tokio::time::timeout(Duration::from_millis(100), sub.next()).await;
+    assert!(silent.is_err(), "nothing repeated: {silent:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unavailable_server_is_reported_as_unavailable_and_recovered_from() {
+    let (store, double) = on_double().await;
+    let store = Arc::new(store);
+    store
+        .append(
+            stream("account-u"),
+            ExpectedRevision::NoStream,
+            vec![event("0")],
+        )
+        .await
+        .unwrap();
+    let mut sub = store.subscribe_all(None, Filter::All);
+    assert_eq!(next(&mut sub).await.revision, 0);
+    double.faults().set_unavailable(true);
+    let err = store
+        .append(
+            stream("account-u"),
+            ExpectedRevision::Exact(0),
+            vec![event("1")],
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+    assert!(matches!(
+        store.read_stream(stream("account-u"), 0, 10).await,
+        Err(StoreError::Unavailable(_))
+    ));
+    assert!(matches!(
+        store.head().await,
+        Err(StoreError::Unavailable(_))
+    ));
+    double.faults().set_unavailable(false);
+    store
+        .append(
+            stream("account-u"),
+            ExpectedRevision::Exact(0),
+            vec![event("1")],
+        )
+        .await
+        .unwrap();
+    // The subscription came back by itself and goes on after what it delivered.
+    let after = next(&mut sub).await;
+    assert_eq!((after.stream.as_str(), after.revision), ("account-u", 1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscription_reports_an_error_when_the_server_stays_away() {
+    let (store, double) = on_double().await;
+    let mut sub = store.subscribe_all(None, Filter::All);
+    double.faults().set_unavailable(true);
+    let got = tokio::time::timeout(Duration::from_secs(30), sub.next())
+        .await
+        .expect("the subscription gives up in time")
+        .expect("an item");
+    assert!(matches!(got, Err(StoreError::Unavailable(_))), "{got:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn namespaces_keep_deployments_apart_on_one_server() {
+    let double = KurrentDouble::start().await.unwrap();
+    let open = |ns: &str| {
+        KurrentStore::connect(
+            &double.url(),
+            KurrentOptions {
+                namespace: ns.into(),
+                ..KurrentOptions::default()
+            },
+        )
+        .unwrap()
+    };
+    let (a, b) = (open("a."), open("b."));
+    a.append(
+        stream("account-1"),
+        ExpectedRevision::NoStream,
+        vec![event("a")],
+    )
+    .await
+    .unwrap();
+    // The same stream name in the other namespace is another stream.
+    b.append(
+        stream("account-1"),
+        ExpectedRevision::NoStream,
+        vec![event("b")],
+    )
+    .await
+    .unwrap();
+    let only_b = b.read_all(None, 100, Filter::All).await.unwrap();
+    assert_eq!(only_b.len(), 1);
+    assert_eq!(only_b[0].stream.as_str(), "account-1");
+    assert_eq!(&only_b[0].data[..], br#"{"tag":"b"}"#);
+    assert_eq!(b.head().await.unwrap(), Some(only_b[0].position));
+    assert_ne!(a.head().await.unwrap(), b.head().await.unwrap());
+    assert!(matches!(
+        KurrentStore::connect(
+            &double.url(),
+            KurrentOptions {
+                namespace: "$sys".into(),
+                ..KurrentOptions::default()
+            }
+        ),
+        Err(StoreError::InvalidStreamName { .. })
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_are_stored_as_json_with_their_ids_and_metadata() {
+    let (store, double) = on_double().await;
+    let mut e = event("j");
+    e.metadata = br#"{"cause":"test"}"#.to_vec();
+    let written = store
+        .append(
+            stream("account-j"),
+            ExpectedRevision::NoStream,
+            vec![e.clone()],
+        )
+        .await
+        .unwrap();
+    // Read back with the official client directly: what other tools see.
+    let settings = double.url().parse().unwrap();
+    let client = kurrentdb::Client::new(settings).unwrap();
+    let mut read = client
+        .read_stream("account-j", &kurrentdb::ReadStreamOptions::default())
+        .await
+        .unwrap();
+    let raw = read.next().await.unwrap().unwrap();
+    let raw = raw.get_original_event();
+    assert!(raw.is_json);
+    assert_eq!(raw.id, e.id);
+    assert_eq!(raw.event_type, "Tested");
+    assert_eq!(&raw.custom_metadata[..], br#"{"cause":"test"}"#);
+    assert_eq!(raw.position.commit, written.position.commit);
+    let ours = store
+        .read_stream(stream("account-j"), 0, 1)
+        .await
+        .unwrap()
+        .remove(0);
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    assert!(
+        (now_ms - ours.recorded_at_ms).abs() < 60_000,
+        "{}",
+        ours.recorded_at_ms
+    );
+    // Events that are not JSON are stored as binary and read back unchanged.
+    let mut bin = event("b");
+    bin.data = vec![0xff, 0x00, 0x01];
+    store
+        .append(
+            stream("account-b"),
+            ExpectedRevision::NoStream,
+            vec![bin.clone()],
+        )
+        .await
+        .unwrap();
+    let back = store.read_stream(stream("account-b"), 0, 1).await.unwrap();
+    assert_eq!(&back[0].data[..], &bin.data[..]);
+}
