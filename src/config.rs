@@ -161,11 +161,17 @@ pub struct Question {
     pub question: String,
 }
 
-/// Embedded store settings.
+/// Store settings: `store = "kurrentdb://host:2113?tls=false"` (or `[store] url = ...`) selects
+/// KurrentDB; without a URL, events go to the embedded SQLite log in the data folder.
 #[derive(Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Store {
+    /// A KurrentDB/EventStoreDB connection string; `None` for the embedded store.
+    pub url: Option<String>,
+    /// KurrentDB only: prepended to every stream name, so deployments can share a database.
+    pub namespace: String,
     pub max_event_bytes: usize,
+    /// Embedded store only: how often other processes' writes are looked for.
     pub poll_interval_ms: u64,
 }
 
@@ -220,6 +226,8 @@ impl Default for Http {
 impl Default for Store {
     fn default() -> Self {
         Self {
+            url: None,
+            namespace: String::new(),
             max_event_bytes: pinauth_store::DEFAULT_MAX_EVENT_BYTES,
             poll_interval_ms: 5,
         }
@@ -241,6 +249,13 @@ impl Config {
             }
             None => toml::Table::new(),
         };
+        // `store = "kurrentdb://..."` is short for `[store] url = "kurrentdb://..."`.
+        if let Some(toml::Value::String(url)) = table.get("store").cloned() {
+            table.insert(
+                "store".into(),
+                toml::Value::Table(toml::Table::from_iter([("url".into(), url.into())])),
+            );
+        }
         for (name, value) in env {
             let Some(path) = name.strip_prefix("PINAUTH_") else {
                 continue;
@@ -248,7 +263,10 @@ impl Config {
             if path == "CONFIG" {
                 continue;
             }
-            let keys: Vec<String> = path.split("__").map(str::to_ascii_lowercase).collect();
+            let mut keys: Vec<String> = path.split("__").map(str::to_ascii_lowercase).collect();
+            if keys == ["store"] {
+                keys.push("url".into());
+            }
             set(&mut table, &keys, env_value(&value))
                 .with_context(|| format!("cannot apply {name}"))?;
         }
@@ -279,6 +297,13 @@ impl Config {
         }
         if self.notify.sms == Sink::Webhook && self.notify.webhook.is_none() {
             bail!("[notify] sms = \"webhook\" needs [notify.webhook]");
+        }
+        if let Some(url) = &self.store.url {
+            pinauth_store::kurrent::check_url(url).context("invalid store URL")?;
+        }
+        if !self.store.namespace.is_empty() {
+            pinauth_store::StreamName::parse(&self.store.namespace)
+                .context("invalid [store] namespace")?;
         }
         if self.http.max_body_bytes < 1024 {
             bail!("[http] max_body_bytes must be at least 1024");
@@ -355,5 +380,35 @@ mod tests {
         assert!(bad("PINAUTH_POLICY__PIN__NO_SUCH_KEY", "1"));
         assert!(bad("PINAUTH_POLICY__PIN__MIN_LENGTH", "\"four\""));
         assert!(!bad("PINAUTH_LISTEN", "127.0.0.1:0"));
+        assert!(bad("PINAUTH_STORE", "postgres://localhost"));
+        assert!(bad("PINAUTH_STORE__NAMESPACE", "$system"));
+    }
+
+    #[test]
+    fn the_store_is_a_url_or_a_section() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("pinauth.toml");
+        std::fs::write(&file, "store = \"kurrentdb://db:2113?tls=false\"\n").unwrap();
+        let config = Config::load(Some(&file), []).unwrap();
+        assert_eq!(
+            config.store.url.as_deref(),
+            Some("kurrentdb://db:2113?tls=false")
+        );
+        std::fs::write(
+            &file,
+            "[store]\nurl = \"kurrentdb://a:2113,b:2113,c:2113\"\nnamespace = \"prod.\"\n",
+        )
+        .unwrap();
+        let env = [(
+            "PINAUTH_STORE".to_owned(),
+            "esdb://other:2113?tls=false".to_owned(),
+        )];
+        let config = Config::load(Some(&file), env).unwrap();
+        assert_eq!(
+            config.store.url.as_deref(),
+            Some("esdb://other:2113?tls=false")
+        );
+        assert_eq!(config.store.namespace, "prod.");
+        assert!(Config::load(None, []).unwrap().store.url.is_none());
     }
 }

@@ -17,6 +17,7 @@ use pinauth_projections::audit::{AuditQuery, AuditRecord, failed_attempts};
 use pinauth_projections::snapshot::SnapshotStore;
 use pinauth_query::{QuerySettings, QueryState};
 use pinauth_store::EventStore;
+use pinauth_store::kurrent::{KurrentOptions, KurrentStore};
 use pinauth_store::sqlite::{SqliteOptions, SqliteStore};
 use serde::{Deserialize, Serialize};
 use server::Services;
@@ -247,9 +248,17 @@ fn load_or_create<T: Serialize + for<'de> Deserialize<'de>>(
     }
 }
 
-fn open_store(config: &Config) -> anyhow::Result<Arc<SqliteStore>> {
+/// The configured store: KurrentDB when `store.url` is set, else the embedded SQLite log.
+fn open_store(config: &Config) -> anyhow::Result<Arc<dyn EventStore>> {
     std::fs::create_dir_all(&config.data)
         .with_context(|| format!("cannot create {}", config.data.display()))?;
+    if let Some(url) = &config.store.url {
+        let options = KurrentOptions {
+            namespace: config.store.namespace.clone(),
+            max_event_bytes: config.store.max_event_bytes,
+        };
+        return Ok(Arc::new(KurrentStore::connect(url, options)?));
+    }
     let options = SqliteOptions {
         max_event_bytes: config.store.max_event_bytes,
         poll_interval: Duration::from_millis(config.store.poll_interval_ms.max(1)),
@@ -294,7 +303,7 @@ fn keys(config: &Config) -> anyhow::Result<Keys> {
 
 fn command_state(
     config: &Config,
-    store: Arc<SqliteStore>,
+    store: Arc<dyn EventStore>,
     credentials: &Credentials,
 ) -> anyhow::Result<ApiState> {
     let keys = keys(config)?;
@@ -354,7 +363,10 @@ fn command_state(
     })
 }
 
-fn notifier(config: &Config, store: Arc<SqliteStore>) -> anyhow::Result<pinauth_notify::Notifier> {
+fn notifier(
+    config: &Config,
+    store: Arc<dyn EventStore>,
+) -> anyhow::Result<pinauth_notify::Notifier> {
     use pinauth_notify::channels::Channel;
     let keys = keys(config)?;
     let outbox = config
@@ -444,6 +456,9 @@ async fn run(config: Config, role: Role) -> anyhow::Result<()> {
         .collect();
     println!("pinauth: listening on {}", addresses.join(", "));
     println!("pinauth: data in {}", config.data.display());
+    if config.store.url.is_some() {
+        println!("pinauth: events in KurrentDB");
+    }
     println!("pinauth: API key {}", credentials.api_key);
     if created {
         println!(

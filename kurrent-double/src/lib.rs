@@ -171,6 +171,80 @@ impl Drop for KurrentDouble {
     }
 }
 
+/// A double on a runtime of its own thread, for tests whose own thread blocks (on child
+/// processes, say). It stops when dropped.
+pub struct BackgroundDouble {
+    url: String,
+    faults: Faults,
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl BackgroundDouble {
+    /// Starts a double on its own thread and runtime.
+    pub fn start() -> std::io::Result<Self> {
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("kurrent-double".into())
+            .spawn(move || {
+                let runtime = match tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .enable_all()
+                    .build()
+                {
+                    Ok(runtime) => runtime,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                        return;
+                    }
+                };
+                runtime.block_on(async move {
+                    match KurrentDouble::start().await {
+                        Ok(double) => {
+                            let _ = ready_tx.send(Ok((double.url(), double.faults())));
+                            let _ = stopped.await;
+                            drop(double);
+                        }
+                        Err(e) => {
+                            let _ = ready_tx.send(Err(e));
+                        }
+                    }
+                });
+            })?;
+        let (url, faults) = ready_rx
+            .recv()
+            .map_err(|_| std::io::Error::other("the double's thread ended"))??;
+        Ok(Self {
+            url,
+            faults,
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+
+    /// The connection string for the official client.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The fault-injection handle.
+    pub fn faults(&self) -> Faults {
+        self.faults.clone()
+    }
+}
+
+impl Drop for BackgroundDouble {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
 /// Fault injection, shareable with the code under test.
 #[derive(Clone)]
 pub struct Faults(Arc<Shared>);
@@ -815,10 +889,11 @@ async fn subscribe(
                     continue;
                 }
                 skipped = 0;
+                // Real servers send filter checkpoints with a prepare position of 0.
                 ReadResp {
                     content: Some(read_resp::Content::Checkpoint(read_resp::Checkpoint {
                         commit_position: event.position,
-                        prepare_position: event.position,
+                        prepare_position: 0,
                     })),
                 }
             };

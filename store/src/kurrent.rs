@@ -48,6 +48,16 @@ impl Default for KurrentOptions {
     }
 }
 
+/// Checks a KurrentDB connection string without connecting.
+pub fn check_url(url: &str) -> Result<(), StoreError> {
+    parse_url(url).map(|_| ())
+}
+
+fn parse_url(url: &str) -> Result<ClientSettings, StoreError> {
+    url.parse()
+        .map_err(|e| StoreError::Backend(format!("invalid KurrentDB connection string: {e}")))
+}
+
 /// The KurrentDB adapter. Cheap to clone; the client holds one connection.
 #[derive(Clone)]
 pub struct KurrentStore {
@@ -68,9 +78,7 @@ impl KurrentStore {
         // rustls refuses to choose between the two crypto providers the dependency tree enables
         // (ring for SMTP, aws-lc for this client); ring is pinauth's.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let settings: ClientSettings = url.parse().map_err(|e| {
-            StoreError::Backend(format!("invalid KurrentDB connection string: {e}"))
-        })?;
+        let settings = parse_url(url)?;
         let client = Client::new(settings)
             .map_err(|e| StoreError::Unavailable(format!("cannot create the client: {e}")))?;
         Ok(Self {

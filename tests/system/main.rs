@@ -9,6 +9,7 @@
 mod harness;
 
 mod audit;
+mod kurrent;
 mod notify;
 mod resume;
 mod sdk;

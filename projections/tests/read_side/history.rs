@@ -4,6 +4,7 @@ use pinauth_domain::*;
 use pinauth_store::memory::MemoryStore;
 use pinauth_store::{EventStore, ExpectedRevision, NewEvent, StreamName};
 use proptest::prelude::*;
+use std::sync::Arc;
 
 #[derive(Clone, Debug)]
 pub enum Op {
@@ -43,7 +44,7 @@ fn digest(seed: u64) -> Digest {
 
 /// Writes one history into a store, op by op; `after_each` runs after every append.
 pub struct Writer {
-    pub store: MemoryStore,
+    pub store: Arc<dyn EventStore>,
     pub now: i64,
     seed: u64,
     policy: Policy,
@@ -51,7 +52,13 @@ pub struct Writer {
 }
 
 impl Writer {
+    /// A writer on a fresh in-memory store.
     pub fn new(accounts: usize) -> Self {
+        Self::on(Arc::new(MemoryStore::new()), accounts)
+    }
+
+    /// A writer on `store`.
+    pub fn on(store: Arc<dyn EventStore>, accounts: usize) -> Self {
         let mut policy = Policy::default();
         policy.lockout.max_failures = 3;
         policy.lockout.first_lock_secs = 600;
@@ -66,7 +73,7 @@ impl Writer {
             })
             .collect();
         Self {
-            store: MemoryStore::new(),
+            store,
             now: 1_795_871_100_000,
             seed: 1,
             policy,

@@ -7,5 +7,6 @@
 )]
 
 mod history;
+mod kurrent;
 mod properties;
 mod runner;

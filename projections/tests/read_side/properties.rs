@@ -20,7 +20,7 @@ proptest! {
     fn incremental_equals_rebuilt(steps in prop::collection::vec((0usize..3, op(), any::<bool>(), any::<bool>()), 1..80)) {
         runtime().block_on(async move {
             let mut writer = Writer::new(3);
-            let store: Arc<dyn pinauth_store::EventStore> = Arc::new(writer.store.clone());
+            let store: Arc<dyn pinauth_store::EventStore> = Arc::clone(&writer.store);
             let mut live = Projection::new(Arc::clone(&store), None);
             for (who, op, catch_up, restore) in &steps {
                 writer.apply(*who, op).await;

@@ -1,0 +1,173 @@
+//! The services on KurrentDB: `pinauth command`, `pinauth query` and `pinauth notify` as separate
+//! processes on the KurrentDB adapter, against the in-process gRPC double of the server.
+
+use crate::harness::*;
+use pinauth_kurrent_double::BackgroundDouble;
+use serde_json::json;
+
+#[actix_web::test]
+async fn command_and_query_services_run_a_pin_flow_on_kurrentdb() {
+    let double = BackgroundDouble::start().unwrap();
+    let (_dir, data) = data_dir();
+    let store = [("PINAUTH_STORE", double.url())];
+    let command = Process::start("command", &data, &store);
+    let query = Process::start(
+        "query",
+        &data,
+        &[
+            ("PINAUTH_STORE", double.url()),
+            ("PINAUTH_PROJECTIONS__MAX_WAIT_MS", "2000"),
+        ],
+    );
+    let c = Client::new();
+    let url = |p: &Process, path: &str| {
+        format!(
+            "{}{path}{}apikey={}",
+            p.base,
+            if path.contains('?') { "&" } else { "?" },
+            p.key
+        )
+    };
+
+    // Registration without the required PIN, then a password login that asks for it.
+    let email = "kim@example.com";
+    let body = json!({ "Email": [{ "Type": "Primary", "Value": email }], "Password": PASSWORD });
+    let registered = c
+        .call(
+            "POST",
+            url(&command, "/identity/v2/auth/register"),
+            &[],
+            Some(body),
+        )
+        .await;
+    assert_eq!(registered.code(), Some(1243), "{}", registered.body);
+    let login = c
+        .call(
+            "POST",
+            url(&command, "/identity/v2/auth/login"),
+            &[],
+            Some(json!({ "email": email, "password": PASSWORD })),
+        )
+        .await;
+    assert_eq!(login.code(), Some(1243), "{}", login.body);
+    let pin_auth_token = login.body["Data"]["PINAuthToken"].as_str().unwrap();
+
+    let set = c
+        .call(
+            "POST",
+            url(
+                &command,
+                &format!("/identity/v2/auth/pin/set/pinauthtoken?pinauthtoken={pin_auth_token}"),
+            ),
+            &[],
+            Some(json!({ "PIN": PIN })),
+        )
+        .await;
+    let session = set.ok()["session_token"].as_str().unwrap().to_owned();
+    let uid = set.body["Profile"]["Uid"].as_str().unwrap().to_owned();
+
+    for _ in 0..3 {
+        assert_eq!(c.pin(&command, &session, "1357").await.code(), Some(1236));
+    }
+    // A dropped subscription (a server restart, say) does not stall the read side.
+    double.faults().drop_subscriptions();
+    let by_pin = c.pin(&command, &session, PIN).await;
+    let access = by_pin.ok()["access_token"].as_str().unwrap().to_owned();
+
+    let valid = c
+        .call(
+            "GET",
+            url(
+                &query,
+                &format!("/identity/v2/auth/access_token/validate?access_token={access}"),
+            ),
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(valid.ok()["access_token"], access.as_str());
+    let profile = c
+        .call(
+            "GET",
+            url(&query, "/identity/v2/auth/account"),
+            &[("Authorization", &format!("Bearer {access}"))],
+            None,
+        )
+        .await;
+    assert_eq!(profile.ok()["Email"][0]["Value"], email);
+    let secret = secret(&data);
+    let attempts = c
+        .call(
+            "GET",
+            url(
+                &query,
+                &format!("/identity/v2/manage/account/{uid}/pin/attempts"),
+            ),
+            &[("X-LoginRadius-ApiSecret", &secret)],
+            None,
+        )
+        .await;
+    assert_eq!(attempts.ok()["Count"], 3, "{}", attempts.body);
+    let lockout = c
+        .call(
+            "GET",
+            url(
+                &query,
+                &format!("/identity/v2/manage/account/{uid}/pin/lockout"),
+            ),
+            &[("X-LoginRadius-ApiSecret", &secret)],
+            None,
+        )
+        .await;
+    assert_eq!(lockout.ok()["IsLocked"], false);
+
+    // Everything went to KurrentDB: no embedded log was created.
+    assert!(double.faults().event_count() > 0);
+    assert!(!data.join("pinauth.db").exists());
+}
+
+#[actix_web::test]
+async fn the_notifier_delivers_from_kurrentdb() {
+    let double = BackgroundDouble::start().unwrap();
+    let (_dir, data) = data_dir();
+    let command = Process::start("command", &data, &[("PINAUTH_STORE", double.url())]);
+    let mut notifier = std::process::Command::new(env!("CARGO_BIN_EXE_pinauth"))
+        .args(["notify", "--data"])
+        .arg(&data)
+        .env("PINAUTH_STORE", double.url())
+        .env("PINAUTH_NOTIFY__POLL_MS", "50")
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let c = Client::new();
+    c.register(&command, "lee@example.com").await;
+    c.call(
+        "POST",
+        format!(
+            "{}/identity/v2/auth/pin/forgot/email?apikey={}",
+            command.base, command.key
+        ),
+        &[],
+        Some(json!({ "Email": "lee@example.com" })),
+    )
+    .await
+    .ok();
+    let outbox = data.join("outbox/outbox.jsonl");
+    let mut found = None;
+    for _ in 0..500 {
+        if let Ok(text) = std::fs::read_to_string(&outbox) {
+            found = text.lines().next().map(str::to_owned);
+            if found.is_some() {
+                break;
+            }
+        }
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    notifier.kill().unwrap();
+    notifier.wait().unwrap();
+    let message: serde_json::Value =
+        serde_json::from_str(&found.expect("the notifier wrote the outbox")).unwrap();
+    assert_eq!(message["to"], "lee@example.com");
+    assert!(message["text"].as_str().unwrap().contains("vtoken="));
+}
