@@ -151,6 +151,8 @@ pub struct Http {
     pub password_min_chars: usize,
     pub password_max_chars: usize,
     pub security_questions: Vec<Question>,
+    /// Behind the gateway: the client address is the last `X-Forwarded-For` entry.
+    pub trust_forwarded_for: bool,
 }
 
 /// A security question offered at registration.
@@ -214,6 +216,7 @@ impl Default for Http {
             sott_skew_secs: 300,
             password_min_chars: defaults.password_min_chars,
             password_max_chars: defaults.password_max_chars,
+            trust_forwarded_for: defaults.trust_forwarded_for,
             security_questions: defaults
                 .security_questions
                 .into_iter()

@@ -356,6 +356,7 @@ fn command_state(
             .collect(),
         password_min_chars: config.http.password_min_chars,
         password_max_chars: config.http.password_max_chars,
+        trust_forwarded_for: config.http.trust_forwarded_for,
     };
     Ok(ApiState {
         service,

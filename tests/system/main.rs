@@ -9,6 +9,7 @@
 mod harness;
 
 mod audit;
+mod gateway;
 mod kurrent;
 mod notify;
 mod resume;

@@ -38,6 +38,9 @@ pub struct HttpSettings {
     pub password_min_chars: usize,
     /// Longest password accepted (default 128).
     pub password_max_chars: usize,
+    /// Take the client's address from the last `X-Forwarded-For` entry (default off). Only for a
+    /// service that nothing but a trusted proxy (the gateway) can reach: anyone else could forge it.
+    pub trust_forwarded_for: bool,
 }
 
 impl HttpSettings {
@@ -58,6 +61,7 @@ impl HttpSettings {
             ],
             password_min_chars: 6,
             password_max_chars: 128,
+            trust_forwarded_for: false,
         }
     }
 }
@@ -128,7 +132,12 @@ impl Call<'_> {
     }
 }
 
-fn context(req: &HttpRequest) -> RequestContext {
+fn context(req: &HttpRequest, trust_forwarded_for: bool) -> RequestContext {
+    let forwarded = trust_forwarded_for
+        .then(|| req.headers().get("x-forwarded-for")?.to_str().ok())
+        .flatten()
+        .and_then(|list| list.rsplit(',').next())
+        .and_then(|last| last.trim().parse::<std::net::IpAddr>().ok());
     let user_agent = req
         .headers()
         .get("user-agent")
@@ -136,7 +145,9 @@ fn context(req: &HttpRequest) -> RequestContext {
         .map(|ua| ua.chars().take(256).collect());
     RequestContext {
         request_id: Uuid::new_v4(),
-        client_ip: req.peer_addr().map(|a| a.ip().to_string()),
+        client_ip: forwarded
+            .or_else(|| req.peer_addr().map(|a| a.ip()))
+            .map(|ip| ip.to_string()),
         user_agent,
     }
 }
@@ -167,7 +178,7 @@ pub async fn handle(state: &ApiState, req: &HttpRequest, body: &[u8]) -> Option<
         req,
         query,
         body,
-        ctx: context(req),
+        ctx: context(req, state.settings.trust_forwarded_for),
     };
     Some(match handlers::run(endpoint, &call).await {
         Ok(reply) => reply.into_response(),

@@ -143,3 +143,51 @@ async fn the_production_argon2_parameters_work_end_to_end() {
         "password and PIN hashed with the production parameters"
     );
 }
+
+/// The client address each failed PIN attempt records (from the event metadata).
+async fn recorded_ips(app: &TestApp) -> Vec<String> {
+    app.events()
+        .await
+        .iter()
+        .filter(|e| &*e.event_type == "PinAttemptFailed")
+        .map(|e| {
+            let meta: serde_json::Value = serde_json::from_slice(&e.metadata).unwrap();
+            meta["client_ip"].as_str().unwrap_or_default().to_owned()
+        })
+        .collect()
+}
+
+#[actix_web::test]
+async fn behind_a_trusted_gateway_the_forwarded_client_address_is_recorded() {
+    for trust in [false, true] {
+        let app = spawn_with(|o| o.http.trust_forwarded_for = trust).await;
+        let session = app.user_with_pin("ann@example.com").await["session_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let url = app.url(
+            "/identity/v2/auth/login/pin",
+            &format!("session_token={session}"),
+        );
+        let forwarded = [("X-Forwarded-For", "198.51.100.9, 203.0.113.7")];
+        let wrong = app
+            .send(
+                "POST",
+                url.clone(),
+                &forwarded,
+                Some(json!({ "PIN": "1357" })),
+            )
+            .await;
+        wrong.error(401, 1236);
+        // A malformed header falls back to the peer's address.
+        let garbage = [("X-Forwarded-For", "not-an-address")];
+        app.send("POST", url, &garbage, Some(json!({ "PIN": "1357" })))
+            .await;
+        let expected = if trust {
+            ["203.0.113.7", "127.0.0.1"]
+        } else {
+            ["127.0.0.1", "127.0.0.1"]
+        };
+        assert_eq!(recorded_ips(&app).await, expected, "trust = {trust}");
+    }
+}
