@@ -54,8 +54,21 @@ pub fn check_url(url: &str) -> Result<(), StoreError> {
 }
 
 fn parse_url(url: &str) -> Result<ClientSettings, StoreError> {
-    url.parse()
-        .map_err(|e| StoreError::Backend(format!("invalid KurrentDB connection string: {e}")))
+    url.parse::<ClientSettings>().map_err(|e| {
+        // The client's message may quote the whole string, credentials included.
+        let message = match credentials(url) {
+            Some(userinfo) => e.to_string().replace(userinfo, "<credentials>"),
+            None => e.to_string(),
+        };
+        StoreError::Backend(format!("invalid KurrentDB connection string: {message}"))
+    })
+}
+
+/// The `user:password` part of a connection string, if it has one.
+fn credentials(url: &str) -> Option<&str> {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = rest.split(['/', '?']).next()?;
+    authority.rsplit_once('@').map(|(userinfo, _)| userinfo)
 }
 
 /// The KurrentDB adapter. Cheap to clone; the client holds one connection.

@@ -294,3 +294,19 @@ async fn events_are_stored_as_json_with_their_ids_and_metadata() {
     let back = store.read_stream(stream("account-b"), 0, 1).await.unwrap();
     assert_eq!(&back[0].data[..], &bin.data[..]);
 }
+
+#[test]
+fn a_bad_connection_string_is_refused_without_echoing_its_credentials() {
+    for bad in [
+        "kurrentdb://admin:s3cret-pw@db:notaport",
+        "kurrentdb://admin:s3cret-pw@db:2113?tls=maybe",
+        "postgres://admin:s3cret-pw@db:5432",
+    ] {
+        let err = pinauth_store::kurrent::check_url(bad)
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("s3cret-pw"), "{err}");
+    }
+    pinauth_store::kurrent::check_url("kurrentdb://admin:changeit@a:2113,b:2113,c:2113").unwrap();
+    pinauth_store::kurrent::check_url("esdb+discover://cluster.example:2113?tls=false").unwrap();
+}
