@@ -138,6 +138,8 @@ impl Default for Projections {
 pub struct Hashing {
     pub workers: Option<usize>,
     pub queue: usize,
+    /// The hashing threads' niceness (0 to 19): higher yields more CPU to other requests.
+    pub nice: u8,
 }
 
 /// HTTP settings.
@@ -202,6 +204,7 @@ impl Default for Hashing {
         Self {
             workers: None,
             queue: 64,
+            nice: pinauth_command::crypto::DEFAULT_NICE,
         }
     }
 }
@@ -307,6 +310,9 @@ impl Config {
         if !self.store.namespace.is_empty() {
             pinauth_store::StreamName::parse(&self.store.namespace)
                 .context("invalid [store] namespace")?;
+        }
+        if self.hashing.nice > 19 {
+            bail!("[hashing] nice must be 0 to 19");
         }
         if self.http.max_body_bytes < 1024 {
             bail!("[http] max_body_bytes must be at least 1024");

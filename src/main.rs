@@ -311,7 +311,13 @@ fn command_state(
         .hashing
         .workers
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
-    let hasher = Hasher::new(&keys, config.argon2, workers, config.hashing.queue)?;
+    let hasher = Hasher::with_nice(
+        &keys,
+        config.argon2,
+        workers,
+        config.hashing.queue,
+        config.hashing.nice,
+    )?;
     let lookups = Lookups::new(store.clone(), LookupNames::new(&keys), 60);
     let templates = pinauth_notify::templates::Templates::with(config.notify.templates.clone());
     let recovery = pinauth_command::app::RecoverySettings {

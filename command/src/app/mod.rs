@@ -12,7 +12,7 @@
 //! - Lookup streams are written before the account event that uses them; token lookups reuse the
 //!   request's event ids, so a re-decided attempt re-claims idempotently.
 
-use crate::crypto::{Hasher, LookupKind, Plaintext, Token, event_id};
+use crate::crypto::{HashPermit, Hasher, LookupKind, Plaintext, Token, event_id};
 use crate::error::AppError;
 use crate::lookup::{Claim, Lookups};
 use pinauth_domain::*;
@@ -419,14 +419,14 @@ impl CommandService {
         password: &Plaintext,
         ctx: &RequestContext,
     ) -> Result<Done<Login>, AppError> {
+        let mut verdicts = Verdicts::reserve(&self.inner.hasher)?;
         let (kind, value) = identifier.lookup();
         let Some(id) = self.inner.lookups.resolve(kind, value).await? else {
-            self.inner.hasher.verify_nothing(password).await?;
+            verdicts.nothing(&self.inner.hasher, password).await?;
             return Err(AppError::InvalidCredentials);
         };
         let _serial = self.serialize(id).await;
         let candidates = Candidates::draw(&self.inner.rng)?;
-        let mut verdicts = Verdicts::default();
         for _ in 0..MAX_TRIES {
             let at = self.now();
             let loaded = self.load(id).await?;
@@ -475,12 +475,12 @@ impl CommandService {
         pin: &Plaintext,
         ctx: &RequestContext,
     ) -> Result<Done<Login>, AppError> {
+        let mut verdicts = Verdicts::reserve(&self.inner.hasher)?;
         let (id, session) = self
             .account_of_token(session_token, TokenKind::PinSession)
             .await?;
         let _serial = self.serialize(id).await;
         let candidates = Candidates::draw(&self.inner.rng)?;
-        let mut verdicts = Verdicts::default();
         for _ in 0..MAX_TRIES {
             let at = self.now();
             let loaded = self.load(id).await?;
@@ -576,8 +576,8 @@ impl CommandService {
         let (id, access) = self
             .account_of_token(access_token, TokenKind::Access)
             .await?;
+        let mut verdicts = Verdicts::reserve(&self.inner.hasher)?;
         let _serial = self.serialize(id).await;
-        let mut verdicts = Verdicts::default();
         let mut new_hash = None;
         for _ in 0..MAX_TRIES {
             let at = self.now();
@@ -1113,21 +1113,46 @@ impl CommandService {
 /// Verdicts already computed for this request, by hash: a re-decision after a conflict re-verifies
 /// only if the stored hash changed meanwhile.
 #[derive(Default)]
-struct Verdicts(Vec<(SecretHash, bool)>);
+struct Verdicts {
+    known: Vec<(SecretHash, bool)>,
+    /// The place in the hashing pool taken for the first verification.
+    reserved: Option<HashPermit>,
+}
 
 impl Verdicts {
+    /// Takes a place in the hashing pool before the request waits for its account's turn: when
+    /// the pool is full the request is refused (429) at once, not after queueing behind others.
+    fn reserve(hasher: &Hasher) -> Result<Self, AppError> {
+        Ok(Self {
+            known: Vec::new(),
+            reserved: Some(hasher.try_reserve()?),
+        })
+    }
+
     async fn check(
         &mut self,
         hasher: &Hasher,
         secret: &Plaintext,
         hash: &SecretHash,
     ) -> Result<bool, AppError> {
-        if let Some((_, verdict)) = self.0.iter().find(|(h, _)| h == hash) {
+        if let Some((_, verdict)) = self.known.iter().find(|(h, _)| h == hash) {
             return Ok(*verdict);
         }
-        let verdict = hasher.verify(secret, hash).await?;
-        self.0.push((hash.clone(), verdict));
+        let verdict = match self.reserved.take() {
+            Some(permit) => hasher.verify_reserved(permit, secret, hash).await?,
+            None => hasher.verify(secret, hash).await?,
+        };
+        self.known.push((hash.clone(), verdict));
         Ok(verdict)
+    }
+
+    /// The work of a verification against an account that does not exist, in the same place.
+    async fn nothing(&mut self, hasher: &Hasher, secret: &Plaintext) -> Result<(), AppError> {
+        match self.reserved.take() {
+            Some(permit) => hasher.verify_nothing_reserved(permit, secret).await?,
+            None => hasher.verify_nothing(secret).await?,
+        }
+        Ok(())
     }
 }
 

@@ -446,8 +446,8 @@ impl CommandService {
             }
             return Err(AppError::WrongAnswer);
         };
+        let mut verdicts = Verdicts::reserve(&self.inner.hasher)?;
         let _serial = self.serialize(id).await;
-        let mut verdicts = Verdicts::default();
         let mut pin_hash = None;
         for _ in 0..MAX_TRIES {
             let at = self.now();

@@ -70,3 +70,36 @@ async fn a_full_hashing_pool_answers_429_at_once() {
         "a refused registration writes nothing"
     );
 }
+
+#[actix_web::test]
+async fn logins_beyond_the_pools_capacity_are_refused_without_waiting_for_their_accounts_turn() {
+    // One account, ten concurrent PIN logins, a pool of one worker and one queued hash. Requests
+    // for one account take turns; a request that waited for its turn before asking the pool would
+    // always find it free, and all ten would be served one after another.
+    let app = spawn_with(|o| {
+        o.workers = 1;
+        o.queue = 1;
+        o.argon2 = pinauth_command::crypto::Argon2Params {
+            m_kib: 4096,
+            t: 3,
+            p: 1,
+        };
+    })
+    .await;
+    let session = app.user_with_pin("ann@example.com").await["session_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let logins = (0..10).map(|_| app.login_pin(&session, PIN));
+    let answers = futures_util::future::join_all(logins).await;
+    let refused = answers.iter().filter(|a| a.status == 429).count();
+    assert!(refused > 0, "the pool's two places were taken at once");
+    for answer in answers.iter().filter(|a| a.status != 429) {
+        answer.ok();
+    }
+    assert_eq!(
+        app.count("SessionStarted").await,
+        1 + answers.len() - refused,
+        "every login served wrote its session, no refused one did"
+    );
+}
