@@ -211,7 +211,7 @@ async fn seed(
     let client = awc::Client::builder()
         .timeout(Duration::from_secs(60))
         .finish();
-    let mut lines = Vec::new();
+    let mut per_account: Vec<Vec<String>> = Vec::new();
     let prefix = uuid::Uuid::new_v4().simple().to_string();
     let chunks: Vec<Vec<usize>> = (0..accounts)
         .collect::<Vec<_>>()
@@ -253,8 +253,19 @@ async fn seed(
             }
         });
         for result in futures_util::future::join_all(work).await {
-            lines.extend(result?);
+            per_account.push(result?);
         }
+    }
+    // Interleaved, one account after another, so that concurrent requests taking consecutive
+    // lines reach different accounts, as independent users do (the store ceiling they are
+    // compared with appends to distinct streams too).
+    let mut lines = Vec::new();
+    for k in 0..logins {
+        lines.extend(
+            per_account
+                .iter()
+                .filter_map(|tokens| tokens.get(k).cloned()),
+        );
     }
     std::fs::write(&out, lines.join("\n") + "\n")?;
     println!("{}", lines.len());

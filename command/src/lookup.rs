@@ -49,12 +49,20 @@ struct Latest {
     event: LookupEvent,
 }
 
+/// Token lookups remembered per process (by stream name, which is an HMAC of the token: no token
+/// is held in memory). When full, the memory is cleared and refills from the store.
+const TOKEN_CACHE_CAPACITY: usize = 200_000;
+
 /// Reads and writes lookup streams.
 #[derive(Clone)]
 pub struct Lookups {
     store: Arc<dyn EventStore>,
     names: LookupNames,
     grace_secs: u64,
+    /// Token → account, which never changes once a token is claimed: tokens are 122 random bits,
+    /// never drawn twice, and a claim is released only for a token that was never handed out.
+    /// Emails, usernames and phones move between accounts and are always read from the store.
+    tokens: Arc<std::sync::Mutex<std::collections::HashMap<StreamName, AccountId>>>,
 }
 
 impl Lookups {
@@ -64,7 +72,24 @@ impl Lookups {
             store,
             names,
             grace_secs,
+            tokens: Arc::default(),
         }
+    }
+
+    fn remembered_token(&self, stream: &StreamName) -> Option<AccountId> {
+        self.tokens
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(stream)
+            .copied()
+    }
+
+    fn remember_token(&self, stream: StreamName, account: AccountId) {
+        let mut tokens = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
+        if tokens.len() >= TOKEN_CACHE_CAPACITY {
+            tokens.clear();
+        }
+        tokens.insert(stream, account);
     }
 
     /// The stream for `value`.
@@ -95,11 +120,20 @@ impl Lookups {
         value: &str,
     ) -> Result<Option<AccountId>, AppError> {
         let stream = self.stream(kind, value)?;
+        let is_token = matches!(kind, LookupKind::Token);
+        if is_token && let Some(account) = self.remembered_token(&stream) {
+            return Ok(Some(account));
+        }
         Ok(match self.latest(&stream).await? {
             Some(Latest {
                 event: LookupEvent::LookupClaimed { account_id, .. },
                 ..
-            }) => Some(account_id),
+            }) => {
+                if is_token {
+                    self.remember_token(stream, account_id);
+                }
+                Some(account_id)
+            }
             _ => None,
         })
     }
@@ -171,8 +205,9 @@ impl Lookups {
             at,
         };
         self.append(&stream, ExpectedRevision::NoStream, &event, request)
-            .await
-            .map(drop)
+            .await?;
+        self.remember_token(stream, account);
+        Ok(())
     }
 
     /// Withdraws a claim made by a registration that failed. Best effort: an orphan left behind is

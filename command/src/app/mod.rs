@@ -845,10 +845,20 @@ impl CommandService {
         make: impl Fn(Timestamp) -> Command,
         candidates: &Candidates,
     ) -> Result<Committed, AppError> {
-        for _ in 0..MAX_TRIES {
+        for attempt in 0..MAX_TRIES {
             let at = self.now();
-            let loaded = self.load(id).await?;
-            let events = decide(&loaded.state, make(at), self.policy())?;
+            // First on the cached state, without reading the store: the append's expected
+            // revision refuses it if another process moved the account on (a conflict, which
+            // re-reads). A refusal is only answered when decided on state just read.
+            let (loaded, fresh) = match self.cached(id).filter(|_| attempt == 0) {
+                Some(cached) => (cached, false),
+                None => (self.load(id).await?, true),
+            };
+            let events = match decide(&loaded.state, make(at), self.policy()) {
+                Ok(events) => events,
+                Err(_) if !fresh => continue,
+                Err(refused) => return Err(refused.into()),
+            };
             self.claim_issued(&events, candidates, id, at, ctx).await?;
             if let Some(committed) = self
                 .commit_unless_conflict(id, &loaded, events, ctx)
@@ -995,6 +1005,15 @@ impl CommandService {
             .unwrap_or_else(|p| p.into_inner())
             .get(id);
         mutex.lock_owned().await
+    }
+
+    /// The account as this process last saw it, without reading the store.
+    fn cached(&self, id: AccountId) -> Option<Loaded> {
+        self.inner
+            .cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(id)
     }
 
     async fn load(&self, id: AccountId) -> Result<Loaded, AppError> {

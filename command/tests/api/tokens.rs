@@ -93,3 +93,40 @@ async fn a_refresh_token_renews_the_access_token_with_the_app_secret() {
         .await
         .error(403, 1217);
 }
+
+async fn invalidate(app: &TestApp, session: &str) -> Answer {
+    app.get(
+        "/identity/v2/auth/session_token/invalidate",
+        &format!("session_token={session}"),
+    )
+    .await
+}
+
+#[actix_web::test]
+async fn a_replica_with_a_stale_cache_neither_refuses_new_tokens_nor_ends_a_session_twice() {
+    let a = spawn_app().await;
+    let b = spawn_with(|o| o.share = a.shared()).await;
+    let first = a.user_with_pin("ann@example.com").await["session_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // B learns the account (and caches it).
+    b.login_pin(&first, PIN).await.ok();
+    // A issues a second session B has not seen.
+    let second = a.login("ann@example.com", PASSWORD).await.ok()["session_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // B's cache does not know the session: B re-reads rather than refusing it.
+    assert_eq!(invalidate(&b, &second).await.ok()["IsPosted"], true);
+    // A ends the first session; B's cache still shows it open, and the store refuses the
+    // append decided on it, so B re-reads and refuses.
+    assert_eq!(invalidate(&a, &first).await.ok()["IsPosted"], true);
+    invalidate(&b, &first).await.error(403, 1245);
+    b.login_pin(&first, PIN).await.error(403, 1245);
+    assert_eq!(
+        a.count("PinSessionTokenInvalidated").await,
+        2,
+        "each session ended once"
+    );
+}
