@@ -754,35 +754,24 @@ fn read_once(log: &Log, plan: &ReadPlan) -> Vec<ReadResp> {
         }
         Target::All(from) => {
             let events = &log.events;
+            // The first event at or after the named place: forwards reads start there (a position
+            // is included), backwards reads end before it.
+            let at = match from {
+                AllOption::Position(p) => events.partition_point(|e| e.position < position_of(p)),
+                AllOption::Start(_) => 0,
+                AllOption::End(_) => events.len(),
+            };
+            let passing = |e: &&Arc<Stored>| plan.passes(e);
             if plan.backwards {
-                let end = match from {
-                    AllOption::Position(p) => {
-                        events.partition_point(|e| e.position < position_of(p))
-                    }
-                    AllOption::Start(_) => 0,
-                    AllOption::End(_) => events.len(),
-                };
                 events
                     .iter()
-                    .take(end)
+                    .take(at)
                     .rev()
-                    .filter(|e| plan.passes(e))
+                    .filter(passing)
                     .take(limit)
                     .collect()
             } else {
-                let start = match from {
-                    AllOption::Position(p) => {
-                        events.partition_point(|e| e.position < position_of(p))
-                    }
-                    AllOption::Start(_) => 0,
-                    AllOption::End(_) => events.len(),
-                };
-                events
-                    .iter()
-                    .skip(start)
-                    .filter(|e| plan.passes(e))
-                    .take(limit)
-                    .collect()
+                events.iter().skip(at).filter(passing).take(limit).collect()
             }
         }
     };

@@ -201,6 +201,45 @@ impl Client {
     }
 }
 
+/// `pinauth notify` on `data`, polling every 50 ms; killed when dropped.
+pub fn notifier(data: &Path, extra_env: &[(&str, &str)]) -> Notifier {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pinauth"));
+    cmd.args(["notify", "--data"])
+        .arg(data)
+        .env("PINAUTH_NOTIFY__POLL_MS", "50")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null());
+    for (k, v) in extra_env {
+        cmd.env(k, v);
+    }
+    Notifier(cmd.spawn().unwrap())
+}
+
+/// A running `pinauth notify`.
+pub struct Notifier(Child);
+
+impl Drop for Notifier {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The first message the outbox in `data` holds, waiting up to 10 s for it.
+pub async fn first_outbox_message(data: &Path) -> Value {
+    let outbox = data.join("outbox/outbox.jsonl");
+    for _ in 0..500 {
+        if let Some(line) = std::fs::read_to_string(&outbox)
+            .ok()
+            .and_then(|text| text.lines().next().map(str::to_owned))
+        {
+            return serde_json::from_str(&line).unwrap();
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("the notifier wrote nothing to {}", outbox.display());
+}
+
 pub fn data_dir() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");

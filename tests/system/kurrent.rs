@@ -131,15 +131,7 @@ async fn the_notifier_delivers_from_kurrentdb() {
     let double = BackgroundDouble::start().unwrap();
     let (_dir, data) = data_dir();
     let command = Process::start("command", &data, &[("PINAUTH_STORE", double.url())]);
-    let mut notifier = std::process::Command::new(env!("CARGO_BIN_EXE_pinauth"))
-        .args(["notify", "--data"])
-        .arg(&data)
-        .env("PINAUTH_STORE", double.url())
-        .env("PINAUTH_NOTIFY__POLL_MS", "50")
-        .env("RUST_LOG", "warn")
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let _notifier = notifier(&data, &[("PINAUTH_STORE", double.url())]);
     let c = Client::new();
     c.register(&command, "lee@example.com").await;
     c.call(
@@ -153,21 +145,7 @@ async fn the_notifier_delivers_from_kurrentdb() {
     )
     .await
     .ok();
-    let outbox = data.join("outbox/outbox.jsonl");
-    let mut found = None;
-    for _ in 0..500 {
-        if let Ok(text) = std::fs::read_to_string(&outbox) {
-            found = text.lines().next().map(str::to_owned);
-            if found.is_some() {
-                break;
-            }
-        }
-        actix_web::rt::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    notifier.kill().unwrap();
-    notifier.wait().unwrap();
-    let message: serde_json::Value =
-        serde_json::from_str(&found.expect("the notifier wrote the outbox")).unwrap();
+    let message = first_outbox_message(&data).await;
     assert_eq!(message["to"], "lee@example.com");
     assert!(message["text"].as_str().unwrap().contains("vtoken="));
 }
