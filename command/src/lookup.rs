@@ -49,9 +49,59 @@ struct Latest {
     event: LookupEvent,
 }
 
-/// Token lookups remembered per process (by stream name, which is an HMAC of the token: no token
-/// is held in memory). When full, the memory is cleared and refills from the store.
-const TOKEN_CACHE_CAPACITY: usize = 200_000;
+/// Token lookups remembered per process: up to this many in each of two generations (about 40 MB
+/// when both are full). Keys are 128 bits of the lookup stream's HMAC, so no token is held.
+const TOKEN_GENERATION: usize = 500_000;
+
+/// Token → account, in two generations: lookups go to the current one, or are promoted from the
+/// previous one; when the current one is full it becomes the previous one. Tokens used recently
+/// stay; a token unused for a whole generation is read from the store again.
+struct TokenMemory {
+    current: std::collections::HashMap<u128, AccountId>,
+    previous: std::collections::HashMap<u128, AccountId>,
+    generation: usize,
+}
+
+impl Default for TokenMemory {
+    fn default() -> Self {
+        Self {
+            current: Default::default(),
+            previous: Default::default(),
+            generation: TOKEN_GENERATION,
+        }
+    }
+}
+
+impl TokenMemory {
+    fn get(&mut self, key: u128) -> Option<AccountId> {
+        if let Some(account) = self.current.get(&key) {
+            return Some(*account);
+        }
+        let account = self.previous.remove(&key)?;
+        self.insert(key, account);
+        Some(account)
+    }
+
+    fn insert(&mut self, key: u128, account: AccountId) {
+        if self.current.len() >= self.generation {
+            self.previous = std::mem::take(&mut self.current);
+        }
+        self.current.insert(key, account);
+    }
+}
+
+/// 128 bits of a lookup stream's name (the tail of its hex HMAC).
+fn token_key(stream: &StreamName) -> u128 {
+    let name = stream.as_str();
+    let tail = name.get(name.len().saturating_sub(32)..).unwrap_or(name);
+    u128::from_str_radix(tail, 16).unwrap_or_else(|_| {
+        // Not hex (cannot happen for names LookupNames makes): fall back to a hash of the name.
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        name.hash(&mut h);
+        u128::from(h.finish())
+    })
+}
 
 /// Reads and writes lookup streams.
 #[derive(Clone)]
@@ -62,7 +112,7 @@ pub struct Lookups {
     /// Token → account, which never changes once a token is claimed: tokens are 122 random bits,
     /// never drawn twice, and a claim is released only for a token that was never handed out.
     /// Emails, usernames and phones move between accounts and are always read from the store.
-    tokens: Arc<std::sync::Mutex<std::collections::HashMap<StreamName, AccountId>>>,
+    tokens: Arc<std::sync::Mutex<TokenMemory>>,
 }
 
 impl Lookups {
@@ -80,16 +130,14 @@ impl Lookups {
         self.tokens
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .get(stream)
-            .copied()
+            .get(token_key(stream))
     }
 
-    fn remember_token(&self, stream: StreamName, account: AccountId) {
-        let mut tokens = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
-        if tokens.len() >= TOKEN_CACHE_CAPACITY {
-            tokens.clear();
-        }
-        tokens.insert(stream, account);
+    fn remember_token(&self, stream: &StreamName, account: AccountId) {
+        self.tokens
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(token_key(stream), account);
     }
 
     /// The stream for `value`.
@@ -130,7 +178,7 @@ impl Lookups {
                 ..
             }) => {
                 if is_token {
-                    self.remember_token(stream, account_id);
+                    self.remember_token(&stream, account_id);
                 }
                 Some(account_id)
             }
@@ -206,7 +254,7 @@ impl Lookups {
         };
         self.append(&stream, ExpectedRevision::NoStream, &event, request)
             .await?;
-        self.remember_token(stream, account);
+        self.remember_token(&stream, account);
         Ok(())
     }
 
@@ -263,4 +311,38 @@ impl Lookups {
 pub struct Claim {
     stream: StreamName,
     revision: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_memory_keeps_what_was_used_in_the_last_generation() {
+        let account = |n: u128| AccountId::from_uuid(uuid::Uuid::from_u128(n));
+        let mut memory = TokenMemory {
+            generation: 2,
+            ..TokenMemory::default()
+        };
+        memory.insert(1, account(1));
+        memory.insert(2, account(2));
+        memory.insert(3, account(3)); // 1 and 2 become the previous generation
+        assert_eq!(memory.get(1), Some(account(1))); // used: promoted
+        memory.insert(4, account(4)); // {3, 1} become previous; 2 is forgotten
+        assert_eq!(memory.get(2), None);
+        assert_eq!(memory.get(1), Some(account(1)));
+        assert_eq!(memory.get(3), Some(account(3)));
+    }
+
+    #[test]
+    fn token_keys_are_the_hmac_tail() {
+        let names = LookupNames::new(&crate::crypto::Keys::generate().unwrap());
+        let a = names.stream(LookupKind::Token, "a").unwrap();
+        let b = names.stream(LookupKind::Token, "b").unwrap();
+        assert_ne!(token_key(&a), token_key(&b));
+        assert_eq!(
+            token_key(&a),
+            token_key(&names.stream(LookupKind::Token, "a").unwrap())
+        );
+    }
 }

@@ -208,13 +208,14 @@ struct Inner {
 /// An account as loaded: its state and the revision it was folded up to.
 #[derive(Clone, Debug)]
 struct Loaded {
-    state: Account,
+    /// Shared with the cache: a command that reads it costs no copy of the account.
+    state: Arc<Account>,
     revision: Option<u64>,
 }
 
 struct Committed {
     events: Vec<Event>,
-    state: Account,
+    state: Arc<Account>,
     position: Option<Position>,
 }
 
@@ -402,7 +403,7 @@ impl CommandService {
         }
         self.claim_issued(&events, &candidates, id, at, ctx).await?;
         let empty = Loaded {
-            state: Account::default(),
+            state: Arc::default(),
             revision: None,
         };
         let committed = self.commit(id, &empty, events, ctx).await?;
@@ -718,7 +719,7 @@ impl CommandService {
                         token: refresh_token,
                         expires_at: refresh_exp,
                     },
-                    committed.state,
+                    Arc::unwrap_or_clone(committed.state),
                 ),
                 position: committed.position,
             }),
@@ -779,7 +780,7 @@ impl CommandService {
             }
         };
         Ok(Done {
-            value: committed.state,
+            value: Arc::unwrap_or_clone(committed.state),
             position: committed.position,
         })
     }
@@ -813,7 +814,7 @@ impl CommandService {
             .await?;
         let loaded = self.load(id).await?;
         loaded.state.token(self.now(), TokenKind::Access, &digest)?;
-        Ok(loaded.state)
+        Ok(Arc::unwrap_or_clone(loaded.state))
     }
 
     // ---- building blocks ---------------------------------------------------------------------
@@ -1024,7 +1025,7 @@ impl CommandService {
             .unwrap_or_else(|p| p.into_inner())
             .get(id);
         let mut loaded = cached.unwrap_or(Loaded {
-            state: Account::default(),
+            state: Arc::default(),
             revision: None,
         });
         let from = loaded.revision.map_or(0, |r| r + 1);
@@ -1037,7 +1038,8 @@ impl CommandService {
             let event: Event = serde_json::from_slice(&recorded.data).map_err(|e| {
                 AppError::Corrupt(format!("{} at {}: {e}", recorded.stream, recorded.revision))
             })?;
-            loaded.state = evolve(loaded.state, &event);
+            let state = Arc::make_mut(&mut loaded.state);
+            *state = evolve(std::mem::take(state), &event);
             loaded.revision = Some(recorded.revision);
         }
         if !tail.is_empty() {
@@ -1113,7 +1115,7 @@ impl CommandService {
             Err(e) => return Err(e.into()),
         };
         self.inner.metrics.record(&events);
-        let state = events.iter().fold(loaded.state.clone(), evolve);
+        let state = Arc::new(events.iter().fold(Account::clone(&loaded.state), evolve));
         self.cache_put(
             id,
             &Loaded {
@@ -1197,7 +1199,7 @@ fn login_outcome(committed: &Committed, candidates: &Candidates) -> Result<Login
                     access: issued(access)?,
                     refresh: issued(refresh)?,
                     session: session.as_ref().map(issued).transpose()?,
-                    account: Box::new(committed.state.clone()),
+                    account: Box::new(Account::clone(&committed.state)),
                 });
             }
             EventKind::PinAuthTokenIssued { token } => {
