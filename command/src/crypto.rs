@@ -541,6 +541,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn tokens_drawn_together_are_distinct_random_guids() {
+        let rng = SystemRandom::new();
+        let tokens: [Token; 4] = Token::generate_many(&rng).unwrap();
+        for (i, t) in tokens.iter().enumerate() {
+            assert_eq!(t.0.get_version_num(), 4, "{}", t.as_string());
+            assert!(tokens.iter().skip(i + 1).all(|u| u.0 != t.0));
+            assert_eq!(Token::parse(&t.as_string()).map(|p| p.0), Some(t.0));
+        }
+    }
+
+    #[test]
     fn hashes_are_standard_phc_strings_the_argon2_crate_reads() {
         use argon2::password_hash::{PasswordHash, PasswordVerifier};
         let keys = Keys::generate().unwrap();
@@ -608,6 +619,20 @@ impl Token {
         let mut bytes = [0u8; 16];
         rng.fill(&mut bytes).map_err(|_| KeyError::Random)?;
         Ok(Self(uuid::Builder::from_random_bytes(bytes).into_uuid()))
+    }
+
+    /// `N` fresh tokens from one read of the system's random source.
+    pub fn generate_many<const N: usize>(rng: &SystemRandom) -> Result<[Self; N], KeyError> {
+        let mut bytes = vec![0u8; 16 * N];
+        rng.fill(&mut bytes).map_err(|_| KeyError::Random)?;
+        let mut chunks = bytes.chunks_exact(16);
+        Ok(std::array::from_fn(|_| {
+            let mut one = [0u8; 16];
+            if let Some(chunk) = chunks.next() {
+                one.copy_from_slice(chunk);
+            }
+            Self(uuid::Builder::from_random_bytes(one).into_uuid())
+        }))
     }
 
     /// Parses a token presented by a client; `None` if it is not a GUID.

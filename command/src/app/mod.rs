@@ -229,12 +229,13 @@ struct Candidates {
 
 impl Candidates {
     fn draw(rng: &SystemRandom) -> Result<Self, AppError> {
-        let token = || Token::generate(rng).map_err(|e| AppError::Corrupt(e.to_string()));
+        let [access, refresh, session, pin_auth] =
+            Token::generate_many(rng).map_err(|e| AppError::Corrupt(e.to_string()))?;
         Ok(Self {
-            access: token()?,
-            refresh: token()?,
-            session: token()?,
-            pin_auth: token()?,
+            access,
+            refresh,
+            session,
+            pin_auth,
         })
     }
 
