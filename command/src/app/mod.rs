@@ -455,10 +455,8 @@ impl CommandService {
                 tokens: candidates.new_tokens(),
                 pin_auth_token: candidates.pin_auth.digest(),
             });
-            let events = decide(&loaded.state, command, self.policy())?;
-            self.claim_issued(&events, &candidates, id, at, ctx).await?;
             if let Some(committed) = self
-                .commit_unless_conflict(id, &loaded, events, ctx)
+                .decide_then_commit(id, &loaded, command, Some(&candidates), ctx)
                 .await?
             {
                 return Ok(Done {
@@ -506,10 +504,8 @@ impl CommandService {
                 access: candidates.access.digest(),
                 refresh: candidates.refresh.digest(),
             });
-            let events = decide(&loaded.state, command, self.policy())?;
-            self.claim_issued(&events, &candidates, id, at, ctx).await?;
             if let Some(committed) = self
-                .commit_unless_conflict(id, &loaded, events, ctx)
+                .decide_then_commit(id, &loaded, command, Some(&candidates), ctx)
                 .await?
             {
                 return Ok(Done {
@@ -599,17 +595,18 @@ impl CommandService {
                     .await;
             }
             let new_pin_hash = self.hash_once(&mut new_hash, new_pin).await?;
-            let events = decide(
-                &loaded.state,
-                Command::ChangePin(ChangePin {
-                    at,
-                    access_token: access,
-                    new_pin_hash,
-                }),
-                self.policy(),
-            )?;
             if let Some(committed) = self
-                .commit_unless_conflict(id, &loaded, events, ctx)
+                .decide_then_commit(
+                    id,
+                    &loaded,
+                    Command::ChangePin(ChangePin {
+                        at,
+                        access_token: access,
+                        new_pin_hash,
+                    }),
+                    None,
+                    ctx,
+                )
                 .await?
             {
                 return Ok(Done {
@@ -872,6 +869,24 @@ impl CommandService {
         Err(AppError::Contention)
     }
 
+    /// Decides `command` on `loaded`, claims the tokens it issues from `candidates`, and commits;
+    /// `None` when another writer got there first, so that the caller re-reads and re-decides.
+    async fn decide_then_commit(
+        &self,
+        id: AccountId,
+        loaded: &Loaded,
+        command: Command,
+        candidates: Option<&Candidates>,
+        ctx: &RequestContext,
+    ) -> Result<Option<Committed>, AppError> {
+        let at = command.at();
+        let events = decide(&loaded.state, command, self.policy())?;
+        if let Some(candidates) = candidates {
+            self.claim_issued(&events, candidates, id, at, ctx).await?;
+        }
+        self.commit_unless_conflict(id, loaded, events, ctx).await
+    }
+
     /// Commits `events` decided on `loaded`; `None` when another writer got there first, so that
     /// the caller re-decides on the new state.
     async fn commit_unless_conflict(
@@ -920,13 +935,14 @@ impl CommandService {
             let Some(lock) = loaded.state.lockout().lock_at(at) else {
                 return Err(AppError::Locked { until });
             };
-            let events = decide(
-                &loaded.state,
-                Command::FailPinAttempt(FailPinAttempt { at, flow }),
-                self.policy(),
-            )?;
             if self
-                .commit_unless_conflict(id, &loaded, events, ctx)
+                .decide_then_commit(
+                    id,
+                    &loaded,
+                    Command::FailPinAttempt(FailPinAttempt { at, flow }),
+                    None,
+                    ctx,
+                )
                 .await?
                 .is_some()
             {

@@ -356,13 +356,14 @@ impl CommandService {
                     .await;
             }
             let pin_hash = self.hash_once(&mut pin_hash, pin).await?;
-            let events = decide(
-                &loaded.state,
-                Command::ResetPinViaOtp(ResetPinViaOtp { at, via, pin_hash }),
-                self.policy(),
-            )?;
             if let Some(committed) = self
-                .commit_unless_conflict(id, &loaded, events, ctx)
+                .decide_then_commit(
+                    id,
+                    &loaded,
+                    Command::ResetPinViaOtp(ResetPinViaOtp { at, via, pin_hash }),
+                    None,
+                    ctx,
+                )
                 .await?
             {
                 return Ok(Done {
@@ -497,13 +498,18 @@ impl CommandService {
                     .await;
             }
             let pin_hash = self.hash_once(&mut pin_hash, pin).await?;
-            let events = decide(
-                &loaded.state,
-                Command::ResetPinViaSecurityAnswer(ResetPinViaSecurityAnswer { at, via, pin_hash }),
-                self.policy(),
-            )?;
             if let Some(committed) = self
-                .commit_unless_conflict(id, &loaded, events, ctx)
+                .decide_then_commit(
+                    id,
+                    &loaded,
+                    Command::ResetPinViaSecurityAnswer(ResetPinViaSecurityAnswer {
+                        at,
+                        via,
+                        pin_hash,
+                    }),
+                    None,
+                    ctx,
+                )
                 .await?
             {
                 return Ok(Done {
