@@ -221,12 +221,7 @@ async fn the_runner_resubscribes_from_the_last_applied_position_when_its_subscri
     for who in 0..3 {
         writer.apply(who, &Op::WrongPin).await;
     }
-    let head = flaky.head().await.unwrap().unwrap().commit;
-    // Wait on the live runner alone: no catch-up here, only the subscription.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while projection.applied() + 1 < head && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    assert_follows_to_the_rebuild(&projection, writer.store.as_ref()).await;
     assert_eq!(
         flaky
             .failures_left
@@ -234,7 +229,17 @@ async fn the_runner_resubscribes_from_the_last_applied_position_when_its_subscri
         0,
         "the subscription dropped three times"
     );
-    let rebuilt = pinauth_projections::runner::rebuild(writer.store.as_ref(), None, |_| {})
+}
+
+/// Waits (up to 10 s) for the live runner alone, with no catch-up call, to apply the store's last
+/// account event; then its read models must equal a rebuild from scratch.
+pub async fn assert_follows_to_the_rebuild(projection: &Projection, store: &dyn EventStore) {
+    let last = last_account_event(store).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while projection.applied() < last && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let rebuilt = pinauth_projections::runner::rebuild(store, None, |_| {})
         .await
         .unwrap();
     assert_eq!(

@@ -84,13 +84,15 @@ async fn a_forced_wrong_expected_version_is_the_typed_conflict_and_writes_nothin
         .unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_dropped_subscription_resumes_without_repeating_or_skipping() {
-    let (store, double) = on_double().await;
-    let store = Arc::new(store);
-    // Many filtered-out events between the wanted ones, so that checkpoints move the resume point.
-    for i in 0..40 {
-        let name = if i % 10 == 0 { "account-a" } else { "lookup-x" };
+/// Events `range` in order: every tenth to `wanted`, the others to `noise`.
+async fn append_mixed(
+    store: &KurrentStore,
+    range: std::ops::Range<u32>,
+    wanted: &str,
+    noise: &str,
+) {
+    for i in range {
+        let name = if i % 10 == 0 { wanted } else { noise };
         store
             .append(
                 stream(name),
@@ -100,6 +102,14 @@ async fn a_dropped_subscription_resumes_without_repeating_or_skipping() {
             .await
             .unwrap();
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_subscription_resumes_without_repeating_or_skipping() {
+    let (store, double) = on_double().await;
+    let store = Arc::new(store);
+    // Many filtered-out events between the wanted ones, so that checkpoints move the resume point.
+    append_mixed(&store, 0..40, "account-a", "lookup-x").await;
     let mut sub = store.subscribe_all(None, Filter::prefix("account-"));
     let mut seen = Vec::new();
     for _ in 0..4 {
@@ -107,17 +117,7 @@ async fn a_dropped_subscription_resumes_without_repeating_or_skipping() {
     }
     let opened = double.faults().subscriptions_opened();
     double.faults().drop_subscriptions();
-    for i in 40..80 {
-        let name = if i % 10 == 0 { "account-b" } else { "lookup-y" };
-        store
-            .append(
-                stream(name),
-                ExpectedRevision::Any,
-                vec![event(&i.to_string())],
-            )
-            .await
-            .unwrap();
-    }
+    append_mixed(&store, 40..80, "account-b", "lookup-y").await;
     for _ in 0..4 {
         seen.push(next(&mut sub).await);
     }
