@@ -2,15 +2,22 @@
 
 use crate::harness::*;
 
+/// A command process and a query process on `data`; the query side waits at most 200 ms for a
+/// named position.
+fn command_and_query(data: &std::path::Path) -> (Process, Process) {
+    let command = Process::start("command", data, &[]);
+    let query = Process::start(
+        "query",
+        data,
+        &[("PINAUTH_PROJECTIONS__MAX_WAIT_MS", "200")],
+    );
+    (command, query)
+}
+
 #[actix_web::test]
 async fn the_query_side_reflects_each_command_the_instant_it_returns() {
     let (_dir, data) = data_dir();
-    let command = Process::start("command", &data, &[]);
-    let query = Process::start(
-        "query",
-        &data,
-        &[("PINAUTH_PROJECTIONS__MAX_WAIT_MS", "200")],
-    );
+    let (command, query) = command_and_query(&data);
     let c = Client::new();
     let q = |path: &str| {
         format!(
@@ -83,12 +90,7 @@ async fn the_query_side_reflects_each_command_the_instant_it_returns() {
 #[actix_web::test]
 async fn lockout_status_appears_on_the_query_side_after_the_locking_attempt_returns() {
     let (_dir, data) = data_dir();
-    let command = Process::start("command", &data, &[]);
-    let query = Process::start(
-        "query",
-        &data,
-        &[("PINAUTH_PROJECTIONS__MAX_WAIT_MS", "200")],
-    );
+    let (command, query) = command_and_query(&data);
     let c = Client::new();
     let user = c.register(&command, "ann@example.com").await;
     let (session, uid) = (
@@ -160,12 +162,7 @@ async fn lockout_status_appears_on_the_query_side_after_the_locking_attempt_retu
 #[actix_web::test]
 async fn a_named_position_is_waited_for_and_an_unreachable_one_fails_clearly() {
     let (_dir, data) = data_dir();
-    let command = Process::start("command", &data, &[]);
-    let query = Process::start(
-        "query",
-        &data,
-        &[("PINAUTH_PROJECTIONS__MAX_WAIT_MS", "200")],
-    );
+    let (command, query) = command_and_query(&data);
     let c = Client::new();
     let body = serde_json::json!({ "Email": [{ "Type": "Primary", "Value": "ann@example.com" }], "Password": PASSWORD, "PINInfo": { "PIN": PIN } });
     let registered = c
