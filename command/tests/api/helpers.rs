@@ -237,6 +237,22 @@ impl TestApp {
         Self::answer(response).await
     }
 
+    /// A management call at `url` is refused without the app secret (923) and with a wrong one
+    /// (902).
+    pub async fn assert_secret_required(&self, method: &str, url: &str) {
+        self.send(method, url.to_owned(), &[], None)
+            .await
+            .error(400, 923);
+        self.send(
+            method,
+            url.to_owned(),
+            &[("X-LoginRadius-ApiSecret", "wrong")],
+            None,
+        )
+        .await
+        .error(401, 902);
+    }
+
     pub async fn post(&self, path: &str, query: &str, body: Value) -> Answer {
         self.send("POST", self.url(path, query), &[], Some(body))
             .await

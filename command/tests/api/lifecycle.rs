@@ -363,17 +363,7 @@ async fn an_administrator_unlocks_a_permanent_lock_with_the_app_secret() {
     app.clock.advance(7200); // far beyond a timed lock: this one is permanent
     app.login_pin(&session, PIN).await.error(403, 1198);
     let unlock = app.url(&format!("/identity/v2/manage/account/{uid}/pin/unlock"), "");
-    app.send("PUT", unlock.clone(), &[], None)
-        .await
-        .error(400, 923);
-    app.send(
-        "PUT",
-        unlock.clone(),
-        &[("X-LoginRadius-ApiSecret", "wrong")],
-        None,
-    )
-    .await
-    .error(401, 902);
+    app.assert_secret_required("PUT", &unlock).await;
     let nobody = app.url(
         &format!(
             "/identity/v2/manage/account/{}/pin/unlock",

@@ -53,17 +53,7 @@ async fn a_refresh_token_renews_the_access_token_with_the_app_secret() {
         "/identity/v2/manage/account/access_token/refresh",
         &format!("refresh_Token={refresh}"),
     );
-    app.send("GET", url.clone(), &[], None)
-        .await
-        .error(400, 923);
-    app.send(
-        "GET",
-        url.clone(),
-        &[("X-LoginRadius-ApiSecret", "wrong")],
-        None,
-    )
-    .await
-    .error(401, 902);
+    app.assert_secret_required("GET", &url).await;
     let renewed = app
         .send(
             "GET",
