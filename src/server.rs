@@ -54,7 +54,7 @@ async fn entry(
 }
 
 async fn metrics(services: &Services) -> String {
-    use std::fmt::Write;
+    use pinauth_command::metrics::single;
     let mut out = String::new();
     if let Some(command) = &services.command {
         command
@@ -71,25 +71,19 @@ async fn metrics(services: &Services) -> String {
             .flatten()
             .map_or(0, |p| p.commit);
         let applied = query.projection.applied();
-        let _ = writeln!(
-            out,
-            "# HELP pinauth_projection_lag_positions Store head minus the last position the read models applied."
+        single(
+            &mut out,
+            "pinauth_projection_lag_positions",
+            "gauge",
+            "Store head minus the last position the read models applied.",
+            head.saturating_sub(applied),
         );
-        let _ = writeln!(out, "# TYPE pinauth_projection_lag_positions gauge");
-        let _ = writeln!(
-            out,
-            "pinauth_projection_lag_positions {}",
-            head.saturating_sub(applied)
-        );
-        let _ = writeln!(
-            out,
-            "# HELP pinauth_projection_tokens Tokens the read models know."
-        );
-        let _ = writeln!(out, "# TYPE pinauth_projection_tokens gauge");
-        let _ = writeln!(
-            out,
-            "pinauth_projection_tokens {}",
-            query.projection.read(|m| m.token_count())
+        single(
+            &mut out,
+            "pinauth_projection_tokens",
+            "gauge",
+            "Tokens the read models know.",
+            query.projection.read(|m| m.token_count()),
         );
     }
     out

@@ -503,17 +503,11 @@ impl HasherCore {
         let phc = Phc::parse(stored.as_phc())
             .ok_or_else(|| HashError::Failed("stored hash unreadable".into()))?;
         let mut out = vec![0u8; phc.hash.len()];
-        if phc.params == self.params {
-            Self::compute(
-                &self.argon,
-                phc.params,
-                self.peppered(secret).as_ref(),
-                &phc.salt,
-                &mut out,
-                memory,
-            )?;
+        // A hash made under earlier parameters still verifies with them.
+        let earlier;
+        let argon = if phc.params == self.params {
+            &self.argon
         } else {
-            // A hash made under earlier parameters still verifies with them.
             let params = argon2::Params::new(
                 phc.params.m_kib,
                 phc.params.t,
@@ -521,17 +515,18 @@ impl HasherCore {
                 Some(out.len()),
             )
             .map_err(|e| HashError::Failed(e.to_string()))?;
-            let argon =
+            earlier =
                 argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
-            Self::compute(
-                &argon,
-                phc.params,
-                self.peppered(secret).as_ref(),
-                &phc.salt,
-                &mut out,
-                memory,
-            )?;
-        }
+            &earlier
+        };
+        Self::compute(
+            argon,
+            phc.params,
+            self.peppered(secret).as_ref(),
+            &phc.salt,
+            &mut out,
+            memory,
+        )?;
         Ok(ct_eq(&out, &phc.hash))
     }
 }

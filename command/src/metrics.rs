@@ -88,15 +88,20 @@ impl Metrics {
             "pinauth_attempts_total{{outcome=\"refused_locked\"}} {}",
             get(&self.refused)
         );
-        let _ = writeln!(out, "# HELP pinauth_locks_total Accounts locked out.");
-        let _ = writeln!(out, "# TYPE pinauth_locks_total counter");
-        let _ = writeln!(out, "pinauth_locks_total {}", get(&self.locks));
-        let _ = writeln!(
+        single(
             out,
-            "# HELP pinauth_hashing_in_flight Hashes running or queued on the hashing pool."
+            "pinauth_locks_total",
+            "counter",
+            "Accounts locked out.",
+            get(&self.locks),
         );
-        let _ = writeln!(out, "# TYPE pinauth_hashing_in_flight gauge");
-        let _ = writeln!(out, "pinauth_hashing_in_flight {hashing_in_flight}");
+        single(
+            out,
+            "pinauth_hashing_in_flight",
+            "gauge",
+            "Hashes running or queued on the hashing pool.",
+            hashing_in_flight,
+        );
         let _ = writeln!(
             out,
             "# HELP pinauth_store_append_seconds Latency of account appends."
@@ -121,4 +126,12 @@ impl Metrics {
         );
         let _ = writeln!(out, "pinauth_store_append_seconds_count {count}");
     }
+}
+
+/// One metric with a single value, in Prometheus's text format: its help, its type (`counter`,
+/// `gauge`) and its value.
+pub fn single(out: &mut String, name: &str, kind: &str, help: &str, value: impl std::fmt::Display) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+    let _ = writeln!(out, "{name} {value}");
 }
