@@ -18,7 +18,7 @@ use crate::command::*;
 use crate::error::DomainError;
 use crate::event::*;
 use crate::ids::{AccountId, ChallengeId, Digest, SecretHash};
-use crate::lockout::{Factor, FailureOutcome, Lock, Lockout};
+use crate::lockout::{FailureOutcome, Lock, Lockout};
 use crate::policy::Policy;
 use crate::time::Timestamp;
 use crate::values::{Email, IdentifierKind, Phone, Username};
@@ -647,6 +647,7 @@ pub fn evolve(mut state: Account, event: &Event) -> Account {
     if state.challenge.is_some_and(|c| c.expires_at <= at) {
         state.challenge = None;
     }
+    state.lockout.apply(event);
     match &event.kind {
         EventKind::AccountRegistered {
             account_id,
@@ -679,16 +680,8 @@ pub fn evolve(mut state: Account, event: &Event) -> Account {
             refresh,
             session,
         } => {
-            match method {
-                LoginMethod::Password => {
-                    state.has_logged_in = true;
-                    state.lockout.record_success(Factor::Password);
-                }
-                LoginMethod::Pin { .. } => {
-                    state.has_logged_in = true;
-                    state.lockout.record_success(Factor::Pin);
-                }
-                LoginMethod::Registration | LoginMethod::PinAuthToken => {}
+            if matches!(method, LoginMethod::Password | LoginMethod::Pin { .. }) {
+                state.has_logged_in = true;
             }
             add_token(&mut state, at, TokenKind::Access, *access, None);
             add_token(
@@ -704,17 +697,11 @@ pub fn evolve(mut state: Account, event: &Event) -> Account {
         }
         EventKind::PinAuthTokenIssued { token } => {
             state.has_logged_in = true;
-            state.lockout.record_success(Factor::Password);
             add_token(&mut state, at, TokenKind::PinAuth, *token, None);
         }
         EventKind::PinAttemptFailed {
-            flow,
-            consecutive_failures,
-            challenge_id,
+            flow, challenge_id, ..
         } => {
-            state
-                .lockout
-                .record_failure(flow.factor(), *consecutive_failures);
             if *flow == AttemptFlow::SecurityAnswer {
                 state.answer_failures = state.answer_failures.saturating_add(1);
             }
@@ -726,25 +713,9 @@ pub fn evolve(mut state: Account, event: &Event) -> Account {
                 challenge.failures = challenge.failures.saturating_add(1);
             }
         }
-        EventKind::PinAttemptRefused { .. } => state.lockout.record_refusal(),
-        EventKind::PinLockedOut {
-            until,
-            lockout_number,
-        } => {
-            state.lockout.record_lock(Lock {
-                since: at,
-                until: *until,
-                number: *lockout_number,
-            });
-        }
-        EventKind::PinUnlocked => {
-            state.lockout.clear();
-            state.answer_failures = 0;
-        }
-        EventKind::PinChanged { pin_hash } => {
-            set_pin(&mut state, pin_hash, at);
-            state.lockout.record_success(Factor::Pin);
-        }
+        EventKind::PinAttemptRefused { .. } | EventKind::PinLockedOut { .. } => {}
+        EventKind::PinUnlocked => state.answer_failures = 0,
+        EventKind::PinChanged { pin_hash } => set_pin(&mut state, pin_hash, at),
         EventKind::AccessTokensRevoked { except, .. } => {
             state.tokens.retain(|t| match t.kind {
                 TokenKind::Access => Some(t.hash) == *except,
@@ -814,7 +785,6 @@ pub fn evolve(mut state: Account, event: &Event) -> Account {
             ..
         } => {
             set_pin(&mut state, pin_hash, at);
-            state.lockout.clear();
             state.answer_failures = 0;
             if let Some(challenge) = state
                 .challenge

@@ -15,7 +15,7 @@
 //! - A lock ends at `until`, by a PIN reset, or by an admin unlock. Proving the PIN (PIN login,
 //!   change, reset) or an admin unlock resets the lock count.
 
-use crate::event::AttemptFlow;
+use crate::event::{AttemptFlow, Event, EventKind, LoginMethod};
 use crate::policy::LockoutPolicy;
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -140,6 +140,44 @@ impl Lockout {
             }
         });
         FailureOutcome::Counted { consecutive, lock }
+    }
+
+    /// What `event` does to failure counts and the lock. `evolve` folds the lockout with this, and
+    /// so does the read side, so the two can never disagree.
+    pub fn apply(&mut self, event: &Event) {
+        match &event.kind {
+            EventKind::SessionStarted { method, .. } => match method {
+                LoginMethod::Password => self.record_success(Factor::Password),
+                LoginMethod::Pin { .. } => self.record_success(Factor::Pin),
+                LoginMethod::Registration | LoginMethod::PinAuthToken => {}
+            },
+            EventKind::PinAuthTokenIssued { .. } => self.record_success(Factor::Password),
+            EventKind::PinAttemptFailed {
+                flow,
+                consecutive_failures,
+                ..
+            } => self.record_failure(flow.factor(), *consecutive_failures),
+            EventKind::PinAttemptRefused { .. } => self.record_refusal(),
+            EventKind::PinLockedOut {
+                until,
+                lockout_number,
+            } => self.record_lock(Lock {
+                since: event.at,
+                until: *until,
+                number: *lockout_number,
+            }),
+            EventKind::PinChanged { .. } => self.record_success(Factor::Pin),
+            EventKind::PinUnlocked | EventKind::PinReset { .. } => self.clear(),
+            EventKind::AccountRegistered { .. }
+            | EventKind::PinSet { .. }
+            | EventKind::PinSkipped
+            | EventKind::AccessTokensRevoked { .. }
+            | EventKind::PinSessionsRevoked { .. }
+            | EventKind::PinSessionTokenInvalidated { .. }
+            | EventKind::AccessTokenInvalidated { .. }
+            | EventKind::AccessTokenRefreshed { .. }
+            | EventKind::PinResetRequested { .. } => {}
+        }
     }
 
     pub(crate) fn record_failure(&mut self, factor: Factor, consecutive: u32) {
