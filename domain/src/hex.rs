@@ -33,6 +33,21 @@ pub fn decode(text: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
+/// The bytes of a hex string of exactly `N` bytes (either case), decoded without allocating.
+pub fn decode_array<const N: usize>(text: &str) -> Option<[u8; N]> {
+    let bytes = text.as_bytes();
+    if bytes.len() != N * 2 {
+        return None;
+    }
+    let mut out = [0u8; N];
+    for (o, pair) in out.iter_mut().zip(bytes.chunks_exact(2)) {
+        if let [hi, lo] = pair {
+            *o = (nibble(*hi)? << 4) | nibble(*lo)?;
+        }
+    }
+    Some(out)
+}
+
 fn nibble(c: u8) -> Option<u8> {
     match c {
         b'0'..=b'9' => Some(c - b'0'),
@@ -51,5 +66,8 @@ mod tests {
         assert_eq!(super::decode("0001ABff"), Some(bytes.to_vec()));
         assert_eq!(super::decode("0"), None);
         assert_eq!(super::decode("zz"), None);
+        assert_eq!(super::decode_array::<4>("0001ABff"), Some(bytes));
+        assert_eq!(super::decode_array::<4>("0001ab"), None);
+        assert_eq!(super::decode_array::<2>("0g01"), None);
     }
 }

@@ -108,13 +108,21 @@ impl Serialize for Digest {
 
 impl<'de> Deserialize<'de> for Digest {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(d)?;
-        let bytes = crate::hex::decode(&text)
-            .ok_or_else(|| serde::de::Error::custom("digest is not hex"))?;
-        let array: [u8; 32] = bytes
-            .try_into()
-            .map_err(|_| serde::de::Error::custom("digest is not 32 bytes"))?;
-        Ok(Self(array))
+        // A visitor rather than `String`: replaying millions of events decodes a digest without
+        // allocating (borrowed from the input when it can be).
+        struct Hex;
+        impl serde::de::Visitor<'_> for Hex {
+            type Value = Digest;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a 32-byte digest in hex")
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Digest, E> {
+                crate::hex::decode_array(text)
+                    .map(Digest)
+                    .ok_or_else(|| E::custom("digest is not 32 bytes of hex"))
+            }
+        }
+        d.deserialize_str(Hex)
     }
 }
 
