@@ -1,18 +1,42 @@
 //! The read models and how each event changes them.
+//!
+//! Sized for millions of sessions. The read side keeps only what the query API answers, not the
+//! command side's `Account`:
+//!
+//! - One token index for the tokens the query API validates (access and PIN session tokens): a
+//!   hash table from the first 16 bytes of the token's SHA-256 to a 12-byte slot (account number,
+//!   expiry, kind, revocation epoch), 28 bytes an entry with no allocation per entry. Refresh and
+//!   PinAuth tokens are only ever checked by the command side, so they are not kept here.
+//! - One [`AccountView`] per account: profile fields, PIN dates, the lockout (folded by the domain's
+//!   own [`Lockout::apply`]), and the recent failed attempts.
+//!
+//! The token rules are the domain's `evolve`, kept without per-account token lists:
+//! - "Revoke every token of a kind" (PIN change, PIN reset) bumps the account's epoch for that kind:
+//!   a slot issued under an older epoch is revoked. The access token a PIN change keeps is moved to
+//!   the new epoch.
+//! - `evolve` drops an account's tokens that expired by the time of its latest event, so such a
+//!   token is unknown (invalid) rather than expired; the view keeps that time (`horizon`) and the
+//!   index answers the same. (Only if an account's event times went backwards, by clocks that
+//!   disagree between replicas, could the two differ: a token issued after a later-stamped event
+//!   and still valid counts here as dropped.)
+//! - Revoked and dropped slots are swept from the table before it grows.
+//!
+//! `tests/read_side/properties.rs` checks every answer against a fold of the domain itself.
 
 use pinauth_domain::{
-    Account, AccountId, AttemptFlow, Digest, Event, EventKind, EventMetadata, Factor, Timestamp,
-    TokenKind, evolve,
+    AccountId, AttemptFlow, Digest, Email, Event, EventKind, EventMetadata, Factor, IssuedToken,
+    Lockout, Phone, Timestamp, TokenKind, Username,
 };
 use pinauth_store::RecordedEvent;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 /// Failed attempts kept per account in the read model (the event log keeps them all).
 pub const RECENT_ATTEMPTS: usize = 100;
 
-/// A token the query side knows.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// A valid token, as the query side answers it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SessionEntry {
     /// Whose.
     pub account: AccountId,
@@ -31,6 +55,15 @@ pub enum AttemptOutcome {
     Refused,
 }
 
+/// Where an attempt came from. Shared between attempts (most come from few clients).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Client {
+    /// The client's IP address, where known.
+    pub ip: Option<Box<str>>,
+    /// The client's user agent, where known.
+    pub user_agent: Option<Box<str>>,
+}
+
 /// One failed or refused attempt.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Attempt {
@@ -42,21 +75,124 @@ pub struct Attempt {
     pub outcome: AttemptOutcome,
     /// This failure locked the account.
     pub lock_triggered: bool,
-    /// The client's IP address, where known.
-    pub client_ip: Option<String>,
-    /// The client's user agent, where known.
-    pub user_agent: Option<String>,
+    /// Who, where known.
+    pub client: Option<Arc<Client>>,
 }
 
-/// One account as the read side keeps it.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AccountEntry {
-    /// The account's state, folded with the domain's own `evolve`.
-    pub state: Account,
-    /// The last failed attempt.
-    pub last_failure: Option<Timestamp>,
-    /// Recent failed and refused attempts, oldest first.
-    pub attempts: VecDeque<Attempt>,
+impl Attempt {
+    /// The client's IP address, where known.
+    pub fn client_ip(&self) -> Option<&str> {
+        self.client.as_ref().and_then(|c| c.ip.as_deref())
+    }
+
+    /// The client's user agent, where known.
+    pub fn user_agent(&self) -> Option<&str> {
+        self.client.as_ref().and_then(|c| c.user_agent.as_deref())
+    }
+}
+
+/// Who the account is, from its registration.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Registration {
+    /// Normalized email.
+    pub email: Option<Email>,
+    /// Normalized username.
+    pub username: Option<Username>,
+    /// Normalized phone.
+    pub phone: Option<Phone>,
+    /// When it was registered.
+    pub registered_at: Timestamp,
+}
+
+/// One account as the query side needs it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountView {
+    id: AccountId,
+    registration: Option<Registration>,
+    pin_set: bool,
+    pin_skipped_at: Option<Timestamp>,
+    pin_changed_at: Option<Timestamp>,
+    lockout: Lockout,
+    last_failure: Option<Timestamp>,
+    attempts: Vec<Attempt>,
+    /// The latest event time: `evolve` has dropped every token expired by then.
+    horizon: Option<Timestamp>,
+    /// Revocation epochs of access and PIN session tokens.
+    epochs: [u32; 2],
+}
+
+impl AccountView {
+    fn new(id: AccountId) -> Self {
+        Self {
+            id,
+            registration: None,
+            pin_set: false,
+            pin_skipped_at: None,
+            pin_changed_at: None,
+            lockout: Lockout::default(),
+            last_failure: None,
+            attempts: Vec::new(),
+            horizon: None,
+            epochs: [0; 2],
+        }
+    }
+
+    /// The account.
+    pub fn id(&self) -> AccountId {
+        self.id
+    }
+
+    /// Who it is (`None` before registration).
+    pub fn registration(&self) -> Option<&Registration> {
+        self.registration.as_ref()
+    }
+
+    /// A PIN is set.
+    pub fn pin_set(&self) -> bool {
+        self.pin_set
+    }
+
+    /// When the holder skipped the optional PIN.
+    pub fn pin_skipped_at(&self) -> Option<Timestamp> {
+        self.pin_skipped_at
+    }
+
+    /// When the PIN was last set, changed or reset.
+    pub fn pin_changed_at(&self) -> Option<Timestamp> {
+        self.pin_changed_at
+    }
+
+    /// Failure counts and lock.
+    pub fn lockout(&self) -> &Lockout {
+        &self.lockout
+    }
+
+    /// Whether `slot` is one of this account's tokens now: not revoked, not dropped.
+    fn holds(&self, slot: Slot) -> bool {
+        let current = self.epochs.get(slot.kind().index()).copied().unwrap_or(0) & EPOCH_MASK;
+        slot.epoch() == current && self.horizon.is_none_or(|h| slot.expires_at() > h)
+    }
+
+    fn epoch(&self, kind: IndexedKind) -> u32 {
+        self.epochs.get(kind.index()).copied().unwrap_or(0) & EPOCH_MASK
+    }
+
+    fn bump_epoch(&mut self, kind: IndexedKind) {
+        if let Some(epoch) = self.epochs.get_mut(kind.index()) {
+            *epoch = epoch.wrapping_add(1) & EPOCH_MASK;
+        }
+    }
+
+    fn push_attempt(&mut self, attempt: Attempt) {
+        if self.attempts.len() >= RECENT_ATTEMPTS {
+            self.attempts.remove(0);
+        } else if self.attempts.len() == self.attempts.capacity() {
+            // Grow by a quarter, not double: most accounts keep a handful of attempts.
+            self.attempts
+                .reserve_exact((self.attempts.len() / 4).max(2));
+        }
+        self.attempts.push(attempt);
+    }
 }
 
 /// An account's lockout, as the management API shows it.
@@ -110,18 +246,156 @@ impl std::hash::Hasher for DigestHasher {
     fn write_usize(&mut self, _length_prefix: usize) {}
 }
 
-type Sessions = HashMap<Digest, SessionEntry, std::hash::BuildHasherDefault<DigestHasher>>;
+/// The kinds of token the read side indexes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum IndexedKind {
+    Access,
+    PinSession,
+}
+
+impl IndexedKind {
+    fn of(kind: TokenKind) -> Option<Self> {
+        match kind {
+            TokenKind::Access => Some(Self::Access),
+            TokenKind::PinSession => Some(Self::PinSession),
+            TokenKind::Refresh | TokenKind::PinAuth => None,
+        }
+    }
+
+    fn index(self) -> usize {
+        match self {
+            Self::Access => 0,
+            Self::PinSession => 1,
+        }
+    }
+}
+
+/// The first 128 bits of a token's SHA-256: finding a token text that matches a stored one on
+/// them is a 2^128 search, and random tokens collide with probability ~n²/2^129.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct TokenKey([u8; 16]);
+
+impl TokenKey {
+    fn of(digest: &Digest) -> Self {
+        let mut key = [0u8; 16];
+        key.copy_from_slice(digest.as_bytes().get(..16).unwrap_or(&[0; 16]));
+        Self(key)
+    }
+}
+
+const EPOCH_BITS: u32 = 19;
+const EPOCH_MASK: u32 = (1 << EPOCH_BITS) - 1;
+/// Expiries are kept in 44 bits of milliseconds: until the year 2527.
+const EXPIRY_MAX: i64 = (1 << 44) - 1;
+
+/// Account number, then expiry (44 bits), epoch (19 bits) and kind (1 bit) packed in two words:
+/// 12 bytes, so that an entry with its key is 28.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Slot {
+    account: u32,
+    word: [u32; 2],
+}
+
+impl Slot {
+    fn new(account: u32, kind: IndexedKind, epoch: u32, expires_at: Timestamp) -> Self {
+        let expiry = expires_at.unix_millis().clamp(0, EXPIRY_MAX).unsigned_abs();
+        let word = (expiry << (EPOCH_BITS + 1))
+            | (u64::from(epoch & EPOCH_MASK) << 1)
+            | u64::from(kind == IndexedKind::PinSession);
+        Self {
+            account,
+            word: [(word >> 32) as u32, word as u32],
+        }
+    }
+
+    fn word(self) -> u64 {
+        (u64::from(self.word[0]) << 32) | u64::from(self.word[1])
+    }
+
+    fn kind(self) -> IndexedKind {
+        if self.word() & 1 == 1 {
+            IndexedKind::PinSession
+        } else {
+            IndexedKind::Access
+        }
+    }
+
+    fn epoch(self) -> u32 {
+        ((self.word() >> 1) as u32) & EPOCH_MASK
+    }
+
+    fn expires_at(self) -> Timestamp {
+        Timestamp::from_unix_millis((self.word() >> (EPOCH_BITS + 1)) as i64)
+    }
+
+    fn with_epoch(self, epoch: u32) -> Self {
+        Self::new(self.account, self.kind(), epoch, self.expires_at())
+    }
+}
+
+type Tokens = HashMap<TokenKey, Slot, std::hash::BuildHasherDefault<DigestHasher>>;
+
+/// Shares equal [`Client`]s between attempts; forgets everything when it fills (attempts keep
+/// theirs), so an attacker varying its user agent cannot grow it.
+#[derive(Clone, Debug, Default)]
+struct Clients(HashSet<Arc<Client>>);
+
+impl Clients {
+    const MAX: usize = 4096;
+
+    fn intern(&mut self, client: Client) -> Arc<Client> {
+        if let Some(known) = self.0.get(&client) {
+            return Arc::clone(known);
+        }
+        if self.0.len() >= Self::MAX {
+            self.0.clear();
+        }
+        let client = Arc::new(client);
+        self.0.insert(Arc::clone(&client));
+        client
+    }
+}
 
 /// Every read model, and the position they reflect.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default)]
 pub struct ReadModels {
     /// Commit position of the last event applied.
     position: Option<u64>,
-    accounts: BTreeMap<AccountId, AccountEntry>,
-    /// Derived from `accounts` (rebuilt on load, not stored in snapshots).
-    #[serde(skip)]
-    sessions: Sessions,
+    accounts: Vec<AccountView>,
+    numbers: HashMap<AccountId, u32>,
+    tokens: Tokens,
+    clients: Clients,
 }
+
+/// Equal when every answer is equal: revoked slots not yet swept do not count.
+impl PartialEq for ReadModels {
+    fn eq(&self, other: &Self) -> bool {
+        self.position == other.position
+            && self.accounts.len() == other.accounts.len()
+            && self.accounts.iter().all(|a| {
+                other
+                    .numbers
+                    .get(&a.id)
+                    .and_then(|n| other.accounts.get(*n as usize))
+                    == Some(a)
+            })
+            && self.live_tokens().count() == other.live_tokens().count()
+            && self.live_tokens().all(|(key, slot)| {
+                other
+                    .tokens
+                    .get(key)
+                    .filter(|s| other.is_live(**s))
+                    .is_some_and(|s| {
+                        s.kind() == slot.kind()
+                            && s.expires_at() == slot.expires_at()
+                            && other.accounts.get(s.account as usize).map(|a| a.id)
+                                == self.accounts.get(slot.account as usize).map(|a| a.id)
+                    })
+            })
+    }
+}
+
+impl Eq for ReadModels {}
 
 impl ReadModels {
     /// The commit position of the last event applied.
@@ -129,21 +403,14 @@ impl ReadModels {
         self.position
     }
 
-    /// Rebuilds the derived indexes after loading a snapshot.
-    pub fn reindex(&mut self) {
-        self.sessions.clear();
-        for (id, entry) in &self.accounts {
-            for token in entry.state.tokens() {
-                self.sessions.insert(
-                    token.hash,
-                    SessionEntry {
-                        account: *id,
-                        kind: token.kind,
-                        expires_at: token.expires_at,
-                    },
-                );
-            }
-        }
+    fn is_live(&self, slot: Slot) -> bool {
+        self.accounts
+            .get(slot.account as usize)
+            .is_some_and(|a| a.holds(slot))
+    }
+
+    fn live_tokens(&self) -> impl Iterator<Item = (&TokenKey, &Slot)> {
+        self.tokens.iter().filter(|(_, s)| self.is_live(**s))
     }
 
     /// Applies one recorded event; events at or before the current position are skipped.
@@ -164,126 +431,421 @@ impl ReadModels {
                 return true;
             }
         };
-        let metadata: EventMetadata =
-            serde_json::from_slice(&recorded.metadata).unwrap_or_default();
-        let entry = self.accounts.entry(id).or_default();
-        for token in entry.state.tokens() {
-            self.sessions.remove(&token.hash);
-        }
-        entry.state = evolve(std::mem::take(&mut entry.state), &event);
-        for token in entry.state.tokens() {
-            self.sessions.insert(
-                token.hash,
-                SessionEntry {
-                    account: id,
-                    kind: token.kind,
-                    expires_at: token.expires_at,
-                },
-            );
-        }
-        let attempt = |flow, outcome| Attempt {
-            at: event.at,
-            flow,
-            outcome,
-            lock_triggered: false,
-            client_ip: metadata.client_ip.clone(),
-            user_agent: metadata.user_agent.clone(),
+        let Some(number) = self.number(id) else {
+            tracing::error!(stream = %recorded.stream, "more accounts than the read side can number; event skipped");
+            return true;
         };
+        self.apply_event(number, &event, recorded);
+        true
+    }
+
+    fn number(&mut self, id: AccountId) -> Option<u32> {
+        if let Some(number) = self.numbers.get(&id) {
+            return Some(*number);
+        }
+        let number = u32::try_from(self.accounts.len()).ok()?;
+        self.accounts.push(AccountView::new(id));
+        self.numbers.insert(id, number);
+        Some(number)
+    }
+
+    fn apply_event(&mut self, number: u32, event: &Event, recorded: &RecordedEvent) {
+        let Some(view) = self.accounts.get_mut(number as usize) else {
+            return;
+        };
+        let at = event.at;
+        view.horizon = Some(view.horizon.map_or(at, |h| h.max(at)));
+        view.lockout.apply(event);
         match &event.kind {
+            EventKind::AccountRegistered {
+                email,
+                username,
+                phone,
+                ..
+            } => {
+                view.registration = Some(Registration {
+                    email: email.clone(),
+                    username: username.clone(),
+                    phone: phone.clone(),
+                    registered_at: at,
+                })
+            }
+            EventKind::PinSet { .. }
+            | EventKind::PinChanged { .. }
+            | EventKind::PinReset { .. } => {
+                view.pin_set = true;
+                view.pin_changed_at = Some(at);
+            }
+            EventKind::PinSkipped => view.pin_skipped_at = Some(at),
+            EventKind::SessionStarted {
+                access, session, ..
+            } => {
+                self.issue(number, IndexedKind::Access, *access, at);
+                if let Some(session) = session {
+                    self.issue(number, IndexedKind::PinSession, *session, at);
+                }
+            }
+            EventKind::AccessTokenRefreshed { access, .. } => {
+                self.issue(number, IndexedKind::Access, *access, at)
+            }
+            EventKind::AccessTokensRevoked { except, .. } => {
+                let kept = except
+                    .map(|t| TokenKey::of(&t))
+                    .filter(|key| self.holds(number, IndexedKind::Access, key));
+                let Some(view) = self.accounts.get_mut(number as usize) else {
+                    return;
+                };
+                view.bump_epoch(IndexedKind::Access);
+                let epoch = view.epoch(IndexedKind::Access);
+                if let Some(slot) = kept.and_then(|key| self.tokens.get_mut(&key)) {
+                    *slot = slot.with_epoch(epoch);
+                }
+            }
+            EventKind::PinSessionsRevoked { .. } => view.bump_epoch(IndexedKind::PinSession),
+            EventKind::PinSessionTokenInvalidated { token } => {
+                self.remove(number, IndexedKind::PinSession, token)
+            }
+            EventKind::AccessTokenInvalidated { token, .. } => {
+                self.remove(number, IndexedKind::Access, token)
+            }
             EventKind::PinAttemptFailed { flow, .. } => {
-                entry.last_failure = Some(event.at);
-                push_bounded(&mut entry.attempts, attempt(*flow, AttemptOutcome::Failed));
+                view.last_failure = Some(at);
+                let client = self.client(recorded);
+                self.push_attempt(number, at, *flow, AttemptOutcome::Failed, client);
             }
             EventKind::PinAttemptRefused { flow, .. } => {
-                push_bounded(&mut entry.attempts, attempt(*flow, AttemptOutcome::Refused))
+                let client = self.client(recorded);
+                self.push_attempt(number, at, *flow, AttemptOutcome::Refused, client);
             }
             EventKind::PinLockedOut { .. } => {
-                if let Some(last) = entry
+                if let Some(last) = view
                     .attempts
-                    .back_mut()
-                    .filter(|a| a.at == event.at && a.outcome == AttemptOutcome::Failed)
+                    .last_mut()
+                    .filter(|a| a.at == at && a.outcome == AttemptOutcome::Failed)
                 {
                     last.lock_triggered = true;
                 }
             }
-            _ => {}
+            EventKind::PinAuthTokenIssued { .. }
+            | EventKind::PinUnlocked
+            | EventKind::PinResetRequested { .. } => {}
         }
-        true
     }
 
-    /// The token `hash` of `kind`, valid at `now`.
+    /// The client of an attempt, from the event's metadata (read only for attempts).
+    fn client(&mut self, recorded: &RecordedEvent) -> Option<Arc<Client>> {
+        let metadata: EventMetadata =
+            serde_json::from_slice(&recorded.metadata).unwrap_or_default();
+        if metadata.client_ip.is_none() && metadata.user_agent.is_none() {
+            return None;
+        }
+        Some(self.clients.intern(Client {
+            ip: metadata.client_ip.map(String::into_boxed_str),
+            user_agent: metadata.user_agent.map(String::into_boxed_str),
+        }))
+    }
+
+    fn push_attempt(
+        &mut self,
+        number: u32,
+        at: Timestamp,
+        flow: AttemptFlow,
+        outcome: AttemptOutcome,
+        client: Option<Arc<Client>>,
+    ) {
+        if let Some(view) = self.accounts.get_mut(number as usize) {
+            view.push_attempt(Attempt {
+                at,
+                flow,
+                outcome,
+                lock_triggered: false,
+                client,
+            });
+        }
+    }
+
+    /// Whether the token under `key` is a live token of `kind` of account `number`.
+    fn holds(&self, number: u32, kind: IndexedKind, key: &TokenKey) -> bool {
+        self.tokens.get(key).is_some_and(|slot| {
+            slot.account == number && slot.kind() == kind && self.is_live(*slot)
+        })
+    }
+
+    fn issue(&mut self, number: u32, kind: IndexedKind, token: IssuedToken, at: Timestamp) {
+        // `evolve` keeps only tokens that outlive the event that issues them.
+        if token.expires_at <= at {
+            return;
+        }
+        let Some(view) = self.accounts.get(number as usize) else {
+            return;
+        };
+        let slot = Slot::new(number, kind, view.epoch(kind), token.expires_at);
+        if self.tokens.len() == self.tokens.capacity() {
+            // Drop dead slots before the table grows; grow at once when that frees little, so
+            // that a nearly full table is not swept again at the next insert.
+            let before = self.tokens.len();
+            self.compact();
+            if self.tokens.len() > before - before / 8 {
+                self.tokens.reserve(before.max(1024));
+            }
+        }
+        self.tokens.insert(TokenKey::of(&token.hash), slot);
+    }
+
+    fn remove(&mut self, number: u32, kind: IndexedKind, token: &Digest) {
+        let key = TokenKey::of(token);
+        if self
+            .tokens
+            .get(&key)
+            .is_some_and(|slot| slot.account == number && slot.kind() == kind)
+        {
+            self.tokens.remove(&key);
+        }
+    }
+
+    /// Drops the slots of revoked and dropped tokens from the index (done by itself before the
+    /// index grows).
+    pub fn compact(&mut self) {
+        let accounts = &self.accounts;
+        self.tokens.retain(|_, slot| {
+            accounts
+                .get(slot.account as usize)
+                .is_some_and(|a| a.holds(*slot))
+        });
+    }
+
+    /// The token `hash` of `kind`, valid at `now`. Only access and PIN session tokens are kept.
     pub fn token(
         &self,
         hash: &Digest,
         kind: TokenKind,
         now: Timestamp,
     ) -> Result<SessionEntry, TokenProblem> {
-        match self.sessions.get(hash) {
-            Some(entry) if entry.kind == kind && now < entry.expires_at => Ok(*entry),
-            Some(entry) if entry.kind == kind => Err(TokenProblem::Expired),
-            _ => Err(TokenProblem::Invalid),
+        let indexed = IndexedKind::of(kind).ok_or(TokenProblem::Invalid)?;
+        let slot = self
+            .tokens
+            .get(&TokenKey::of(hash))
+            .filter(|s| s.kind() == indexed)
+            .ok_or(TokenProblem::Invalid)?;
+        let view = self
+            .accounts
+            .get(slot.account as usize)
+            .filter(|a| a.holds(*slot))
+            .ok_or(TokenProblem::Invalid)?;
+        let expires_at = slot.expires_at();
+        if now >= expires_at {
+            return Err(TokenProblem::Expired);
         }
+        Ok(SessionEntry {
+            account: view.id,
+            kind,
+            expires_at,
+        })
     }
 
-    /// Tokens known (for metrics).
+    /// Entries in the token index (for metrics): access and PIN session tokens, including revoked
+    /// ones not yet swept.
     pub fn token_count(&self) -> usize {
-        self.sessions.len()
+        self.tokens.len()
     }
 
-    /// An account's state.
-    pub fn account(&self, id: &AccountId) -> Option<&Account> {
-        self.accounts
+    /// A registered account.
+    pub fn account(&self, id: &AccountId) -> Option<&AccountView> {
+        self.numbers
             .get(id)
-            .map(|e| &e.state)
-            .filter(|a| a.profile().is_ok())
+            .and_then(|n| self.accounts.get(*n as usize))
+            .filter(|a| a.registration.is_some())
     }
 
     /// An account's lockout at `now`.
     pub fn lockout(&self, id: &AccountId, now: Timestamp) -> Option<LockoutView> {
-        let entry = self
-            .accounts
-            .get(id)
-            .filter(|e| e.state.profile().is_ok())?;
-        let lockout = entry.state.lockout();
-        let lock = lockout.lock_at(now);
-        Some(LockoutView {
-            account: *id,
-            locked: lock.is_some(),
-            locked_until: lock.and_then(|l| l.until),
-            lock_count: lockout.lock_count(),
-            pin_failures: lockout.failures(Factor::Pin),
-            password_failures: lockout.failures(Factor::Password),
-            last_failure: entry.last_failure,
-        })
+        self.account(id).map(|view| lockout_view(view, now))
     }
 
-    /// Every account locked at `now`.
+    /// Every account locked at `now`, by account id.
     pub fn locked_accounts(&self, now: Timestamp) -> Vec<LockoutView> {
-        self.accounts
-            .keys()
-            .filter_map(|id| self.lockout(id, now))
-            .filter(|l| l.locked)
-            .collect()
+        let mut locked: Vec<LockoutView> = self
+            .accounts
+            .iter()
+            .filter(|a| a.registration.is_some() && a.lockout.lock_at(now).is_some())
+            .map(|a| lockout_view(a, now))
+            .collect();
+        locked.sort_by_key(|l| l.account);
+        locked
     }
 
     /// An account's recent failed and refused attempts, oldest first.
     pub fn attempts(&self, id: &AccountId) -> Vec<Attempt> {
-        self.accounts
+        self.numbers
             .get(id)
-            .map(|e| e.attempts.iter().cloned().collect())
+            .and_then(|n| self.accounts.get(*n as usize))
+            .map(|a| a.attempts.clone())
             .unwrap_or_default()
+    }
+
+    /// The snapshot encoding: a header, the accounts as JSON, then the live token slots as
+    /// fixed-size records (28 bytes each).
+    pub fn to_bytes(&self) -> Result<Vec<u8>, serde_json::Error> {
+        let accounts = serde_json::to_vec(&self.accounts)?;
+        let live: Vec<(&TokenKey, &Slot)> = self.live_tokens().collect();
+        let mut out = Vec::with_capacity(48 + accounts.len() + live.len() * RECORD);
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&self.position.map_or(u64::MAX, |p| p).to_le_bytes());
+        out.extend_from_slice(&(accounts.len() as u64).to_le_bytes());
+        out.extend_from_slice(&accounts);
+        out.extend_from_slice(&(live.len() as u64).to_le_bytes());
+        for (key, slot) in live {
+            out.extend_from_slice(&key.0);
+            out.extend_from_slice(&slot.account.to_le_bytes());
+            out.extend_from_slice(&slot.word[0].to_le_bytes());
+            out.extend_from_slice(&slot.word[1].to_le_bytes());
+        }
+        Ok(out)
+    }
+
+    /// Reads what [`ReadModels::to_bytes`] wrote.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let mut input = Input(bytes);
+        if input.take(MAGIC.len())? != MAGIC {
+            return Err(DecodeError::Format);
+        }
+        let position = Some(input.u64()?).filter(|p| *p != u64::MAX);
+        let json_len = usize::try_from(input.u64()?).map_err(|_| DecodeError::Format)?;
+        let mut accounts: Vec<AccountView> = serde_json::from_slice(input.take(json_len)?)?;
+        let mut models = Self {
+            position,
+            ..Self::default()
+        };
+        for (number, view) in accounts.iter_mut().enumerate() {
+            let number = u32::try_from(number).map_err(|_| DecodeError::Format)?;
+            if models.numbers.insert(view.id, number).is_some() {
+                return Err(DecodeError::Format);
+            }
+            for attempt in &mut view.attempts {
+                attempt.client = attempt
+                    .client
+                    .take()
+                    .map(|c| models.clients.intern(Arc::unwrap_or_clone(c)));
+            }
+        }
+        models.accounts = accounts;
+        let count = usize::try_from(input.u64()?).map_err(|_| DecodeError::Format)?;
+        if count.checked_mul(RECORD) != Some(input.0.len()) {
+            return Err(DecodeError::Format);
+        }
+        models.tokens.reserve(count);
+        for record in input.0.chunks_exact(RECORD) {
+            let mut r = Input(record);
+            let key = TokenKey(r.take(16)?.try_into().map_err(|_| DecodeError::Format)?);
+            let slot = Slot {
+                account: r.u32()?,
+                word: [r.u32()?, r.u32()?],
+            };
+            if slot.account as usize >= models.accounts.len() {
+                return Err(DecodeError::Format);
+            }
+            models.tokens.insert(key, slot);
+        }
+        Ok(models)
     }
 }
 
-fn push_bounded(attempts: &mut VecDeque<Attempt>, attempt: Attempt) {
-    if attempts.len() >= RECENT_ATTEMPTS {
-        attempts.pop_front();
+const MAGIC: &[u8; 8] = b"pinRM\x00\x00\x02";
+const RECORD: usize = 28;
+
+/// Why snapshot bytes could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    /// Not a snapshot of this version, or cut short.
+    #[error("not a read-model snapshot of this version")]
+    Format,
+    /// The accounts part does not decode.
+    #[error("accounts do not decode: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+struct Input<'a>(&'a [u8]);
+
+impl<'a> Input<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
+        if self.0.len() < n {
+            return Err(DecodeError::Format);
+        }
+        let (head, rest) = self.0.split_at(n);
+        self.0 = rest;
+        Ok(head)
     }
-    attempts.push_back(attempt);
+
+    fn u64(&mut self) -> Result<u64, DecodeError> {
+        let bytes: [u8; 8] = self.take(8)?.try_into().map_err(|_| DecodeError::Format)?;
+        Ok(u64::from_le_bytes(bytes))
+    }
+
+    fn u32(&mut self) -> Result<u32, DecodeError> {
+        let bytes: [u8; 4] = self.take(4)?.try_into().map_err(|_| DecodeError::Format)?;
+        Ok(u32::from_le_bytes(bytes))
+    }
+}
+
+fn lockout_view(view: &AccountView, now: Timestamp) -> LockoutView {
+    let lock = view.lockout.lock_at(now);
+    LockoutView {
+        account: view.id,
+        locked: lock.is_some(),
+        locked_until: lock.and_then(|l| l.until),
+        lock_count: view.lockout.lock_count(),
+        pin_failures: view.lockout.failures(Factor::Pin),
+        password_failures: view.lockout.failures(Factor::Password),
+        last_failure: view.last_failure,
+    }
 }
 
 /// The account an `account-{uuid}` stream belongs to.
 pub fn account_of(recorded: &RecordedEvent) -> Option<AccountId> {
     let id = recorded.stream.as_str().strip_prefix("account-")?;
     uuid::Uuid::try_parse(id).ok().map(AccountId::from_uuid)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_pack_and_unpack() {
+        for (kind, epoch, millis) in [
+            (IndexedKind::Access, 0, 0),
+            (IndexedKind::PinSession, EPOCH_MASK, EXPIRY_MAX),
+            (IndexedKind::Access, 12345, 1_795_871_100_123),
+        ] {
+            let slot = Slot::new(7, kind, epoch, Timestamp::from_unix_millis(millis));
+            assert_eq!(slot.account, 7);
+            assert_eq!(slot.kind(), kind);
+            assert_eq!(slot.epoch(), epoch);
+            assert_eq!(slot.expires_at().unix_millis(), millis);
+            assert_eq!(slot.with_epoch(3).epoch(), 3);
+            assert_eq!(slot.with_epoch(3).expires_at(), slot.expires_at());
+        }
+        let far = Slot::new(
+            0,
+            IndexedKind::Access,
+            0,
+            Timestamp::from_unix_millis(i64::MAX),
+        );
+        assert_eq!(far.expires_at().unix_millis(), EXPIRY_MAX);
+        assert_eq!(std::mem::size_of::<(TokenKey, Slot)>(), RECORD);
+    }
+
+    #[test]
+    fn snapshots_refuse_other_formats() {
+        assert!(matches!(
+            ReadModels::from_bytes(b"{\"position\":1}"),
+            Err(DecodeError::Format)
+        ));
+        let bytes = ReadModels::default().to_bytes().unwrap();
+        assert_eq!(
+            ReadModels::from_bytes(&bytes).unwrap(),
+            ReadModels::default()
+        );
+        assert!(ReadModels::from_bytes(&bytes[..bytes.len() - 1]).is_err());
+    }
 }

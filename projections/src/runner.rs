@@ -9,7 +9,7 @@
 //! - Snapshots: written with their position at an interval and on request; loading resumes from them.
 
 use crate::models::ReadModels;
-use crate::snapshot::SnapshotStore;
+use crate::snapshot::{SnapshotError, SnapshotStore};
 use futures_util::StreamExt;
 use pinauth_store::{EventStore, Filter, Position, RecordedEvent, StoreError};
 use std::sync::{Arc, RwLock};
@@ -34,6 +34,8 @@ struct Inner {
     scanned: std::sync::atomic::AtomicU64,
     catching_up: tokio::sync::Mutex<()>,
     snapshots: Option<SnapshotStore>,
+    /// The position of the last snapshot written or loaded (`u64::MAX`: none).
+    snapshotted: std::sync::atomic::AtomicU64,
 }
 
 fn filter() -> Filter {
@@ -52,6 +54,7 @@ impl Projection {
             _ => ReadModels::default(),
         };
         let position = models.position().unwrap_or(0);
+        let snapshotted = models.position().unwrap_or(u64::MAX);
         Self {
             inner: Arc::new(Inner {
                 store,
@@ -60,6 +63,7 @@ impl Projection {
                 scanned: std::sync::atomic::AtomicU64::new(position),
                 catching_up: tokio::sync::Mutex::new(()),
                 snapshots,
+                snapshotted: std::sync::atomic::AtomicU64::new(snapshotted),
             }),
         }
     }
@@ -188,14 +192,27 @@ impl Projection {
         }
     }
 
-    /// Writes a snapshot now (no-op without a snapshot store).
+    /// Writes a snapshot now, unless nothing was applied since the last one (no-op without a
+    /// snapshot store). The models are encoded under the read lock (no copy of them is made) and
+    /// written after it is released.
     pub fn save_snapshot(&self) {
+        use std::sync::atomic::Ordering;
         let Some(snapshots) = &self.inner.snapshots else {
             return;
         };
-        let models = self.read(Clone::clone);
-        if let Err(error) = snapshots.save(SNAPSHOT, &models) {
-            tracing::warn!(%error, "could not write the read-model snapshot");
+        let (position, encoded) = self.read(|m| (m.position(), m.to_bytes()));
+        let Some(position) = position else {
+            return;
+        };
+        if self.inner.snapshotted.load(Ordering::Acquire) == position {
+            return;
+        }
+        let saved = encoded
+            .map_err(SnapshotError::from)
+            .and_then(|body| snapshots.save_encoded(SNAPSHOT, Some(position), &body));
+        match saved {
+            Ok(()) => self.inner.snapshotted.store(position, Ordering::Release),
+            Err(error) => tracing::warn!(%error, "could not write the read-model snapshot"),
         }
     }
 }

@@ -14,7 +14,10 @@ pub enum SnapshotError {
     Sqlite(#[from] rusqlite::Error),
     /// The stored snapshot does not decode (written by an incompatible version): rebuild.
     #[error("snapshot does not decode: {0}")]
-    Decode(#[from] serde_json::Error),
+    Decode(#[from] crate::models::DecodeError),
+    /// The read models could not be encoded.
+    #[error("snapshot does not encode: {0}")]
+    Encode(#[from] serde_json::Error),
 }
 
 /// Named snapshots in one file.
@@ -55,18 +58,24 @@ impl SnapshotStore {
             .optional()?;
         match body {
             None => Ok(None),
-            Some(body) => {
-                let mut models: ReadModels = serde_json::from_slice(&body)?;
-                models.reindex();
-                Ok(Some(models))
-            }
+            Some(body) => Ok(Some(ReadModels::from_bytes(&body)?)),
         }
     }
 
     /// Replaces the snapshot named `name` with `models`, atomically.
     pub fn save(&self, name: &str, models: &ReadModels) -> Result<(), SnapshotError> {
-        let body = serde_json::to_vec(models)?;
-        let position = models.position().and_then(|p| i64::try_from(p).ok());
+        self.save_encoded(name, models.position(), &models.to_bytes()?)
+    }
+
+    /// Replaces the snapshot named `name` with `body` (from [`ReadModels::to_bytes`]) at
+    /// `position`, atomically.
+    pub fn save_encoded(
+        &self,
+        name: &str,
+        position: Option<u64>,
+        body: &[u8],
+    ) -> Result<(), SnapshotError> {
+        let position = position.and_then(|p| i64::try_from(p).ok());
         let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
         conn.execute(
             "INSERT INTO snapshots (name, position, body) VALUES (?1, ?2, ?3) ON CONFLICT(name) DO UPDATE SET position = excluded.position, body = excluded.body",

@@ -9,10 +9,10 @@
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
 use pinauth_domain::{AccountId, Digest, Timestamp, TokenKind};
 use pinauth_projections::Projection;
-use pinauth_projections::models::{Attempt, LockoutView, TokenProblem};
-use pinauth_wire::ApiError;
+use pinauth_projections::models::{AccountView, Attempt, LockoutView, TokenProblem};
 use pinauth_wire::error::{token_expired, token_invalid};
 use pinauth_wire::request::{Query, access_token, check_api_key, check_api_secret, header};
+use pinauth_wire::{ApiError, views};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
@@ -145,10 +145,9 @@ async fn answer(
                 .read(|m| m.token(&digest, TokenKind::Access, now))
                 .map_err(|p| problem(p, TokenKind::Access))?;
             if let Endpoint::Profile = endpoint {
-                let profile = state.projection.read(|m| {
-                    m.account(&entry.account)
-                        .map(|a| pinauth_wire::views::profile(a, now))
-                });
+                let profile = state
+                    .projection
+                    .read(|m| m.account(&entry.account).and_then(|a| profile(a, now)));
                 return profile.ok_or_else(|| token_invalid(TokenKind::Access));
             }
             Ok(json!({ "access_token": canonical, "expires_in": entry.expires_at.to_rfc3339() }))
@@ -197,6 +196,21 @@ async fn answer(
     }
 }
 
+fn profile(view: &AccountView, now: Timestamp) -> Option<Value> {
+    let registration = view.registration()?;
+    Some(views::profile_of(&views::ProfileFacts {
+        account_id: view.id(),
+        email: registration.email.as_ref(),
+        username: registration.username.as_ref(),
+        phone: registration.phone.as_ref(),
+        pin_set: view.pin_set(),
+        pin_skipped_at: view.pin_skipped_at(),
+        pin_changed_at: view.pin_changed_at(),
+        locked: view.lockout().lock_at(now).is_some(),
+        registered_at: registration.registered_at,
+    }))
+}
+
 fn problem(p: TokenProblem, kind: TokenKind) -> ApiError {
     match p {
         TokenProblem::Invalid => token_invalid(kind),
@@ -231,7 +245,7 @@ fn attempt_json(a: &Attempt) -> Value {
         "Flow": format!("{:?}", a.flow),
         "Outcome": format!("{:?}", a.outcome),
         "LockTriggered": a.lock_triggered,
-        "ClientIp": a.client_ip,
-        "UserAgent": a.user_agent,
+        "ClientIp": a.client_ip(),
+        "UserAgent": a.user_agent(),
     })
 }

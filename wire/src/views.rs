@@ -1,11 +1,35 @@
 //! Response bodies in LoginRadius's shapes. A successful body never contains a `Description` key
 //! (the Java SDK treats one as an error).
 
-use pinauth_domain::{Account, Timestamp};
+use pinauth_domain::{Account, AccountId, Email, Phone, Timestamp, Username};
 use serde_json::{Map, Value, json};
 
 /// LoginRadius's placeholder for a date that was never set (`SkippedDate` in their samples).
 const NEVER: &str = "0001-01-01T00:00:00.0000000Z";
+
+/// What a profile answer shows, from whichever side keeps it (the command side's `Account`, the
+/// read side's compact view).
+#[derive(Clone, Copy, Debug)]
+pub struct ProfileFacts<'a> {
+    /// The account.
+    pub account_id: AccountId,
+    /// Normalized email.
+    pub email: Option<&'a Email>,
+    /// Normalized username.
+    pub username: Option<&'a Username>,
+    /// Normalized phone.
+    pub phone: Option<&'a Phone>,
+    /// A PIN is set.
+    pub pin_set: bool,
+    /// When the holder skipped the optional PIN.
+    pub pin_skipped_at: Option<Timestamp>,
+    /// When the PIN was last set, changed or reset.
+    pub pin_changed_at: Option<Timestamp>,
+    /// Locked now.
+    pub locked: bool,
+    /// When it was registered.
+    pub registered_at: Timestamp,
+}
 
 /// The profile LoginRadius returns, with the `PIN` block but never a hash.
 pub fn profile(account: &Account, now: Timestamp) -> Value {
@@ -13,21 +37,35 @@ pub fn profile(account: &Account, now: Timestamp) -> Value {
         return Value::Null;
     };
     let pin = account.pin();
-    let locked = account.lockout().lock_at(now);
+    profile_of(&ProfileFacts {
+        account_id: p.account_id,
+        email: p.email.as_ref(),
+        username: p.username.as_ref(),
+        phone: p.phone.as_ref(),
+        pin_set: pin.hash.is_some(),
+        pin_skipped_at: pin.skipped_at,
+        pin_changed_at: pin.last_changed_at,
+        locked: account.lockout().lock_at(now).is_some(),
+        registered_at: p.registered_at,
+    })
+}
+
+/// The profile LoginRadius returns, from its facts.
+pub fn profile_of(p: &ProfileFacts<'_>) -> Value {
     json!({
         "ID": p.account_id.to_string(),
         "Uid": p.account_id.to_string(),
-        "Email": p.email.as_ref().map(|e| json!([{ "Type": "Primary", "Value": e.as_str() }])),
-        "UserName": p.username.as_ref().map(|u| u.as_str()),
-        "PhoneId": p.phone.as_ref().map(|ph| ph.as_str()),
+        "Email": p.email.map(|e| json!([{ "Type": "Primary", "Value": e.as_str() }])),
+        "UserName": p.username.map(|u| u.as_str()),
+        "PhoneId": p.phone.map(|ph| ph.as_str()),
         "PIN": {
-            "Skipped": pin.hash.is_none() && pin.skipped_at.is_some(),
+            "Skipped": !p.pin_set && p.pin_skipped_at.is_some(),
             "PIN": Value::Null,
-            "LastPINChangeDate": pin.last_changed_at.map(|t| t.to_rfc3339()),
-            "SkippedDate": pin.skipped_at.map_or_else(|| NEVER.to_owned(), |t| t.to_rfc3339()),
+            "LastPINChangeDate": p.pin_changed_at.map(|t| t.to_rfc3339()),
+            "SkippedDate": p.pin_skipped_at.map_or_else(|| NEVER.to_owned(), |t| t.to_rfc3339()),
         },
-        "IsLoginLocked": locked.is_some(),
-        "LoginLockedType": if locked.is_some() { "Suspend" } else { "None" },
+        "IsLoginLocked": p.locked,
+        "LoginLockedType": if p.locked { "Suspend" } else { "None" },
         "CreatedDate": p.registered_at.to_rfc3339(),
     })
 }

@@ -17,6 +17,8 @@ pub enum Op {
     RequestReset,
     ResetByToken,
     Unlock,
+    InvalidateAccess { prevent_refresh: bool },
+    Refresh,
     Wait(u32),
 }
 
@@ -31,6 +33,8 @@ pub fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::RequestReset),
         1 => Just(Op::ResetByToken),
         1 => Just(Op::Unlock),
+        1 => any::<bool>().prop_map(|prevent_refresh| Op::InvalidateAccess { prevent_refresh }),
+        1 => Just(Op::Refresh),
         2 => (1u32..4000).prop_map(Op::Wait),
     ]
 }
@@ -49,6 +53,8 @@ pub struct Writer {
     seed: u64,
     policy: Policy,
     accounts: Vec<(AccountId, Account, Option<u64>, Vec<Digest>)>,
+    /// Every token issued so far: whose, which, what kind.
+    pub issued: Vec<(usize, Digest, TokenKind)>,
 }
 
 impl Writer {
@@ -78,7 +84,19 @@ impl Writer {
             seed: 1,
             policy,
             accounts,
+            issued: Vec::new(),
         }
+    }
+
+    /// The accounts as the domain folds them.
+    pub fn accounts(&self) -> impl Iterator<Item = (AccountId, &Account)> {
+        self.accounts.iter().map(|(id, state, _, _)| (*id, state))
+    }
+
+    /// The domain's state of account `idx`.
+    pub fn account(&self, idx: usize) -> (AccountId, &Account) {
+        let (id, state, _, _) = &self.accounts[idx];
+        (*id, state)
     }
 
     fn next(&mut self) -> Digest {
@@ -101,6 +119,13 @@ impl Writer {
             .tokens()
             .iter()
             .find(|t| t.kind == TokenKind::Access)
+            .map(|t| t.hash)
+            .unwrap_or_else(|| digest(0));
+        let refresh = state
+            .tokens()
+            .iter()
+            .rev()
+            .find(|t| t.kind == TokenKind::Refresh)
             .map(|t| t.hash)
             .unwrap_or_else(|| digest(0));
         let command = match op {
@@ -168,6 +193,18 @@ impl Writer {
                 })
             }
             Op::Unlock => Command::UnlockPin(UnlockPin { at }),
+            Op::InvalidateAccess { prevent_refresh } => {
+                Command::InvalidateAccessToken(InvalidateAccessToken {
+                    at,
+                    access_token: access,
+                    prevent_refresh: *prevent_refresh,
+                })
+            }
+            Op::Refresh => Command::RefreshAccessToken(RefreshAccessToken {
+                at,
+                refresh_token: refresh,
+                access: tokens.access,
+            }),
         };
         self.now += 1000;
         let Ok(events) = decide(&state, command, &self.policy) else {
@@ -175,6 +212,26 @@ impl Writer {
         };
         if events.is_empty() {
             return;
+        }
+        for event in &events {
+            match &event.kind {
+                EventKind::SessionStarted {
+                    access,
+                    refresh,
+                    session,
+                    ..
+                } => {
+                    self.issued.push((idx, access.hash, TokenKind::Access));
+                    self.issued.push((idx, refresh.hash, TokenKind::Refresh));
+                    if let Some(s) = session {
+                        self.issued.push((idx, s.hash, TokenKind::PinSession));
+                    }
+                }
+                EventKind::AccessTokenRefreshed { access, .. } => {
+                    self.issued.push((idx, access.hash, TokenKind::Access))
+                }
+                _ => {}
+            }
         }
         let entry = &mut self.accounts[idx];
         for event in &events {

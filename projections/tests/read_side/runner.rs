@@ -49,7 +49,7 @@ pub async fn live_runner_case(mut writer: Writer) {
     let attempts = projection.read(|m| m.attempts(&ann()));
     assert_eq!(attempts.len(), 3);
     assert!(attempts[2].lock_triggered && !attempts[1].lock_triggered);
-    assert_eq!(attempts[0].client_ip.as_deref(), Some("198.51.100.0"));
+    assert_eq!(attempts[0].client_ip(), Some("198.51.100.0"));
 }
 
 #[tokio::test]
