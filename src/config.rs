@@ -117,7 +117,8 @@ impl Default for Notify {
 #[derive(Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Projections {
-    /// How often the read models are snapshotted with their position (default 10 s).
+    /// How often the read models are snapshotted with their position, when they changed (default
+    /// 60 s).
     pub snapshot_ms: u64,
     /// How long a query waits for `X-PinAuth-Min-Position` (default 2 s).
     pub max_wait_ms: u64,
@@ -126,7 +127,7 @@ pub struct Projections {
 impl Default for Projections {
     fn default() -> Self {
         Self {
-            snapshot_ms: 10_000,
+            snapshot_ms: 60_000,
             max_wait_ms: 2_000,
         }
     }

@@ -65,7 +65,7 @@ pub struct Client {
 }
 
 /// One failed or refused attempt.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Attempt {
     /// When.
     pub at: Timestamp,
@@ -114,6 +114,8 @@ pub struct AccountView {
     pin_changed_at: Option<Timestamp>,
     lockout: Lockout,
     last_failure: Option<Timestamp>,
+    /// Written to snapshots apart, with their clients in one table.
+    #[serde(skip)]
     attempts: Vec<Attempt>,
     /// The latest event time: `evolve` has dropped every token expired by then.
     horizon: Option<Timestamp>,
@@ -683,59 +685,146 @@ impl ReadModels {
             .unwrap_or_default()
     }
 
-    /// The snapshot encoding: a header, the accounts as JSON, then the live token slots as
-    /// fixed-size records (28 bytes each).
-    pub fn to_bytes(&self) -> Result<Vec<u8>, serde_json::Error> {
-        let accounts = serde_json::to_vec(&self.accounts)?;
-        let live: Vec<(&TokenKey, &Slot)> = self.live_tokens().collect();
-        let mut out = Vec::with_capacity(48 + accounts.len() + live.len() * RECORD);
-        out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&self.position.map_or(u64::MAX, |p| p).to_le_bytes());
-        out.extend_from_slice(&(accounts.len() as u64).to_le_bytes());
-        out.extend_from_slice(&accounts);
-        out.extend_from_slice(&(live.len() as u64).to_le_bytes());
-        for (key, slot) in live {
-            out.extend_from_slice(&key.0);
-            out.extend_from_slice(&slot.account.to_le_bytes());
-            out.extend_from_slice(&slot.word[0].to_le_bytes());
-            out.extend_from_slice(&slot.word[1].to_le_bytes());
+    fn snapshot_body(&self) -> SnapshotBodyRef<'_> {
+        let mut clients = Vec::new();
+        let mut numbers = HashMap::new();
+        for client in self
+            .accounts
+            .iter()
+            .flat_map(|a| &a.attempts)
+            .flat_map(|a| &a.client)
+        {
+            numbers.entry(Arc::as_ptr(client)).or_insert_with(|| {
+                clients.push(client);
+                (clients.len() - 1) as u32
+            });
         }
+        SnapshotBodyRef {
+            accounts: &self.accounts,
+            clients,
+            numbers,
+        }
+    }
+
+    /// The snapshot encoding, in memory (see [`ReadModels::write_to`]).
+    pub fn to_bytes(&self) -> Result<Vec<u8>, serde_json::Error> {
+        let mut out = Vec::with_capacity(self.encoded_len()?);
+        self.write_to(&mut out)?;
         Ok(out)
     }
 
+    /// The length of the snapshot encoding, without making it.
+    pub fn encoded_len(&self) -> Result<usize, serde_json::Error> {
+        let mut json = Counter(0);
+        serde_json::to_writer(&mut json, &self.snapshot_body())?;
+        Ok(MAGIC.len() + 3 * 8 + json.0 + self.live_tokens().count() * RECORD)
+    }
+
+    /// Streams the snapshot encoding into `out`: a header, the accounts as JSON, then the live token
+    /// slots as fixed-size records (28 bytes each). Nothing the size of the models is buffered.
+    pub fn write_to(&self, out: &mut impl std::io::Write) -> Result<(), serde_json::Error> {
+        let mut json = Counter(0);
+        serde_json::to_writer(&mut json, &self.snapshot_body())?;
+        out.write_all(MAGIC).map_err(serde_json::Error::io)?;
+        out.write_all(&self.position.map_or(u64::MAX, |p| p).to_le_bytes())
+            .map_err(serde_json::Error::io)?;
+        out.write_all(&(json.0 as u64).to_le_bytes())
+            .map_err(serde_json::Error::io)?;
+        serde_json::to_writer(&mut *out, &self.snapshot_body())?;
+        let count = self.live_tokens().count() as u64;
+        out.write_all(&count.to_le_bytes())
+            .map_err(serde_json::Error::io)?;
+        for (key, slot) in self.live_tokens() {
+            let mut record = [0u8; RECORD];
+            for (to, from) in record.iter_mut().zip(
+                key.0
+                    .iter()
+                    .chain(&slot.account.to_le_bytes())
+                    .chain(&slot.word[0].to_le_bytes())
+                    .chain(&slot.word[1].to_le_bytes()),
+            ) {
+                *to = *from;
+            }
+            out.write_all(&record).map_err(serde_json::Error::io)?;
+        }
+        Ok(())
+    }
+
     /// Reads what [`ReadModels::to_bytes`] wrote.
-    pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
-        let mut input = Input(bytes);
-        if input.take(MAGIC.len())? != MAGIC {
+    pub fn from_bytes(mut bytes: &[u8]) -> Result<Self, DecodeError> {
+        Self::read_from(&mut bytes)
+    }
+
+    /// Reads what [`ReadModels::write_to`] wrote, streaming; the input must end where it does.
+    pub fn read_from(input: &mut impl std::io::Read) -> Result<Self, DecodeError> {
+        use std::io::Read as _;
+        fn u64_from(input: &mut impl std::io::Read) -> Result<u64, DecodeError> {
+            let mut bytes = [0u8; 8];
+            input.read_exact(&mut bytes)?;
+            Ok(u64::from_le_bytes(bytes))
+        }
+        let mut magic = [0u8; MAGIC.len()];
+        input.read_exact(&mut magic)?;
+        if &magic != MAGIC {
             return Err(DecodeError::Format);
         }
-        let position = Some(input.u64()?).filter(|p| *p != u64::MAX);
-        let json_len = usize::try_from(input.u64()?).map_err(|_| DecodeError::Format)?;
-        let mut accounts: Vec<AccountView> = serde_json::from_slice(input.take(json_len)?)?;
+        let position = Some(u64_from(input)?).filter(|p| *p != u64::MAX);
+        let json_len = u64_from(input)?;
+        let mut json = std::io::Read::take(&mut *input, json_len);
+        let body: SnapshotBody =
+            serde_json::from_reader(std::io::BufReader::with_capacity(1 << 16, &mut json))?;
+        if json.limit() != 0 || body.attempts.len() != body.accounts.len() {
+            return Err(DecodeError::Format);
+        }
+        let SnapshotBody {
+            mut accounts,
+            clients,
+            attempts,
+        } = body;
+        accounts.shrink_to_fit();
+        let clients: Vec<Arc<Client>> = clients.into_iter().map(Arc::new).collect();
         let mut models = Self {
             position,
             ..Self::default()
         };
-        for (number, view) in accounts.iter_mut().enumerate() {
+        models.numbers.reserve(accounts.len());
+        for ((number, view), records) in accounts.iter_mut().enumerate().zip(attempts) {
             let number = u32::try_from(number).map_err(|_| DecodeError::Format)?;
             if models.numbers.insert(view.id, number).is_some() {
                 return Err(DecodeError::Format);
             }
-            for attempt in &mut view.attempts {
-                attempt.client = attempt
-                    .client
-                    .take()
-                    .map(|c| models.clients.intern(Arc::unwrap_or_clone(c)));
-            }
+            view.attempts = records
+                .iter()
+                .map(
+                    |&AttemptRecord(at, flow, outcome, lock_triggered, client)| {
+                        let client = match client {
+                            Some(i) => Some(Arc::clone(
+                                clients.get(i as usize).ok_or(DecodeError::Format)?,
+                            )),
+                            None => None,
+                        };
+                        Ok(Attempt {
+                            at,
+                            flow,
+                            outcome,
+                            lock_triggered,
+                            client,
+                        })
+                    },
+                )
+                .collect::<Result<_, DecodeError>>()?;
+        }
+        for client in clients {
+            models.clients.0.insert(client);
         }
         models.accounts = accounts;
-        let count = usize::try_from(input.u64()?).map_err(|_| DecodeError::Format)?;
-        if count.checked_mul(RECORD) != Some(input.0.len()) {
-            return Err(DecodeError::Format);
-        }
-        models.tokens.reserve(count);
-        for record in input.0.chunks_exact(RECORD) {
-            let mut r = Input(record);
+        let count = usize::try_from(u64_from(input)?).map_err(|_| DecodeError::Format)?;
+        // Reserved as the records arrive: a corrupt count must not allocate at once.
+        let mut input = std::io::BufReader::with_capacity(1 << 16, input);
+        let mut record = [0u8; RECORD];
+        for _ in 0..count {
+            input.read_exact(&mut record)?;
+            let mut r = Input(&record);
             let key = TokenKey(r.take(16)?.try_into().map_err(|_| DecodeError::Format)?);
             let slot = Slot {
                 account: r.u32()?,
@@ -745,6 +834,9 @@ impl ReadModels {
                 return Err(DecodeError::Format);
             }
             models.tokens.insert(key, slot);
+        }
+        if std::io::Read::read(&mut input, &mut record)? != 0 {
+            return Err(DecodeError::Format);
         }
         Ok(models)
     }
@@ -762,6 +854,86 @@ pub enum DecodeError {
     /// The accounts part does not decode.
     #[error("accounts do not decode: {0}")]
     Json(#[from] serde_json::Error),
+    /// Reading failed, or the input ended early.
+    #[error("cannot read the snapshot: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// An attempt in a snapshot: its client as an index into the snapshot's client table.
+#[derive(Clone, Copy, Serialize, Deserialize)]
+struct AttemptRecord(Timestamp, AttemptFlow, AttemptOutcome, bool, Option<u32>);
+
+/// The JSON part of a snapshot, as read.
+#[derive(Deserialize)]
+struct SnapshotBody {
+    accounts: Vec<AccountView>,
+    clients: Vec<Client>,
+    /// One list per account, in the order of `accounts`.
+    attempts: Vec<Vec<AttemptRecord>>,
+}
+
+/// The JSON part of a snapshot, as written: borrowed from the models, clients numbered by identity
+/// (attempts share interned clients).
+struct SnapshotBodyRef<'a> {
+    accounts: &'a [AccountView],
+    clients: Vec<&'a Arc<Client>>,
+    numbers: HashMap<*const Client, u32>,
+}
+
+impl Serialize for SnapshotBodyRef<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut body = s.serialize_struct("SnapshotBody", 3)?;
+        body.serialize_field("accounts", self.accounts)?;
+        body.serialize_field("clients", &self.clients)?;
+        body.serialize_field("attempts", &AttemptLists(self))?;
+        body.end()
+    }
+}
+
+struct AttemptLists<'a>(&'a SnapshotBodyRef<'a>);
+
+impl Serialize for AttemptLists<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(
+            self.0
+                .accounts
+                .iter()
+                .map(|account| Attempts(&account.attempts, &self.0.numbers)),
+        )
+    }
+}
+
+struct Attempts<'a>(&'a [Attempt], &'a HashMap<*const Client, u32>);
+
+impl Serialize for Attempts<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(|a| {
+            AttemptRecord(
+                a.at,
+                a.flow,
+                a.outcome,
+                a.lock_triggered,
+                a.client
+                    .as_ref()
+                    .and_then(|c| self.1.get(&Arc::as_ptr(c)).copied()),
+            )
+        }))
+    }
+}
+
+/// Counts what is written to it.
+struct Counter(usize);
+
+impl std::io::Write for Counter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0 += bytes.len();
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 struct Input<'a>(&'a [u8]);
@@ -774,11 +946,6 @@ impl<'a> Input<'a> {
         let (head, rest) = self.0.split_at(n);
         self.0 = rest;
         Ok(head)
-    }
-
-    fn u64(&mut self) -> Result<u64, DecodeError> {
-        let bytes: [u8; 8] = self.take(8)?.try_into().map_err(|_| DecodeError::Format)?;
-        Ok(u64::from_le_bytes(bytes))
     }
 
     fn u32(&mut self) -> Result<u32, DecodeError> {
@@ -842,6 +1009,7 @@ mod tests {
             Err(DecodeError::Format)
         ));
         let bytes = ReadModels::default().to_bytes().unwrap();
+        assert_eq!(bytes.len(), ReadModels::default().encoded_len().unwrap());
         assert_eq!(
             ReadModels::from_bytes(&bytes).unwrap(),
             ReadModels::default()

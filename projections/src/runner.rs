@@ -9,7 +9,7 @@
 //! - Snapshots: written with their position at an interval and on request; loading resumes from them.
 
 use crate::models::ReadModels;
-use crate::snapshot::{SnapshotError, SnapshotStore};
+use crate::snapshot::SnapshotStore;
 use futures_util::StreamExt;
 use pinauth_store::{EventStore, Filter, Position, RecordedEvent, StoreError};
 use std::sync::{Arc, RwLock};
@@ -183,7 +183,8 @@ impl Projection {
                     Err(_) => {}
                 }
                 if last_snapshot.elapsed() >= snapshot_every {
-                    self.save_snapshot();
+                    let this = self.clone();
+                    let _ = tokio::task::spawn_blocking(move || this.save_snapshot()).await;
                     last_snapshot = tokio::time::Instant::now();
                 }
             };
@@ -193,24 +194,22 @@ impl Projection {
     }
 
     /// Writes a snapshot now, unless nothing was applied since the last one (no-op without a
-    /// snapshot store). The models are encoded under the read lock (no copy of them is made) and
-    /// written after it is released.
+    /// snapshot store). The encoding is streamed into the snapshot file under the read lock (no
+    /// copy of the models is made; appliers wait meanwhile, readers do not), and committed after
+    /// the lock is released. Blocking: call it off the async runtime's threads.
     pub fn save_snapshot(&self) {
         use std::sync::atomic::Ordering;
         let Some(snapshots) = &self.inner.snapshots else {
             return;
         };
-        let (position, encoded) = self.read(|m| (m.position(), m.to_bytes()));
-        let Some(position) = position else {
+        let models = self.inner.models.read().unwrap_or_else(|p| p.into_inner());
+        let Some(position) = models.position() else {
             return;
         };
         if self.inner.snapshotted.load(Ordering::Acquire) == position {
             return;
         }
-        let saved = encoded
-            .map_err(SnapshotError::from)
-            .and_then(|body| snapshots.save_encoded(SNAPSHOT, Some(position), &body));
-        match saved {
+        match snapshots.save_streamed(SNAPSHOT, models, drop) {
             Ok(()) => self.inner.snapshotted.store(position, Ordering::Release),
             Err(error) => tracing::warn!(%error, "could not write the read-model snapshot"),
         }

@@ -49,38 +49,57 @@ impl SnapshotStore {
     /// The snapshot named `name`, if any.
     pub fn load(&self, name: &str) -> Result<Option<ReadModels>, SnapshotError> {
         let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-        let body: Option<Vec<u8>> = conn
+        let row: Option<i64> = conn
             .query_row(
-                "SELECT body FROM snapshots WHERE name = ?1",
+                "SELECT rowid FROM snapshots WHERE name = ?1",
                 [name],
                 |row| row.get(0),
             )
             .optional()?;
-        match body {
-            None => Ok(None),
-            Some(body) => Ok(Some(ReadModels::from_bytes(&body)?)),
-        }
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        // Streamed out of the row: the encoding is never held in memory whole.
+        let mut blob = conn.blob_open(rusqlite::MAIN_DB, "snapshots", "body", row, true)?;
+        Ok(Some(ReadModels::read_from(&mut blob)?))
     }
 
     /// Replaces the snapshot named `name` with `models`, atomically.
     pub fn save(&self, name: &str, models: &ReadModels) -> Result<(), SnapshotError> {
-        self.save_encoded(name, models.position(), &models.to_bytes()?)
+        self.save_streamed(name, models, |_| {})
     }
 
-    /// Replaces the snapshot named `name` with `body` (from [`ReadModels::to_bytes`]) at
-    /// `position`, atomically.
-    pub fn save_encoded(
+    /// Replaces the snapshot named `name` with `models`, atomically, streaming the encoding into
+    /// the row (no copy of the models or of their encoding is made). `encoded` is called once the
+    /// encoding is written, before the commit: a caller holding a lock over `models` can release
+    /// it there, so that the commit's `fsync` happens outside it.
+    pub fn save_streamed<M: std::ops::Deref<Target = ReadModels>>(
         &self,
         name: &str,
-        position: Option<u64>,
-        body: &[u8],
+        models: M,
+        encoded: impl FnOnce(M),
     ) -> Result<(), SnapshotError> {
-        let position = position.and_then(|p| i64::try_from(p).ok());
-        let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-        conn.execute(
-            "INSERT INTO snapshots (name, position, body) VALUES (?1, ?2, ?3) ON CONFLICT(name) DO UPDATE SET position = excluded.position, body = excluded.body",
-            params![name, position, body],
+        let len = models.encoded_len()?;
+        let position = models.position().and_then(|p| i64::try_from(p).ok());
+        let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        let tx = conn.transaction()?;
+        tx.execute(
+            "INSERT INTO snapshots (name, position, body) VALUES (?1, ?2, zeroblob(?3)) ON CONFLICT(name) DO UPDATE SET position = excluded.position, body = excluded.body",
+            params![name, position, i64::try_from(len).unwrap_or(i64::MAX)],
         )?;
+        let row: i64 = tx.query_row(
+            "SELECT rowid FROM snapshots WHERE name = ?1",
+            [name],
+            |row| row.get(0),
+        )?;
+        {
+            let blob = tx.blob_open(rusqlite::MAIN_DB, "snapshots", "body", row, false)?;
+            let mut out = std::io::BufWriter::with_capacity(1 << 20, blob);
+            models.write_to(&mut out)?;
+            std::io::Write::flush(&mut out).map_err(serde_json::Error::io)?;
+        }
+        encoded(models);
+        tx.commit()?;
         Ok(())
     }
 }

@@ -143,7 +143,7 @@ fn open_connection(path: &Path, read_only: bool) -> rusqlite::Result<Connection>
     conn.busy_timeout(Duration::from_secs(10))?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     // Map the file instead of copying pages through read(2), and keep index pages in memory.
-    conn.pragma_update(None, "mmap_size", 1i64 << 30)?;
+    conn.pragma_update(None, "mmap_size", 0)?;
     conn.pragma_update(None, "cache_size", -16_384)?;
     if read_only {
         conn.pragma_update(None, "query_only", true)?;
