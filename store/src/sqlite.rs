@@ -142,7 +142,8 @@ fn open_connection(path: &Path, read_only: bool) -> rusqlite::Result<Connection>
     let conn = Connection::open_with_flags(path, flags)?;
     conn.busy_timeout(Duration::from_secs(10))?;
     conn.pragma_update(None, "synchronous", "FULL")?;
-    // Map the file instead of copying pages through read(2), and keep index pages in memory.
+    // No memory-mapped I/O: mapped log pages counted in the process's RSS (1 GB for a 3 M-event
+    // log) and made scans no faster here. Keep index pages in memory.
     conn.pragma_update(None, "mmap_size", 0)?;
     conn.pragma_update(None, "cache_size", -16_384)?;
     if read_only {

@@ -134,3 +134,48 @@ fn stored_json_keeps_its_shape() {
     );
     assert_eq!(serde_json::to_string(&event).unwrap(), stored);
 }
+
+#[test]
+fn stored_events_decode_alike_on_the_fast_and_the_general_path() {
+    let session = |method, session| EventKind::SessionStarted {
+        method,
+        access: IssuedToken {
+            hash: d(1),
+            expires_at: t(60),
+        },
+        refresh: IssuedToken {
+            hash: d(2),
+            expires_at: t(600),
+        },
+        session,
+    };
+    let mut kinds = one_of_each();
+    kinds.push(session(LoginMethod::Password, None));
+    kinds.push(session(LoginMethod::Registration, None));
+    kinds.push(EventKind::PinAttemptFailed {
+        flow: AttemptFlow::PinLogin,
+        consecutive_failures: 1,
+        challenge_id: None,
+    });
+    for kind in kinds {
+        let event = Event { at: t(42), kind };
+        let json = serde_json::to_vec(&event).unwrap();
+        let decoded = Event::from_stored(event.event_type(), &json).unwrap();
+        assert_eq!(decoded, event, "{}", String::from_utf8_lossy(&json));
+        // A store naming another type than the data's own tag: the general path decides.
+        let general: Event = serde_json::from_slice(&json).unwrap();
+        for other in [
+            "SessionStarted",
+            "PinAttemptFailed",
+            "AccessTokenInvalidated",
+            "Nothing",
+        ] {
+            assert_eq!(Event::from_stored(other, &json).unwrap(), general);
+        }
+    }
+    // Missing fields and bad digests fail on both paths.
+    let cut = br#"{"at":1,"event_type":"PinSessionTokenInvalidated"}"#;
+    assert!(Event::from_stored("PinSessionTokenInvalidated", cut).is_err());
+    let bad = br#"{"at":1,"event_type":"PinSessionTokenInvalidated","token":"zz"}"#;
+    assert!(Event::from_stored("PinSessionTokenInvalidated", bad).is_err());
+}
