@@ -398,7 +398,7 @@ async fn scan(data: std::path::PathBuf) -> anyhow::Result<()> {
             .read_all(after, 4096, Filter::prefix("account-"))
             .await?;
         for recorded in &page {
-            let event: Event = serde_json::from_slice(&recorded.data)?;
+            let event = Event::from_stored(&recorded.event_type, &recorded.data)?;
             std::hint::black_box(event);
         }
         count += page.len() as u64;

@@ -84,11 +84,12 @@ pub async fn failed_attempts(
             let Some(account) = account_of(recorded) else {
                 continue;
             };
-            let event: Event =
-                serde_json::from_slice(&recorded.data).map_err(|e| AuditError::Corrupt {
+            let event = Event::from_stored(&recorded.event_type, &recorded.data).map_err(|e| {
+                AuditError::Corrupt {
                     position: recorded.position.commit,
                     error: e.to_string(),
-                })?;
+                }
+            })?;
             if let EventKind::PinLockedOut { .. } = event.kind {
                 if let Some(p) = pending
                     .as_mut()

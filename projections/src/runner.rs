@@ -112,19 +112,13 @@ impl Projection {
         if head <= self.inner.scanned.load(Ordering::Acquire) {
             return Ok(self.applied());
         }
-        loop {
-            let page = self
-                .inner
-                .store
-                .read_all(self.resume_from(), PAGE, filter())
-                .await?;
-            self.apply_all(&page);
-            if page.len() < PAGE {
-                // Everything up to `head`, read before this scan, is applied now.
-                self.inner.scanned.fetch_max(head, Ordering::AcqRel);
-                return Ok(self.applied());
-            }
-        }
+        replay(self.inner.store.as_ref(), self.resume_from(), |page| {
+            self.apply_all(page)
+        })
+        .await?;
+        // Everything up to `head`, read before this scan, is applied now.
+        self.inner.scanned.fetch_max(head, Ordering::AcqRel);
+        Ok(self.applied())
     }
 
     /// Waits until `position` is applied, catching up meanwhile; false after `timeout`.
@@ -216,6 +210,27 @@ impl Projection {
     }
 }
 
+/// Reads the `account-` events after `after` page by page, up to the end of the log, and hands
+/// each page to `apply`; the next page is read (on the store's own threads) while one is applied.
+async fn replay(
+    store: &dyn EventStore,
+    mut after: Option<Position>,
+    mut apply: impl FnMut(&[RecordedEvent]),
+) -> Result<(), StoreError> {
+    let mut page = store.read_all(after, PAGE, filter()).await?;
+    loop {
+        after = page.last().map(|e| e.position).or(after);
+        if page.len() < PAGE {
+            apply(&page);
+            return Ok(());
+        }
+        let (next, ()) = futures_util::join!(store.read_all(after, PAGE, filter()), async {
+            apply(&page)
+        });
+        page = next?;
+    }
+}
+
 /// Progress of a rebuild.
 pub struct Progress {
     /// Events read so far.
@@ -235,24 +250,21 @@ pub async fn rebuild(
 ) -> Result<ReadModels, StoreError> {
     let head = store.head().await?.map_or(0, |p| p.commit);
     let mut models = ReadModels::default();
-    let mut after = None;
     let mut events = 0u64;
-    loop {
-        let page = store.read_all(after, PAGE, filter()).await?;
-        for event in &page {
+    let mut position = 0;
+    replay(store, None, |page| {
+        for event in page {
             models.apply(event);
         }
         events += page.len() as u64;
-        after = page.last().map(|e| e.position).or(after);
+        position = page.last().map_or(position, |e| e.position.commit);
         progress(&Progress {
             events,
-            position: after.map_or(0, |p| p.commit),
+            position,
             head,
         });
-        if page.len() < PAGE {
-            break;
-        }
-    }
+    })
+    .await?;
     if let Some(snapshots) = snapshots {
         snapshots
             .save(SNAPSHOT, &models)

@@ -1052,7 +1052,7 @@ impl CommandService {
             .read_stream(account_stream(id)?, from, usize::MAX)
             .await?;
         for recorded in &tail {
-            let event: Event = serde_json::from_slice(&recorded.data).map_err(|e| {
+            let event = Event::from_stored(&recorded.event_type, &recorded.data).map_err(|e| {
                 AppError::Corrupt(format!("{} at {}: {e}", recorded.stream, recorded.revision))
             })?;
             let state = Arc::make_mut(&mut loaded.state);
