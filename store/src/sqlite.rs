@@ -68,8 +68,57 @@ struct Inner {
     /// Answers `head()` inline: a primary-key MAX reads one page, in microseconds, so it is not
     /// worth a hop to the blocking pool (the query side asks on every request).
     head_reader: Mutex<Connection>,
+    /// Skips that read when no process committed since the last one (see [`ChangeProbe`]).
+    probe: ChangeProbe,
     signal: Arc<Signal>,
     poller: Once,
+}
+
+/// Tells, with one `pread` and no lock, whether any process may have committed to the log since
+/// the head was last read.
+///
+/// In WAL mode every commit rewrites the WAL-index header at the start of the `-shm` file (two
+/// 48-byte copies: change counter, last valid frame, salts, checksums) before the commit returns,
+/// in whichever process it runs: this is SQLite's documented WAL-index format
+/// (<https://sqlite.org/walformat.html>). The header bytes read *before* a head read are kept
+/// with its result; the result is reused only while the header reads the same. Any difference (a
+/// commit, a checkpoint restarting the WAL, a half-written header) means a real read. A write
+/// acknowledged before a request began has rewritten the header before that request reads it, so
+/// read-your-writes across processes holds as with a read on every request. This process keeps
+/// connections open, so SQLite never deletes or recreates the file under the open handle.
+struct ChangeProbe {
+    shm: Option<std::fs::File>,
+    seen: Mutex<Option<([u8; 96], Option<i64>)>>,
+}
+
+impl ChangeProbe {
+    fn open(path: &Path) -> Self {
+        let mut shm = path.as_os_str().to_owned();
+        shm.push("-shm");
+        Self {
+            shm: std::fs::File::open(shm).ok(),
+            seen: Mutex::new(None),
+        }
+    }
+
+    fn header(&self) -> Option<[u8; 96]> {
+        use std::os::unix::fs::FileExt;
+        let mut header = [0u8; 96];
+        self.shm.as_ref()?.read_exact_at(&mut header, 0).ok()?;
+        Some(header)
+    }
+
+    /// The head read under `header`, if the header still reads the same.
+    fn unchanged(&self, header: &[u8; 96]) -> Option<Option<i64>> {
+        let seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        seen.as_ref()
+            .filter(|(h, _)| h == header)
+            .map(|(_, head)| *head)
+    }
+
+    fn remember(&self, header: [u8; 96], head: Option<i64>) {
+        *self.seen.lock().unwrap_or_else(|p| p.into_inner()) = Some((header, head));
+    }
 }
 
 /// The head position as last seen, shared by the writer, the poller and subscribers.
@@ -187,6 +236,7 @@ impl SqliteStore {
             .spawn(move || run_writer(conn, queue, &writer_signal, max_batch))
             .map_err(|e| StoreError::Unavailable(format!("cannot start the writer thread: {e}")))?;
         let head_reader = Mutex::new(open_connection(&path, true).map_err(backend)?);
+        let probe = ChangeProbe::open(&path);
         Ok(Self {
             inner: Arc::new(Inner {
                 path,
@@ -194,6 +244,7 @@ impl SqliteStore {
                 writer,
                 readers: Mutex::new(Vec::new()),
                 head_reader,
+                probe,
                 signal,
                 poller: Once::new(),
             }),
@@ -633,18 +684,27 @@ impl EventStore for SqliteStore {
     }
 
     fn head(&self) -> BoxFuture<'_, Result<Option<Position>, StoreError>> {
-        let head = (|| {
-            let conn = self
-                .inner
-                .head_reader
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
-            let head: Option<i64> = conn
-                .prepare_cached("SELECT MAX(position) FROM events")?
-                .query_row([], |row| row.get(0))?;
-            Ok(head.map(|h| Position::at(to_u64(h))))
-        })()
-        .map_err(backend);
-        Box::pin(async move { head })
+        let probe = &self.inner.probe;
+        let header = probe.header();
+        let known = header.as_ref().and_then(|h| probe.unchanged(h));
+        let head = match known {
+            Some(head) => Ok(head),
+            None => (|| {
+                let conn = self
+                    .inner
+                    .head_reader
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner());
+                let head: Option<i64> = conn
+                    .prepare_cached("SELECT MAX(position) FROM events")?
+                    .query_row([], |row| row.get(0))?;
+                if let Some(header) = header {
+                    probe.remember(header, head);
+                }
+                Ok(head)
+            })()
+            .map_err(backend),
+        };
+        Box::pin(async move { head.map(|h| h.map(|h| Position::at(to_u64(h)))) })
     }
 }

@@ -76,6 +76,37 @@ async fn a_second_store_on_the_same_file_sees_new_events_live() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_head_shows_every_commit_of_any_process_at_once() {
+    // `head()` skips its read while the WAL-index header is unchanged: a commit by another store
+    // on the file (as another process), and a checkpoint that restarts the WAL, must still show.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pinauth.db");
+    let a = SqliteStore::open(&path, SqliteOptions::default()).unwrap();
+    let b = SqliteStore::open(&path, SqliteOptions::default()).unwrap();
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    for i in 0..300u32 {
+        let writer = if i % 3 == 0 { &a } else { &b };
+        // Asked before the write too, so that a stale answer would be remembered.
+        a.head().await.unwrap();
+        b.head().await.unwrap();
+        let done = writer
+            .append(
+                stream(&format!("account-{i}")),
+                ExpectedRevision::NoStream,
+                vec![event(&i.to_string())],
+            )
+            .await
+            .unwrap();
+        assert_eq!(a.head().await.unwrap(), Some(done.position), "append {i}");
+        assert_eq!(b.head().await.unwrap(), Some(done.position), "append {i}");
+        if i % 50 == 49 {
+            raw.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+                .unwrap();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_event_size_limit_comes_from_the_options() {
     let dir = tempfile::tempdir().unwrap();
     let options = SqliteOptions {
