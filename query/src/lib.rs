@@ -11,7 +11,9 @@ use pinauth_domain::{AccountId, Digest, Timestamp, TokenKind};
 use pinauth_projections::Projection;
 use pinauth_projections::models::{AccountView, Attempt, LockoutView, TokenProblem};
 use pinauth_wire::error::{token_expired, token_invalid};
-use pinauth_wire::request::{Query, access_token, check_api_key, check_api_secret, header};
+use pinauth_wire::request::{
+    Query, access_token, check_api_key, check_api_secret, header, route_path,
+};
 use pinauth_wire::{ApiError, views};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -40,6 +42,21 @@ pub struct QueryState {
     pub settings: Arc<QuerySettings>,
     /// The clock.
     pub now: Now,
+}
+
+/// A successful answer: the token checks, asked most, are written without a JSON tree.
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+enum Answer {
+    AccessToken {
+        access_token: String,
+        expires_in: String,
+    },
+    SessionToken {
+        session_token: String,
+        session_expires_in: String,
+    },
+    Json(Value),
 }
 
 enum Endpoint {
@@ -77,7 +94,7 @@ fn route(method: &str, path: &str) -> Option<Endpoint> {
 
 /// Answers the request if it is one of the query service's endpoints; `None` otherwise.
 pub async fn handle(state: &QueryState, req: &HttpRequest) -> Option<HttpResponse> {
-    let path = req.path().trim_end_matches('/').to_ascii_lowercase();
+    let path = route_path(req);
     let endpoint = route(req.method().as_str(), &path)?;
     Some(match answer(state, req, endpoint).await {
         Ok(body) => HttpResponse::Ok().json(body),
@@ -130,7 +147,7 @@ async fn answer(
     state: &QueryState,
     req: &HttpRequest,
     endpoint: Endpoint,
-) -> Result<Value, ApiError> {
+) -> Result<Answer, ApiError> {
     let query = Query::parse(req.query_string());
     check_api_key(&query, &state.settings.api_key)?;
     let now = (state.now)();
@@ -148,9 +165,14 @@ async fn answer(
                 let profile = state
                     .projection
                     .read(|m| m.account(&entry.account).and_then(|a| profile(a, now)));
-                return profile.ok_or_else(|| token_invalid(TokenKind::Access));
+                return profile
+                    .map(Answer::Json)
+                    .ok_or_else(|| token_invalid(TokenKind::Access));
             }
-            Ok(json!({ "access_token": canonical, "expires_in": entry.expires_at.to_rfc3339() }))
+            Ok(Answer::AccessToken {
+                access_token: canonical,
+                expires_in: entry.expires_at.to_rfc3339(),
+            })
         }
         Endpoint::ValidateSessionToken => {
             let text = query.required("session_token")?.to_owned();
@@ -161,9 +183,10 @@ async fn answer(
                 .projection
                 .read(|m| m.token(&digest, TokenKind::PinSession, now))
                 .map_err(|p| problem(p, TokenKind::PinSession))?;
-            Ok(
-                json!({ "session_token": canonical, "session_expires_in": entry.expires_at.to_rfc3339() }),
-            )
+            Ok(Answer::SessionToken {
+                session_token: canonical,
+                session_expires_in: entry.expires_at.to_rfc3339(),
+            })
         }
         Endpoint::Lockout(id) => {
             check_api_secret(req, &state.settings.api_secret)?;
@@ -172,15 +195,15 @@ async fn answer(
                 .projection
                 .read(|m| m.lockout(&id, now))
                 .ok_or_else(no_user)?;
-            Ok(lockout_json(&view))
+            Ok(Answer::Json(lockout_json(&view)))
         }
         Endpoint::LockedAccounts => {
             check_api_secret(req, &state.settings.api_secret)?;
             read_your_writes(state, req).await?;
             let locked = state.projection.read(|m| m.locked_accounts(now));
-            Ok(
+            Ok(Answer::Json(
                 json!({ "Count": locked.len(), "Data": locked.iter().map(lockout_json).collect::<Vec<_>>() }),
-            )
+            ))
         }
         Endpoint::Attempts(id) => {
             check_api_secret(req, &state.settings.api_secret)?;
@@ -189,9 +212,9 @@ async fn answer(
                 return Err(no_user());
             }
             let attempts = state.projection.read(|m| m.attempts(&id));
-            Ok(
+            Ok(Answer::Json(
                 json!({ "Count": attempts.len(), "Data": attempts.iter().map(attempt_json).collect::<Vec<_>>() }),
-            )
+            ))
         }
     }
 }

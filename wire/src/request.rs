@@ -4,21 +4,19 @@
 
 use super::error::ApiError;
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 
 /// Longest string accepted in any field.
 pub const MAX_FIELD_CHARS: usize = 256;
 
-/// The query string, looked up case-insensitively.
-pub struct Query(Vec<(String, String)>);
+/// The query string, looked up case-insensitively; borrowed from the request where no
+/// percent-decoding was needed.
+pub struct Query<'a>(Vec<(Cow<'a, str>, Cow<'a, str>)>);
 
-impl Query {
+impl<'a> Query<'a> {
     /// Parses a raw query string (values percent-decoded; the Python SDK sends them undecoded).
-    pub fn parse(raw: &str) -> Self {
-        Self(
-            form_urlencoded::parse(raw.as_bytes())
-                .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                .collect(),
-        )
+    pub fn parse(raw: &'a str) -> Self {
+        Self(form_urlencoded::parse(raw.as_bytes()).collect())
     }
 
     /// The first value named `name`, in any case.
@@ -26,7 +24,7 @@ impl Query {
         self.0
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+            .map(|(_, v)| v.as_ref())
     }
 
     /// A non-empty value, or 908 naming the parameter.
@@ -153,7 +151,7 @@ pub fn header<'a>(req: &'a actix_web::HttpRequest, name: &str) -> Option<&'a str
 }
 
 /// The API key in the query (`apikey`, any case): 922 when missing, 920 when not `expected`.
-pub fn check_api_key(query: &Query, expected: &str) -> Result<(), ApiError> {
+pub fn check_api_key(query: &Query<'_>, expected: &str) -> Result<(), ApiError> {
     let key = query
         .get("apikey")
         .map(str::trim)
@@ -177,9 +175,20 @@ pub fn check_api_secret(req: &actix_web::HttpRequest, expected: &str) -> Result<
     }
 }
 
+/// The request's path as routes match it: no trailing `/`, lower case (borrowed when it already
+/// is, as it nearly always is).
+pub fn route_path(req: &actix_web::HttpRequest) -> Cow<'_, str> {
+    let path = req.path().trim_end_matches('/');
+    if path.bytes().any(|b| b.is_ascii_uppercase()) {
+        path.to_ascii_lowercase().into()
+    } else {
+        path.into()
+    }
+}
+
 /// The access token: `Authorization: Bearer`, else the `access_token` query parameter (1060 when
 /// neither is there).
-pub fn access_token(req: &actix_web::HttpRequest, query: &Query) -> Result<String, ApiError> {
+pub fn access_token(req: &actix_web::HttpRequest, query: &Query<'_>) -> Result<String, ApiError> {
     let bearer = header(req, "authorization").and_then(|h| {
         let (scheme, token) = h.split_once(' ')?;
         scheme

@@ -99,7 +99,7 @@ impl Reply {
 pub struct Call<'a> {
     state: &'a ApiState,
     req: &'a HttpRequest,
-    query: Query,
+    query: Query<'a>,
     body: &'a [u8],
     ctx: RequestContext,
 }
@@ -167,7 +167,7 @@ pub async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::B
 
 /// Answers the request if it is one of the command service's endpoints; `None` otherwise.
 pub async fn handle(state: &ApiState, req: &HttpRequest, body: &[u8]) -> Option<HttpResponse> {
-    let path = req.path().trim_end_matches('/').to_ascii_lowercase();
+    let path = wire::route_path(req);
     let endpoint = handlers::route(req.method(), &path)?;
     let query = Query::parse(req.query_string());
     if let Err(e) = wire::check_api_key(&query, &state.settings.api_key) {
