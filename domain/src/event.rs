@@ -375,6 +375,29 @@ pub enum EventKind {
 }
 
 impl EventKind {
+    /// The tokens this event hands out, with their kinds: what the command side claims lookups
+    /// for, and what the read side indexes.
+    pub fn issued_tokens(&self) -> impl Iterator<Item = (TokenKind, IssuedToken)> {
+        let issued: [Option<(TokenKind, IssuedToken)>; 3] = match self {
+            Self::SessionStarted {
+                access,
+                refresh,
+                session,
+                ..
+            } => [
+                Some((TokenKind::Access, *access)),
+                Some((TokenKind::Refresh, *refresh)),
+                session.map(|s| (TokenKind::PinSession, s)),
+            ],
+            Self::PinAuthTokenIssued { token } => [Some((TokenKind::PinAuth, *token)), None, None],
+            Self::AccessTokenRefreshed { access, .. } => {
+                [Some((TokenKind::Access, *access)), None, None]
+            }
+            _ => [None; 3],
+        };
+        issued.into_iter().flatten()
+    }
+
     /// The stable type name, equal to the serialized `event_type` tag.
     pub fn event_type(&self) -> &'static str {
         match self {

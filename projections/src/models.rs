@@ -512,16 +512,12 @@ impl ReadModels {
                 view.pin_changed_at = Some(at);
             }
             EventKind::PinSkipped => view.pin_skipped_at = Some(at),
-            EventKind::SessionStarted {
-                access, session, ..
-            } => {
-                self.issue(number, IndexedKind::Access, *access, at);
-                if let Some(session) = session {
-                    self.issue(number, IndexedKind::PinSession, *session, at);
+            EventKind::SessionStarted { .. } | EventKind::AccessTokenRefreshed { .. } => {
+                for (kind, token) in event.kind.issued_tokens() {
+                    if let Some(kind) = IndexedKind::of(kind) {
+                        self.issue(number, kind, token, at);
+                    }
                 }
-            }
-            EventKind::AccessTokenRefreshed { access, .. } => {
-                self.issue(number, IndexedKind::Access, *access, at)
             }
             EventKind::AccessTokensRevoked { except, .. } => {
                 let kept = except

@@ -984,23 +984,11 @@ impl CommandService {
         at: Timestamp,
         ctx: &RequestContext,
     ) -> Result<(), AppError> {
-        let mut hashes = Vec::new();
-        for event in events {
-            match &event.kind {
-                EventKind::SessionStarted {
-                    access,
-                    refresh,
-                    session,
-                    ..
-                } => {
-                    hashes.extend([access.hash, refresh.hash]);
-                    hashes.extend(session.map(|s| s.hash));
-                }
-                EventKind::PinAuthTokenIssued { token } => hashes.push(token.hash),
-                EventKind::AccessTokenRefreshed { access, .. } => hashes.push(access.hash),
-                _ => {}
-            }
-        }
+        let hashes: Vec<_> = events
+            .iter()
+            .flat_map(|e| e.kind.issued_tokens())
+            .map(|(_, token)| token.hash)
+            .collect();
         let claims = hashes
             .iter()
             .filter_map(|hash| candidates.find(hash))

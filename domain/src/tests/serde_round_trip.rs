@@ -179,3 +179,19 @@ fn stored_events_decode_alike_on_the_fast_and_the_general_path() {
     let bad = br#"{"at":1,"event_type":"PinSessionTokenInvalidated","token":"zz"}"#;
     assert!(Event::from_stored("PinSessionTokenInvalidated", bad).is_err());
 }
+
+#[test]
+fn the_issued_tokens_of_each_kind_of_event() {
+    for kind in one_of_each() {
+        let issued: Vec<TokenKind> = kind.issued_tokens().map(|(k, _)| k).collect();
+        let expected: &[TokenKind] = match &kind {
+            EventKind::SessionStarted { .. } => {
+                &[TokenKind::Access, TokenKind::Refresh, TokenKind::PinSession]
+            }
+            EventKind::PinAuthTokenIssued { .. } => &[TokenKind::PinAuth],
+            EventKind::AccessTokenRefreshed { .. } => &[TokenKind::Access],
+            _ => &[],
+        };
+        assert_eq!(issued, expected, "{}", kind.event_type());
+    }
+}

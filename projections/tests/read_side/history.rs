@@ -214,23 +214,8 @@ impl Writer {
             return;
         }
         for event in &events {
-            match &event.kind {
-                EventKind::SessionStarted {
-                    access,
-                    refresh,
-                    session,
-                    ..
-                } => {
-                    self.issued.push((idx, access.hash, TokenKind::Access));
-                    self.issued.push((idx, refresh.hash, TokenKind::Refresh));
-                    if let Some(s) = session {
-                        self.issued.push((idx, s.hash, TokenKind::PinSession));
-                    }
-                }
-                EventKind::AccessTokenRefreshed { access, .. } => {
-                    self.issued.push((idx, access.hash, TokenKind::Access))
-                }
-                _ => {}
+            for (kind, token) in event.kind.issued_tokens() {
+                self.issued.push((idx, token.hash, kind));
             }
         }
         let entry = &mut self.accounts[idx];
