@@ -5,6 +5,17 @@ use pinauth_store::*;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// Creates the stream `account-{i}` with one event.
+async fn create(store: &SqliteStore, i: u32) -> Result<AppendResult, StoreError> {
+    store
+        .append(
+            stream(&format!("account-{i}")),
+            ExpectedRevision::NoStream,
+            vec![event(&i.to_string())],
+        )
+        .await
+}
+
 async fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(dir.path().join("pinauth.db"), SqliteOptions::default()).unwrap();
@@ -58,14 +69,7 @@ async fn a_second_store_on_the_same_file_sees_new_events_live() {
     let reader = SqliteStore::open(&path, SqliteOptions::default()).unwrap();
     let mut sub = reader.subscribe_all(None, Filter::prefix("account-"));
     for i in 0..20 {
-        writer
-            .append(
-                stream(&format!("account-{i}")),
-                ExpectedRevision::NoStream,
-                vec![event(&i.to_string())],
-            )
-            .await
-            .unwrap();
+        create(&writer, i).await.unwrap();
         let got = tokio::time::timeout(Duration::from_secs(5), sub.next())
             .await
             .expect("the other store did not notice")
@@ -89,14 +93,7 @@ async fn the_head_shows_every_commit_of_any_process_at_once() {
         // Asked before the write too, so that a stale answer would be remembered.
         a.head().await.unwrap();
         b.head().await.unwrap();
-        let done = writer
-            .append(
-                stream(&format!("account-{i}")),
-                ExpectedRevision::NoStream,
-                vec![event(&i.to_string())],
-            )
-            .await
-            .unwrap();
+        let done = create(writer, i).await.unwrap();
         assert_eq!(a.head().await.unwrap(), Some(done.position), "append {i}");
         assert_eq!(b.head().await.unwrap(), Some(done.position), "append {i}");
         if i % 50 == 49 {
@@ -133,15 +130,7 @@ async fn concurrent_appends_share_commits_and_all_land() {
     let mut tasks = Vec::new();
     for i in 0..200 {
         let store = store.clone();
-        tasks.push(tokio::spawn(async move {
-            store
-                .append(
-                    stream(&format!("account-{i}")),
-                    ExpectedRevision::NoStream,
-                    vec![event(&i.to_string())],
-                )
-                .await
-        }));
+        tasks.push(tokio::spawn(async move { create(&store, i).await }));
     }
     let mut positions = Vec::new();
     for t in tasks {
