@@ -37,18 +37,23 @@ async fn forty_parallel_wrong_pins_give_exactly_five_evaluated_failures() {
     );
 }
 
-#[actix_web::test]
-async fn a_full_hashing_pool_answers_429_at_once() {
-    let app = spawn_with(|o| {
+/// A service with one hashing worker, `queue` queued places, and hashes slow enough to overlap.
+async fn slow_pool_of_one(queue: usize) -> TestApp {
+    spawn_with(|o| {
         o.workers = 1;
-        o.queue = 0;
+        o.queue = queue;
         o.argon2 = pinauth_command::crypto::Argon2Params {
             m_kib: 4096,
             t: 3,
             p: 1,
         };
     })
-    .await;
+    .await
+}
+
+#[actix_web::test]
+async fn a_full_hashing_pool_answers_429_at_once() {
+    let app = slow_pool_of_one(0).await;
     let emails: Vec<String> = (0..8).map(|i| format!("user{i}@example.com")).collect();
     let attempts = emails.iter().map(|email| app.register(email, Some(PIN)));
     let answers = futures_util::future::join_all(attempts).await;
@@ -76,16 +81,7 @@ async fn logins_beyond_the_pools_capacity_are_refused_without_waiting_for_their_
     // One account, ten concurrent PIN logins, a pool of one worker and one queued hash. Requests
     // for one account take turns; a request that waited for its turn before asking the pool would
     // always find it free, and all ten would be served one after another.
-    let app = spawn_with(|o| {
-        o.workers = 1;
-        o.queue = 1;
-        o.argon2 = pinauth_command::crypto::Argon2Params {
-            m_kib: 4096,
-            t: 3,
-            p: 1,
-        };
-    })
-    .await;
+    let app = slow_pool_of_one(1).await;
     let session = app.user_with_pin("ann@example.com").await["session_token"]
         .as_str()
         .unwrap()
