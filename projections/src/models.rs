@@ -743,48 +743,26 @@ impl ReadModels {
         }
     }
 
-    /// The snapshot encoding, in memory (see [`ReadModels::write_to`]).
+    /// The snapshot encoding, in memory (see [`Encoding::write_to`]).
     pub fn to_bytes(&self) -> Result<Vec<u8>, serde_json::Error> {
-        let mut out = Vec::with_capacity(self.encoded_len()?);
-        self.write_to(&mut out)?;
+        let encoding = self.encoding()?;
+        let mut out = Vec::with_capacity(encoding.size());
+        encoding.write_to(&mut out)?;
         Ok(out)
     }
 
-    /// The length of the snapshot encoding, without making it.
-    pub fn encoded_len(&self) -> Result<usize, serde_json::Error> {
+    /// The snapshot encoding, measured (one counting pass) but not made: its size is known
+    /// before it is streamed.
+    pub fn encoding(&self) -> Result<Encoding<'_>, serde_json::Error> {
+        let body = self.snapshot_body();
         let mut json = Counter(0);
-        serde_json::to_writer(&mut json, &self.snapshot_body())?;
-        Ok(MAGIC.len() + 3 * 8 + json.0 + self.live_tokens().count() * RECORD)
-    }
-
-    /// Streams the snapshot encoding into `out`: a header, the accounts as JSON, then the live token
-    /// slots as fixed-size records (28 bytes each). Nothing the size of the models is buffered.
-    pub fn write_to(&self, out: &mut impl std::io::Write) -> Result<(), serde_json::Error> {
-        let mut json = Counter(0);
-        serde_json::to_writer(&mut json, &self.snapshot_body())?;
-        out.write_all(MAGIC).map_err(serde_json::Error::io)?;
-        out.write_all(&self.position.map_or(u64::MAX, |p| p).to_le_bytes())
-            .map_err(serde_json::Error::io)?;
-        out.write_all(&(json.0 as u64).to_le_bytes())
-            .map_err(serde_json::Error::io)?;
-        serde_json::to_writer(&mut *out, &self.snapshot_body())?;
-        let count = self.live_tokens().count() as u64;
-        out.write_all(&count.to_le_bytes())
-            .map_err(serde_json::Error::io)?;
-        for (key, slot) in self.live_tokens() {
-            let mut record = [0u8; RECORD];
-            for (to, from) in record.iter_mut().zip(
-                key.0
-                    .iter()
-                    .chain(&slot.account.to_le_bytes())
-                    .chain(&slot.word[0].to_le_bytes())
-                    .chain(&slot.word[1].to_le_bytes()),
-            ) {
-                *to = *from;
-            }
-            out.write_all(&record).map_err(serde_json::Error::io)?;
-        }
-        Ok(())
+        serde_json::to_writer(&mut json, &body)?;
+        Ok(Encoding {
+            models: self,
+            body,
+            json_len: json.0,
+            tokens: self.live_tokens().count(),
+        })
     }
 
     /// Reads what [`ReadModels::to_bytes`] wrote.
@@ -792,7 +770,7 @@ impl ReadModels {
         Self::read_from(&mut bytes)
     }
 
-    /// Reads what [`ReadModels::write_to`] wrote, streaming; the input must end where it does.
+    /// Reads what [`Encoding::write_to`] wrote, streaming; the input must end where it does.
     pub fn read_from(input: &mut impl std::io::Read) -> Result<Self, DecodeError> {
         use std::io::Read as _;
         fn u64_from(input: &mut impl std::io::Read) -> Result<u64, DecodeError> {
@@ -876,6 +854,49 @@ impl ReadModels {
             return Err(DecodeError::Format);
         }
         Ok(models)
+    }
+}
+
+/// The snapshot encoding of read models (from [`ReadModels::encoding`]).
+pub struct Encoding<'a> {
+    models: &'a ReadModels,
+    body: SnapshotBodyRef<'a>,
+    json_len: usize,
+    tokens: usize,
+}
+
+impl Encoding<'_> {
+    /// Its size in bytes.
+    pub fn size(&self) -> usize {
+        MAGIC.len() + 3 * 8 + self.json_len + self.tokens * RECORD
+    }
+
+    /// Streams it into `out`: a header, the accounts as JSON, then the live token slots as
+    /// fixed-size records (28 bytes each). Nothing the size of the models is buffered.
+    pub fn write_to(&self, out: &mut impl std::io::Write) -> Result<(), serde_json::Error> {
+        let io = serde_json::Error::io;
+        out.write_all(MAGIC).map_err(io)?;
+        out.write_all(&self.models.position.map_or(u64::MAX, |p| p).to_le_bytes())
+            .map_err(io)?;
+        out.write_all(&(self.json_len as u64).to_le_bytes())
+            .map_err(io)?;
+        serde_json::to_writer(&mut *out, &self.body)?;
+        out.write_all(&(self.tokens as u64).to_le_bytes())
+            .map_err(io)?;
+        for (key, slot) in self.models.live_tokens() {
+            let mut record = [0u8; RECORD];
+            for (to, from) in record.iter_mut().zip(
+                key.0
+                    .iter()
+                    .chain(&slot.account.to_le_bytes())
+                    .chain(&slot.word[0].to_le_bytes())
+                    .chain(&slot.word[1].to_le_bytes()),
+            ) {
+                *to = *from;
+            }
+            out.write_all(&record).map_err(io)?;
+        }
+        Ok(())
     }
 }
 
@@ -1046,7 +1067,10 @@ mod tests {
             Err(DecodeError::Format)
         ));
         let bytes = ReadModels::default().to_bytes().unwrap();
-        assert_eq!(bytes.len(), ReadModels::default().encoded_len().unwrap());
+        assert_eq!(
+            bytes.len(),
+            ReadModels::default().encoding().unwrap().size()
+        );
         assert_eq!(
             ReadModels::from_bytes(&bytes).unwrap(),
             ReadModels::default()

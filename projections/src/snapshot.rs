@@ -79,7 +79,8 @@ impl SnapshotStore {
         models: M,
         encoded: impl FnOnce(M),
     ) -> Result<(), SnapshotError> {
-        let len = models.encoded_len()?;
+        let encoding = models.encoding()?;
+        let len = encoding.size();
         let position = models.position().and_then(|p| i64::try_from(p).ok());
         let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
         let tx = conn.transaction()?;
@@ -95,9 +96,10 @@ impl SnapshotStore {
         {
             let blob = tx.blob_open(rusqlite::MAIN_DB, "snapshots", "body", row, false)?;
             let mut out = std::io::BufWriter::with_capacity(1 << 20, blob);
-            models.write_to(&mut out)?;
+            encoding.write_to(&mut out)?;
             std::io::Write::flush(&mut out).map_err(serde_json::Error::io)?;
         }
+        drop(encoding);
         encoded(models);
         tx.commit()?;
         Ok(())
