@@ -732,7 +732,7 @@ impl ReadModels {
             .flat_map(|a| &a.client)
         {
             numbers.entry(Arc::as_ptr(client)).or_insert_with(|| {
-                clients.push(client);
+                clients.push(&**client);
                 (clients.len() - 1) as u32
             });
         }
@@ -934,7 +934,7 @@ struct SnapshotBody {
 /// (attempts share interned clients).
 struct SnapshotBodyRef<'a> {
     accounts: &'a [AccountView],
-    clients: Vec<&'a Arc<Client>>,
+    clients: Vec<&'a Client>,
     numbers: HashMap<*const Client, u32>,
 }
 
