@@ -269,7 +269,6 @@ impl CommandService {
                 .claim_token(token.as_string(), id, at, ctx.request_id)
                 .await?;
         }
-        let none = Candidates::draw(&self.inner.rng)?;
         let committed = self
             .decide_and_commit(
                 id,
@@ -286,7 +285,7 @@ impl CommandService {
                         reset_url: link.as_ref().map(|_| reset_url.clone()),
                     })
                 },
-                &none,
+                None,
             )
             .await?;
         self.inner
@@ -359,7 +358,7 @@ impl CommandService {
             if let Some(committed) = self
                 .decide_then_commit(
                     id,
-                    &loaded,
+                    loaded,
                     Command::ResetPinViaOtp(ResetPinViaOtp { at, via, pin_hash }),
                     None,
                     ctx,
@@ -410,7 +409,6 @@ impl CommandService {
             .hasher
             .hash(&Plaintext::new(pin.expose()))
             .await?;
-        let none = Candidates::draw(&self.inner.rng)?;
         let committed = self
             .decide_and_commit(
                 id,
@@ -422,7 +420,7 @@ impl CommandService {
                         pin_hash: pin_hash.clone(),
                     })
                 },
-                &none,
+                None,
             )
             .await
             .map_err(link_terms)?;
@@ -501,7 +499,7 @@ impl CommandService {
             if let Some(committed) = self
                 .decide_then_commit(
                     id,
-                    &loaded,
+                    loaded,
                     Command::ResetPinViaSecurityAnswer(ResetPinViaSecurityAnswer {
                         at,
                         via,
