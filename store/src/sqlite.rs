@@ -441,6 +441,11 @@ fn earlier_attempt(
             (actual.saturating_sub(RETRY_WINDOW), actual)
         }
     };
+    if from > actual {
+        // Nothing was written there yet: the common case of an append at the revision its
+        // writer expected, which so costs no second search of the stream index.
+        return Ok(None);
+    }
     conn.prepare_cached("SELECT revision FROM events WHERE stream = ?1 AND revision BETWEEN ?2 AND ?3 AND event_id = ?4")?
         .query_row(params![request.stream.as_str(), to_i64(from), to_i64(to), first.id.as_bytes().as_slice()], |row| row.get::<_, i64>(0))
         .optional()

@@ -171,7 +171,13 @@ pub async fn a_retried_append_with_the_same_ids_does_not_duplicate(f: Fixture) {
     assert_eq!(s.read_stream(name.clone(), 0, 100).await.unwrap().len(), 3);
     assert_eq!(all(s).await.len(), 3);
     // After later appends, a retry naming the revision it first expected is still recognised.
-    s.append(name.clone(), ExpectedRevision::Exact(2), vec![event("4")])
+    let fourth = event("4");
+    let appended_fourth = s
+        .append(
+            name.clone(),
+            ExpectedRevision::Exact(2),
+            vec![fourth.clone()],
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -180,7 +186,14 @@ pub async fn a_retried_append_with_the_same_ids_does_not_duplicate(f: Fixture) {
             .unwrap(),
         first
     );
-    let retry_of_fourth = s.read_stream(name.clone(), 3, 1).await.unwrap();
+    // Also right after it (the stream's last revision is the one the retry would write).
+    assert_eq!(
+        s.append(name.clone(), ExpectedRevision::Exact(2), vec![fourth])
+            .await
+            .unwrap(),
+        appended_fourth
+    );
+    let retry_of_fourth = s.read_stream(name.clone(), 3, 10).await.unwrap();
     assert_eq!(retry_of_fourth.len(), 1);
     // Ids reused for different events are refused, and nothing is written.
     let mixed = vec![batch[0].clone(), event("not the second")];
