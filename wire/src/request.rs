@@ -16,7 +16,20 @@ pub struct Query<'a>(Vec<(Cow<'a, str>, Cow<'a, str>)>);
 impl<'a> Query<'a> {
     /// Parses a raw query string (values percent-decoded; the Python SDK sends them undecoded).
     pub fn parse(raw: &'a str) -> Self {
-        Self(form_urlencoded::parse(raw.as_bytes()).collect())
+        if raw.bytes().any(|b| b == b'%' || b == b'+') {
+            return Self(form_urlencoded::parse(raw.as_bytes()).collect());
+        }
+        // Nothing to decode (the usual case: API keys and tokens are plain): split in place,
+        // as `form_urlencoded` would, without its per-pair decoding and UTF-8 checks.
+        Self(
+            raw.split('&')
+                .filter(|pair| !pair.is_empty())
+                .map(|pair| {
+                    let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+                    (Cow::Borrowed(name), Cow::Borrowed(value))
+                })
+                .collect(),
+        )
     }
 
     /// The first value named `name`, in any case.
@@ -227,6 +240,26 @@ mod tests {
                 .unwrap(),
             Some(false)
         );
+    }
+
+    #[test]
+    fn plain_query_strings_split_as_form_urlencoded_does() {
+        let cases = [
+            "",
+            "a",
+            "a=",
+            "=b",
+            "a=b=c",
+            "&&a=1&",
+            "k=v&k=w&K=x",
+            "apikey=0b1c&access_token=9f0e-11",
+            "pin=%31%32&x=a+b&y=plain",
+            "é=ü&ö",
+        ];
+        for raw in cases {
+            let expected: Vec<_> = form_urlencoded::parse(raw.as_bytes()).collect();
+            assert_eq!(Query::parse(raw).0, expected, "{raw:?}");
+        }
     }
 
     #[test]
