@@ -1019,13 +1019,7 @@ impl CommandService {
     }
 
     async fn load(&self, id: AccountId) -> Result<Loaded, AppError> {
-        let cached = self
-            .inner
-            .cache
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(id);
-        let mut loaded = cached.unwrap_or(Loaded {
+        let mut loaded = self.cached(id).unwrap_or(Loaded {
             state: Arc::default(),
             revision: None,
         });
@@ -1052,7 +1046,7 @@ impl CommandService {
     /// Applies `events`, just appended at up to `revision`, to `state` and caches the result. The
     /// cache's reference to `state` is dropped first, so that the account is changed in place
     /// rather than copied whenever no other request holds it (copying every token of the account
-    /// was a tenth of the command side's CPU for cheap commands).
+    /// was 4.5% of the command process's CPU when invalidating sessions).
     fn advance_cached(
         &self,
         id: AccountId,
@@ -1066,11 +1060,11 @@ impl CommandService {
         let account = Arc::make_mut(&mut state);
         *account = events.iter().fold(std::mem::take(account), evolve);
         let loaded = Loaded {
-            state,
+            state: Arc::clone(&state),
             revision: Some(revision),
         };
-        cache.put(id, loaded.clone(), capacity);
-        loaded.state
+        cache.put(id, loaded, capacity);
+        state
     }
 
     fn cache_put(&self, id: AccountId, loaded: &Loaded) {
