@@ -11,3 +11,4 @@ mod conformance;
 mod kurrent;
 mod memory;
 mod sqlite;
+mod sqlite_schema;
