@@ -63,7 +63,10 @@ enum Tool {
         #[arg(long)]
         data: std::path::PathBuf,
     },
-    /// The store's group-commit ceiling: `tasks` tasks appending one event each to distinct streams.
+    /// The store's group-commit ceiling: `tasks` tasks appending one event each to distinct new
+    /// streams of a fresh log (`append.db`). With `--existing`, to the account streams already in
+    /// the service's log (`pinauth.db`) instead, at their next revision, in scattered order: the
+    /// store's share of a command on that log.
     Append {
         #[arg(long)]
         data: std::path::PathBuf,
@@ -71,6 +74,8 @@ enum Tool {
         tasks: usize,
         #[arg(long, default_value_t = 5)]
         seconds: u64,
+        #[arg(long)]
+        existing: bool,
     },
     /// PIN logins from `connections` concurrent clients for `seconds`: answers by status, and the
     /// p50/p99 latency of each status in milliseconds.
@@ -121,7 +126,8 @@ fn main() -> anyhow::Result<()> {
             data,
             tasks,
             seconds,
-        } => tokio_main(append(data, tasks, seconds)),
+            existing,
+        } => tokio_main(append(data, tasks, seconds, existing)),
         Tool::Overload {
             base,
             key,
@@ -414,23 +420,54 @@ async fn scan(data: std::path::PathBuf) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn append(data: std::path::PathBuf, tasks: usize, seconds: u64) -> anyhow::Result<()> {
+async fn append(
+    data: std::path::PathBuf,
+    tasks: usize,
+    seconds: u64,
+    existing: bool,
+) -> anyhow::Result<()> {
+    let file = if existing { "pinauth.db" } else { "append.db" };
     let store = Arc::new(SqliteStore::open(
-        data.join("append.db"),
+        data.join(file),
         SqliteOptions::default(),
     )?);
+    let mut shares: Vec<Vec<(StreamName, u64)>> = vec![Vec::new(); tasks.max(1)];
+    if existing {
+        // Dealt out in the hash map's (random) order: each task's streams lie all over the log.
+        for (i, tail) in stream_tails(&store).await?.into_iter().enumerate() {
+            if let Some(share) = shares.get_mut(i % tasks.max(1)) {
+                share.push(tail);
+            }
+        }
+        if shares.iter().any(Vec::is_empty) {
+            bail!("{} has fewer account streams than tasks", file);
+        }
+    }
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let started = Instant::now();
     let done = Arc::new(AtomicU64::new(0));
-    let workers: Vec<_> = (0..tasks)
-        .map(|t| {
+    let workers: Vec<_> = shares
+        .into_iter()
+        .enumerate()
+        .map(|(t, mut mine)| {
             let (store, done) = (store.clone(), done.clone());
             tokio::spawn(async move {
-                let mut i = 0u64;
+                let mut i = 0usize;
                 while Instant::now() < deadline {
                     i += 1;
-                    let Ok(stream) = StreamName::parse(&format!("account-{t}-{i}")) else {
-                        return;
+                    // A prime stride visits every stream of the share, never two in a row.
+                    let tail = match mine.len() {
+                        0 => None,
+                        n => mine.get_mut(i.wrapping_mul(7919) % n),
+                    };
+                    let (stream, expected) = match &tail {
+                        Some((stream, last)) => (stream.clone(), ExpectedRevision::Exact(*last)),
+                        None => {
+                            let Ok(stream) = StreamName::parse(&format!("account-{t}-{i}")) else {
+                                return;
+                            };
+                            (stream, ExpectedRevision::NoStream)
+                        }
                     };
                     let event = NewEvent {
                         id: uuid::Uuid::new_v4(),
@@ -438,11 +475,10 @@ async fn append(data: std::path::PathBuf, tasks: usize, seconds: u64) -> anyhow:
                         data: vec![b'x'; 200],
                         metadata: b"{}".to_vec(),
                     };
-                    if store
-                        .append(stream, ExpectedRevision::NoStream, vec![event])
-                        .await
-                        .is_ok()
-                    {
+                    if let Ok(appended) = store.append(stream, expected, vec![event]).await {
+                        if let Some((_, last)) = tail {
+                            *last = appended.next_revision;
+                        }
                         done.fetch_add(1, Ordering::Relaxed);
                     }
                 }
@@ -457,6 +493,26 @@ async fn append(data: std::path::PathBuf, tasks: usize, seconds: u64) -> anyhow:
         done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// Every account stream of the log with its last revision.
+async fn stream_tails(
+    store: &SqliteStore,
+) -> anyhow::Result<std::collections::HashMap<StreamName, u64>> {
+    let mut tails = std::collections::HashMap::new();
+    let mut after = None;
+    loop {
+        let page = store
+            .read_all(after, 4096, Filter::prefix("account-"))
+            .await?;
+        for recorded in &page {
+            tails.insert(recorded.stream.clone(), recorded.revision);
+        }
+        after = page.last().map(|e| e.position).or(after);
+        if page.len() < 4096 {
+            return Ok(tails);
+        }
+    }
 }
 
 async fn lag(
