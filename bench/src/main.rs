@@ -397,27 +397,38 @@ async fn generate(data: std::path::PathBuf, target: u64, sessions: u32) -> anyho
 async fn scan(data: std::path::PathBuf) -> anyhow::Result<()> {
     let store = SqliteStore::open(data.join("pinauth.db"), SqliteOptions::default())?;
     let started = Instant::now();
+    let count = each_account_event(&store, |recorded| {
+        let event = Event::from_stored(&recorded.event_type, &recorded.data)?;
+        std::hint::black_box(event);
+        Ok(())
+    })
+    .await?;
+    println!(
+        "{:.0} {count}",
+        count as f64 / started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// Reads every account event of the log in pages of 4,096 and hands each to `visit`; returns how
+/// many there were.
+async fn each_account_event(
+    store: &SqliteStore,
+    mut visit: impl FnMut(&pinauth_store::RecordedEvent) -> anyhow::Result<()>,
+) -> anyhow::Result<u64> {
     let mut after = None;
     let mut count = 0u64;
     loop {
         let page = store
             .read_all(after, 4096, Filter::prefix("account-"))
             .await?;
-        for recorded in &page {
-            let event = Event::from_stored(&recorded.event_type, &recorded.data)?;
-            std::hint::black_box(event);
-        }
+        page.iter().try_for_each(&mut visit)?;
         count += page.len() as u64;
         after = page.last().map(|e| e.position).or(after);
         if page.len() < 4096 {
-            break;
+            return Ok(count);
         }
     }
-    println!(
-        "{:.0} {count}",
-        count as f64 / started.elapsed().as_secs_f64()
-    );
-    Ok(())
 }
 
 async fn append(
@@ -500,19 +511,12 @@ async fn stream_tails(
     store: &SqliteStore,
 ) -> anyhow::Result<std::collections::HashMap<StreamName, u64>> {
     let mut tails = std::collections::HashMap::new();
-    let mut after = None;
-    loop {
-        let page = store
-            .read_all(after, 4096, Filter::prefix("account-"))
-            .await?;
-        for recorded in &page {
-            tails.insert(recorded.stream.clone(), recorded.revision);
-        }
-        after = page.last().map(|e| e.position).or(after);
-        if page.len() < 4096 {
-            return Ok(tails);
-        }
-    }
+    each_account_event(store, |recorded| {
+        tails.insert(recorded.stream.clone(), recorded.revision);
+        Ok(())
+    })
+    .await?;
+    Ok(tails)
 }
 
 async fn lag(
