@@ -1010,12 +1010,14 @@ impl CommandService {
     }
 
     /// The account as this process last saw it, without reading the store.
+    /// The account cache, locked. A panic while it was held leaves it usable: it is only a cache,
+    /// and every append's expected revision checks what was decided from it.
+    fn cache(&self) -> std::sync::MutexGuard<'_, Cache> {
+        self.inner.cache.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     fn cached(&self, id: AccountId) -> Option<Loaded> {
-        self.inner
-            .cache
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(id)
+        self.cache().get(id)
     }
 
     async fn load(&self, id: AccountId) -> Result<Loaded, AppError> {
@@ -1055,7 +1057,7 @@ impl CommandService {
         revision: u64,
     ) -> Arc<Account> {
         let capacity = self.inner.settings.cached_accounts;
-        let mut cache = self.inner.cache.lock().unwrap_or_else(|p| p.into_inner());
+        let mut cache = self.cache();
         cache.forget_if_same(id, &state);
         let account = Arc::make_mut(&mut state);
         *account = events.iter().fold(std::mem::take(account), evolve);
@@ -1069,11 +1071,7 @@ impl CommandService {
 
     fn cache_put(&self, id: AccountId, loaded: &Loaded) {
         let capacity = self.inner.settings.cached_accounts;
-        self.inner
-            .cache
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .put(id, loaded.clone(), capacity);
+        self.cache().put(id, loaded.clone(), capacity);
     }
 
     async fn commit(
