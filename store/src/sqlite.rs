@@ -205,7 +205,7 @@ fn prepare_schema(conn: &mut Connection, path: &Path) -> Result<(), StoreError> 
             |row| row.get(0),
         )
         .map_err(backend)?;
-    let started = std::time::Instant::now();
+    // When the log was migrated, the time its migration began.
     let migrated = match (version, has_events) {
         (SCHEMA_VERSION, _) => return Ok(()),
         (0, false) => {
@@ -213,12 +213,13 @@ fn prepare_schema(conn: &mut Connection, path: &Path) -> Result<(), StoreError> 
                 .into_iter()
                 .try_for_each(|sql| tx.execute_batch(sql))
                 .map_err(backend)?;
-            false
+            None
         }
         (0, true) => {
+            let started = std::time::Instant::now();
             tracing::info!(log = %path.display(), "migrating the event log from schema version 1 to {SCHEMA_VERSION}: every event is rewritten, once");
             migrate_from_1(&tx).map_err(backend)?;
-            true
+            Some(started)
         }
         (other, _) => {
             return Err(StoreError::Unavailable(format!(
@@ -230,7 +231,7 @@ fn prepare_schema(conn: &mut Connection, path: &Path) -> Result<(), StoreError> 
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)
         .map_err(backend)?;
     tx.commit().map_err(backend)?;
-    if migrated {
+    if let Some(started) = migrated {
         // The rewrite went through the WAL: copy it into the log and truncate it now, rather than
         // leave a WAL the size of the log on disk. Best effort: a reader may hold it back.
         let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
