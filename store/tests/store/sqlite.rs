@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// Creates the stream `account-{i}` with one event.
-async fn create(store: &SqliteStore, i: u32) -> Result<AppendResult, StoreError> {
+pub async fn create(store: &SqliteStore, i: u32) -> Result<AppendResult, StoreError> {
     store
         .append(
             stream(&format!("account-{i}")),

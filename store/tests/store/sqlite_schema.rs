@@ -3,6 +3,7 @@
 //! nothing.
 
 use crate::conformance::{event, stream};
+use crate::sqlite::create;
 use pinauth_store::sqlite::{SqliteOptions, SqliteStore};
 use pinauth_store::*;
 use rusqlite::{Connection, params};
@@ -247,14 +248,7 @@ async fn a_new_log_is_written_at_the_current_version() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("pinauth.db");
     let store = SqliteStore::open(&path, SqliteOptions::default()).unwrap();
-    store
-        .append(
-            stream("account-1"),
-            ExpectedRevision::NoStream,
-            vec![event("a")],
-        )
-        .await
-        .unwrap();
+    create(&store, 1).await.unwrap();
     assert_eq!(user_version(&path), 2);
 }
 
