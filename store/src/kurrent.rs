@@ -17,7 +17,7 @@
 use crate::append::validate;
 use crate::{
     AppendResult, BoxFuture, EventStore, EventStream, ExpectedRevision, Filter, NewEvent, Position,
-    RecordedEvent, StoreError, StreamName,
+    RecordedEvent, Snapshot, StoreError, StreamName,
 };
 use kurrentdb::{
     AppendToStreamOptions, Client, ClientSettings, CurrentRevision, EventData, ReadAllOptions,
@@ -369,6 +369,94 @@ impl EventStore for KurrentStore {
 
     fn head(&self) -> BoxFuture<'_, Result<Option<Position>, StoreError>> {
         Box::pin(self.head_inner())
+    }
+
+    fn read_snapshot(
+        &self,
+        stream: StreamName,
+    ) -> BoxFuture<'_, Result<Option<Snapshot>, StoreError>> {
+        Box::pin(async move { self.read_snapshot_inner(&stream).await })
+    }
+
+    fn write_snapshot(
+        &self,
+        stream: StreamName,
+        snapshot: Snapshot,
+    ) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(self.write_snapshot_inner(stream, snapshot))
+    }
+}
+
+/// The stream that keeps `stream`'s snapshots: outside `account-`, so that no subscription of
+/// the read side sees it, and capped to its last event (`$maxCount` 1), so the server keeps one.
+fn snapshot_stream(stream: &StreamName) -> Result<StreamName, StoreError> {
+    StreamName::parse(&format!("snapshot-{}", stream.as_str()))
+}
+
+impl KurrentStore {
+    async fn read_snapshot_inner(
+        &self,
+        stream: &StreamName,
+    ) -> Result<Option<Snapshot>, StoreError> {
+        let name = self.server_name(&snapshot_stream(stream)?);
+        let options = ReadStreamOptions::default()
+            .backwards()
+            .position(StreamPosition::End)
+            .max_count(1);
+        let mut read = match self.client.read_stream(name, &options).await {
+            Ok(read) => read,
+            Err(kurrentdb::Error::ResourceNotFound) => return Ok(None),
+            Err(e) => return Err(store_error(e)),
+        };
+        let last = match read.next().await {
+            Ok(last) => last,
+            Err(kurrentdb::Error::ResourceNotFound) => return Ok(None),
+            Err(e) => return Err(store_error(e)),
+        };
+        // The revision it was taken at is its metadata, in decimal; anything else is not ours.
+        Ok(last.and_then(|event| self.recorded(&event)).and_then(|e| {
+            let revision = std::str::from_utf8(&e.metadata).ok()?.parse().ok()?;
+            Some(Snapshot {
+                revision,
+                data: e.data.to_vec(),
+            })
+        }))
+    }
+
+    async fn write_snapshot_inner(
+        &self,
+        stream: StreamName,
+        snapshot: Snapshot,
+    ) -> Result<(), StoreError> {
+        if self
+            .read_snapshot_inner(&stream)
+            .await?
+            .is_some_and(|kept| kept.revision >= snapshot.revision)
+        {
+            return Ok(());
+        }
+        let name = self.server_name(&snapshot_stream(&stream)?);
+        let event = EventData::binary("Snapshot", snapshot.data.into())
+            .id(uuid::Uuid::new_v4())
+            .metadata(snapshot.revision.to_string().into_bytes().into());
+        let written = self
+            .client
+            .append_to_stream(name.clone(), &AppendToStreamOptions::default(), event)
+            .await
+            .map_err(store_error)?;
+        if written.next_expected_version == 0 {
+            // The first snapshot of this stream: ask the server to keep only the latest. Best
+            // effort: without it older snapshots stay readable but unread.
+            let metadata = kurrentdb::StreamMetadata::builder().max_count(1).build();
+            if let Err(error) = self
+                .client
+                .set_stream_metadata(name, &AppendToStreamOptions::default(), &metadata)
+                .await
+            {
+                tracing::debug!(%error, "could not cap a snapshot stream to its last event");
+            }
+        }
+        Ok(())
     }
 }
 

@@ -65,4 +65,19 @@ pub trait EventStore: Send + Sync + 'static {
 
     /// The position of the last event in the store, `None` when it is empty.
     fn head(&self) -> BoxFuture<'_, Result<Option<Position>, StoreError>>;
+
+    /// The latest snapshot kept for `stream`, if any. Snapshots are a cache of what the stream's
+    /// events already say: losing one costs a longer read, never a wrong answer.
+    fn read_snapshot(
+        &self,
+        stream: StreamName,
+    ) -> BoxFuture<'_, Result<Option<Snapshot>, StoreError>>;
+
+    /// Keeps `snapshot` as the latest of `stream`, replacing an older one; one taken at a lower
+    /// revision than the one kept is ignored.
+    fn write_snapshot(
+        &self,
+        stream: StreamName,
+        snapshot: Snapshot,
+    ) -> BoxFuture<'_, Result<(), StoreError>>;
 }

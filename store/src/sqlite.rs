@@ -72,6 +72,8 @@ struct Inner {
     /// Answers `head()` inline: a primary-key MAX reads one page, in microseconds, so it is not
     /// worth a hop to the blocking pool (the query side asks on every request).
     head_reader: Mutex<Connection>,
+    /// Writes snapshots, opened at the first one (most processes never write one).
+    snapshot_writer: Mutex<Option<Connection>>,
     /// Skips that read when no process committed since the last one (see [`ChangeProbe`]).
     probe: ChangeProbe,
     signal: Arc<Signal>,
@@ -187,6 +189,14 @@ CREATE TABLE events (
 ) STRICT;";
 const CREATE_EVENTS_INDEX: &str =
     "CREATE UNIQUE INDEX events_by_stream ON events (stream_id, revision);";
+// Snapshots sit beside the events, one row per stream, outside the log's order: an older pinauth
+// that does not know the table ignores it, so adding it changes no schema version.
+const CREATE_SNAPSHOTS: &str = "
+CREATE TABLE IF NOT EXISTS snapshots (
+    stream   TEXT    PRIMARY KEY,
+    revision INTEGER NOT NULL,
+    data     BLOB    NOT NULL
+) STRICT;";
 
 /// Brings the log at `conn` to [`SCHEMA_VERSION`]: creates it when the file is new, rewrites a
 /// version 1 log, refuses a log from a newer pinauth. One transaction, so a failure (or a crash)
@@ -207,7 +217,10 @@ fn prepare_schema(conn: &mut Connection, path: &Path) -> Result<(), StoreError> 
         .map_err(backend)?;
     // When the log was migrated, the time its migration began.
     let migrated = match (version, has_events) {
-        (SCHEMA_VERSION, _) => return Ok(()),
+        (SCHEMA_VERSION, _) => {
+            tx.execute_batch(CREATE_SNAPSHOTS).map_err(backend)?;
+            return tx.commit().map_err(backend);
+        }
         (0, false) => {
             [CREATE_STREAMS, CREATE_EVENTS, CREATE_EVENTS_INDEX]
                 .into_iter()
@@ -228,6 +241,7 @@ fn prepare_schema(conn: &mut Connection, path: &Path) -> Result<(), StoreError> 
             )));
         }
     };
+    tx.execute_batch(CREATE_SNAPSHOTS).map_err(backend)?;
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)
         .map_err(backend)?;
     tx.commit().map_err(backend)?;
@@ -330,6 +344,7 @@ impl SqliteStore {
             .spawn(move || run_writer(conn, queue, &writer_signal, max_batch))
             .map_err(|e| StoreError::Unavailable(format!("cannot start the writer thread: {e}")))?;
         let head_reader = Mutex::new(open_connection(&path, true).map_err(backend)?);
+        let snapshot_writer = Mutex::new(None);
         let probe = ChangeProbe::open(&path);
         Ok(Self {
             inner: Arc::new(Inner {
@@ -338,6 +353,7 @@ impl SqliteStore {
                 writer,
                 readers: Mutex::new(Vec::new()),
                 head_reader,
+                snapshot_writer,
                 probe,
                 signal,
                 poller: Once::new(),
@@ -800,6 +816,62 @@ impl EventStore for SqliteStore {
 
     fn subscribe_all(&self, after: Option<Position>, filter: Filter) -> EventStream {
         catch_up_then_live(self.clone(), after, filter)
+    }
+
+    fn read_snapshot(
+        &self,
+        stream: StreamName,
+    ) -> BoxFuture<'_, Result<Option<Snapshot>, StoreError>> {
+        Box::pin(self.with_reader(move |conn| {
+            conn.prepare_cached("SELECT revision, data FROM snapshots WHERE stream = ?1")?
+                .query_row([stream.as_str()], |row| {
+                    Ok(Snapshot {
+                        revision: to_u64(row.get(0)?),
+                        data: row.get(1)?,
+                    })
+                })
+                .optional()
+        }))
+    }
+
+    fn write_snapshot(
+        &self,
+        stream: StreamName,
+        snapshot: Snapshot,
+    ) -> BoxFuture<'_, Result<(), StoreError>> {
+        let inner = Arc::clone(&self.inner);
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || {
+                let mut conn = inner
+                    .snapshot_writer
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner());
+                if conn.is_none() {
+                    let opened = open_connection(&inner.path, false)?;
+                    // A snapshot lost in a power cut costs a longer read, never an event: its
+                    // commit need not wait for the disk (the log's own commits still do).
+                    opened.pragma_update(None, "synchronous", "NORMAL")?;
+                    *conn = Some(opened);
+                }
+                let Some(conn) = conn.as_ref() else {
+                    return Ok(());
+                };
+                conn.prepare_cached(
+                    "INSERT INTO snapshots (stream, revision, data) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (stream) DO UPDATE SET revision = excluded.revision, data = excluded.data
+                     WHERE excluded.revision > snapshots.revision",
+                )?
+                .execute(params![
+                    stream.as_str(),
+                    to_i64(snapshot.revision),
+                    snapshot.data
+                ])?;
+                Ok(())
+            })
+            .await
+            .map_err(|e| StoreError::Backend(format!("snapshot task failed: {e}")))?
+            .map_err(backend)
+        })
     }
 
     fn head(&self) -> BoxFuture<'_, Result<Option<Position>, StoreError>> {

@@ -148,6 +148,16 @@ pub struct RecordedEvent {
     pub recorded_at_ms: i64,
 }
 
+/// A stream's state folded up to a revision, kept beside the log so that a reader can start from
+/// it instead of the stream's first event. The store keeps the bytes and knows nothing of them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Snapshot {
+    /// The revision of the last event folded into it.
+    pub revision: u64,
+    /// The state, as the writer encoded it.
+    pub data: Vec<u8>,
+}
+
 /// The outcome of a successful append.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AppendResult {

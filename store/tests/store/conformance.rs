@@ -522,6 +522,46 @@ pub async fn bad_input_is_refused_and_changes_nothing(f: Fixture) {
     assert_eq!(s.head().await.unwrap(), None);
 }
 
+pub async fn the_latest_snapshot_is_kept_and_an_older_one_never_replaces_it(f: Fixture) {
+    let s = f.store.as_ref();
+    let name = stream("account-snap");
+    assert_eq!(s.read_snapshot(name.clone()).await.unwrap(), None);
+    let at = |revision: u64, data: &[u8]| Snapshot {
+        revision,
+        data: data.to_vec(),
+    };
+    s.write_snapshot(name.clone(), at(3, b"three"))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.read_snapshot(name.clone()).await.unwrap(),
+        Some(at(3, b"three"))
+    );
+    s.write_snapshot(name.clone(), at(2, b"two")).await.unwrap();
+    assert_eq!(
+        s.read_snapshot(name.clone()).await.unwrap(),
+        Some(at(3, b"three"))
+    );
+    s.write_snapshot(name.clone(), at(7, b"seven"))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.read_snapshot(name.clone()).await.unwrap(),
+        Some(at(7, b"seven"))
+    );
+    // Snapshots are not events: the read side, reading `account-` streams, never sees one.
+    assert!(
+        s.read_all(None, 100, Filter::prefix("account-"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        s.read_snapshot(stream("account-other")).await.unwrap(),
+        None
+    );
+}
+
 /// Expands to one test per conformance case, each on a fresh store from `$factory`.
 /// With `optional`, the factory returns `Option<Fixture>` and `None` skips every case, saying why.
 macro_rules! conformance_suite {
@@ -545,6 +585,7 @@ macro_rules! conformance_suite {
             a_batch_of_ten_thousand_events_appends_at_once,
             reading_a_missing_stream_is_empty,
             bad_input_is_refused_and_changes_nothing,
+            the_latest_snapshot_is_kept_and_an_older_one_never_replaces_it,
         );
     };
     (@cases $factory:expr, $why:expr; $($case:ident),* $(,)?) => {
