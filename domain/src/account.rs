@@ -101,6 +101,11 @@ pub struct Account {
     /// Recent reset requests: when, and whether by SMS (the limit is per channel).
     reset_requests: Vec<(Timestamp, bool)>,
     answer_failures: u32,
+    /// No token expires before this (a lower bound, `None` when unknown). `evolve` scans the
+    /// tokens for expired ones only once it is reached, so folding an event costs no scan of the
+    /// tokens unless one may have expired: replaying a stream is linear in its events.
+    #[serde(default)]
+    next_expiry: Option<Timestamp>,
 }
 
 impl Account {
@@ -295,6 +300,12 @@ impl Account {
             expires_at: at.plus_secs(secs),
         };
         let with_session = pin_set && policy.requirement.pin_login_enabled;
+        let limits = &policy.sessions;
+        let mut ended = self.over_limit(at, TokenKind::Access, limits.max_access_tokens);
+        ended.extend(self.over_limit(at, TokenKind::Refresh, limits.max_access_tokens));
+        if with_session {
+            ended.extend(self.over_limit(at, TokenKind::PinSession, limits.max_pin_sessions));
+        }
         Event {
             at,
             kind: EventKind::SessionStarted {
@@ -302,8 +313,26 @@ impl Account {
                 access: issue(tokens.access, lifetimes.access_secs),
                 refresh: issue(tokens.refresh, lifetimes.refresh_secs),
                 session: with_session.then(|| issue(tokens.session, lifetimes.session_secs)),
+                ended,
             },
         }
+    }
+
+    /// The oldest live tokens of `kind` to end so that one more stays within `limit` (at least
+    /// one token is always kept: the new one).
+    fn over_limit(&self, at: Timestamp, kind: TokenKind, limit: u32) -> Vec<EndedToken> {
+        let live = || {
+            self.tokens
+                .iter()
+                .filter(move |t| t.kind == kind && t.expires_at > at)
+        };
+        let keep = usize::try_from(limit.max(1)).unwrap_or(usize::MAX) - 1;
+        let excess = live().count().saturating_sub(keep);
+        // Tokens are kept in the order they were issued: the first are the oldest.
+        live()
+            .take(excess)
+            .map(|t| EndedToken { kind, hash: t.hash })
+            .collect()
     }
 
     fn pin_auth_token(at: Timestamp, token: Digest, policy: &Policy) -> Event {
@@ -519,9 +548,11 @@ pub fn decide(
                 hash: c.access,
                 expires_at: at.plus_secs(policy.tokens.access_secs),
             };
+            let ended = state.over_limit(at, TokenKind::Access, policy.sessions.max_access_tokens);
             Ok(vec![event(EventKind::AccessTokenRefreshed {
                 refresh_token: c.refresh_token,
                 access,
+                ended,
             })])
         }
         Command::RequestPinReset(c) => {
@@ -643,7 +674,14 @@ fn reset_events(
 /// Folds one event into the state. Total: never fails, never panics.
 pub fn evolve(mut state: Account, event: &Event) -> Account {
     let at = event.at;
-    state.tokens.retain(|t| t.expires_at > at);
+    let may_have_expired = match state.next_expiry {
+        Some(next) => next <= at,
+        None => !state.tokens.is_empty(),
+    };
+    if may_have_expired {
+        state.tokens.retain(|t| t.expires_at > at);
+        state.next_expiry = state.tokens.iter().map(|t| t.expires_at).min();
+    }
     if state.challenge.is_some_and(|c| c.expires_at <= at) {
         state.challenge = None;
     }
@@ -679,10 +717,12 @@ pub fn evolve(mut state: Account, event: &Event) -> Account {
             access,
             refresh,
             session,
+            ended,
         } => {
             if matches!(method, LoginMethod::Password | LoginMethod::Pin { .. }) {
                 state.has_logged_in = true;
             }
+            end_tokens(&mut state, ended);
             add_token(&mut state, at, TokenKind::Access, *access, None);
             add_token(
                 &mut state,
@@ -743,7 +783,9 @@ pub fn evolve(mut state: Account, event: &Event) -> Account {
         EventKind::AccessTokenRefreshed {
             refresh_token,
             access,
+            ended,
         } => {
+            end_tokens(&mut state, ended);
             add_token(&mut state, at, TokenKind::Access, *access, None);
             if let Some(refresh) = state
                 .tokens
@@ -811,12 +853,25 @@ fn add_token(
     paired_with: Option<Digest>,
 ) {
     if token.expires_at > at {
+        state.next_expiry = Some(
+            state
+                .next_expiry
+                .map_or(token.expires_at, |next| next.min(token.expires_at)),
+        );
         state.tokens.push(ActiveToken {
             hash: token.hash,
             kind,
             expires_at: token.expires_at,
             paired_with,
         });
+    }
+}
+
+fn end_tokens(state: &mut Account, ended: &[EndedToken]) {
+    if !ended.is_empty() {
+        state
+            .tokens
+            .retain(|t| !ended.iter().any(|e| e.kind == t.kind && e.hash == t.hash));
     }
 }
 

@@ -62,13 +62,13 @@ mod fast {
     }
 
     macro_rules! fast {
-        ($name:ident { $($field:ident: $ty:ty),* $(,)? }) => {
+        ($name:ident { $($(#[$attr:meta])* $field:ident: $ty:ty),* $(,)? }) => {
             #[derive(Deserialize)]
             pub(super) struct $name<'a> {
                 at: Timestamp,
                 #[serde(borrow)]
                 event_type: Cow<'a, str>,
-                $($field: $ty,)*
+                $($(#[$attr])* $field: $ty,)*
             }
 
             impl<'a> Fast<'a> for $name<'a> {
@@ -87,6 +87,8 @@ mod fast {
         access: IssuedToken,
         refresh: IssuedToken,
         session: Option<IssuedToken>,
+        #[serde(default)]
+        ended: Vec<EndedToken>,
     });
     fast!(PinAttemptFailed {
         flow: AttemptFlow,
@@ -96,6 +98,8 @@ mod fast {
     fast!(AccessTokenRefreshed {
         refresh_token: Digest,
         access: IssuedToken,
+        #[serde(default)]
+        ended: Vec<EndedToken>,
     });
     fast!(AccessTokenInvalidated {
         token: Digest,
@@ -124,6 +128,15 @@ pub struct IssuedToken {
     pub hash: Digest,
     /// The first instant at which it is no longer valid.
     pub expires_at: Timestamp,
+}
+
+/// A live token ended because a newer one took its kind over the account's session limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EndedToken {
+    /// Its kind.
+    pub kind: TokenKind,
+    /// SHA-256 of the token.
+    pub hash: Digest,
 }
 
 /// How a session (access and refresh token, perhaps a PIN session token) was earned.
@@ -276,6 +289,9 @@ pub enum EventKind {
         refresh: IssuedToken,
         /// A new PIN session token, when the PIN is set and PIN login is enabled.
         session: Option<IssuedToken>,
+        /// The oldest live tokens this login ended to stay within the account's session limits.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        ended: Vec<EndedToken>,
     },
     /// The password was right but a required PIN is not set: a PinAuthToken was issued instead of
     /// a session (error 1243).
@@ -343,6 +359,9 @@ pub enum EventKind {
         refresh_token: Digest,
         /// The new access token, paired with the refresh token.
         access: IssuedToken,
+        /// The oldest live access token, when this one took it over the account's limit.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        ended: Vec<EndedToken>,
     },
     /// A PIN reset was requested; it replaces any earlier challenge.
     PinResetRequested {
@@ -396,6 +415,28 @@ impl EventKind {
             _ => [None; 3],
         };
         issued.into_iter().flatten()
+    }
+
+    /// The tokens this event ends, with their kinds, by digest: what a token index may forget.
+    /// (Bulk revocations, `AccessTokensRevoked` and `PinSessionsRevoked`, name no tokens.)
+    pub fn ended_tokens(&self) -> impl Iterator<Item = (TokenKind, Digest)> + '_ {
+        let (single, limited): (Option<(TokenKind, Digest)>, &[EndedToken]) = match self {
+            Self::SessionStarted { ended, .. } | Self::AccessTokenRefreshed { ended, .. } => {
+                (None, ended)
+            }
+            Self::PinSessionTokenInvalidated { token } => {
+                (Some((TokenKind::PinSession, *token)), &[])
+            }
+            Self::AccessTokenInvalidated { token, .. } => (Some((TokenKind::Access, *token)), &[]),
+            Self::PinSet {
+                via: PinSetVia::PinAuthToken { token },
+                ..
+            } => (Some((TokenKind::PinAuth, *token)), &[]),
+            _ => (None, &[]),
+        };
+        single
+            .into_iter()
+            .chain(limited.iter().map(|e| (e.kind, e.hash)))
     }
 
     /// The stable type name, equal to the serialized `event_type` tag.

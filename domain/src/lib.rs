@@ -13,6 +13,7 @@ pub mod hex;
 mod ids;
 mod lockout;
 mod policy;
+pub mod snapshot;
 mod time;
 mod values;
 

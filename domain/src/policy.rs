@@ -17,6 +17,8 @@ pub struct Policy {
     pub lockout: LockoutPolicy,
     /// How long each kind of token lives.
     pub tokens: TokenLifetimes,
+    /// How many sessions an account may hold at once.
+    pub sessions: SessionLimits,
     /// One-time passwords for PIN reset.
     pub otp: OtpPolicy,
     /// PIN recovery: request limits, security answers, logout on reset.
@@ -168,6 +170,28 @@ impl Default for TokenLifetimes {
             session_secs: 7 * 86_400,
             pin_auth_secs: 600,
             reset_secs: 3600,
+        }
+    }
+}
+
+/// Live tokens an account may hold at once, each kind counted on its own (live: neither expired
+/// nor revoked). A login over a limit ends the oldest token of that kind in its own event, so an
+/// account's state, and the work of folding it, stays bounded however often it logs in.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SessionLimits {
+    /// PIN session tokens (default 100).
+    pub max_pin_sessions: u32,
+    /// Access tokens (default 100); refresh tokens are held to the same number, since each one
+    /// is issued beside an access token.
+    pub max_access_tokens: u32,
+}
+
+impl Default for SessionLimits {
+    fn default() -> Self {
+        Self {
+            max_pin_sessions: 100,
+            max_access_tokens: 100,
         }
     }
 }

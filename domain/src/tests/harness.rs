@@ -82,6 +82,7 @@ pub fn session(secs: i64, n: u8) -> Event {
             access: issue(tk.access, lifetimes.access_secs),
             refresh: issue(tk.refresh, lifetimes.refresh_secs),
             session: Some(issue(tk.session, lifetimes.session_secs)),
+            ended: Vec::new(),
         },
     )
 }
@@ -93,6 +94,15 @@ pub fn ready() -> Vec<Event> {
 
 pub fn fail(secs: i64, flow: AttemptFlow) -> Command {
     Command::FailPinAttempt(FailPinAttempt { at: t(secs), flow })
+}
+
+/// A password login at `secs` offering `tokens(n)` and PinAuthToken `d(n + 3)`.
+pub fn password_login(secs: i64, n: u8) -> Command {
+    Command::LogInWithPassword(LogInWithPassword {
+        at: t(secs),
+        tokens: tokens(n),
+        pin_auth_token: d(n + 3),
+    })
 }
 
 pub fn pin_login(secs: i64, session_token: Digest, n: u8) -> Command {

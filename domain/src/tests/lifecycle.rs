@@ -18,14 +18,6 @@ fn register(pin: PinChoice) -> Command {
     })
 }
 
-fn password_login(secs: i64, n: u8) -> Command {
-    Command::LogInWithPassword(LogInWithPassword {
-        at: t(secs),
-        tokens: tokens(n),
-        pin_auth_token: d(n + 3),
-    })
-}
-
 fn kinds(events: &[Event]) -> Vec<&'static str> {
     events.iter().map(Event::event_type).collect()
 }

@@ -6,3 +6,4 @@ mod lockout;
 mod properties;
 mod recovery;
 mod serde_round_trip;
+mod sessions;

@@ -50,6 +50,41 @@ proptest! {
     }
 }
 
+proptest! {
+    #[test]
+    fn an_account_from_a_snapshot_and_its_tail_decides_as_one_folded_from_the_start(
+        events in prop::collection::vec(any_event(), 0..80),
+        split in any::<prop::sample::Index>(),
+        limit in 1u32..4,
+    ) {
+        let split = split.index(events.len() + 1);
+        let (head, tail) = events.split_at(split);
+        let snapshot = snapshot::encode(&Account::from_events(head)).unwrap();
+        let resumed = tail
+            .iter()
+            .fold(snapshot::decode(&snapshot).unwrap(), evolve);
+        let replayed = Account::from_events(&events);
+        prop_assert_eq!(&resumed, &replayed);
+        let mut policy = Policy::default();
+        policy.sessions.max_pin_sessions = limit;
+        policy.sessions.max_access_tokens = limit;
+        let now = 2_000_000;
+        for command in [
+            fail(now, AttemptFlow::PinLogin),
+            pin_login(now, d(2), 9),
+            password_login(now, 30),
+            Command::InvalidatePinSession(InvalidatePinSession { at: t(now), session_token: d(3) }),
+            Command::RefreshAccessToken(RefreshAccessToken { at: t(now), refresh_token: d(1), access: d(40) }),
+            Command::UnlockPin(UnlockPin { at: t(now) }),
+        ] {
+            prop_assert_eq!(
+                decide(&resumed, command.clone(), &policy),
+                decide(&replayed, command, &policy)
+            );
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 enum Step {
     RightPin,

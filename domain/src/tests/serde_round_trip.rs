@@ -24,6 +24,10 @@ pub fn one_of_each() -> Vec<EventKind> {
             access: token,
             refresh: token,
             session: Some(token),
+            ended: vec![EndedToken {
+                kind: TokenKind::PinSession,
+                hash: d(4),
+            }],
         },
         EventKind::PinAuthTokenIssued { token },
         EventKind::PinAttemptFailed {
@@ -56,6 +60,7 @@ pub fn one_of_each() -> Vec<EventKind> {
         EventKind::AccessTokenRefreshed {
             refresh_token: d(8),
             access: token,
+            ended: Vec::new(),
         },
         EventKind::PinResetRequested {
             challenge_id: challenge_id(9),
@@ -148,6 +153,7 @@ fn stored_events_decode_alike_on_the_fast_and_the_general_path() {
             expires_at: t(600),
         },
         session,
+        ended: Vec::new(),
     };
     let mut kinds = one_of_each();
     kinds.push(session(LoginMethod::Password, None));
