@@ -415,7 +415,7 @@ async fn run(config: Config, role: Role) -> anyhow::Result<()> {
         Role::All | Role::Query => {
             let snapshots = SnapshotStore::open(config.data.join("projections.db"))
                 .context("cannot open the read-model snapshots")?;
-            let projection = Projection::new(store.clone(), Some(snapshots));
+            let projection = Projection::<ReadModels>::new(store.clone(), Some(snapshots));
             let settings = QuerySettings {
                 api_key: credentials.api_key.clone(),
                 api_secret: credentials.api_secret.clone(),

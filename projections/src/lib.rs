@@ -13,6 +13,8 @@ pub mod audit;
 pub mod models;
 pub mod runner;
 pub mod snapshot;
+pub mod tokens;
 
 pub use models::ReadModels;
-pub use runner::Projection;
+pub use runner::{Model, Projection};
+pub use tokens::TokenRoutes;

@@ -23,6 +23,9 @@
 //!
 //! `tests/read_side/properties.rs` checks every answer against a fold of the domain itself.
 
+use crate::snapshot::Encoded;
+pub use crate::snapshot::{DecodeError, Snapshotted};
+use crate::tokens::{TokenKey, TokenMap};
 use pinauth_domain::{
     AccountId, AttemptFlow, Digest, Email, Event, EventKind, Factor, IssuedToken, Lockout, Phone,
     Timestamp, TokenKind, Username,
@@ -226,29 +229,6 @@ pub enum TokenProblem {
     Expired,
 }
 
-/// Hashes token digests by their first 8 bytes, mixed by one multiplication. Digests are SHA-256 of
-/// server-drawn random tokens (no one can choose them to collide), so a keyed hash would only cost
-/// time; the mix still spreads every bit, since hash tables read the top bits too.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct DigestHasher(u64);
-
-impl std::hash::Hasher for DigestHasher {
-    fn finish(&self) -> u64 {
-        let x = self.0 ^ (self.0 >> 29);
-        x.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (x >> 32)
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        let mut word = [0u8; 8];
-        for (w, b) in word.iter_mut().zip(bytes) {
-            *w = *b;
-        }
-        self.0 ^= u64::from_le_bytes(word);
-    }
-
-    fn write_usize(&mut self, _length_prefix: usize) {}
-}
-
 /// The kinds of token the read side indexes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum IndexedKind {
@@ -270,19 +250,6 @@ impl IndexedKind {
             Self::Access => 0,
             Self::PinSession => 1,
         }
-    }
-}
-
-/// The first 128 bits of a token's SHA-256: finding a token text that matches a stored one on
-/// them is a 2^128 search, and random tokens collide with probability ~n²/2^129.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-struct TokenKey([u8; 16]);
-
-impl TokenKey {
-    fn of(digest: &Digest) -> Self {
-        let mut key = [0u8; 16];
-        key.copy_from_slice(digest.as_bytes().get(..16).unwrap_or(&[0; 16]));
-        Self(key)
     }
 }
 
@@ -336,7 +303,7 @@ impl Slot {
     }
 }
 
-type Tokens = HashMap<TokenKey, Slot, std::hash::BuildHasherDefault<DigestHasher>>;
+type Tokens = TokenMap<Slot>;
 
 /// Shares equal [`Client`]s between attempts; forgets everything when it fills (attempts keep
 /// theirs), so an attacker varying its user agent cannot grow it.
@@ -513,6 +480,11 @@ impl ReadModels {
             }
             EventKind::PinSkipped => view.pin_skipped_at = Some(at),
             EventKind::SessionStarted { .. } | EventKind::AccessTokenRefreshed { .. } => {
+                for (kind, token) in event.kind.ended_tokens() {
+                    if let Some(kind) = IndexedKind::of(kind) {
+                        self.remove(number, kind, &token);
+                    }
+                }
                 for (kind, token) in event.kind.issued_tokens() {
                     if let Some(kind) = IndexedKind::of(kind) {
                         self.issue(number, kind, token, at);
@@ -745,7 +717,7 @@ impl ReadModels {
 
     /// The snapshot encoding, in memory (see [`Encoding::write_to`]).
     pub fn to_bytes(&self) -> Result<Vec<u8>, serde_json::Error> {
-        let encoding = self.encoding()?;
+        let encoding = self.measure()?;
         let mut out = Vec::with_capacity(encoding.size());
         encoding.write_to(&mut out)?;
         Ok(out)
@@ -753,7 +725,7 @@ impl ReadModels {
 
     /// The snapshot encoding, measured (one counting pass) but not made: its size is known
     /// before it is streamed.
-    pub fn encoding(&self) -> Result<Encoding<'_>, serde_json::Error> {
+    fn measure(&self) -> Result<Encoding<'_>, serde_json::Error> {
         let body = self.snapshot_body();
         let mut json = Counter(0);
         serde_json::to_writer(&mut json, &body)?;
@@ -767,11 +739,11 @@ impl ReadModels {
 
     /// Reads what [`ReadModels::to_bytes`] wrote.
     pub fn from_bytes(mut bytes: &[u8]) -> Result<Self, DecodeError> {
-        Self::read_from(&mut bytes)
+        Self::decode_from(&mut bytes)
     }
 
     /// Reads what [`Encoding::write_to`] wrote, streaming; the input must end where it does.
-    pub fn read_from(input: &mut impl std::io::Read) -> Result<Self, DecodeError> {
+    fn decode_from(input: &mut impl std::io::Read) -> Result<Self, DecodeError> {
         use std::io::Read as _;
         fn u64_from(input: &mut impl std::io::Read) -> Result<u64, DecodeError> {
             let mut bytes = [0u8; 8];
@@ -865,15 +837,31 @@ pub struct Encoding<'a> {
     tokens: usize,
 }
 
-impl Encoding<'_> {
+impl Snapshotted for ReadModels {
+    type Encoding<'a> = Encoding<'a>;
+
+    fn position(&self) -> Option<u64> {
+        self.position
+    }
+
+    fn encoding(&self) -> Result<Encoding<'_>, serde_json::Error> {
+        self.measure()
+    }
+
+    fn read_from(input: &mut impl std::io::Read) -> Result<Self, DecodeError> {
+        Self::decode_from(input)
+    }
+}
+
+impl Encoded for Encoding<'_> {
     /// Its size in bytes.
-    pub fn size(&self) -> usize {
+    fn size(&self) -> usize {
         MAGIC.len() + 3 * 8 + self.json_len + self.tokens * RECORD
     }
 
     /// Streams it into `out`: a header, the accounts as JSON, then the live token slots as
     /// fixed-size records (28 bytes each). Nothing the size of the models is buffered.
-    pub fn write_to(&self, out: &mut impl std::io::Write) -> Result<(), serde_json::Error> {
+    fn write_to(&self, out: &mut impl std::io::Write) -> Result<(), serde_json::Error> {
         let io = serde_json::Error::io;
         out.write_all(MAGIC).map_err(io)?;
         out.write_all(&self.models.position.map_or(u64::MAX, |p| p).to_le_bytes())
@@ -902,20 +890,6 @@ impl Encoding<'_> {
 
 const MAGIC: &[u8; 8] = b"pinRM\x00\x00\x02";
 const RECORD: usize = 28;
-
-/// Why snapshot bytes could not be read.
-#[derive(Debug, thiserror::Error)]
-pub enum DecodeError {
-    /// Not a snapshot of this version, or cut short.
-    #[error("not a read-model snapshot of this version")]
-    Format,
-    /// The accounts part does not decode.
-    #[error("accounts do not decode: {0}")]
-    Json(#[from] serde_json::Error),
-    /// Reading failed, or the input ended early.
-    #[error("cannot read the snapshot: {0}")]
-    Io(#[from] std::io::Error),
-}
 
 /// An attempt in a snapshot: its client as an index into the snapshot's client table.
 #[derive(Clone, Copy, Serialize, Deserialize)]
@@ -1067,10 +1041,7 @@ mod tests {
             Err(DecodeError::Format)
         ));
         let bytes = ReadModels::default().to_bytes().unwrap();
-        assert_eq!(
-            bytes.len(),
-            ReadModels::default().encoding().unwrap().size()
-        );
+        assert_eq!(bytes.len(), ReadModels::default().measure().unwrap().size());
         assert_eq!(
             ReadModels::from_bytes(&bytes).unwrap(),
             ReadModels::default()

@@ -9,7 +9,8 @@
 //! - Snapshots: written with their position at an interval and on request; loading resumes from them.
 
 use crate::models::ReadModels;
-use crate::snapshot::SnapshotStore;
+use crate::snapshot::{SnapshotStore, Snapshotted};
+use crate::tokens::TokenRoutes;
 use futures_util::StreamExt;
 use pinauth_store::{EventStore, Filter, Position, RecordedEvent, StoreError};
 use std::sync::{Arc, RwLock};
@@ -20,15 +21,48 @@ use tokio::sync::watch;
 pub const SNAPSHOT: &str = "read-models";
 const PAGE: usize = 4096;
 
-/// The read models and what keeps them current. Cheap to clone.
-#[derive(Clone)]
-pub struct Projection {
-    inner: Arc<Inner>,
+/// A model folded from the `account-` streams in position order, idempotently by position.
+pub trait Model: Snapshotted + Default + Send + Sync + 'static {
+    /// The name its snapshot is kept under.
+    const SNAPSHOT: &'static str;
+
+    /// Applies one recorded event; events at or before its position are skipped. Returns whether
+    /// it was applied.
+    fn apply(&mut self, recorded: &RecordedEvent) -> bool;
 }
 
-struct Inner {
+impl Model for ReadModels {
+    const SNAPSHOT: &'static str = SNAPSHOT;
+
+    fn apply(&mut self, recorded: &RecordedEvent) -> bool {
+        ReadModels::apply(self, recorded)
+    }
+}
+
+impl Model for TokenRoutes {
+    const SNAPSHOT: &'static str = "token-routes";
+
+    fn apply(&mut self, recorded: &RecordedEvent) -> bool {
+        TokenRoutes::apply(self, recorded)
+    }
+}
+
+/// A model and what keeps it current (the query side's read models by default). Cheap to clone.
+pub struct Projection<M = ReadModels> {
+    inner: Arc<Inner<M>>,
+}
+
+impl<M> Clone for Projection<M> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+struct Inner<M> {
     store: Arc<dyn EventStore>,
-    models: RwLock<ReadModels>,
+    models: RwLock<M>,
     applied: watch::Sender<u64>,
     /// The store's head as of the last complete catch-up: nothing up to it is missing.
     scanned: std::sync::atomic::AtomicU64,
@@ -42,16 +76,16 @@ fn filter() -> Filter {
     Filter::prefix("account-")
 }
 
-impl Projection {
-    /// Read models over `store`, resumed from the snapshot in `snapshots` if there is one.
+impl<M: Model> Projection<M> {
+    /// The model over `store`, resumed from the snapshot in `snapshots` if there is one.
     pub fn new(store: Arc<dyn EventStore>, snapshots: Option<SnapshotStore>) -> Self {
-        let models = match snapshots.as_ref().map(|s| s.load(SNAPSHOT)) {
+        let models = match snapshots.as_ref().map(|s| s.load::<M>(M::SNAPSHOT)) {
             Some(Ok(Some(models))) => models,
             Some(Err(error)) => {
-                tracing::warn!(%error, "snapshot unreadable; the read models are rebuilt from the log");
-                ReadModels::default()
+                tracing::warn!(%error, snapshot = M::SNAPSHOT, "snapshot unreadable; rebuilt from the log");
+                M::default()
             }
-            _ => ReadModels::default(),
+            _ => M::default(),
         };
         let position = models.position().unwrap_or(0);
         let snapshotted = models.position().unwrap_or(u64::MAX);
@@ -69,7 +103,7 @@ impl Projection {
     }
 
     /// Runs `read` on the current read models.
-    pub fn read<T>(&self, read: impl FnOnce(&ReadModels) -> T) -> T {
+    pub fn read<T>(&self, read: impl FnOnce(&M) -> T) -> T {
         read(&self.inner.models.read().unwrap_or_else(|p| p.into_inner()))
     }
 
@@ -97,7 +131,7 @@ impl Projection {
     }
 
     fn resume_from(&self) -> Option<Position> {
-        self.read(ReadModels::position).map(Position::at)
+        self.read(M::position).map(Position::at)
     }
 
     /// Applies everything the store holds now; returns the position applied.
@@ -203,7 +237,7 @@ impl Projection {
         if self.inner.snapshotted.load(Ordering::Acquire) == position {
             return;
         }
-        match snapshots.save_streamed(SNAPSHOT, models, drop) {
+        match snapshots.save_streamed(M::SNAPSHOT, models, drop) {
             Ok(()) => self.inner.snapshotted.store(position, Ordering::Release),
             Err(error) => tracing::warn!(%error, "could not write the read-model snapshot"),
         }
@@ -241,15 +275,15 @@ pub struct Progress {
     pub head: u64,
 }
 
-/// Rebuilds the read models from the start of the log; `progress` is called after every page. The
+/// Rebuilds a model from the start of the log; `progress` is called after every page. The
 /// result replaces the snapshot only once complete.
-pub async fn rebuild(
+pub async fn rebuild<M: Model>(
     store: &dyn EventStore,
     snapshots: Option<&SnapshotStore>,
     mut progress: impl FnMut(&Progress),
-) -> Result<ReadModels, StoreError> {
+) -> Result<M, StoreError> {
     let head = store.head().await?.map_or(0, |p| p.commit);
-    let mut models = ReadModels::default();
+    let mut models = M::default();
     let mut events = 0u64;
     let mut position = 0;
     replay(store, None, |page| {
@@ -267,7 +301,7 @@ pub async fn rebuild(
     .await?;
     if let Some(snapshots) = snapshots {
         snapshots
-            .save(SNAPSHOT, &models)
+            .save(M::SNAPSHOT, &models)
             .map_err(|e| StoreError::Backend(e.to_string()))?;
     }
     Ok(models)

@@ -1,7 +1,6 @@
 //! Snapshots of the read models, stored with the position they reflect in one row of a SQLite file,
 //! so that a snapshot and its checkpoint are always written (and read) together.
 
-use crate::models::ReadModels;
 use rusqlite::{Connection, OptionalExtension, params};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -14,10 +13,50 @@ pub enum SnapshotError {
     Sqlite(#[from] rusqlite::Error),
     /// The stored snapshot does not decode (written by an incompatible version): rebuild.
     #[error("snapshot does not decode: {0}")]
-    Decode(#[from] crate::models::DecodeError),
+    Decode(#[from] DecodeError),
     /// The read models could not be encoded.
     #[error("snapshot does not encode: {0}")]
     Encode(#[from] serde_json::Error),
+}
+
+/// Why snapshot bytes could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    /// Not a snapshot of this version, or cut short.
+    #[error("not a snapshot of this version")]
+    Format,
+    /// A JSON part does not decode.
+    #[error("a part does not decode: {0}")]
+    Json(#[from] serde_json::Error),
+    /// Reading failed, or the input ended early.
+    #[error("cannot read the snapshot: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A model that can be snapshotted: streamed out with its position, and read back.
+pub trait Snapshotted: Sized {
+    /// Its encoding, measured before it is written.
+    type Encoding<'a>: Encoded
+    where
+        Self: 'a;
+
+    /// The commit position of the last event it reflects.
+    fn position(&self) -> Option<u64>;
+
+    /// Its encoding, measured (its size is known before it is streamed) but not yet made.
+    fn encoding(&self) -> Result<Self::Encoding<'_>, serde_json::Error>;
+
+    /// Reads what the encoding wrote, streaming; the input must end where it does.
+    fn read_from(input: &mut impl std::io::Read) -> Result<Self, DecodeError>;
+}
+
+/// A snapshot encoding of known size.
+pub trait Encoded {
+    /// Its size in bytes.
+    fn size(&self) -> usize;
+
+    /// Streams it into `out`.
+    fn write_to(&self, out: &mut impl std::io::Write) -> Result<(), serde_json::Error>;
 }
 
 /// Named snapshots in one file.
@@ -47,7 +86,7 @@ impl SnapshotStore {
     }
 
     /// The snapshot named `name`, if any.
-    pub fn load(&self, name: &str) -> Result<Option<ReadModels>, SnapshotError> {
+    pub fn load<M: Snapshotted>(&self, name: &str) -> Result<Option<M>, SnapshotError> {
         let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
         let row: Option<i64> = conn
             .query_row(
@@ -61,11 +100,11 @@ impl SnapshotStore {
         };
         // Streamed out of the row: the encoding is never held in memory whole.
         let mut blob = conn.blob_open(rusqlite::MAIN_DB, "snapshots", "body", row, true)?;
-        Ok(Some(ReadModels::read_from(&mut blob)?))
+        Ok(Some(M::read_from(&mut blob)?))
     }
 
     /// Replaces the snapshot named `name` with `models`, atomically.
-    pub fn save(&self, name: &str, models: &ReadModels) -> Result<(), SnapshotError> {
+    pub fn save<M: Snapshotted>(&self, name: &str, models: &M) -> Result<(), SnapshotError> {
         self.save_streamed(name, models, |_| {})
     }
 
@@ -73,7 +112,7 @@ impl SnapshotStore {
     /// the row (no copy of the models or of their encoding is made). `encoded` is called once the
     /// encoding is written, before the commit: a caller holding a lock over `models` can release
     /// it there, so that the commit's `fsync` happens outside it.
-    pub fn save_streamed<M: std::ops::Deref<Target = ReadModels>>(
+    pub fn save_streamed<S: Snapshotted, M: std::ops::Deref<Target = S>>(
         &self,
         name: &str,
         models: M,

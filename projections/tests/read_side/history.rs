@@ -68,6 +68,9 @@ impl Writer {
         let mut policy = Policy::default();
         policy.lockout.max_failures = 3;
         policy.lockout.first_lock_secs = 600;
+        // Low enough that logins end the oldest sessions often.
+        policy.sessions.max_pin_sessions = 3;
+        policy.sessions.max_access_tokens = 3;
         let accounts = (0..accounts)
             .map(|i| {
                 (

@@ -3,7 +3,7 @@
 use crate::history::{Op, Writer};
 use crate::runner::{assert_follows_to_the_rebuild, audit_case, live_runner_case};
 use pinauth_kurrent_double::KurrentDouble;
-use pinauth_projections::Projection;
+use pinauth_projections::{Projection, ReadModels};
 use pinauth_store::kurrent::{KurrentOptions, KurrentStore};
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,7 +32,7 @@ async fn the_runner_follows_kurrentdb_across_dropped_subscriptions() {
     for who in 0..3 {
         writer.apply(who, &Op::Register).await;
     }
-    let projection = Projection::new(Arc::clone(&writer.store), None);
+    let projection = Projection::<ReadModels>::new(Arc::clone(&writer.store), None);
     tokio::spawn(projection.clone().run(Duration::from_secs(60)));
     for round in 0..3 {
         for who in 0..3 {

@@ -1,8 +1,8 @@
 use crate::history::{Op, Writer};
 use pinauth_domain::{AccountId, AttemptFlow, Timestamp};
-use pinauth_projections::Projection;
 use pinauth_projections::audit::{AuditQuery, failed_attempts};
 use pinauth_projections::models::AttemptOutcome;
+use pinauth_projections::{Projection, ReadModels};
 use pinauth_store::EventStore;
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,7 +28,7 @@ async fn the_live_runner_follows_the_store_and_waits_for_positions() {
 /// The live runner on `writer`'s store (two accounts).
 pub async fn live_runner_case(mut writer: Writer) {
     let store: Arc<dyn pinauth_store::EventStore> = Arc::clone(&writer.store);
-    let projection = Projection::new(Arc::clone(&store), None);
+    let projection = Projection::<ReadModels>::new(Arc::clone(&store), None);
     tokio::spawn(projection.clone().run(Duration::from_secs(60)));
     writer.apply(0, &Op::Register).await;
     for _ in 0..3 {
@@ -56,7 +56,7 @@ pub async fn live_runner_case(mut writer: Writer) {
 async fn waiting_for_a_position_that_never_comes_times_out() {
     let writer = Writer::new(1);
     let store: Arc<dyn pinauth_store::EventStore> = Arc::clone(&writer.store);
-    let projection = Projection::new(store, None);
+    let projection = Projection::<ReadModels>::new(store, None);
     assert!(!projection.wait_for(1_000, Duration::from_millis(50)).await);
 }
 
@@ -155,6 +155,22 @@ impl pinauth_store::EventStore for Flaky {
     {
         self.inner.append(s, e, v)
     }
+    fn read_snapshot(
+        &self,
+        s: pinauth_store::StreamName,
+    ) -> pinauth_store::BoxFuture<
+        '_,
+        Result<Option<pinauth_store::Snapshot>, pinauth_store::StoreError>,
+    > {
+        self.inner.read_snapshot(s)
+    }
+    fn write_snapshot(
+        &self,
+        s: pinauth_store::StreamName,
+        snapshot: pinauth_store::Snapshot,
+    ) -> pinauth_store::BoxFuture<'_, Result<(), pinauth_store::StoreError>> {
+        self.inner.write_snapshot(s, snapshot)
+    }
     fn read_stream(
         &self,
         s: pinauth_store::StreamName,
@@ -216,7 +232,7 @@ async fn the_runner_resubscribes_from_the_last_applied_position_when_its_subscri
         inner: writer.store.clone(),
         failures_left: std::sync::atomic::AtomicUsize::new(3),
     });
-    let projection = Projection::new(flaky.clone(), None);
+    let projection = Projection::<ReadModels>::new(flaky.clone(), None);
     tokio::spawn(projection.clone().run(Duration::from_secs(60)));
     for who in 0..3 {
         writer.apply(who, &Op::WrongPin).await;
