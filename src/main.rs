@@ -12,9 +12,9 @@ use pinauth_command::http::{ApiState, HttpSettings};
 use pinauth_command::lookup::Lookups;
 use pinauth_command::sott::SottVerifier;
 use pinauth_domain::{AccountId, Timestamp};
-use pinauth_projections::Projection;
 use pinauth_projections::audit::{AuditQuery, AuditRecord, failed_attempts};
 use pinauth_projections::snapshot::SnapshotStore;
+use pinauth_projections::{Projection, ReadModels, TokenRoutes};
 use pinauth_query::{QuerySettings, QueryState};
 use pinauth_store::EventStore;
 use pinauth_store::kurrent::{KurrentOptions, KurrentStore};
@@ -334,11 +334,15 @@ fn command_state(
         recovery,
         ..AppSettings::default()
     };
+    let snapshots = SnapshotStore::open(config.data.join("projections.db"))
+        .context("cannot open the token-index snapshot")?;
+    let routes = Projection::<TokenRoutes>::new(store.clone(), Some(snapshots));
     let service = CommandService::new(
         store,
         settings,
         hasher,
         lookups,
+        routes,
         Arc::new(SystemClock),
         &keys,
     );
@@ -410,7 +414,31 @@ async fn run(config: Config, role: Role) -> anyhow::Result<()> {
         Role::All | Role::Command => Some(command_state(&config, store.clone(), &credentials)?),
         Role::Query => None,
     };
-    let ready = Arc::new(AtomicBool::new(role == Role::Command));
+    // Ready once every index this process routes or answers by has caught up with the log.
+    let pending = Arc::new(std::sync::atomic::AtomicUsize::new(
+        usize::from(command.is_some()) + usize::from(role != Role::Command),
+    ));
+    let ready = Arc::new(AtomicBool::new(false));
+    let caught_up = {
+        let (pending, ready) = (pending.clone(), ready.clone());
+        move || {
+            if pending.fetch_sub(1, Ordering::AcqRel) == 1 {
+                ready.store(true, Ordering::Release);
+            }
+        }
+    };
+    if let Some(command) = &command {
+        let follower = command.service.routes().clone();
+        let snapshot_every = Duration::from_millis(config.projections.snapshot_ms.max(10));
+        let caught_up = caught_up.clone();
+        actix_web::rt::spawn(async move {
+            match follower.catch_up().await {
+                Ok(_) => caught_up(),
+                Err(error) => tracing::error!(%error, "initial catch-up of the token index failed"),
+            }
+            follower.run(snapshot_every).await;
+        });
+    }
     let query = match role {
         Role::All | Role::Query => {
             let snapshots = SnapshotStore::open(config.data.join("projections.db"))
@@ -423,10 +451,10 @@ async fn run(config: Config, role: Role) -> anyhow::Result<()> {
             };
             let follower = projection.clone();
             let snapshot_every = Duration::from_millis(config.projections.snapshot_ms.max(10));
-            let ready = ready.clone();
+            let caught_up = caught_up.clone();
             actix_web::rt::spawn(async move {
                 match follower.catch_up().await {
-                    Ok(_) => ready.store(true, Ordering::Release),
+                    Ok(_) => caught_up(),
                     Err(error) => tracing::error!(%error, "initial catch-up failed"),
                 }
                 follower.run(snapshot_every).await;
@@ -444,6 +472,7 @@ async fn run(config: Config, role: Role) -> anyhow::Result<()> {
         let poll = Duration::from_millis(config.notify.poll_ms.max(10));
         actix_web::rt::spawn(notifier.run(poll));
     }
+    let command_for_shutdown = command.clone();
     let services = Services {
         command,
         query: query.clone(),
@@ -478,6 +507,9 @@ async fn run(config: Config, role: Role) -> anyhow::Result<()> {
     if let Some(query) = query {
         query.projection.save_snapshot();
     }
+    if let Some(command) = command_for_shutdown {
+        command.service.routes().save_snapshot();
+    }
     Ok(())
 }
 
@@ -489,7 +521,7 @@ async fn rebuild(config: Config) -> anyhow::Result<()> {
     let mut replayed = 0u64;
     // Replay without a snapshot store, then write the snapshot: it replaces the old one only once
     // the replay is complete.
-    let models = pinauth_projections::runner::rebuild(store.as_ref(), None, |p| {
+    let models: ReadModels = pinauth_projections::runner::rebuild(store.as_ref(), None, |p| {
         replayed = p.events;
         let secs = started.elapsed().as_secs_f64().max(1e-3);
         let rate = p.events as f64 / secs;

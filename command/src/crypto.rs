@@ -671,8 +671,6 @@ pub enum LookupKind {
     Username,
     /// A phone number.
     Phone,
-    /// A token of any kind.
-    Token,
 }
 
 impl LookupKind {
@@ -681,7 +679,6 @@ impl LookupKind {
             Self::Email => "email",
             Self::Username => "username",
             Self::Phone => "phone",
-            Self::Token => "token",
         }
     }
 }

@@ -1,4 +1,5 @@
-//! Lookup streams: what a client presents (email, username, phone, token) → the account.
+//! Lookup streams: what a client presents (email, username, phone) → the account. Tokens have
+//! none: they are routed by the token index (`pinauth_projections::TokenRoutes`).
 //!
 //! A lookup stream holds `LookupClaimed` and `LookupReleased` events; the last one decides. Claims
 //! are written before the account event that uses them, with `NoStream` (the uniqueness check), so
@@ -49,70 +50,12 @@ struct Latest {
     event: LookupEvent,
 }
 
-/// Token lookups remembered per process: up to this many in each of two generations (about 40 MB
-/// when both are full). Keys are 128 bits of the lookup stream's HMAC, so no token is held.
-const TOKEN_GENERATION: usize = 500_000;
-
-/// Token → account, in two generations: lookups go to the current one, or are promoted from the
-/// previous one; when the current one is full it becomes the previous one. Tokens used recently
-/// stay; a token unused for a whole generation is read from the store again.
-struct TokenMemory {
-    current: std::collections::HashMap<u128, AccountId>,
-    previous: std::collections::HashMap<u128, AccountId>,
-    generation: usize,
-}
-
-impl Default for TokenMemory {
-    fn default() -> Self {
-        Self {
-            current: Default::default(),
-            previous: Default::default(),
-            generation: TOKEN_GENERATION,
-        }
-    }
-}
-
-impl TokenMemory {
-    fn get(&mut self, key: u128) -> Option<AccountId> {
-        if let Some(account) = self.current.get(&key) {
-            return Some(*account);
-        }
-        let account = self.previous.remove(&key)?;
-        self.insert(key, account);
-        Some(account)
-    }
-
-    fn insert(&mut self, key: u128, account: AccountId) {
-        if self.current.len() >= self.generation {
-            self.previous = std::mem::take(&mut self.current);
-        }
-        self.current.insert(key, account);
-    }
-}
-
-/// 128 bits of a lookup stream's name (the tail of its hex HMAC).
-fn token_key(stream: &StreamName) -> u128 {
-    let name = stream.as_str();
-    let tail = name.get(name.len().saturating_sub(32)..).unwrap_or(name);
-    u128::from_str_radix(tail, 16).unwrap_or_else(|_| {
-        // Not hex (cannot happen for names LookupNames makes): fall back to a hash of the name.
-        use std::hash::{Hash, Hasher};
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        name.hash(&mut h);
-        u128::from(h.finish())
-    })
-}
-
 /// Reads and writes lookup streams.
 #[derive(Clone)]
 pub struct Lookups {
     store: Arc<dyn EventStore>,
     names: LookupNames,
     grace_secs: u64,
-    /// Token → account, which never changes once a token is claimed: tokens are 122 random bits,
-    /// never drawn twice, and a claim is released only for a token that was never handed out.
-    /// Emails, usernames and phones move between accounts and are always read from the store.
-    tokens: Arc<std::sync::Mutex<TokenMemory>>,
 }
 
 impl Lookups {
@@ -122,22 +65,7 @@ impl Lookups {
             store,
             names,
             grace_secs,
-            tokens: Arc::default(),
         }
-    }
-
-    fn remembered_token(&self, stream: &StreamName) -> Option<AccountId> {
-        self.tokens
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(token_key(stream))
-    }
-
-    fn remember_token(&self, stream: &StreamName, account: AccountId) {
-        self.tokens
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(token_key(stream), account);
     }
 
     /// The stream for `value`.
@@ -161,27 +89,19 @@ impl Lookups {
         }
     }
 
-    /// The account `value` currently belongs to, if any.
+    /// The account `value` currently belongs to, if any. Always read from the store: emails,
+    /// usernames and phones move between accounts.
     pub async fn resolve(
         &self,
         kind: LookupKind,
         value: &str,
     ) -> Result<Option<AccountId>, AppError> {
         let stream = self.stream(kind, value)?;
-        let is_token = matches!(kind, LookupKind::Token);
-        if is_token && let Some(account) = self.remembered_token(&stream) {
-            return Ok(Some(account));
-        }
         Ok(match self.latest(&stream).await? {
             Some(Latest {
                 event: LookupEvent::LookupClaimed { account_id, .. },
                 ..
-            }) => {
-                if is_token {
-                    self.remember_token(&stream, account_id);
-                }
-                Some(account_id)
-            }
+            }) => Some(account_id),
             _ => None,
         })
     }
@@ -239,25 +159,6 @@ impl Lookups {
         }
     }
 
-    /// Claims a freshly drawn token for `account` (never taken: 122 random bits).
-    pub async fn claim_token(
-        &self,
-        token: String,
-        account: AccountId,
-        at: Timestamp,
-        request: Uuid,
-    ) -> Result<(), AppError> {
-        let stream = self.stream(LookupKind::Token, &token)?;
-        let event = LookupEvent::LookupClaimed {
-            account_id: account,
-            at,
-        };
-        self.append(&stream, ExpectedRevision::NoStream, &event, request)
-            .await?;
-        self.remember_token(&stream, account);
-        Ok(())
-    }
-
     /// Withdraws a claim made by a registration that failed. Best effort: an orphan left behind is
     /// taken over after the grace period anyway.
     pub async fn release(&self, claim: &Claim, account: AccountId, at: Timestamp, request: Uuid) {
@@ -311,38 +212,4 @@ impl Lookups {
 pub struct Claim {
     stream: StreamName,
     revision: u64,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn token_memory_keeps_what_was_used_in_the_last_generation() {
-        let account = |n: u128| AccountId::from_uuid(uuid::Uuid::from_u128(n));
-        let mut memory = TokenMemory {
-            generation: 2,
-            ..TokenMemory::default()
-        };
-        memory.insert(1, account(1));
-        memory.insert(2, account(2));
-        memory.insert(3, account(3)); // 1 and 2 become the previous generation
-        assert_eq!(memory.get(1), Some(account(1))); // used: promoted
-        memory.insert(4, account(4)); // {3, 1} become previous; 2 is forgotten
-        assert_eq!(memory.get(2), None);
-        assert_eq!(memory.get(1), Some(account(1)));
-        assert_eq!(memory.get(3), Some(account(3)));
-    }
-
-    #[test]
-    fn token_keys_are_the_hmac_tail() {
-        let names = LookupNames::new(&crate::crypto::Keys::generate().unwrap());
-        let a = names.stream(LookupKind::Token, "a").unwrap();
-        let b = names.stream(LookupKind::Token, "b").unwrap();
-        assert_ne!(token_key(&a), token_key(&b));
-        assert_eq!(
-            token_key(&a),
-            token_key(&names.stream(LookupKind::Token, "a").unwrap())
-        );
-    }
 }

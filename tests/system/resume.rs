@@ -47,14 +47,14 @@ async fn a_query_process_killed_mid_stream_resumes_to_what_a_rebuild_gives() {
     command.stop();
 
     let snapshots = SnapshotStore::open(data.join("projections.db")).unwrap();
-    let resumed = snapshots
+    let resumed: pinauth_projections::ReadModels = snapshots
         .load(SNAPSHOT)
         .unwrap()
         .expect("a snapshot after the graceful stop");
     drop(snapshots);
     let out = run(&["projections", "rebuild", "--data", data.to_str().unwrap()]);
     assert!(out.contains("rebuilt the read models"), "{out}");
-    let rebuilt = SnapshotStore::open(data.join("projections.db"))
+    let rebuilt: pinauth_projections::ReadModels = SnapshotStore::open(data.join("projections.db"))
         .unwrap()
         .load(SNAPSHOT)
         .unwrap()

@@ -9,14 +9,21 @@
 //! - Secrets are verified before the command is built; lockout is checked first (the guards), so an
 //!   attempt on a locked account costs no hashing. An unknown account costs a dummy verification,
 //!   so that timing does not tell it apart from a wrong password.
-//! - Lookup streams are written before the account event that uses them; token lookups reuse the
-//!   request's event ids, so a re-decided attempt re-claims idempotently.
+//! - Identifier lookup streams are written before the account event that uses them. Tokens get no
+//!   stream: a presented token is routed to its account by the token index ([`TokenRoutes`]), fed
+//!   by the log, which catches up to the store's head before a token is called unknown, so a token
+//!   another replica issued a moment ago routes at once. The aggregate decides whether it is valid.
+//! - A cold account is loaded from its latest snapshot and the events after it; a snapshot is
+//!   written beside the log once `snapshot_every` events have followed the last one.
 
 use crate::crypto::{HashPermit, Hasher, LookupKind, Plaintext, Token, event_id};
 use crate::error::AppError;
 use crate::lookup::{Claim, Lookups};
 use pinauth_domain::*;
-use pinauth_store::{EventStore, ExpectedRevision, NewEvent, Position, StoreError, StreamName};
+use pinauth_projections::{Projection, TokenRoutes};
+use pinauth_store::{
+    EventStore, ExpectedRevision, NewEvent, Position, Snapshot, StoreError, StreamName,
+};
 use ring::rand::SystemRandom;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
@@ -162,19 +169,22 @@ pub struct AppSettings {
     pub policy: Policy,
     /// PIN recovery.
     pub recovery: RecoverySettings,
-    /// Orphaned lookup claims may be taken over after this many seconds.
-    pub lookup_grace_secs: u64,
     /// Account states kept in memory.
     pub cached_accounts: usize,
+    /// A snapshot of an account is written once this many events followed its last one.
+    pub snapshot_every: u64,
 }
+
+/// The default `snapshot_every`: see BENCHMARKS.md ("account load").
+pub const SNAPSHOT_EVERY: u64 = 200;
 
 impl Default for AppSettings {
     fn default() -> Self {
         Self {
             policy: Policy::default(),
             recovery: RecoverySettings::default(),
-            lookup_grace_secs: 60,
             cached_accounts: 10_000,
+            snapshot_every: SNAPSHOT_EVERY,
         }
     }
 }
@@ -195,6 +205,7 @@ struct Inner {
     policy_fingerprint: String,
     hasher: Hasher,
     lookups: Lookups,
+    routes: Projection<TokenRoutes>,
     clock: Arc<dyn Clock>,
     rng: SystemRandom,
     cache: Mutex<Cache>,
@@ -211,6 +222,8 @@ struct Loaded {
     /// Shared with the cache: a command that reads it costs no copy of the account.
     state: Arc<Account>,
     revision: Option<u64>,
+    /// The revision of the latest snapshot known to be kept (`None`: none).
+    snapshot: Option<u64>,
 }
 
 struct Committed {
@@ -262,12 +275,15 @@ fn account_stream(id: AccountId) -> Result<StreamName, AppError> {
 }
 
 impl CommandService {
-    /// The service over `store`.
+    /// The service over `store`. `routes` routes presented tokens to their accounts: it catches
+    /// up by itself on a miss, and whoever runs the service may also keep it following the log
+    /// ([`Projection::run`]) so that misses are rare.
     pub fn new(
         store: Arc<dyn EventStore>,
         settings: AppSettings,
         hasher: Hasher,
         lookups: Lookups,
+        routes: Projection<TokenRoutes>,
         clock: Arc<dyn Clock>,
         keys: &crate::crypto::Keys,
     ) -> Self {
@@ -281,6 +297,7 @@ impl CommandService {
                 settings,
                 hasher,
                 lookups,
+                routes,
                 clock,
                 rng: SystemRandom::new(),
                 cache: Mutex::new(Cache::default()),
@@ -296,6 +313,11 @@ impl CommandService {
     /// The policy in force.
     pub fn policy(&self) -> &Policy {
         &self.inner.settings.policy
+    }
+
+    /// The token index (for metrics and readiness).
+    pub fn routes(&self) -> &Projection<TokenRoutes> {
+        &self.inner.routes
     }
 
     /// The hasher (for metrics).
@@ -402,10 +424,10 @@ impl CommandService {
                 }
             }
         }
-        self.claim_issued(&events, &candidates, id, at, ctx).await?;
         let empty = Loaded {
             state: Arc::default(),
             revision: None,
+            snapshot: None,
         };
         let committed = self.commit(id, empty, events, ctx).await?;
         Ok(Done {
@@ -455,10 +477,7 @@ impl CommandService {
                 tokens: candidates.new_tokens(),
                 pin_auth_token: candidates.pin_auth.digest(),
             });
-            if let Some(committed) = self
-                .decide_then_commit(id, loaded, command, Some(&candidates), ctx)
-                .await?
-            {
+            if let Some(committed) = self.decide_then_commit(id, loaded, command, ctx).await? {
                 return Ok(Done {
                     value: login_outcome(&committed, &candidates)?,
                     position: committed.position,
@@ -504,10 +523,7 @@ impl CommandService {
                 access: candidates.access.digest(),
                 refresh: candidates.refresh.digest(),
             });
-            if let Some(committed) = self
-                .decide_then_commit(id, loaded, command, Some(&candidates), ctx)
-                .await?
-            {
+            if let Some(committed) = self.decide_then_commit(id, loaded, command, ctx).await? {
                 return Ok(Done {
                     value: login_outcome(&committed, &candidates)?,
                     position: committed.position,
@@ -539,21 +555,16 @@ impl CommandService {
             .hasher
             .hash(&Plaintext::new(pin.expose()))
             .await?;
-        self.decide_and_commit(
-            id,
-            ctx,
-            |at| {
-                Command::SetPin(SetPin {
-                    at,
-                    pin_hash: pin_hash.clone(),
-                    via: SetPinVia::PinAuthToken {
-                        token,
-                        tokens: candidates.new_tokens(),
-                    },
-                })
-            },
-            Some(&candidates),
-        )
+        self.decide_and_commit(id, ctx, |at| {
+            Command::SetPin(SetPin {
+                at,
+                pin_hash: pin_hash.clone(),
+                via: SetPinVia::PinAuthToken {
+                    token,
+                    tokens: candidates.new_tokens(),
+                },
+            })
+        })
         .await
         .and_then(|committed| {
             Ok(Done {
@@ -604,7 +615,6 @@ impl CommandService {
                         access_token: access,
                         new_pin_hash,
                     }),
-                    None,
                     ctx,
                 )
                 .await?
@@ -628,12 +638,9 @@ impl CommandService {
             .account_of_token(session_token, TokenKind::PinSession)
             .await?;
         let committed = self
-            .decide_and_commit(
-                id,
-                ctx,
-                |at| Command::InvalidatePinSession(InvalidatePinSession { at, session_token }),
-                None,
-            )
+            .decide_and_commit(id, ctx, |at| {
+                Command::InvalidatePinSession(InvalidatePinSession { at, session_token })
+            })
             .await?;
         Ok(Done {
             value: (),
@@ -652,18 +659,13 @@ impl CommandService {
             .account_of_token(access_token, TokenKind::Access)
             .await?;
         let committed = self
-            .decide_and_commit(
-                id,
-                ctx,
-                |at| {
-                    Command::InvalidateAccessToken(InvalidateAccessToken {
-                        at,
-                        access_token,
-                        prevent_refresh,
-                    })
-                },
-                None,
-            )
+            .decide_and_commit(id, ctx, |at| {
+                Command::InvalidateAccessToken(InvalidateAccessToken {
+                    at,
+                    access_token,
+                    prevent_refresh,
+                })
+            })
             .await?;
         Ok(Done {
             value: (),
@@ -682,18 +684,13 @@ impl CommandService {
             .await?;
         let candidates = Candidates::draw(&self.inner.rng)?;
         let committed = self
-            .decide_and_commit(
-                id,
-                ctx,
-                |at| {
-                    Command::RefreshAccessToken(RefreshAccessToken {
-                        at,
-                        refresh_token: refresh_digest,
-                        access: candidates.access.digest(),
-                    })
-                },
-                Some(&candidates),
-            )
+            .decide_and_commit(id, ctx, |at| {
+                Command::RefreshAccessToken(RefreshAccessToken {
+                    at,
+                    refresh_token: refresh_digest,
+                    access: candidates.access.digest(),
+                })
+            })
             .await?;
         let refresh = committed
             .state
@@ -738,13 +735,8 @@ impl CommandService {
         let _serial = self.serialize(id).await;
         let committed = match pin {
             None => {
-                self.decide_and_commit(
-                    id,
-                    ctx,
-                    |at| Command::SkipPin(SkipPin { at, access_token }),
-                    None,
-                )
-                .await?
+                self.decide_and_commit(id, ctx, |at| Command::SkipPin(SkipPin { at, access_token }))
+                    .await?
             }
             Some(pin) => {
                 let loaded = self.load(id).await?;
@@ -759,18 +751,13 @@ impl CommandService {
                     .hasher
                     .hash(&Plaintext::new(pin.expose()))
                     .await?;
-                self.decide_and_commit(
-                    id,
-                    ctx,
-                    |at| {
-                        Command::SetPin(SetPin {
-                            at,
-                            pin_hash: pin_hash.clone(),
-                            via: SetPinVia::ProfileUpdate { access_token },
-                        })
-                    },
-                    None,
-                )
+                self.decide_and_commit(id, ctx, |at| {
+                    Command::SetPin(SetPin {
+                        at,
+                        pin_hash: pin_hash.clone(),
+                        via: SetPinVia::ProfileUpdate { access_token },
+                    })
+                })
                 .await?
             }
         };
@@ -788,12 +775,7 @@ impl CommandService {
     ) -> Result<Done<()>, AppError> {
         let _serial = self.serialize(account).await;
         let committed = self
-            .decide_and_commit(
-                account,
-                ctx,
-                |at| Command::UnlockPin(UnlockPin { at }),
-                None,
-            )
+            .decide_and_commit(account, ctx, |at| Command::UnlockPin(UnlockPin { at }))
             .await?;
         Ok(Done {
             value: (),
@@ -823,24 +805,32 @@ impl CommandService {
         kind: TokenKind,
     ) -> Result<(AccountId, Digest), AppError> {
         let token = Token::parse(presented).ok_or(AppError::UnknownToken(kind))?;
+        let digest = token.digest();
         let id = self
-            .inner
-            .lookups
-            .resolve(LookupKind::Token, &token.as_string())
+            .route(&digest)
             .await?
             .ok_or(AppError::UnknownToken(kind))?;
-        Ok((id, token.digest()))
+        Ok((id, digest))
     }
 
-    /// Decides `make(now)` on the current state and commits, re-deciding on conflict. `candidates`
-    /// are the tokens the command may issue; `None` for commands that issue none (drawing them
-    /// would cost a read of the random source for nothing).
+    /// The account the token of SHA-256 `digest` was issued to. The index is caught up to the
+    /// store's head before a token is called unknown: one read of the head when nothing was
+    /// written since the last catch-up.
+    async fn route(&self, digest: &Digest) -> Result<Option<AccountId>, AppError> {
+        let routes = &self.inner.routes;
+        if let Some(id) = routes.read(|r| r.account_of(digest)) {
+            return Ok(Some(id));
+        }
+        routes.catch_up().await?;
+        Ok(routes.read(|r| r.account_of(digest)))
+    }
+
+    /// Decides `make(now)` on the current state and commits, re-deciding on conflict.
     async fn decide_and_commit(
         &self,
         id: AccountId,
         ctx: &RequestContext,
         make: impl Fn(Timestamp) -> Command,
-        candidates: Option<&Candidates>,
     ) -> Result<Committed, AppError> {
         for attempt in 0..MAX_TRIES {
             let at = self.now();
@@ -856,9 +846,6 @@ impl CommandService {
                 Err(_) if !fresh => continue,
                 Err(refused) => return Err(refused.into()),
             };
-            if let Some(candidates) = candidates {
-                self.claim_issued(&events, candidates, id, at, ctx).await?;
-            }
             if let Some(committed) = self.commit_unless_conflict(id, loaded, events, ctx).await? {
                 return Ok(committed);
             }
@@ -866,21 +853,16 @@ impl CommandService {
         Err(AppError::Contention)
     }
 
-    /// Decides `command` on `loaded`, claims the tokens it issues from `candidates`, and commits;
-    /// `None` when another writer got there first, so that the caller re-reads and re-decides.
+    /// Decides `command` on `loaded` and commits; `None` when another writer got there first, so
+    /// that the caller re-reads and re-decides.
     async fn decide_then_commit(
         &self,
         id: AccountId,
         loaded: Loaded,
         command: Command,
-        candidates: Option<&Candidates>,
         ctx: &RequestContext,
     ) -> Result<Option<Committed>, AppError> {
-        let at = command.at();
         let events = decide(&loaded.state, command, self.policy())?;
-        if let Some(candidates) = candidates {
-            self.claim_issued(&events, candidates, id, at, ctx).await?;
-        }
         self.commit_unless_conflict(id, loaded, events, ctx).await
     }
 
@@ -937,7 +919,6 @@ impl CommandService {
                     id,
                     loaded,
                     Command::FailPinAttempt(FailPinAttempt { at, flow }),
-                    None,
                     ctx,
                 )
                 .await?
@@ -958,45 +939,14 @@ impl CommandService {
         ctx: &RequestContext,
     ) -> Result<T, AppError> {
         let committed = self
-            .decide_and_commit(
-                id,
-                ctx,
-                |at| Command::FailPinAttempt(FailPinAttempt { at, flow }),
-                None,
-            )
+            .decide_and_commit(id, ctx, |at| {
+                Command::FailPinAttempt(FailPinAttempt { at, flow })
+            })
             .await?;
         match committed.state.lockout().lock_at(self.now()) {
             Some(lock) => Err(AppError::Locked { until: lock.until }),
             None => Err(wrong),
         }
-    }
-
-    /// Claims lookup streams for the tokens `events` issue, before the account event is written.
-    async fn claim_issued(
-        &self,
-        events: &[Event],
-        candidates: &Candidates,
-        id: AccountId,
-        at: Timestamp,
-        ctx: &RequestContext,
-    ) -> Result<(), AppError> {
-        let hashes: Vec<_> = events
-            .iter()
-            .flat_map(|e| e.kind.issued_tokens())
-            .map(|(_, token)| token.hash)
-            .collect();
-        let claims = hashes
-            .iter()
-            .filter_map(|hash| candidates.find(hash))
-            .map(|token| {
-                self.inner
-                    .lookups
-                    .claim_token(token.as_string(), id, at, ctx.request_id)
-            });
-        for result in futures_util::future::join_all(claims).await {
-            result?;
-        }
-        Ok(())
     }
 
     async fn serialize(&self, id: AccountId) -> tokio::sync::OwnedMutexGuard<()> {
@@ -1021,15 +971,16 @@ impl CommandService {
     }
 
     async fn load(&self, id: AccountId) -> Result<Loaded, AppError> {
-        let mut loaded = self.cached(id).unwrap_or(Loaded {
-            state: Arc::default(),
-            revision: None,
-        });
+        let stream = account_stream(id)?;
+        let mut loaded = match self.cached(id) {
+            Some(cached) => cached,
+            None => self.load_snapshot(&stream).await,
+        };
         let from = loaded.revision.map_or(0, |r| r + 1);
         let tail = self
             .inner
             .store
-            .read_stream(account_stream(id)?, from, usize::MAX)
+            .read_stream(stream, from, usize::MAX)
             .await?;
         for recorded in &tail {
             let event = Event::from_stored(&recorded.event_type, &recorded.data).map_err(|e| {
@@ -1045,6 +996,72 @@ impl CommandService {
         Ok(loaded)
     }
 
+    /// The account as of its latest snapshot, or nothing (to be folded from the first event) when
+    /// it has none, or one this release cannot read.
+    async fn load_snapshot(&self, stream: &StreamName) -> Loaded {
+        let empty = Loaded {
+            state: Arc::default(),
+            revision: None,
+            snapshot: None,
+        };
+        let kept = match self.inner.store.read_snapshot(stream.clone()).await {
+            Ok(kept) => kept,
+            Err(error) => {
+                tracing::warn!(%error, %stream, "snapshot unreadable; the account is read from its first event");
+                return empty;
+            }
+        };
+        let Some(kept) = kept else {
+            return empty;
+        };
+        match snapshot::decode(&kept.data) {
+            Some(state) => Loaded {
+                state: Arc::new(state),
+                revision: Some(kept.revision),
+                snapshot: Some(kept.revision),
+            },
+            None => {
+                // Replaced by one of this format at the account's next write.
+                tracing::info!(%stream, revision = kept.revision, "snapshot of another format ignored; the account is read from its first event");
+                empty
+            }
+        }
+    }
+
+    /// Writes a snapshot of `state` at `revision` when `snapshot_every` events followed the last
+    /// one; in the background, since the events are already durable. Returns the revision of the
+    /// latest snapshot now known.
+    fn snapshot_if_due(
+        &self,
+        id: AccountId,
+        state: &Arc<Account>,
+        revision: u64,
+        last: Option<u64>,
+    ) -> Option<u64> {
+        let every = self.inner.settings.snapshot_every.max(1);
+        let since = last.map_or(revision.saturating_add(1), |last| {
+            revision.saturating_sub(last)
+        });
+        if since < every {
+            return last;
+        }
+        let (store, state) = (Arc::clone(&self.inner.store), Arc::clone(state));
+        tokio::spawn(async move {
+            let written = match (account_stream(id), snapshot::encode(&state)) {
+                (Ok(stream), Ok(data)) => store
+                    .write_snapshot(stream, Snapshot { revision, data })
+                    .await
+                    .map_err(|e| e.to_string()),
+                (Err(e), _) => Err(e.to_string()),
+                (_, Err(e)) => Err(e.to_string()),
+            };
+            if let Err(error) = written {
+                tracing::warn!(%error, "could not write an account snapshot; the next load reads more events");
+            }
+        });
+        Some(revision)
+    }
+
     /// Applies `events`, just appended at up to `revision`, to `state` and caches the result. The
     /// cache's reference to `state` is dropped first, so that the account is changed in place
     /// rather than copied whenever no other request holds it (copying every token of the account
@@ -1055,6 +1072,7 @@ impl CommandService {
         mut state: Arc<Account>,
         events: &[Event],
         revision: u64,
+        snapshot: Option<u64>,
     ) -> Arc<Account> {
         let capacity = self.inner.settings.cached_accounts;
         let mut cache = self.cache();
@@ -1064,6 +1082,7 @@ impl CommandService {
         let loaded = Loaded {
             state: Arc::clone(&state),
             revision: Some(revision),
+            snapshot: self.snapshot_if_due(id, &state, revision, snapshot),
         };
         cache.put(id, loaded, capacity);
         state
@@ -1132,7 +1151,13 @@ impl CommandService {
             Err(e) => return Err(e.into()),
         };
         self.inner.metrics.record(&events);
-        let state = self.advance_cached(id, loaded.state, &events, appended.next_revision);
+        let state = self.advance_cached(
+            id,
+            loaded.state,
+            &events,
+            appended.next_revision,
+            loaded.snapshot,
+        );
         Ok(Committed {
             events,
             state,

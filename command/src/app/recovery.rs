@@ -262,31 +262,19 @@ impl CommandService {
         .map_err(|e| AppError::Corrupt(e.to_string()))?;
         let sealed = self.seal(&challenge_id, &plaintext)?;
         let via = identifier.kind();
-        let at = self.now();
-        if let Some(token) = &link_token {
-            self.inner
-                .lookups
-                .claim_token(token.as_string(), id, at, ctx.request_id)
-                .await?;
-        }
         let committed = self
-            .decide_and_commit(
-                id,
-                ctx,
-                |at| {
-                    Command::RequestPinReset(RequestPinReset {
-                        at,
-                        challenge_id,
-                        via,
-                        channel: domain_channel,
-                        secret,
-                        sealed: sealed.clone(),
-                        template: Some(template.clone()),
-                        reset_url: link.as_ref().map(|_| reset_url.clone()),
-                    })
-                },
-                None,
-            )
+            .decide_and_commit(id, ctx, |at| {
+                Command::RequestPinReset(RequestPinReset {
+                    at,
+                    challenge_id,
+                    via,
+                    channel: domain_channel,
+                    secret,
+                    sealed: sealed.clone(),
+                    template: Some(template.clone()),
+                    reset_url: link.as_ref().map(|_| reset_url.clone()),
+                })
+            })
             .await?;
         self.inner
             .unknown_latency
@@ -360,7 +348,6 @@ impl CommandService {
                     id,
                     loaded,
                     Command::ResetPinViaOtp(ResetPinViaOtp { at, via, pin_hash }),
-                    None,
                     ctx,
                 )
                 .await?
@@ -381,14 +368,12 @@ impl CommandService {
         ctx: &RequestContext,
     ) -> Result<Done<()>, AppError> {
         let token = Token::parse(token).ok_or(AppError::InvalidResetToken)?;
+        let digest = token.digest();
         let id = self
-            .inner
-            .lookups
-            .resolve(LookupKind::Token, &token.as_string())
+            .route(&digest)
             .await?
             .ok_or(AppError::InvalidResetToken)?;
         let _serial = self.serialize(id).await;
-        let digest = token.digest();
         // A link is not a code: its refusals are told in link terms (979, or 1242 once used).
         let link_terms = |e: AppError| match e {
             AppError::Domain(
@@ -410,18 +395,13 @@ impl CommandService {
             .hash(&Plaintext::new(pin.expose()))
             .await?;
         let committed = self
-            .decide_and_commit(
-                id,
-                ctx,
-                |at| {
-                    Command::ResetPinViaToken(ResetPinViaToken {
-                        at,
-                        token: digest,
-                        pin_hash: pin_hash.clone(),
-                    })
-                },
-                None,
-            )
+            .decide_and_commit(id, ctx, |at| {
+                Command::ResetPinViaToken(ResetPinViaToken {
+                    at,
+                    token: digest,
+                    pin_hash: pin_hash.clone(),
+                })
+            })
             .await
             .map_err(link_terms)?;
         Ok(Done {
@@ -505,7 +485,6 @@ impl CommandService {
                         via,
                         pin_hash,
                     }),
-                    None,
                     ctx,
                 )
                 .await?

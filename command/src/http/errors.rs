@@ -57,7 +57,7 @@ pub fn api_error(e: AppError) -> ApiError {
             "This username is already registered with this website",
             "The username you have selected is already in use, please choose a different username.",
         ),
-        AppError::IdentifierTaken(LookupKind::Phone | LookupKind::Token) => ApiError::new(
+        AppError::IdentifierTaken(LookupKind::Phone) => ApiError::new(
             403,
             1058,
             "Phone number is already registered with your LoginRadius site",
@@ -113,7 +113,7 @@ pub fn api_error(e: AppError) -> ApiError {
             "Username does not exist",
             "The provided username does not exist, please enter a valid username.",
         ),
-        AppError::UnknownIdentifier(LookupKind::Phone | LookupKind::Token) => ApiError::new(
+        AppError::UnknownIdentifier(LookupKind::Phone) => ApiError::new(
             403,
             1043,
             "Phone number is invalid or does not exist",

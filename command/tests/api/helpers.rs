@@ -148,6 +148,10 @@ pub async fn spawn_with(change: impl FnOnce(&mut Options)) -> TestApp {
         settings,
         hasher,
         lookups,
+        pinauth_projections::Projection::<pinauth_projections::TokenRoutes>::new(
+            store.clone(),
+            None,
+        ),
         clock.clone(),
         &keys_kept,
     );
