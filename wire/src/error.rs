@@ -13,7 +13,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
-use pinauth_domain::{DomainError, Timestamp, TokenKind};
+use pinauth_domain::{Timestamp, TokenKind};
 use serde_json::{Map, Value, json};
 use std::fmt;
 
@@ -488,35 +488,6 @@ pub fn token_expired(kind: TokenKind) -> ApiError {
         TokenKind::Refresh => Catalog::RefreshTokenExpired,
     }
     .into()
-}
-
-impl From<DomainError> for ApiError {
-    fn from(e: DomainError) -> Self {
-        match e {
-            DomainError::NotRegistered => Catalog::NotRegistered.into(),
-            DomainError::AlreadyRegistered => Catalog::AlreadyRegistered.into(),
-            DomainError::IdentifierRequired => Catalog::IdentifierRequired.into(),
-            DomainError::PinLocked { until } => ApiError::locked(until),
-            DomainError::PinRequired => Catalog::PinRequired.into(),
-            DomainError::PinSkipNotAllowed => Catalog::PinSkipNotAllowed.into(),
-            DomainError::PinNotSet => Catalog::PinNotSet.into(),
-            DomainError::PinAlreadySet => ApiError::field(
-                "PINInfo",
-                "a PIN is already set; change or reset it instead",
-            ),
-            DomainError::PinLoginDisabled => Catalog::PinLoginDisabled.into(),
-            DomainError::TokenInvalid { kind } => token_invalid(kind),
-            DomainError::TokenExpired { kind } => token_expired(kind),
-            DomainError::ChallengeNotFound => Catalog::ChallengeNotFound.into(),
-            DomainError::ChallengeExpired => Catalog::ChallengeExpired.into(),
-            DomainError::ChallengeUsed => Catalog::ChallengeUsed.into(),
-            DomainError::ChallengeExhausted => Catalog::ChallengeExhausted.into(),
-            DomainError::ResetRateLimited { retry_at } => ApiError::reset_rate_limited(retry_at),
-            DomainError::ChannelUnavailable => Catalog::ChannelUnavailable.into(),
-            DomainError::SecurityAnswersNotSet => Catalog::SecurityAnswersNotSet.into(),
-            DomainError::SecurityAnswersExhausted => Catalog::SecurityAnswersExhausted.into(),
-        }
-    }
 }
 
 #[cfg(test)]
