@@ -4,7 +4,7 @@
 //! "Errors"?}` with the HTTP status LoginRadius documents for each code. Conflicts, overload and
 //! outages never become 400; bad input never becomes 500.
 //!
-//! Every error a client sees is built from [`Catalog`] or [`Template`] below, never spelled where it
+//! Every error a client sees is built from `Catalog` or `Template` below, never spelled where it
 //! is raised: a code, its status and its texts are written once, so the command side, the query side
 //! and request parsing cannot drift apart. One code may serve several cases (950 for an internal
 //! failure and for an outage, 1234 for a missing and for an unskippable PIN): the cases share the
@@ -26,7 +26,7 @@ pub struct Spec {
     pub code: u32,
     /// LoginRadius's short text for the code (`Message`).
     pub message: &'static str,
-    /// The longer text for this case (`Description`); in a [`Template`], `{}` marks each blank.
+    /// The longer text for this case (`Description`); in a `Template`, `{}` marks each blank.
     pub description: &'static str,
 }
 
@@ -307,21 +307,22 @@ fn fill(template: &str, blanks: &[&str]) -> String {
     out
 }
 
-/// An error as LoginRadius answers it.
+/// An error as LoginRadius answers it. Made only from a catalog entry, by `From<Catalog>` or the
+/// constructors below, so that no code or text is spelled where an error is raised.
 #[derive(Debug, Clone)]
 pub struct ApiError {
     /// HTTP status.
-    pub status: StatusCode,
+    pub(crate) status: StatusCode,
     /// LoginRadius error code.
-    pub code: u32,
+    pub(crate) code: u32,
     /// Short message.
-    pub message: &'static str,
+    pub(crate) message: &'static str,
     /// Longer description.
-    pub description: String,
+    pub(crate) description: String,
     /// Extra payload (`PINAuthToken`, `LoginLockedTimeout`).
-    pub data: Option<Value>,
+    pub(crate) data: Option<Value>,
     /// Field validation errors.
-    pub errors: Vec<(String, String)>,
+    pub(crate) errors: Vec<(String, String)>,
 }
 
 impl From<Catalog> for ApiError {
@@ -332,26 +333,17 @@ impl From<Catalog> for ApiError {
 }
 
 impl ApiError {
-    /// An error with `code`, `status`, `message` and `description`.
-    pub fn new(
-        status: u16,
-        code: u32,
-        message: &'static str,
-        description: impl Into<String>,
-    ) -> Self {
+    /// The error of `spec`, with `description` (its own, or its template filled).
+    fn of(spec: Spec, description: String) -> Self {
         Self {
-            status: StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-            code,
-            message,
-            description: description.into(),
+            // Every catalog status is a valid one (tested), so the fallback is never taken.
+            status: StatusCode::from_u16(spec.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            code: spec.code,
+            message: spec.message,
+            description,
             data: None,
             errors: Vec::new(),
         }
-    }
-
-    /// The error of `spec`, with `description` (its own, or its template filled).
-    fn of(spec: Spec, description: String) -> Self {
-        Self::new(spec.status, spec.code, spec.message, description)
     }
 
     /// The error of a template entry, its blanks filled with `blanks`.
@@ -361,7 +353,7 @@ impl ApiError {
     }
 
     /// With a `Data` payload.
-    pub fn with_data(mut self, data: Value) -> Self {
+    fn with_data(mut self, data: Value) -> Self {
         self.data = Some(data);
         self
     }
@@ -396,20 +388,6 @@ impl ApiError {
     /// 971: no such endpoint.
     pub fn not_found() -> Self {
         Catalog::EndpointNotFound.into()
-    }
-
-    /// 500/503: an internal failure or an outage; details go to the log, never to the client.
-    pub fn internal(unavailable: bool) -> Self {
-        if unavailable {
-            Catalog::Unavailable.into()
-        } else {
-            Catalog::Internal.into()
-        }
-    }
-
-    /// 429: overloaded, try later.
-    pub fn overloaded() -> Self {
-        Catalog::Overloaded.into()
     }
 
     /// 1198 with `Data.LoginLockedTimeout`.
