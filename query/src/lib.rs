@@ -14,7 +14,7 @@ use pinauth_wire::error::{token_expired, token_invalid};
 use pinauth_wire::request::{
     Query, access_token, check_api_key, check_api_secret, header, route_path,
 };
-use pinauth_wire::{ApiError, views};
+use pinauth_wire::{ApiError, Catalog, views};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
@@ -116,14 +116,6 @@ fn digest_of(text: &str) -> Option<(String, Digest)> {
 }
 
 async fn read_your_writes(state: &QueryState, req: &HttpRequest) -> Result<(), ApiError> {
-    let behind = || {
-        ApiError::new(
-            503,
-            950,
-            "Operation failed due to an unknown error",
-            "The read side has not caught up with the requested position yet, please retry.",
-        )
-    };
     if let Some(raw) = header(req, "x-pinauth-min-position") {
         let position: u64 = raw
             .parse()
@@ -133,12 +125,12 @@ async fn read_your_writes(state: &QueryState, req: &HttpRequest) -> Result<(), A
             .wait_for(position, state.settings.max_wait)
             .await
         {
-            return Err(behind());
+            return Err(Catalog::ReadSideBehind.into());
         }
     }
     state.projection.catch_up().await.map_err(|error| {
         tracing::warn!(%error, "read side cannot catch up");
-        ApiError::internal(true)
+        ApiError::from(Catalog::Unavailable)
     })?;
     Ok(())
 }
@@ -194,7 +186,7 @@ async fn answer(
             let view = state
                 .projection
                 .read(|m| m.lockout(&id, now))
-                .ok_or_else(no_user)?;
+                .ok_or(Catalog::UidNotFound)?;
             Ok(Answer::Json(lockout_json(&view)))
         }
         Endpoint::LockedAccounts => {
@@ -209,7 +201,7 @@ async fn answer(
             check_api_secret(req, &state.settings.api_secret)?;
             read_your_writes(state, req).await?;
             if state.projection.read(|m| m.account(&id).is_none()) {
-                return Err(no_user());
+                return Err(Catalog::UidNotFound.into());
             }
             let attempts = state.projection.read(|m| m.attempts(&id));
             Ok(Answer::Json(
@@ -239,15 +231,6 @@ fn problem(p: TokenProblem, kind: TokenKind) -> ApiError {
         TokenProblem::Invalid => token_invalid(kind),
         TokenProblem::Expired => token_expired(kind),
     }
-}
-
-fn no_user() -> ApiError {
-    ApiError::new(
-        403,
-        938,
-        "User does not exist",
-        "The user's account does not exist, please use a valid user.",
-    )
 }
 
 fn lockout_json(view: &LockoutView) -> Value {

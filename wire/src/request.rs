@@ -2,7 +2,7 @@
 //! letter case (`apikey`/`apiKey`, `PIN`/`Pin`/`pin`), unknown keys ignored, booleans as
 //! `true`/`True`/empty, and every string bounded in length.
 
-use super::error::ApiError;
+use super::error::{ApiError, Catalog};
 use serde_json::{Map, Value};
 use std::borrow::Cow;
 
@@ -169,22 +169,21 @@ pub fn check_api_key(query: &Query<'_>, expected: &str) -> Result<(), ApiError> 
         .get("apikey")
         .map(str::trim)
         .filter(|k| !k.is_empty())
-        .ok_or_else(|| ApiError::api_key(true))?;
+        .ok_or(Catalog::ApiKeyMissing)?;
     if ct_eq(key.as_bytes(), expected.as_bytes()) {
         Ok(())
     } else {
-        Err(ApiError::api_key(false))
+        Err(Catalog::ApiKeyInvalid.into())
     }
 }
 
 /// The app secret of a management call (`X-LoginRadius-ApiSecret`): 923 when missing, 902 when wrong.
 pub fn check_api_secret(req: &actix_web::HttpRequest, expected: &str) -> Result<(), ApiError> {
-    let secret =
-        header(req, "x-loginradius-apisecret").ok_or_else(|| ApiError::api_secret(true))?;
+    let secret = header(req, "x-loginradius-apisecret").ok_or(Catalog::ApiSecretMissing)?;
     if ct_eq(secret.as_bytes(), expected.as_bytes()) {
         Ok(())
     } else {
-        Err(ApiError::api_secret(false))
+        Err(Catalog::ApiSecretInvalid.into())
     }
 }
 
@@ -211,7 +210,7 @@ pub fn access_token(req: &actix_web::HttpRequest, query: &Query<'_>) -> Result<S
     bearer
         .or_else(|| query.get("access_token").map(str::to_owned))
         .filter(|t| !t.is_empty() && t.chars().count() <= MAX_FIELD_CHARS)
-        .ok_or_else(ApiError::access_token_missing)
+        .ok_or_else(|| Catalog::AccessTokenMissing.into())
 }
 
 #[cfg(test)]

@@ -1,128 +1,83 @@
-//! The one mapping from the application's errors to LoginRadius errors.
+//! The one mapping from the application's and the domain's errors to LoginRadius errors. Codes and
+//! texts come from the wire crate's catalog; this file only says which entry each variant is.
 
 use crate::crypto::{HashError, LookupKind};
 use crate::error::AppError;
+use pinauth_domain::DomainError;
 use pinauth_store::StoreError;
-use pinauth_wire::ApiError;
-use pinauth_wire::error::token_invalid;
+use pinauth_wire::error::{token_expired, token_invalid};
+use pinauth_wire::{ApiError, Catalog};
 
 /// Maps `e` to the LoginRadius error a client sees. Failures are logged here, not shown.
 pub fn api_error(e: AppError) -> ApiError {
     match e {
-        AppError::Domain(e) => e.into(),
+        AppError::Domain(e) => domain_error(e),
         AppError::Store(StoreError::WrongExpectedRevision { .. }) | AppError::Contention => {
-            ApiError::new(
-                503,
-                950,
-                "Operation failed due to an unknown error",
-                "Too many concurrent changes to this account, please try again.",
-            )
+            Catalog::Contention.into()
         }
         AppError::Store(StoreError::Unavailable(error)) => {
             tracing::warn!(%error, "event store unavailable");
-            ApiError::internal(true)
+            Catalog::Unavailable.into()
         }
         AppError::Store(error) => {
             tracing::error!(%error, "event store failure");
-            ApiError::internal(false)
+            Catalog::Internal.into()
         }
-        AppError::Hash(HashError::Overloaded) => ApiError::overloaded(),
+        AppError::Hash(HashError::Overloaded) => Catalog::Overloaded.into(),
         AppError::Hash(error) => {
             tracing::error!(%error, "hashing failure");
-            ApiError::internal(false)
+            Catalog::Internal.into()
         }
-        AppError::InvalidCredentials => ApiError::new(
-            401,
-            966,
-            "Invalid user ID and/or password",
-            "Please use a valid user ID and password combination.",
-        ),
-        AppError::InvalidPin => ApiError::new(401, 1236, "Invalid PIN", "The PIN is invalid."),
-        AppError::CurrentPinInvalid => ApiError::new(
-            401,
-            1241,
-            "Current pin is invalid",
-            "The current PIN is invalid.",
-        ),
+        AppError::InvalidCredentials => Catalog::InvalidCredentials.into(),
+        AppError::InvalidPin => Catalog::InvalidPin.into(),
+        AppError::CurrentPinInvalid => Catalog::CurrentPinInvalid.into(),
         AppError::Locked { until } => ApiError::locked(until),
-        AppError::IdentifierTaken(LookupKind::Email) => ApiError::new(
-            403,
-            936,
-            "Email address is already registered with your LoginRadius site",
-            "The email address has to be unique for your LoginRadius site, please use a different email address.",
-        ),
-        AppError::IdentifierTaken(LookupKind::Username) => ApiError::new(
-            403,
-            1017,
-            "This username is already registered with this website",
-            "The username you have selected is already in use, please choose a different username.",
-        ),
-        AppError::IdentifierTaken(LookupKind::Phone) => ApiError::new(
-            403,
-            1058,
-            "Phone number is already registered with your LoginRadius site",
-            "The phone number has to be unique for your LoginRadius site, please use a different phone number.",
-        ),
+        AppError::IdentifierTaken(LookupKind::Email) => Catalog::EmailTaken.into(),
+        AppError::IdentifierTaken(LookupKind::Username) => Catalog::UsernameTaken.into(),
+        AppError::IdentifierTaken(LookupKind::Phone) => Catalog::PhoneTaken.into(),
         AppError::UnknownToken(kind) => token_invalid(kind),
-        AppError::WrongOtp => ApiError::new(
-            403,
-            1067,
-            "Invalid OTP Code",
-            "The OTP code is invalid, please request for a new OTP.",
-        ),
-        AppError::InvalidResetToken => ApiError::new(
-            403,
-            979,
-            "The link cannot be accessed",
-            "The link is either expired or has already been used, please request a new link.",
-        ),
-        AppError::ResetTokenUsed => ApiError::new(
-            403,
-            1242,
-            "The email verification link has already been used",
-            "This link has already been used, please use the 'forgot pin' option again.",
-        ),
-        AppError::WrongAnswer => ApiError::new(
-            403,
-            1093,
-            "Your security answer is incorrect",
-            "Your security answer is incorrect, please enter the correct security answer.",
-        ),
-        AppError::UnknownQuestion => ApiError::new(
-            403,
-            1091,
-            "Security question is invalid",
-            "This security question is invalid, please use a correct or valid security question.",
-        ),
-        AppError::ResetUrlNotAllowed => ApiError::new(
-            403,
-            1248,
-            "The reset pin URL is invalid",
-            "The reset PIN URL is not allowed for this site.",
-        ),
+        AppError::WrongOtp => Catalog::WrongOtp.into(),
+        AppError::InvalidResetToken => Catalog::InvalidResetToken.into(),
+        AppError::ResetTokenUsed => Catalog::ResetTokenUsed.into(),
+        AppError::WrongAnswer => Catalog::WrongAnswer.into(),
+        AppError::UnknownQuestion => Catalog::UnknownQuestion.into(),
+        AppError::ResetUrlNotAllowed => Catalog::ResetUrlNotAllowed.into(),
         AppError::UnknownTemplate => ApiError::field("template", "is not a configured template"),
-        AppError::UnknownIdentifier(LookupKind::Email) => ApiError::new(
-            403,
-            1023,
-            "Email address does not exist",
-            "The provided email address does not exist, please use a valid email address.",
-        ),
-        AppError::UnknownIdentifier(LookupKind::Username) => ApiError::new(
-            403,
-            1022,
-            "Username does not exist",
-            "The provided username does not exist, please enter a valid username.",
-        ),
-        AppError::UnknownIdentifier(LookupKind::Phone) => ApiError::new(
-            403,
-            1043,
-            "Phone number is invalid or does not exist",
-            "The provided phone number is invalid or does not exist.",
-        ),
+        AppError::UnknownIdentifier(LookupKind::Email) => Catalog::EmailNotFound.into(),
+        AppError::UnknownIdentifier(LookupKind::Username) => Catalog::UsernameNotFound.into(),
+        AppError::UnknownIdentifier(LookupKind::Phone) => Catalog::PhoneNotFound.into(),
         AppError::Corrupt(error) => {
             tracing::error!(%error, "unreadable stored event");
-            ApiError::internal(false)
+            Catalog::Internal.into()
         }
+    }
+}
+
+/// Maps a refusal of `decide` to the LoginRadius error a client sees.
+fn domain_error(e: DomainError) -> ApiError {
+    match e {
+        DomainError::NotRegistered => Catalog::NotRegistered.into(),
+        DomainError::AlreadyRegistered => Catalog::AlreadyRegistered.into(),
+        DomainError::IdentifierRequired => Catalog::IdentifierRequired.into(),
+        DomainError::PinLocked { until } => ApiError::locked(until),
+        DomainError::PinRequired => Catalog::PinRequired.into(),
+        DomainError::PinSkipNotAllowed => Catalog::PinSkipNotAllowed.into(),
+        DomainError::PinNotSet => Catalog::PinNotSet.into(),
+        DomainError::PinAlreadySet => ApiError::field(
+            "PINInfo",
+            "a PIN is already set; change or reset it instead",
+        ),
+        DomainError::PinLoginDisabled => Catalog::PinLoginDisabled.into(),
+        DomainError::TokenInvalid { kind } => token_invalid(kind),
+        DomainError::TokenExpired { kind } => token_expired(kind),
+        DomainError::ChallengeNotFound => Catalog::ChallengeNotFound.into(),
+        DomainError::ChallengeExpired => Catalog::ChallengeExpired.into(),
+        DomainError::ChallengeUsed => Catalog::ChallengeUsed.into(),
+        DomainError::ChallengeExhausted => Catalog::ChallengeExhausted.into(),
+        DomainError::ResetRateLimited { retry_at } => ApiError::reset_rate_limited(retry_at),
+        DomainError::ChannelUnavailable => Catalog::ChannelUnavailable.into(),
+        DomainError::SecurityAnswersNotSet => Catalog::SecurityAnswersNotSet.into(),
+        DomainError::SecurityAnswersExhausted => Catalog::SecurityAnswersExhausted.into(),
     }
 }
 

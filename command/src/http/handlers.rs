@@ -6,7 +6,7 @@ use crate::app::{Identifier, PinInput, Registration};
 use crate::crypto::Plaintext;
 use actix_web::http::Method;
 use pinauth_domain::{Email, IdentifierKind, Phone, Pin, QuestionId, Username};
-use pinauth_wire::ApiError;
+use pinauth_wire::{ApiError, Catalog};
 
 /// The command service's endpoints.
 #[derive(Clone, Copy, Debug)]
@@ -109,12 +109,7 @@ fn pin_of(call: &Call<'_>, raw: &str, field: &str) -> Result<Pin, ApiError> {
 fn required_pin(body: &pinauth_wire::request::Body) -> Result<String, ApiError> {
     match body.string("PIN")? {
         Some(pin) if !pin.is_empty() => Ok(pin),
-        _ => Err(ApiError::new(
-            403,
-            1234,
-            "PIN is required",
-            "The PIN is a required parameter.",
-        )),
+        _ => Err(Catalog::PinMissing.into()),
     }
 }
 
@@ -146,43 +141,24 @@ fn email_of(body: &pinauth_wire::request::Body) -> Result<Option<Email>, ApiErro
         }
         Some(_) => return Err(ApiError::field("Email", "must be a list of {Type, Value}")),
     };
-    Email::parse(&raw).map(Some).map_err(|_| {
-        ApiError::new(
-            403,
-            990,
-            "This email is invalid",
-            "This is not a valid email address, please use a valid email address.",
-        )
-    })
+    Email::parse(&raw)
+        .map(Some)
+        .map_err(|_| Catalog::EmailInvalid.into())
 }
 
 fn username_of(raw: &str) -> Result<Username, ApiError> {
-    Username::parse(raw).map_err(|_| {
-        ApiError::new(
-            403,
-            1204,
-            "Username is not valid",
-            "The username is not valid.",
-        )
-    })
+    Username::parse(raw).map_err(|_| Catalog::UsernameInvalid.into())
 }
 
 fn phone_of(raw: &str) -> Result<Phone, ApiError> {
-    Phone::parse(raw).map_err(|_| {
-        ApiError::new(
-            400,
-            1096,
-            "Invalid phone number",
-            "The provided phone number is not valid or not well-formatted.",
-        )
-    })
+    Phone::parse(raw).map_err(|_| Catalog::PhoneInvalid.into())
 }
 
 fn password_of(call: &Call<'_>, body: &pinauth_wire::request::Body) -> Result<Plaintext, ApiError> {
     let password = body
         .string("Password")?
         .filter(|p| !p.is_empty())
-        .ok_or_else(|| ApiError::new(400, 1089, "Password is missing", "The password is missing, please use the valid password parameter in order to process this request."))?;
+        .ok_or(Catalog::PasswordMissing)?;
     let chars = password.chars().count();
     let s = call.settings();
     if chars < s.password_min_chars || chars > s.password_max_chars {
@@ -204,12 +180,12 @@ pub fn normalize_answer(answer: &str) -> String {
 
 async fn register(call: &Call<'_>) -> Result<Reply, ApiError> {
     if let Some(verifier) = &call.settings().sott {
-        let sott = call.header("x-loginradius-sott").ok_or_else(|| {
-            ApiError::new(400, 1048, "Secured one-time token (SOTT) is required", "Secured one-time token (SOTT) is required, please use a valid secure one-time token (SOTT) in order to process this request.")
-        })?;
-        verifier.verify(sott, call.service().now()).map_err(|_| {
-            ApiError::new(403, 1049, "Secured one-time token (SOTT) is invalid", "Secured one-time token (SOTT) is invalid, please use a valid secure one-time token (SOTT) in order to process this request.")
-        })?;
+        let sott = call
+            .header("x-loginradius-sott")
+            .ok_or(Catalog::SottMissing)?;
+        verifier
+            .verify(sott, call.service().now())
+            .map_err(|_| Catalog::SottInvalid)?;
     }
     let body = call.json()?;
     let email = email_of(&body)?;
@@ -241,9 +217,9 @@ async fn register(call: &Call<'_>) -> Result<Reply, ApiError> {
             .security_questions
             .iter()
             .any(|(id, _)| *id == question);
-        let id = QuestionId::parse(&question).filter(|_| known).ok_or_else(|| {
-            ApiError::new(403, 1091, "Security question is invalid", "This security question is invalid, please use a correct or valid security question.")
-        })?;
+        let id = QuestionId::parse(&question)
+            .filter(|_| known)
+            .ok_or(Catalog::UnknownQuestion)?;
         let answer = normalize_answer(&answer);
         if answer.is_empty() {
             return Err(ApiError::field(
@@ -277,30 +253,18 @@ async fn register(call: &Call<'_>) -> Result<Reply, ApiError> {
 async fn login(call: &Call<'_>) -> Result<Reply, ApiError> {
     let body = call.json()?;
     let identifier = if let Some(email) = body.string("Email")?.filter(|e| !e.trim().is_empty()) {
-        Identifier::Email(Email::parse(&email).map_err(|_| {
-            ApiError::new(
-                403,
-                990,
-                "This email is invalid",
-                "This is not a valid email address, please use a valid email address.",
-            )
-        })?)
+        Identifier::Email(Email::parse(&email).map_err(|_| Catalog::EmailInvalid)?)
     } else if let Some(username) = body.string("UserName")?.filter(|u| !u.trim().is_empty()) {
         Identifier::Username(username_of(&username)?)
     } else if let Some(phone) = body.string("Phone")?.filter(|p| !p.trim().is_empty()) {
         Identifier::Phone(phone_of(&phone)?)
     } else {
-        return Err(ApiError::new(
-            400,
-            1141,
-            "Email address or username is required",
-            "Email address, username or phone is required, please use a valid one in order to process this request.",
-        ));
+        return Err(Catalog::LoginIdentifierMissing.into());
     };
     let password = body
         .string("Password")?
         .filter(|p| !p.is_empty())
-        .ok_or_else(|| ApiError::new(400, 1089, "Password is missing", "The password is missing, please use the valid password parameter in order to process this request."))?;
+        .ok_or(Catalog::PasswordMissing)?;
     let done = call
         .service()
         .log_in_with_password(&identifier, &Plaintext::new(password), &call.ctx)
@@ -413,14 +377,9 @@ fn identifier_in(
     match kind {
         IdentifierKind::Email => {
             let raw = body.required("Email")?;
-            Email::parse(&raw).map(Identifier::Email).map_err(|_| {
-                ApiError::new(
-                    403,
-                    990,
-                    "This email is invalid",
-                    "This is not a valid email address, please use a valid email address.",
-                )
-            })
+            Email::parse(&raw)
+                .map(Identifier::Email)
+                .map_err(|_| Catalog::EmailInvalid.into())
         }
         IdentifierKind::Username => Ok(Identifier::Username(username_of(
             &body.required("UserName")?,
@@ -516,16 +475,9 @@ async fn reset_by_security_answer(
 
 async fn security_questions(call: &Call<'_>, kind: IdentifierKind) -> Result<Reply, ApiError> {
     let identifier = match kind {
-        IdentifierKind::Email => {
-            Identifier::Email(Email::parse(call.query.required("email")?).map_err(|_| {
-                ApiError::new(
-                    403,
-                    990,
-                    "This email is invalid",
-                    "This is not a valid email address.",
-                )
-            })?)
-        }
+        IdentifierKind::Email => Identifier::Email(
+            Email::parse(call.query.required("email")?).map_err(|_| Catalog::QueryEmailInvalid)?,
+        ),
         IdentifierKind::Username => {
             Identifier::Username(username_of(call.query.required("username")?)?)
         }

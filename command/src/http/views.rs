@@ -4,7 +4,7 @@ use crate::app::{IssuedToken, Login};
 use pinauth_domain::Timestamp;
 use pinauth_wire::ApiError;
 use pinauth_wire::views::{TokenView, envelope};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 pub use pinauth_wire::views::{posted, profile};
 
@@ -43,12 +43,8 @@ pub fn login(login: &Login, now: Timestamp) -> Result<Value, ApiError> {
                 now,
             ))
         }
-        Login::PinSetupRequired { token } => Err(ApiError::new(
-            403,
-            1243,
-            "PIN is required",
-            "The PIN is required and needs to be set, please set PIN in the profile for login.",
-        )
-        .with_data(json!({ "PINAuthToken": token.token.as_string() }))),
+        Login::PinSetupRequired { token } => {
+            Err(ApiError::pin_setup_required(token.token.as_string()))
+        }
     }
 }
