@@ -91,6 +91,24 @@ enum Tool {
         #[arg(long, default_value_t = 10)]
         seconds: u64,
     },
+    /// What logins write to the log: registers `accounts` accounts (the PIN set with the
+    /// PINAuthToken of error 1243, as the default policy asks), then makes `logins` password logins
+    /// round-robin over them and one PIN login with each session token they returned, reading the
+    /// service's log file (`data/pinauth.db`, read-only) before and after each series. Prints one
+    /// line per series, `password` and `pin`, each followed by the events, bytes of data and
+    /// metadata, and streams the log gained per login.
+    WriteCost {
+        #[arg(long)]
+        base: String,
+        #[arg(long)]
+        key: String,
+        #[arg(long)]
+        data: std::path::PathBuf,
+        #[arg(long, default_value_t = 5)]
+        accounts: usize,
+        #[arg(long, default_value_t = 50)]
+        logins: usize,
+    },
     /// Read-your-writes lag: invalidate a session token on `command`, then time until `query`
     /// refuses it. Prints p50 and p99 in milliseconds.
     Lag {
@@ -143,6 +161,13 @@ fn main() -> anyhow::Result<()> {
             key,
             tokens,
         } => actix_web::rt::System::new().block_on(lag(command, query, key, tokens)),
+        Tool::WriteCost {
+            base,
+            key,
+            data,
+            accounts,
+            logins,
+        } => actix_web::rt::System::new().block_on(write_cost(base, key, data, accounts, logins)),
     }
 }
 
@@ -555,6 +580,139 @@ async fn lag(
             .unwrap_or(0.0)
     };
     println!("{:.3} {:.3} {}", at(0.5), at(0.99), lags.len());
+    Ok(())
+}
+
+/// How much the log holds: its events, the bytes of their data and metadata, and its streams.
+#[derive(Clone, Copy)]
+struct LogSize {
+    events: i64,
+    bytes: i64,
+    streams: i64,
+}
+
+impl LogSize {
+    /// Reads the log's size in one statement, so from one snapshot of it.
+    fn of(log: &rusqlite::Connection) -> anyhow::Result<Self> {
+        Ok(log.query_row(
+            "SELECT (SELECT count(*) FROM events),
+                    (SELECT coalesce(sum(length(data) + length(metadata)), 0) FROM events),
+                    (SELECT count(*) FROM streams)",
+            [],
+            |row| {
+                Ok(LogSize {
+                    events: row.get(0)?,
+                    bytes: row.get(1)?,
+                    streams: row.get(2)?,
+                })
+            },
+        )?)
+    }
+
+    /// What the log gained since `earlier`, per one of `logins` logins: `events bytes streams`.
+    fn per_login_since(self, earlier: LogSize, logins: usize) -> String {
+        let per = |now: i64, then: i64| {
+            let v = format!("{:.2}", (now - then) as f64 / logins as f64);
+            v.trim_end_matches('0').trim_end_matches('.').to_owned()
+        };
+        format!(
+            "{} {} {}",
+            per(self.events, earlier.events),
+            per(self.bytes, earlier.bytes),
+            per(self.streams, earlier.streams)
+        )
+    }
+}
+
+async fn write_cost(
+    base: String,
+    key: String,
+    data: std::path::PathBuf,
+    accounts: usize,
+    logins: usize,
+) -> anyhow::Result<()> {
+    if accounts == 0 || logins == 0 {
+        bail!("--accounts and --logins must be at least 1");
+    }
+    // Each event's metadata records the client's user agent, so it is part of what is measured:
+    // curl's of this machine, with which the README's quick start (and the issue's 912 bytes per
+    // password login) was measured. awc sends none by default, which records 9 bytes fewer.
+    let client = awc::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .add_default_header((actix_web::http::header::USER_AGENT, "curl/7.88.1"))
+        .finish();
+    let post = |url: String, body: serde_json::Value| {
+        let client = client.clone();
+        async move {
+            let mut r = client
+                .post(url)
+                .send_json(&body)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            anyhow::Ok(r.json::<serde_json::Value>().await?)
+        }
+    };
+    let auth = format!("{base}/identity/v2/auth");
+    let password = "bench password";
+    // Fresh addresses on every run, so that the tool can be run again on the same service.
+    let prefix = uuid::Uuid::new_v4().simple().to_string();
+    let mut emails = Vec::new();
+    for i in 0..accounts {
+        let email = format!("write-cost-{prefix}-{i}@example.com");
+        let v = post(
+            format!("{auth}/register?apikey={key}"),
+            serde_json::json!({ "Email": [{ "Type": "Primary", "Value": email }], "Password": password }),
+        )
+        .await?;
+        let Some(pin_auth_token) = v["Data"]["PINAuthToken"].as_str() else {
+            bail!("registration did not ask for a PIN (1243): {v}")
+        };
+        let v = post(
+            format!("{auth}/pin/set/pinauthtoken?apikey={key}&pinauthtoken={pin_auth_token}"),
+            serde_json::json!({ "PIN": "7294" }),
+        )
+        .await?;
+        if v["session_token"].as_str().is_none() {
+            bail!("setting the PIN failed: {v}");
+        }
+        emails.push(email);
+    }
+    // Read-only, beside the running service: WAL lets a reader see committed appends while the
+    // service writes, and every login below was acknowledged (so committed) before it is counted.
+    let log = rusqlite::Connection::open_with_flags(
+        data.join("pinauth.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    let before = LogSize::of(&log)?;
+    let mut sessions = Vec::new();
+    for email in emails.iter().cycle().take(logins) {
+        let v = post(
+            format!("{auth}/login?apikey={key}"),
+            serde_json::json!({ "email": email, "password": password }),
+        )
+        .await?;
+        let Some(session) = v["session_token"].as_str() else {
+            bail!("password login failed: {v}")
+        };
+        sessions.push(session.to_owned());
+    }
+    let after_password = LogSize::of(&log)?;
+    for session in &sessions {
+        let v = post(
+            format!("{auth}/login/pin?apikey={key}&session_token={session}"),
+            serde_json::json!({ "PIN": "7294" }),
+        )
+        .await?;
+        if v["access_token"].as_str().is_none() {
+            bail!("PIN login failed: {v}");
+        }
+    }
+    let after_pin = LogSize::of(&log)?;
+    println!(
+        "password {}",
+        after_password.per_login_since(before, logins)
+    );
+    println!("pin {}", after_pin.per_login_since(after_password, logins));
     Ok(())
 }
 
