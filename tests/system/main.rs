@@ -12,6 +12,7 @@ mod audit;
 mod gateway;
 mod kurrent;
 mod notify;
+mod replicas;
 mod resume;
 mod sdk;
 mod split;

@@ -45,6 +45,8 @@ pub struct Options {
     pub argon2: Argon2Params,
     pub workers: usize,
     pub queue: usize,
+    /// Write an account snapshot every this many events.
+    pub snapshot_every: u64,
 }
 
 pub struct TestApp {
@@ -118,6 +120,7 @@ pub async fn spawn_with(change: impl FnOnce(&mut Options)) -> TestApp {
         argon2: Argon2Params::testing(),
         workers: 2,
         queue: 256,
+        snapshot_every: pinauth_command::app::SNAPSHOT_EVERY,
     };
     change(&mut options);
     let notifier = options.notifier;
@@ -141,6 +144,7 @@ pub async fn spawn_with(change: impl FnOnce(&mut Options)) -> TestApp {
     let settings = AppSettings {
         policy: options.policy,
         recovery,
+        snapshot_every: options.snapshot_every,
         ..AppSettings::default()
     };
     let service = CommandService::new(

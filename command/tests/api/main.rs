@@ -16,5 +16,6 @@ mod recovery;
 mod registration;
 mod sdk;
 mod secrets;
+mod snapshots;
 mod tokens;
 mod wire;
