@@ -109,6 +109,16 @@ enum Tool {
         #[arg(long, default_value_t = 50)]
         logins: usize,
     },
+    /// Loading one account with a cold cache, through the command service itself: the first
+    /// request that reads the account on a fresh service (token index already caught up), for an
+    /// account with `events` events; with the snapshots the command side writes, and by full
+    /// replay. Prints `events with_snapshot_ms full_replay_ms` (medians of `runs`).
+    LoadAccount {
+        #[arg(long, default_value_t = 100_000)]
+        events: u64,
+        #[arg(long, default_value_t = 7)]
+        runs: usize,
+    },
     /// Read-your-writes lag: invalidate a session token on `command`, then time until `query`
     /// refuses it. Prints p50 and p99 in milliseconds.
     Lag {
@@ -161,6 +171,7 @@ fn main() -> anyhow::Result<()> {
             key,
             tokens,
         } => actix_web::rt::System::new().block_on(lag(command, query, key, tokens)),
+        Tool::LoadAccount { events, runs } => tokio_main(load_account(events, runs)),
         Tool::WriteCost {
             base,
             key,
@@ -780,5 +791,145 @@ async fn overload(
         };
         println!("{status} {} {:.2} {:.2}", ms.len(), at(0.5), at(0.99));
     }
+    Ok(())
+}
+
+/// A clock stopped at one instant.
+struct Stopped(Timestamp);
+
+impl pinauth_command::app::Clock for Stopped {
+    fn now(&self) -> Timestamp {
+        self.0
+    }
+}
+
+async fn load_account(target: u64, runs: usize) -> anyhow::Result<()> {
+    use pinauth_command::app::{AppSettings, CommandService, SNAPSHOT_EVERY};
+    use pinauth_command::crypto::{LookupNames, Token};
+    let dir = tempfile::tempdir()?;
+    let store: Arc<SqliteStore> = Arc::new(SqliteStore::open(
+        dir.path().join("pinauth.db"),
+        SqliteOptions::default(),
+    )?);
+    let policy = Policy::default();
+    let id = AccountId::from_uuid(uuid::Uuid::from_u64_pair(0x10AD, target));
+    let stream = StreamName::parse(&format!("account-{id}"))?;
+    let presented = Token::parse("7b0c9d6e-3f2a-4b1c-8d5e-6f7a8b9c0d1e").context("token")?;
+    let mut at = Timestamp::from_unix_millis(1_795_871_100_000);
+    let mut state = Account::default();
+    let mut history: Vec<Event> = Vec::new();
+    let mut snapshot = None;
+    let mut n = 0u64;
+    let mut revision: Option<u64> = None;
+    while (history.len() as u64) + revision.map_or(0, |r| r + 1) < target || n == 0 {
+        n += 1;
+        at = at.plus_secs(60);
+        let last = (history.len() as u64) + revision.map_or(0, |r| r + 1) + 1 >= target;
+        let command = if n == 1 {
+            pinauth_domain::Command::RegisterAccount(RegisterAccount {
+                at,
+                account_id: id,
+                email: Some(Email::parse("load@example.com").map_err(|e| anyhow::anyhow!("{e}"))?),
+                username: None,
+                phone: None,
+                password_hash: SecretHash::from_phc("$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g".into()),
+                security_answers: vec![],
+                pin: PinChoice::Given(SecretHash::from_phc("$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$cGlucGlucGlucGlucGlucGlucGlucGlucGlucGlucGk".into())),
+                tokens: NewTokens { access: digest(n, 1), refresh: digest(n, 2), session: digest(n, 3) },
+                pin_auth_token: digest(n, 4),
+            })
+        } else if n.is_multiple_of(2) && !last {
+            pinauth_domain::Command::FailPinAttempt(FailPinAttempt {
+                at,
+                flow: AttemptFlow::Password,
+            })
+        } else {
+            let access = if last {
+                presented.digest()
+            } else {
+                digest(n, 5)
+            };
+            pinauth_domain::Command::LogInWithPassword(LogInWithPassword {
+                at,
+                tokens: NewTokens {
+                    access,
+                    refresh: digest(n, 6),
+                    session: digest(n, 7),
+                },
+                pin_auth_token: digest(n, 8),
+            })
+        };
+        let events = decide(&state, command, &policy).map_err(|e| anyhow::anyhow!("{e}"))?;
+        for event in events {
+            state = evolve(std::mem::take(&mut state), &event);
+            history.push(event);
+            let written = revision.map_or(0, |r| r + 1) + history.len() as u64;
+            // Where the command side would have written its snapshots.
+            if written.is_multiple_of(SNAPSHOT_EVERY) {
+                snapshot = Some((written - 1, pinauth_domain::snapshot::encode(&state)?));
+            }
+        }
+        if history.len() >= 1000 || last {
+            let expected = revision.map_or(ExpectedRevision::NoStream, ExpectedRevision::Exact);
+            let appended = store
+                .append(stream.clone(), expected, stored(&history)?)
+                .await?;
+            revision = Some(appended.next_revision);
+            history.clear();
+        }
+        if last {
+            break;
+        }
+    }
+    let events = revision.map_or(0, |r| r + 1);
+    let keys = Keys::generate()?;
+    let now = at.plus_secs(1);
+    let time_cold_loads = |store: Arc<SqliteStore>| {
+        let keys = keys.clone();
+        let presented = presented.clone();
+        async move {
+            let mut took = Vec::with_capacity(runs);
+            for _ in 0..runs {
+                let routes =
+                    pinauth_projections::Projection::<pinauth_projections::TokenRoutes>::new(
+                        store.clone(),
+                        None,
+                    );
+                routes.catch_up().await?;
+                let service = CommandService::new(
+                    store.clone(),
+                    AppSettings::default(),
+                    Hasher::new(&keys, Argon2Params::testing(), 1, 1)?,
+                    pinauth_command::lookup::Lookups::new(
+                        store.clone(),
+                        LookupNames::new(&keys),
+                        60,
+                    ),
+                    routes,
+                    Arc::new(Stopped(now)),
+                    &keys,
+                );
+                let started = Instant::now();
+                service
+                    .account_by_access_token(&presented.as_string())
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                took.push(started.elapsed().as_secs_f64() * 1000.0);
+            }
+            took.sort_by(f64::total_cmp);
+            anyhow::Ok(took.get(took.len() / 2).copied().unwrap_or(0.0))
+        }
+    };
+    let full = time_cold_loads(store.clone()).await?;
+    let with_snapshot = match snapshot {
+        Some((revision, data)) => {
+            store
+                .write_snapshot(stream, pinauth_store::Snapshot { revision, data })
+                .await?;
+            time_cold_loads(store.clone()).await?
+        }
+        None => full,
+    };
+    println!("{events} {with_snapshot:.3} {full:.3}");
     Ok(())
 }
