@@ -10,12 +10,21 @@
 //! - A wrong OTP or answer counts against the challenge and toward the account's lock, like a wrong
 //!   PIN; comparisons of OTP digests are constant-time.
 
-use super::*;
-use crate::crypto::ct_eq;
+use super::retry::Decision;
+use super::verdicts::{NewPin, Verdicts};
+use super::{CommandService, Done, Identifier, RequestContext};
+use crate::crypto::{Plaintext, Token, ct_eq};
+use crate::error::AppError;
+use pinauth_domain::{
+    Account, AttemptFlow, ChallengeId, ChallengeSecret, Command, Digest, DomainError, Pin,
+    QuestionId, RequestPinReset, ResetChannel, ResetPinViaOtp, ResetPinViaSecurityAnswer,
+    ResetPinViaToken, Sealed,
+};
 use ring::aead;
-use ring::rand::SecureRandom;
+use ring::rand::{SecureRandom, SystemRandom};
 use serde::Serialize;
 use std::time::{Duration, Instant};
+use uuid::Uuid;
 
 /// Settings of PIN recovery.
 #[derive(Clone, Debug)]
@@ -222,7 +231,6 @@ impl CommandService {
                 position: None,
             });
         };
-        let _serial = self.serialize(id).await;
         let challenge_id = ChallengeId::from_uuid(Uuid::new_v4());
         let (secret_text, link_token) = if otp {
             (draw_otp(&self.inner.rng, self.policy().otp.length)?, None)
@@ -243,37 +251,37 @@ impl CommandService {
             ForgotChannel::Email => ResetChannel::Email,
             ForgotChannel::Sms { voice } => ResetChannel::Sms { voice },
         };
-        let loaded = self.load(id).await?;
-        let profile = loaded.state.profile()?;
-        let to = match channel {
-            ForgotChannel::Email => profile.email.as_ref().map(|e| e.as_str().to_owned()),
-            ForgotChannel::Sms { .. } => profile.phone.as_ref().map(|p| p.as_str().to_owned()),
-        }
-        .ok_or(DomainError::ChannelUnavailable)?;
         let link = link_token.as_ref().map(|_| {
             let sep = if reset_url.contains('?') { '&' } else { '?' };
             format!("{reset_url}{sep}vtoken={secret_text}")
         });
-        let plaintext = serde_json::to_vec(&SealedSecret {
-            to: &to,
-            secret: &secret_text,
-            link: link.as_deref(),
-        })
-        .map_err(|e| AppError::Corrupt(e.to_string()))?;
-        let sealed = self.seal(&challenge_id, &plaintext)?;
         let via = identifier.kind();
         let committed = self
-            .decide_and_commit(id, ctx, |at| {
-                Command::RequestPinReset(RequestPinReset {
-                    at,
-                    challenge_id,
-                    via,
-                    channel: domain_channel,
-                    secret,
-                    sealed: sealed.clone(),
-                    template: Some(template.clone()),
-                    reset_url: link.as_ref().map(|_| reset_url.clone()),
+            .decide_and_commit(id, ctx, async |state: &Account, at| {
+                let profile = state.profile()?;
+                let to = match channel {
+                    ForgotChannel::Email => profile.email.as_ref().map(|e| e.as_str()),
+                    ForgotChannel::Sms { .. } => profile.phone.as_ref().map(|p| p.as_str()),
+                }
+                .ok_or(DomainError::ChannelUnavailable)?;
+                let plaintext = serde_json::to_vec(&SealedSecret {
+                    to,
+                    secret: &secret_text,
+                    link: link.as_deref(),
                 })
+                .map_err(|e| AppError::Corrupt(e.to_string()))?;
+                Ok(Decision::Decide(Command::RequestPinReset(
+                    RequestPinReset {
+                        at,
+                        challenge_id,
+                        via,
+                        channel: domain_channel,
+                        secret,
+                        sealed: self.seal(&challenge_id, &plaintext)?,
+                        template: Some(template.clone()),
+                        reset_url: link.as_ref().map(|_| reset_url.clone()),
+                    },
+                )))
             })
             .await?;
         self.inner
@@ -320,45 +328,39 @@ impl CommandService {
         let Some(id) = self.inner.lookups.resolve(kind, value).await? else {
             return Err(AppError::WrongOtp);
         };
-        let _serial = self.serialize(id).await;
         let presented = self.otp_digest(otp);
-        let mut pin_hash = None;
-        for _ in 0..MAX_TRIES {
-            let at = self.now();
-            let loaded = self.load(id).await?;
-            let challenge = match loaded.state.otp_guard(at, via) {
-                Ok(challenge) => *challenge,
-                Err(DomainError::NotRegistered) => return Err(AppError::WrongOtp),
-                Err(e) => return Err(e.into()),
-            };
-            if challenge.failures >= self.policy().otp.max_tries {
-                return Err(DomainError::ChallengeExhausted.into());
-            }
-            let ChallengeSecret::Otp { digest } = challenge.secret else {
-                return Err(AppError::WrongOtp);
-            };
-            if !ct_eq(digest.as_bytes(), presented.as_bytes()) {
-                return self
-                    .count_failure(id, AttemptFlow::Otp, AppError::WrongOtp, ctx)
-                    .await;
-            }
-            let pin_hash = self.hash_once(&mut pin_hash, pin).await?;
-            if let Some(committed) = self
-                .decide_then_commit(
-                    id,
-                    loaded,
-                    Command::ResetPinViaOtp(ResetPinViaOtp { at, via, pin_hash }),
-                    ctx,
-                )
-                .await?
-            {
-                return Ok(Done {
-                    value: (),
-                    position: committed.position,
-                });
-            }
-        }
-        Err(AppError::Contention)
+        let mut new_pin = NewPin::new(pin);
+        let max_tries = self.policy().otp.max_tries;
+        let committed = self
+            .decide_and_commit(id, ctx, async |state: &Account, at| {
+                let challenge = match state.otp_guard(at, via) {
+                    Ok(challenge) => *challenge,
+                    Err(DomainError::NotRegistered) => return Err(AppError::WrongOtp),
+                    Err(e) => return Err(e.into()),
+                };
+                if challenge.failures >= max_tries {
+                    return Err(DomainError::ChallengeExhausted.into());
+                }
+                let ChallengeSecret::Otp { digest } = challenge.secret else {
+                    return Err(AppError::WrongOtp);
+                };
+                if !ct_eq(digest.as_bytes(), presented.as_bytes()) {
+                    return Ok(Decision::Fail {
+                        flow: AttemptFlow::Otp,
+                        answer: AppError::WrongOtp,
+                    });
+                }
+                Ok(Decision::Decide(Command::ResetPinViaOtp(ResetPinViaOtp {
+                    at,
+                    via,
+                    pin_hash: new_pin.hash(self).await?,
+                })))
+            })
+            .await?;
+        Ok(Done {
+            value: (),
+            position: committed.position,
+        })
     }
 
     async fn reset_with_token(
@@ -373,7 +375,6 @@ impl CommandService {
             .route(&digest)
             .await?
             .ok_or(AppError::InvalidResetToken)?;
-        let _serial = self.serialize(id).await;
         // A link is not a code: its refusals are told in link terms (979, or 1242 once used).
         let link_terms = |e: AppError| match e {
             AppError::Domain(
@@ -384,23 +385,18 @@ impl CommandService {
             AppError::Domain(DomainError::ChallengeUsed) => AppError::ResetTokenUsed,
             other => other,
         };
-        self.load(id)
-            .await?
-            .state
-            .reset_token_guard(self.now(), &digest)
-            .map_err(|e| link_terms(e.into()))?;
-        let pin_hash = self
-            .inner
-            .hasher
-            .hash(&Plaintext::new(pin.expose()))
-            .await?;
+        let mut new_pin = NewPin::new(pin);
         let committed = self
-            .decide_and_commit(id, ctx, |at| {
-                Command::ResetPinViaToken(ResetPinViaToken {
-                    at,
-                    token: digest,
-                    pin_hash: pin_hash.clone(),
-                })
+            .decide_and_commit(id, ctx, async |state: &Account, at| {
+                // Check the link before spending a hash on the PIN.
+                state.reset_token_guard(at, &digest)?;
+                Ok(Decision::Decide(Command::ResetPinViaToken(
+                    ResetPinViaToken {
+                        at,
+                        token: digest,
+                        pin_hash: new_pin.hash(self).await?,
+                    },
+                )))
             })
             .await
             .map_err(link_terms)?;
@@ -425,77 +421,58 @@ impl CommandService {
             }
             return Err(AppError::WrongAnswer);
         };
-        let mut verdicts = Verdicts::reserve(&self.inner.hasher)?;
-        let _serial = self.serialize(id).await;
-        let mut pin_hash = None;
-        for _ in 0..MAX_TRIES {
-            let at = self.now();
-            let loaded = self.load(id).await?;
-            let stored = match loaded.state.security_answer_guard(at, self.policy()) {
-                Ok(stored) => stored.to_vec(),
-                Err(DomainError::PinLocked { until }) => {
-                    return self
-                        .refuse_locked(id, AttemptFlow::SecurityAnswer, until, ctx)
-                        .await;
-                }
-                Err(DomainError::NotRegistered) => return Err(AppError::WrongAnswer),
-                Err(e) => return Err(e.into()),
-            };
-            let needed = self
-                .inner
-                .settings
-                .recovery
-                .min_security_answers
-                .clamp(1, stored.len().max(1));
-            let mut right = 0;
-            for (question, answer) in answers {
-                let Some(hash) = stored
-                    .iter()
-                    .find(|s| s.question_id.as_str() == question)
-                    .map(|s| &s.answer_hash)
-                else {
-                    return self
-                        .count_failure(
-                            id,
-                            AttemptFlow::SecurityAnswer,
-                            AppError::UnknownQuestion,
-                            ctx,
-                        )
-                        .await;
+        let hasher = &self.inner.hasher;
+        let mut verdicts = Verdicts::reserve(hasher)?;
+        let mut new_pin = NewPin::new(pin);
+        let policy = self.policy();
+        let min_answers = self.inner.settings.recovery.min_security_answers;
+        let fail = |answer| {
+            Ok(Decision::Fail {
+                flow: AttemptFlow::SecurityAnswer,
+                answer,
+            })
+        };
+        let committed = self
+            .decide_and_commit(id, ctx, async |state: &Account, at| {
+                let stored = match state.security_answer_guard(at, policy) {
+                    Ok(stored) => stored.to_vec(),
+                    Err(DomainError::PinLocked { until }) => {
+                        return Ok(Decision::locked(AttemptFlow::SecurityAnswer, until));
+                    }
+                    Err(DomainError::NotRegistered) => return Err(AppError::WrongAnswer),
+                    Err(e) => return Err(e.into()),
                 };
-                if !verdicts.check(&self.inner.hasher, answer, hash).await? {
-                    return self
-                        .count_failure(id, AttemptFlow::SecurityAnswer, AppError::WrongAnswer, ctx)
-                        .await;
+                let needed = min_answers.clamp(1, stored.len().max(1));
+                let mut right = 0;
+                for (question, answer) in answers {
+                    let Some(hash) = stored
+                        .iter()
+                        .find(|s| s.question_id.as_str() == question)
+                        .map(|s| &s.answer_hash)
+                    else {
+                        return fail(AppError::UnknownQuestion);
+                    };
+                    if !verdicts.check(hasher, answer, hash).await? {
+                        return fail(AppError::WrongAnswer);
+                    }
+                    right += 1;
                 }
-                right += 1;
-            }
-            if right < needed {
-                return self
-                    .count_failure(id, AttemptFlow::SecurityAnswer, AppError::WrongAnswer, ctx)
-                    .await;
-            }
-            let pin_hash = self.hash_once(&mut pin_hash, pin).await?;
-            if let Some(committed) = self
-                .decide_then_commit(
-                    id,
-                    loaded,
-                    Command::ResetPinViaSecurityAnswer(ResetPinViaSecurityAnswer {
+                if right < needed {
+                    return fail(AppError::WrongAnswer);
+                }
+                Ok(Decision::Decide(Command::ResetPinViaSecurityAnswer(
+                    ResetPinViaSecurityAnswer {
                         at,
                         via,
-                        pin_hash,
-                    }),
-                    ctx,
-                )
-                .await?
-            {
-                return Ok(Done {
-                    value: (),
-                    position: committed.position,
-                });
-            }
-        }
-        Err(AppError::Contention)
+                        pin_hash: new_pin.hash(self).await?,
+                    },
+                )))
+            })
+            .await?;
+        Ok(Done {
+            value: (),
+            position: committed.position,
+        })
     }
 
     /// The ids of the security questions an account has answered (empty for an unknown one,
@@ -512,7 +489,7 @@ impl CommandService {
                 Ok(Vec::new())
             };
         };
-        let loaded = self.load(id).await?;
+        let loaded = self.inner.repository.load(id).await?;
         Ok(loaded
             .state
             .profile()

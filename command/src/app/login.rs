@@ -1,0 +1,330 @@
+//! Registration, password login, PIN login, and setting a required PIN with a PinAuthToken: the
+//! flows that start sessions.
+
+use super::RequestContext;
+use super::repository::{Committed, Loaded};
+use super::retry::Decision;
+use super::verdicts::{NewPin, Verdicts};
+use super::{CommandService, Done, Identifier, IssuedToken, Login, PinInput, Registration};
+use crate::crypto::{LookupKind, Plaintext, Token};
+use crate::error::AppError;
+use crate::lookup::Claim;
+use pinauth_domain::{
+    Account, AccountId, AttemptFlow, Command, Digest, DomainError, EventKind, LogInWithPassword,
+    LogInWithPin, NewTokens, Pin, PinChoice, RegisterAccount, SecretHash, SecurityAnswerHash,
+    SetPin, SetPinVia, TokenKind, decide,
+};
+use ring::rand::SystemRandom;
+use uuid::Uuid;
+
+impl CommandService {
+    /// Registers an account; refuses a taken email, username or phone.
+    pub async fn register(
+        &self,
+        reg: Registration,
+        ctx: &RequestContext,
+    ) -> Result<Done<Login>, AppError> {
+        let at = self.now();
+        let id = AccountId::from_uuid(Uuid::new_v4());
+        let candidates = Candidates::draw(&self.inner.rng)?;
+        let command = |password_hash, pin, security_answers| RegisterAccount {
+            at,
+            account_id: id,
+            email: reg.email.clone(),
+            username: reg.username.clone(),
+            phone: reg.phone.clone(),
+            password_hash,
+            security_answers,
+            pin,
+            tokens: candidates.new_tokens(),
+            pin_auth_token: candidates.pin_auth.digest(),
+        };
+        // Refuse what the policy refuses before spending hashes on it.
+        let placeholder = SecretHash::from_phc(String::new());
+        let pin_placeholder = match &reg.pin {
+            PinInput::Given(_) => PinChoice::Given(placeholder.clone()),
+            PinInput::Skipped => PinChoice::Skipped,
+            PinInput::Absent => PinChoice::Absent,
+        };
+        decide(
+            &Account::default(),
+            Command::RegisterAccount(command(placeholder, pin_placeholder, vec![])),
+            self.policy(),
+        )?;
+
+        let password_hash = self.inner.hasher.hash(&reg.password).await?;
+        let pin = match &reg.pin {
+            PinInput::Given(pin) => PinChoice::Given(
+                self.inner
+                    .hasher
+                    .hash(&Plaintext::new(pin.expose()))
+                    .await?,
+            ),
+            PinInput::Skipped => PinChoice::Skipped,
+            PinInput::Absent => PinChoice::Absent,
+        };
+        let mut answers = Vec::with_capacity(reg.answers.len());
+        for (question_id, answer) in &reg.answers {
+            answers.push(SecurityAnswerHash {
+                question_id: question_id.clone(),
+                answer_hash: self.inner.hasher.hash(answer).await?,
+            });
+        }
+        let events = decide(
+            &Account::default(),
+            Command::RegisterAccount(command(password_hash, pin, answers)),
+            self.policy(),
+        )?;
+
+        let identifiers = [
+            reg.email.as_ref().map(|e| (LookupKind::Email, e.as_str())),
+            reg.username
+                .as_ref()
+                .map(|u| (LookupKind::Username, u.as_str())),
+            reg.phone.as_ref().map(|p| (LookupKind::Phone, p.as_str())),
+        ];
+        let mut claims: Vec<Claim> = Vec::new();
+        for (kind, value) in identifiers.into_iter().flatten() {
+            let claimed = self
+                .inner
+                .lookups
+                .claim(kind, value, id, at, ctx.request_id, |other| {
+                    self.is_registered(other)
+                })
+                .await;
+            match claimed {
+                Ok(claim) => claims.push(claim),
+                Err(error) => {
+                    for claim in &claims {
+                        self.inner
+                            .lookups
+                            .release(claim, id, at, ctx.request_id)
+                            .await;
+                    }
+                    return Err(error);
+                }
+            }
+        }
+        let committed = self
+            .inner
+            .repository
+            .append(id, Loaded::new_account(), events, ctx, self.now())
+            .await?;
+        Ok(Done {
+            value: login_outcome(&committed, &candidates)?,
+            position: committed.position,
+        })
+    }
+
+    /// Logs in with a password: a session, or a PinAuthToken when a required PIN is not set.
+    pub async fn log_in_with_password(
+        &self,
+        identifier: &Identifier,
+        password: &Plaintext,
+        ctx: &RequestContext,
+    ) -> Result<Done<Login>, AppError> {
+        let hasher = &self.inner.hasher;
+        let mut verdicts = Verdicts::reserve(hasher)?;
+        let (kind, value) = identifier.lookup();
+        let Some(id) = self.inner.lookups.resolve(kind, value).await? else {
+            verdicts.nothing(hasher, password).await?;
+            return Err(AppError::InvalidCredentials);
+        };
+        let candidates = Candidates::draw(&self.inner.rng)?;
+        let committed = self
+            .decide_and_commit(id, ctx, async |state: &Account, at| {
+                let hash = match state.password_guard(at) {
+                    Ok(hash) => hash.clone(),
+                    Err(DomainError::NotRegistered) => {
+                        hasher.verify_nothing(password).await?;
+                        return Err(AppError::InvalidCredentials);
+                    }
+                    Err(DomainError::PinLocked { until }) => {
+                        return Ok(Decision::locked(AttemptFlow::Password, until));
+                    }
+                    Err(other) => return Err(other.into()),
+                };
+                if !verdicts.check(hasher, password, &hash).await? {
+                    return Ok(Decision::Fail {
+                        flow: AttemptFlow::Password,
+                        answer: AppError::InvalidCredentials,
+                    });
+                }
+                Ok(Decision::Decide(Command::LogInWithPassword(
+                    LogInWithPassword {
+                        at,
+                        tokens: candidates.new_tokens(),
+                        pin_auth_token: candidates.pin_auth.digest(),
+                    },
+                )))
+            })
+            .await?;
+        Ok(Done {
+            value: login_outcome(&committed, &candidates)?,
+            position: committed.position,
+        })
+    }
+
+    /// Logs in with the PIN under a PIN session token.
+    pub async fn log_in_with_pin(
+        &self,
+        session_token: &str,
+        pin: &Plaintext,
+        ctx: &RequestContext,
+    ) -> Result<Done<Login>, AppError> {
+        let hasher = &self.inner.hasher;
+        let mut verdicts = Verdicts::reserve(hasher)?;
+        let (id, session) = self
+            .account_of_token(session_token, TokenKind::PinSession)
+            .await?;
+        let candidates = Candidates::draw(&self.inner.rng)?;
+        let policy = self.policy();
+        let committed = self
+            .decide_and_commit(id, ctx, async |state: &Account, at| {
+                let hash = match state.pin_login_guard(at, &session, policy) {
+                    Ok(hash) => hash.clone(),
+                    Err(DomainError::PinLocked { until }) => {
+                        return Ok(Decision::locked(AttemptFlow::PinLogin, until));
+                    }
+                    Err(other) => return Err(other.into()),
+                };
+                if !verdicts.check(hasher, pin, &hash).await? {
+                    return Ok(Decision::Fail {
+                        flow: AttemptFlow::PinLogin,
+                        answer: AppError::InvalidPin,
+                    });
+                }
+                Ok(Decision::Decide(Command::LogInWithPin(LogInWithPin {
+                    at,
+                    session_token: session,
+                    access: candidates.access.digest(),
+                    refresh: candidates.refresh.digest(),
+                })))
+            })
+            .await?;
+        Ok(Done {
+            value: login_outcome(&committed, &candidates)?,
+            position: committed.position,
+        })
+    }
+
+    /// Sets a required PIN with the PinAuthToken of error 1243; a session starts.
+    pub async fn set_pin_with_pin_auth_token(
+        &self,
+        pin_auth_token: &str,
+        pin: &Pin,
+        ctx: &RequestContext,
+    ) -> Result<Done<Login>, AppError> {
+        let (id, token) = self
+            .account_of_token(pin_auth_token, TokenKind::PinAuth)
+            .await?;
+        let candidates = Candidates::draw(&self.inner.rng)?;
+        let mut new_pin = NewPin::new(pin);
+        let committed = self
+            .decide_and_commit(id, ctx, async |state: &Account, at| {
+                // Check the token before spending a hash on the PIN.
+                state.token(at, TokenKind::PinAuth, &token)?;
+                Ok(Decision::Decide(Command::SetPin(SetPin {
+                    at,
+                    pin_hash: new_pin.hash(self).await?,
+                    via: SetPinVia::PinAuthToken {
+                        token,
+                        tokens: candidates.new_tokens(),
+                    },
+                })))
+            })
+            .await?;
+        Ok(Done {
+            value: login_outcome(&committed, &candidates)?,
+            position: committed.position,
+        })
+    }
+
+    async fn is_registered(&self, id: AccountId) -> Result<bool, AppError> {
+        Ok(self
+            .inner
+            .repository
+            .load(id)
+            .await?
+            .state
+            .profile()
+            .is_ok())
+    }
+}
+
+/// Candidate tokens for one request; the decision picks which are issued.
+pub(super) struct Candidates {
+    pub(super) access: Token,
+    refresh: Token,
+    session: Token,
+    pin_auth: Token,
+}
+
+impl Candidates {
+    pub(super) fn draw(rng: &SystemRandom) -> Result<Self, AppError> {
+        let [access, refresh, session, pin_auth] =
+            Token::generate_many(rng).map_err(|e| AppError::Corrupt(e.to_string()))?;
+        Ok(Self {
+            access,
+            refresh,
+            session,
+            pin_auth,
+        })
+    }
+
+    pub(super) fn new_tokens(&self) -> NewTokens {
+        NewTokens {
+            access: self.access.digest(),
+            refresh: self.refresh.digest(),
+            session: self.session.digest(),
+        }
+    }
+
+    fn all(&self) -> [&Token; 4] {
+        [&self.access, &self.refresh, &self.session, &self.pin_auth]
+    }
+
+    /// The token whose digest is `hash`.
+    fn find(&self, hash: &Digest) -> Option<&Token> {
+        self.all().into_iter().find(|t| t.digest() == *hash)
+    }
+}
+
+pub(super) fn login_outcome(
+    committed: &Committed,
+    candidates: &Candidates,
+) -> Result<Login, AppError> {
+    let issued = |t: &pinauth_domain::IssuedToken| {
+        candidates
+            .find(&t.hash)
+            .map(|token| IssuedToken {
+                token: token.clone(),
+                expires_at: t.expires_at,
+            })
+            .ok_or_else(|| AppError::Corrupt("an issued token is not one of the request's".into()))
+    };
+    for event in committed.events.iter().rev() {
+        match &event.kind {
+            EventKind::SessionStarted {
+                access,
+                refresh,
+                session,
+                ..
+            } => {
+                return Ok(Login::Session {
+                    access: issued(access)?,
+                    refresh: issued(refresh)?,
+                    session: session.as_ref().map(issued).transpose()?,
+                    account: Box::new(Account::clone(&committed.state)),
+                });
+            }
+            EventKind::PinAuthTokenIssued { token } => {
+                return Ok(Login::PinSetupRequired {
+                    token: issued(token)?,
+                });
+            }
+            _ => {}
+        }
+    }
+    Err(AppError::Corrupt("a login decided no session".into()))
+}

@@ -1,0 +1,94 @@
+//! Changing the PIN with an access token, and setting or skipping an optional PIN through the
+//! profile.
+
+use super::retry::Decision;
+use super::verdicts::{NewPin, Verdicts};
+use super::{CommandService, Done, RequestContext};
+use crate::crypto::Plaintext;
+use crate::error::AppError;
+use pinauth_domain::{
+    Account, AttemptFlow, ChangePin, Command, DomainError, Pin, SetPin, SetPinVia, SkipPin,
+    TokenKind,
+};
+use std::sync::Arc;
+
+impl CommandService {
+    /// Changes the PIN with the old one and an access token.
+    pub async fn change_pin(
+        &self,
+        access_token: &str,
+        old_pin: &Plaintext,
+        new_pin: &Pin,
+        ctx: &RequestContext,
+    ) -> Result<Done<()>, AppError> {
+        let (id, access) = self
+            .account_of_token(access_token, TokenKind::Access)
+            .await?;
+        let hasher = &self.inner.hasher;
+        let mut verdicts = Verdicts::reserve(hasher)?;
+        let mut new_pin = NewPin::new(new_pin);
+        let committed = self
+            .decide_and_commit(id, ctx, async |state: &Account, at| {
+                let hash = match state.change_pin_guard(at, &access) {
+                    Ok(hash) => hash.clone(),
+                    Err(DomainError::PinLocked { until }) => {
+                        return Ok(Decision::locked(AttemptFlow::ChangePin, until));
+                    }
+                    Err(other) => return Err(other.into()),
+                };
+                if !verdicts.check(hasher, old_pin, &hash).await? {
+                    return Ok(Decision::Fail {
+                        flow: AttemptFlow::ChangePin,
+                        answer: AppError::CurrentPinInvalid,
+                    });
+                }
+                Ok(Decision::Decide(Command::ChangePin(ChangePin {
+                    at,
+                    access_token: access,
+                    new_pin_hash: new_pin.hash(self).await?,
+                })))
+            })
+            .await?;
+        Ok(Done {
+            value: (),
+            position: committed.position,
+        })
+    }
+
+    /// Sets (`Some`) or skips (`None`) an optional PIN through the profile, with an access token.
+    pub async fn update_pin_info(
+        &self,
+        access_token: &str,
+        pin: Option<&Pin>,
+        ctx: &RequestContext,
+    ) -> Result<Done<Account>, AppError> {
+        let (id, access_token) = self
+            .account_of_token(access_token, TokenKind::Access)
+            .await?;
+        let mut new_pin = pin.map(NewPin::new);
+        let committed = self
+            .decide_and_commit(id, ctx, async |state: &Account, at| {
+                let Some(new_pin) = new_pin.as_mut() else {
+                    return Ok(Decision::Decide(Command::SkipPin(SkipPin {
+                        at,
+                        access_token,
+                    })));
+                };
+                // Refuse what would be refused before spending a hash on the PIN.
+                state.token(at, TokenKind::Access, &access_token)?;
+                if state.pin().hash.is_some() {
+                    return Err(DomainError::PinAlreadySet.into());
+                }
+                Ok(Decision::Decide(Command::SetPin(SetPin {
+                    at,
+                    pin_hash: new_pin.hash(self).await?,
+                    via: SetPinVia::ProfileUpdate { access_token },
+                })))
+            })
+            .await?;
+        Ok(Done {
+            value: Arc::unwrap_or_clone(committed.state),
+            position: committed.position,
+        })
+    }
+}

@@ -1,0 +1,82 @@
+//! Hashing on behalf of a use case: verdicts kept across re-decisions, the place in the hashing
+//! pool taken before the account's turn, and the work an unknown account costs.
+
+use super::CommandService;
+use crate::crypto::{HashPermit, Hasher, Plaintext};
+use crate::error::AppError;
+use pinauth_domain::{Pin, SecretHash};
+
+/// Verdicts already computed for this request, by hash: a re-decision after a conflict re-verifies
+/// only if the stored hash changed meanwhile.
+#[derive(Default)]
+pub(super) struct Verdicts {
+    known: Vec<(SecretHash, bool)>,
+    /// The place in the hashing pool taken for the first verification.
+    reserved: Option<HashPermit>,
+}
+
+impl Verdicts {
+    /// Takes a place in the hashing pool before the request waits for its account's turn: when
+    /// the pool is full the request is refused (429) at once, not after queueing behind others.
+    pub(super) fn reserve(hasher: &Hasher) -> Result<Self, AppError> {
+        Ok(Self {
+            known: Vec::new(),
+            reserved: Some(hasher.try_reserve()?),
+        })
+    }
+
+    /// Whether `secret` matches `hash`.
+    pub(super) async fn check(
+        &mut self,
+        hasher: &Hasher,
+        secret: &Plaintext,
+        hash: &SecretHash,
+    ) -> Result<bool, AppError> {
+        if let Some((_, verdict)) = self.known.iter().find(|(h, _)| h == hash) {
+            return Ok(*verdict);
+        }
+        let verdict = match self.reserved.take() {
+            Some(permit) => hasher.verify_reserved(permit, secret, hash).await?,
+            None => hasher.verify(secret, hash).await?,
+        };
+        self.known.push((hash.clone(), verdict));
+        Ok(verdict)
+    }
+
+    /// The work of a verification against an account that does not exist, in the same place.
+    pub(super) async fn nothing(
+        &mut self,
+        hasher: &Hasher,
+        secret: &Plaintext,
+    ) -> Result<(), AppError> {
+        match self.reserved.take() {
+            Some(permit) => hasher.verify_nothing_reserved(permit, secret).await?,
+            None => hasher.verify_nothing(secret).await?,
+        }
+        Ok(())
+    }
+}
+
+/// A new PIN, hashed the first time a use case needs it and reused on every re-decision.
+pub(super) struct NewPin<'a> {
+    pin: &'a Pin,
+    hash: Option<SecretHash>,
+}
+
+impl<'a> NewPin<'a> {
+    pub(super) fn new(pin: &'a Pin) -> Self {
+        Self { pin, hash: None }
+    }
+
+    pub(super) async fn hash(&mut self, service: &CommandService) -> Result<SecretHash, AppError> {
+        if let Some(hash) = &self.hash {
+            return Ok(hash.clone());
+        }
+        let hash = service
+            .inner
+            .hasher
+            .hash(&Plaintext::new(self.pin.expose()))
+            .await?;
+        Ok(self.hash.insert(hash).clone())
+    }
+}
