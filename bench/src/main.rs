@@ -112,7 +112,7 @@ enum Tool {
     /// Loading one account with a cold cache, through the command service itself: the first
     /// request that reads the account on a fresh service (token index already caught up), for an
     /// account with `events` events; with the snapshots the command side writes, and by full
-    /// replay. Prints `events with_snapshot_ms full_replay_ms` (medians of `runs`).
+    /// replay. Prints `events with_snapshot_ms full_replay_ms snapshot_bytes` (medians of `runs`).
     LoadAccount {
         #[arg(long, default_value_t = 100_000)]
         events: u64,
@@ -921,6 +921,7 @@ async fn load_account(target: u64, runs: usize) -> anyhow::Result<()> {
         }
     };
     let full = time_cold_loads(store.clone()).await?;
+    let snapshot_bytes = snapshot.as_ref().map_or(0, |(_, data)| data.len());
     let with_snapshot = match snapshot {
         Some((revision, data)) => {
             store
@@ -930,6 +931,6 @@ async fn load_account(target: u64, runs: usize) -> anyhow::Result<()> {
         }
         None => full,
     };
-    println!("{events} {with_snapshot:.3} {full:.3}");
+    println!("{events} {with_snapshot:.3} {full:.3} {snapshot_bytes}");
     Ok(())
 }
