@@ -5,9 +5,10 @@
 //!   pool, never on an async worker: at most `workers` hashes run at once (memory is bounded by
 //!   `workers × m_cost`), at most `queue` more wait, and anything beyond is refused at once
 //!   (`HashError::Overloaded`, answered as 429).
-//! - Tokens are 122 random bits from `ring::rand` formatted as GUIDs; only their SHA-256 is stored.
-//! - Lookup streams are named by HMAC(lookup key, normalized value), so stream names reveal neither
-//!   personal data nor tokens.
+//! - Tokens (GUIDs; only their SHA-256 is stored), lookup stream names (HMAC under the lookup key,
+//!   so names reveal no personal data) and constant-time comparison belong to `pinauth_contract`,
+//!   the one owner of what command, query and notify must agree on; they are re-exported here, and
+//!   this module supplies their keys.
 
 use pinauth_domain::{Digest, SecretHash};
 use pinauth_store::StreamName;
@@ -17,6 +18,10 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::sync::Arc;
 use uuid::Uuid;
+
+pub use pinauth_contract::ct_eq;
+pub use pinauth_contract::lookup::LookupKind;
+pub use pinauth_contract::token::Token;
 
 /// The service's secret keys, 32 bytes each. Never printed.
 #[derive(Clone)]
@@ -536,17 +541,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn tokens_drawn_together_are_distinct_random_guids() {
-        let rng = SystemRandom::new();
-        let tokens: [Token; 4] = Token::generate_many(&rng).unwrap();
-        for (i, t) in tokens.iter().enumerate() {
-            assert_eq!(t.0.get_version_num(), 4, "{}", t.as_string());
-            assert!(tokens.iter().skip(i + 1).all(|u| u.0 != t.0));
-            assert_eq!(Token::parse(&t.as_string()).map(|p| p.0), Some(t.0));
-        }
-    }
-
-    #[test]
     fn hashes_are_standard_phc_strings_the_argon2_crate_reads() {
         use argon2::password_hash::{PasswordHash, PasswordVerifier};
         let keys = Keys::generate().unwrap();
@@ -604,56 +598,6 @@ mod tests {
     }
 }
 
-/// A token as handed to a client: a GUID. Never printed.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Token(Uuid);
-
-impl Token {
-    /// A fresh token with 122 random bits.
-    pub fn generate(rng: &SystemRandom) -> Result<Self, KeyError> {
-        let mut bytes = [0u8; 16];
-        rng.fill(&mut bytes).map_err(|_| KeyError::Random)?;
-        Ok(Self(uuid::Builder::from_random_bytes(bytes).into_uuid()))
-    }
-
-    /// `N` fresh tokens from one read of the system's random source.
-    pub fn generate_many<const N: usize>(rng: &SystemRandom) -> Result<[Self; N], KeyError> {
-        let mut bytes = vec![0u8; 16 * N];
-        rng.fill(&mut bytes).map_err(|_| KeyError::Random)?;
-        let mut chunks = bytes.chunks_exact(16);
-        Ok(std::array::from_fn(|_| {
-            let mut one = [0u8; 16];
-            if let Some(chunk) = chunks.next() {
-                one.copy_from_slice(chunk);
-            }
-            Self(uuid::Builder::from_random_bytes(one).into_uuid())
-        }))
-    }
-
-    /// Parses a token presented by a client; `None` if it is not a GUID.
-    pub fn parse(text: &str) -> Option<Self> {
-        Uuid::try_parse(text.trim()).ok().map(Self)
-    }
-
-    /// The token as the client sees it (hyphenated, lower case).
-    pub fn as_string(&self) -> String {
-        self.0.hyphenated().to_string()
-    }
-
-    /// SHA-256 of the canonical form: what events store.
-    pub fn digest(&self) -> Digest {
-        sha256(self.0.hyphenated().to_string().as_bytes())
-    }
-}
-
-impl fmt::Debug for Token {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Token([redacted])")
-    }
-}
-
-pub use pinauth_wire::request::ct_eq;
-
 /// SHA-256 of `bytes`.
 pub fn sha256(bytes: &[u8]) -> Digest {
     let d = digest::digest(&digest::SHA256, bytes);
@@ -662,53 +606,23 @@ pub fn sha256(bytes: &[u8]) -> Digest {
     Digest::from_bytes(out)
 }
 
-/// What a lookup stream maps to an account.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LookupKind {
-    /// An email address.
-    Email,
-    /// A username.
-    Username,
-    /// A phone number.
-    Phone,
-}
-
-impl LookupKind {
-    fn name(self) -> &'static str {
-        match self {
-            Self::Email => "email",
-            Self::Username => "username",
-            Self::Phone => "phone",
-        }
-    }
-}
-
-/// Names lookup streams without revealing what they look up.
+/// The contract's lookup names under the lookup key of the service's [`Keys`].
 #[derive(Clone)]
-pub struct LookupNames {
-    key: hmac::Key,
-}
+pub struct LookupNames(pinauth_contract::lookup::LookupNames);
 
 impl LookupNames {
     /// Lookup names under the lookup key of `keys`.
     pub fn new(keys: &Keys) -> Self {
-        Self {
-            key: hmac::Key::new(hmac::HMAC_SHA256, &keys.lookup),
-        }
+        Self(pinauth_contract::lookup::LookupNames::new(&keys.lookup))
     }
 
-    /// `lookup-{kind}-{hex(HMAC(lookup key, value))}` (a fixed prefix and hex: always valid).
+    /// The lookup stream of `value` (normalized) as `kind`.
     pub fn stream(
         &self,
         kind: LookupKind,
         value: &str,
     ) -> Result<StreamName, pinauth_store::StoreError> {
-        let tag = hmac::sign(&self.key, value.as_bytes());
-        StreamName::parse(&format!(
-            "lookup-{}-{}",
-            kind.name(),
-            pinauth_domain::hex::encode(tag.as_ref())
-        ))
+        StreamName::parse(&self.0.stream_name(kind, value))
     }
 }
 

@@ -9,6 +9,8 @@ use crate::time::Timestamp;
 use crate::values::{Email, IdentifierKind, Phone, QuestionId, Username};
 use serde::{Deserialize, Serialize};
 
+mod stored;
+
 /// One event of an account stream: when it happened and what happened.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Event {
@@ -24,88 +26,6 @@ impl Event {
     pub fn event_type(&self) -> &'static str {
         self.kind.event_type()
     }
-
-    /// Decodes a stored event whose type the store names: the same result as
-    /// `serde_json::from_slice::<Event>(data)`, several times faster for the events every login,
-    /// refresh, invalidation and wrong PIN writes. (serde buffers every field of a flattened,
-    /// internally tagged enum before it reads them; these types are read field by field.) Other
-    /// types, and data whose own tag disagrees with `event_type`, take the general path.
-    pub fn from_stored(event_type: &str, data: &[u8]) -> serde_json::Result<Event> {
-        let fast = match event_type {
-            "SessionStarted" => fast::<fast::SessionStarted>(data),
-            "PinAttemptFailed" => fast::<fast::PinAttemptFailed>(data),
-            "AccessTokenRefreshed" => fast::<fast::AccessTokenRefreshed>(data),
-            "AccessTokenInvalidated" => fast::<fast::AccessTokenInvalidated>(data),
-            "PinSessionTokenInvalidated" => fast::<fast::PinSessionTokenInvalidated>(data),
-            _ => None,
-        };
-        match fast {
-            Some(event) => Ok(event),
-            None => serde_json::from_slice(data),
-        }
-    }
-}
-
-/// Decodes `data` as `T`; `None` (take the general path) when it does not decode or its tag is
-/// not `T`'s.
-fn fast<'a, T: fast::Fast<'a>>(data: &'a [u8]) -> Option<Event> {
-    serde_json::from_slice::<T>(data).ok()?.into_event()
-}
-
-/// One struct per fast-decoded type: the variant's fields, plus `at` and the tag.
-mod fast {
-    use super::*;
-    use std::borrow::Cow;
-
-    pub(super) trait Fast<'a>: Deserialize<'a> {
-        fn into_event(self) -> Option<Event>;
-    }
-
-    macro_rules! fast {
-        ($name:ident { $($(#[$attr:meta])* $field:ident: $ty:ty),* $(,)? }) => {
-            #[derive(Deserialize)]
-            pub(super) struct $name<'a> {
-                at: Timestamp,
-                #[serde(borrow)]
-                event_type: Cow<'a, str>,
-                $($(#[$attr])* $field: $ty,)*
-            }
-
-            impl<'a> Fast<'a> for $name<'a> {
-                fn into_event(self) -> Option<Event> {
-                    (self.event_type == stringify!($name)).then_some(Event {
-                        at: self.at,
-                        kind: EventKind::$name { $($field: self.$field,)* },
-                    })
-                }
-            }
-        };
-    }
-
-    fast!(SessionStarted {
-        method: LoginMethod,
-        access: IssuedToken,
-        refresh: IssuedToken,
-        session: Option<IssuedToken>,
-        #[serde(default)]
-        ended: Vec<EndedToken>,
-    });
-    fast!(PinAttemptFailed {
-        flow: AttemptFlow,
-        consecutive_failures: u32,
-        challenge_id: Option<ChallengeId>,
-    });
-    fast!(AccessTokenRefreshed {
-        refresh_token: Digest,
-        access: IssuedToken,
-        #[serde(default)]
-        ended: Vec<EndedToken>,
-    });
-    fast!(AccessTokenInvalidated {
-        token: Digest,
-        refresh_revoked: bool,
-    });
-    fast!(PinSessionTokenInvalidated { token: Digest });
 }
 
 /// The kinds of token an account holds.

@@ -13,7 +13,6 @@
 pub mod channels;
 pub mod ledger;
 pub mod notifier;
-pub mod seal;
 pub mod templates;
 
 pub use notifier::{Notifier, NotifierConfig};

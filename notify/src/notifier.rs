@@ -2,9 +2,9 @@
 
 use crate::channels::{Channel, Message};
 use crate::ledger::{Ledger, LedgerError};
-use crate::seal::open;
 use crate::templates::{Templates, Values};
 use futures_util::StreamExt;
+use pinauth_contract::sealed;
 use pinauth_domain::{Event, EventKind, ResetChannel, Timestamp};
 use pinauth_store::{EventStore, Filter, Position, StoreError};
 use std::path::Path;
@@ -146,7 +146,7 @@ impl Notifier {
                 )?;
                 continue;
             }
-            let Some(secret) = open(&self.config.key, &challenge_id, sealed.as_bytes()) else {
+            let Some(secret) = sealed::open(&self.config.key, &challenge_id, &sealed) else {
                 tracing::error!(challenge = %pending.challenge_id, "a sealed reset secret does not open with this notifier's key");
                 self.ledger.record(
                     &pending.challenge_id,

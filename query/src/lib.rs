@@ -7,7 +7,8 @@
 //! it, boundedly, and fails clearly when the read side is behind.
 
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
-use pinauth_domain::{AccountId, Digest, Timestamp, TokenKind};
+use pinauth_contract::token::Token;
+use pinauth_domain::{AccountId, Timestamp, TokenKind};
 use pinauth_projections::Projection;
 use pinauth_projections::models::{AccountView, Attempt, LockoutView, TokenProblem};
 use pinauth_wire::error::{token_expired, token_invalid};
@@ -102,19 +103,6 @@ pub async fn handle(state: &QueryState, req: &HttpRequest) -> Option<HttpRespons
     })
 }
 
-/// The token's canonical text and its SHA-256, as the command service stores it.
-fn digest_of(text: &str) -> Option<(String, Digest)> {
-    let canonical = uuid::Uuid::try_parse(text.trim())
-        .ok()?
-        .hyphenated()
-        .to_string();
-    let sha = <[u8; 32]>::try_from(
-        ring::digest::digest(&ring::digest::SHA256, canonical.as_bytes()).as_ref(),
-    )
-    .ok()?;
-    Some((canonical, Digest::from_bytes(sha)))
-}
-
 async fn read_your_writes(state: &QueryState, req: &HttpRequest) -> Result<(), ApiError> {
     if let Some(raw) = header(req, "x-pinauth-min-position") {
         let position: u64 = raw
@@ -147,8 +135,8 @@ async fn answer(
         Endpoint::ValidateAccessToken | Endpoint::AccessTokenInfo | Endpoint::Profile => {
             let text = access_token(req, &query)?;
             read_your_writes(state, req).await?;
-            let (canonical, digest) =
-                digest_of(&text).ok_or_else(|| token_invalid(TokenKind::Access))?;
+            let token = Token::parse(&text).ok_or_else(|| token_invalid(TokenKind::Access))?;
+            let digest = token.digest();
             let entry = state
                 .projection
                 .read(|m| m.token(&digest, TokenKind::Access, now))
@@ -162,21 +150,21 @@ async fn answer(
                     .ok_or_else(|| token_invalid(TokenKind::Access));
             }
             Ok(Answer::AccessToken {
-                access_token: canonical,
+                access_token: token.as_string(),
                 expires_in: entry.expires_at.to_rfc3339(),
             })
         }
         Endpoint::ValidateSessionToken => {
             let text = query.required("session_token")?.to_owned();
             read_your_writes(state, req).await?;
-            let (canonical, digest) =
-                digest_of(&text).ok_or_else(|| token_invalid(TokenKind::PinSession))?;
+            let token = Token::parse(&text).ok_or_else(|| token_invalid(TokenKind::PinSession))?;
+            let digest = token.digest();
             let entry = state
                 .projection
                 .read(|m| m.token(&digest, TokenKind::PinSession, now))
                 .map_err(|p| problem(p, TokenKind::PinSession))?;
             Ok(Answer::SessionToken {
-                session_token: canonical,
+                session_token: token.as_string(),
                 session_expires_in: entry.expires_at.to_rfc3339(),
             })
         }

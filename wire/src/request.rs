@@ -3,6 +3,7 @@
 //! `true`/`True`/empty, and every string bounded in length.
 
 use super::error::{ApiError, Catalog};
+use pinauth_contract::ct_eq;
 use serde_json::{Map, Value};
 use std::borrow::Cow;
 
@@ -146,12 +147,6 @@ fn string_of(name: &str, value: &Value) -> Result<String, ApiError> {
         )),
         _ => Err(ApiError::field(name, "must be a string")),
     }
-}
-
-/// Whether `a` and `b` are equal, in time that depends only on their lengths.
-pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len()
-        && std::hint::black_box(a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y))) == 0
 }
 
 /// A header's trimmed value, if present and not empty.

@@ -2,8 +2,8 @@
 //!
 //! - A request opens a challenge (an OTP, or a reset token sent as a link) and records it in the
 //!   account's stream: the HMAC of the OTP or the SHA-256 of the token, and the secret itself sealed
-//!   with ChaCha20-Poly1305 under the notifier's key, so that only the notifier can deliver it. The
-//!   challenge id is the associated data, so a sealed secret cannot be moved to another challenge.
+//!   for the notifier alone (`pinauth_contract::sealed`: ChaCha20-Poly1305 under the notifier's key,
+//!   the challenge id as associated data, so a sealed secret cannot be moved to another challenge).
 //! - An unknown identifier gets the same answer as a known one, after the time a known request
 //!   usually takes, and nothing is sent (unless `reveal_unknown` asks for LoginRadius's
 //!   "does not exist" errors).
@@ -15,14 +15,13 @@ use super::verdicts::{NewPin, Verdicts};
 use super::{CommandService, Done, Identifier, RequestContext};
 use crate::crypto::{Plaintext, Token, ct_eq};
 use crate::error::AppError;
+use pinauth_contract::sealed::{self, SealedSecret};
 use pinauth_domain::{
     Account, AttemptFlow, ChallengeId, ChallengeSecret, Command, Digest, DomainError, Pin,
     QuestionId, RequestPinReset, ResetChannel, ResetPinViaOtp, ResetPinViaSecurityAnswer,
     ResetPinViaToken, Sealed,
 };
-use ring::aead;
 use ring::rand::{SecureRandom, SystemRandom};
-use serde::Serialize;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
@@ -96,14 +95,6 @@ pub enum ResetSecret {
     Answers(Identifier, Vec<(String, Plaintext)>),
 }
 
-/// What the notifier finds when it opens a sealed secret.
-#[derive(Serialize)]
-struct SealedSecret<'a> {
-    to: &'a str,
-    secret: &'a str,
-    link: Option<&'a str>,
-}
-
 /// A moving average of how long known forgot-PIN requests take, to pad unknown ones.
 #[derive(Default)]
 pub(super) struct Latency {
@@ -149,26 +140,15 @@ impl CommandService {
         Digest::from_bytes(bytes)
     }
 
-    fn seal(&self, challenge: &ChallengeId, plaintext: &[u8]) -> Result<Sealed, AppError> {
-        let key = aead::LessSafeKey::new(
-            aead::UnboundKey::new(&aead::CHACHA20_POLY1305, &self.inner.sealing_key.0)
-                .map_err(|_| AppError::Corrupt("sealing key".into()))?,
-        );
-        let mut nonce = [0u8; 12];
-        self.inner
-            .rng
-            .fill(&mut nonce)
-            .map_err(|_| AppError::Corrupt("random source".into()))?;
-        let mut buffer = plaintext.to_vec();
-        key.seal_in_place_append_tag(
-            aead::Nonce::assume_unique_for_key(nonce),
-            aead::Aad::from(challenge.as_uuid().as_bytes()),
-            &mut buffer,
+    /// `secret`, sealed for the notifier alone (the format is the contract's).
+    fn seal(&self, challenge: &ChallengeId, secret: &SealedSecret) -> Result<Sealed, AppError> {
+        sealed::seal(
+            &self.inner.sealing_key.0,
+            challenge,
+            secret,
+            &self.inner.rng,
         )
-        .map_err(|_| AppError::Corrupt("sealing failed".into()))?;
-        let mut sealed = nonce.to_vec();
-        sealed.extend_from_slice(&buffer);
-        Ok(Sealed::from_bytes(sealed))
+        .map_err(|e| AppError::Corrupt(e.to_string()))
     }
 
     /// Opens a forgot-PIN challenge and records the secret sealed for the notifier.
@@ -264,12 +244,14 @@ impl CommandService {
                     ForgotChannel::Sms { .. } => profile.phone.as_ref().map(|p| p.as_str()),
                 }
                 .ok_or(DomainError::ChannelUnavailable)?;
-                let plaintext = serde_json::to_vec(&SealedSecret {
-                    to,
-                    secret: &secret_text,
-                    link: link.as_deref(),
-                })
-                .map_err(|e| AppError::Corrupt(e.to_string()))?;
+                let sealed = self.seal(
+                    &challenge_id,
+                    &SealedSecret {
+                        to: to.to_owned(),
+                        secret: secret_text.clone(),
+                        link: link.clone(),
+                    },
+                )?;
                 Ok(Decision::Decide(Command::RequestPinReset(
                     RequestPinReset {
                         at,
@@ -277,7 +259,7 @@ impl CommandService {
                         via,
                         channel: domain_channel,
                         secret,
-                        sealed: self.seal(&challenge_id, &plaintext)?,
+                        sealed,
                         template: Some(template.clone()),
                         reset_url: link.as_ref().map(|_| reset_url.clone()),
                     },
