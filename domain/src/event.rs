@@ -387,15 +387,21 @@ impl EventKind {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EventMetadata {
     /// When the command was received.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub occurred_at: Option<Timestamp>,
     /// The request this event belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub correlation_id: Option<uuid::Uuid>,
     /// The command or event that caused it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub causation_id: Option<uuid::Uuid>,
     /// The client's IP address, where known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_ip: Option<String>,
     /// The client's user agent, where known (truncated by the HTTP layer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_agent: Option<String>,
     /// Fingerprint of the policy that applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy: Option<String>,
 }

@@ -49,7 +49,9 @@ impl ChallengeId {
     }
 }
 
-/// A 32-byte digest: the SHA-256 of a token, or the keyed HMAC of an OTP. Serialized as hex.
+/// A 32-byte digest: the SHA-256 of a token, or the keyed HMAC of an OTP. Stored as unpadded
+/// base64url (43 characters: a third of a login event's bytes were hex digests, 64 characters
+/// each); hex, as events written before were, is still read.
 #[derive(Clone, Copy, Eq)]
 pub struct Digest([u8; 32]);
 
@@ -102,7 +104,35 @@ impl fmt::Debug for Digest {
 
 impl Serialize for Digest {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.to_hex())
+        use base64::Engine as _;
+        let mut text = [0u8; 43];
+        match base64::engine::general_purpose::URL_SAFE_NO_PAD.encode_slice(self.0, &mut text) {
+            Ok(43) => {
+                s.serialize_str(std::str::from_utf8(&text).map_err(serde::ser::Error::custom)?)
+            }
+            _ => Err(serde::ser::Error::custom(
+                "digest does not encode in 43 characters",
+            )),
+        }
+    }
+}
+
+impl Digest {
+    /// Reads a stored digest: 43 characters of unpadded base64url, or 64 of hex.
+    fn parse_stored(text: &str) -> Option<Self> {
+        use base64::Engine as _;
+        match text.len() {
+            64 => crate::hex::decode_array(text).map(Digest),
+            43 => {
+                let mut bytes = [0u8; 33];
+                let n = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .decode_slice(text, &mut bytes)
+                    .ok()?;
+                let (digest, _) = bytes.split_first_chunk::<32>()?;
+                (n == 32).then_some(Digest(*digest))
+            }
+            _ => None,
+        }
     }
 }
 
@@ -114,12 +144,11 @@ impl<'de> Deserialize<'de> for Digest {
         impl serde::de::Visitor<'_> for Hex {
             type Value = Digest;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a 32-byte digest in hex")
+                f.write_str("a 32-byte digest in base64url or hex")
             }
             fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Digest, E> {
-                crate::hex::decode_array(text)
-                    .map(Digest)
-                    .ok_or_else(|| E::custom("digest is not 32 bytes of hex"))
+                Digest::parse_stored(text)
+                    .ok_or_else(|| E::custom("digest is not 32 bytes of base64url or hex"))
             }
         }
         d.deserialize_str(Hex)

@@ -201,3 +201,39 @@ fn the_issued_tokens_of_each_kind_of_event() {
         assert_eq!(issued, expected, "{}", kind.event_type());
     }
 }
+
+#[test]
+fn digests_are_written_as_base64url_and_read_in_either_form() {
+    let digest = Digest::from_bytes(std::array::from_fn(|i| i as u8 * 7));
+    let written = serde_json::to_string(&digest).unwrap();
+    assert_eq!(written, "\"AAcOFRwjKjE4P0ZNVFtiaXB3foWMk5qhqK-2vcTL0tk\"");
+    assert_eq!(serde_json::from_str::<Digest>(&written).unwrap(), digest);
+    // As events written before base64url were.
+    let hex = format!("\"{}\"", digest.to_hex());
+    assert_eq!(serde_json::from_str::<Digest>(&hex).unwrap(), digest);
+    for bad in [
+        "\"\"",
+        "\"AAcOFRwjKjE4P0ZNVFtiaXB3foWMk5qhqK-2vcTL0t\"",
+        "\"zz\"",
+    ] {
+        assert!(serde_json::from_str::<Digest>(bad).is_err(), "{bad}");
+    }
+    // Old-style stored events (hex digests, every metadata field spelled out) still decode.
+    let old = format!(
+        r#"{{"at":1767225660000,"event_type":"PinSessionTokenInvalidated","token":{hex}}}"#
+    );
+    let event = Event::from_stored("PinSessionTokenInvalidated", old.as_bytes()).unwrap();
+    assert_eq!(
+        event.kind,
+        EventKind::PinSessionTokenInvalidated { token: digest }
+    );
+    let metadata: EventMetadata = serde_json::from_str(
+        r#"{"occurred_at":1,"correlation_id":null,"causation_id":null,"client_ip":null,"user_agent":null,"policy":null}"#,
+    )
+    .unwrap();
+    assert_eq!(metadata.occurred_at, Some(Timestamp::from_unix_millis(1)));
+    assert_eq!(
+        serde_json::to_string(&EventMetadata::default()).unwrap(),
+        "{}"
+    );
+}
