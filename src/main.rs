@@ -8,9 +8,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use config::Config;
 use pinauth_command::app::{AppSettings, Clock, CommandService, SystemClock};
 use pinauth_command::crypto::{Hasher, Keys, KeysFile, LookupNames};
-use pinauth_command::http::{ApiState, HttpSettings};
+use pinauth_command::http::ApiState;
 use pinauth_command::lookup::Lookups;
-use pinauth_command::sott::SottVerifier;
 use pinauth_domain::{AccountId, Timestamp};
 use pinauth_projections::audit::{AuditQuery, AuditRecord, failed_attempts};
 use pinauth_projections::snapshot::SnapshotStore;
@@ -346,32 +345,12 @@ fn command_state(
         Arc::new(SystemClock),
         &keys,
     );
-    let http = HttpSettings {
-        api_key: credentials.api_key.clone(),
-        api_secret: credentials.api_secret.clone(),
-        max_body_bytes: config.http.max_body_bytes,
-        sott: config.http.require_sott.then(|| {
-            SottVerifier::new(
-                &credentials.api_key,
-                &credentials.api_secret,
-                config.http.sott_max_window_secs,
-                config.http.sott_skew_secs,
-            )
-        }),
-        security_questions: config
-            .http
-            .security_questions
-            .iter()
-            .map(|q| (q.id.clone(), q.question.clone()))
-            .collect(),
-        password_min_chars: config.http.password_min_chars,
-        password_max_chars: config.http.password_max_chars,
-        trust_forwarded_for: config.http.trust_forwarded_for,
-    };
-    Ok(ApiState {
+    Ok(ApiState::new(
         service,
-        settings: Arc::new(http),
-    })
+        config.http.clone(),
+        &credentials.api_key,
+        &credentials.api_secret,
+    ))
 }
 
 fn notifier(

@@ -116,7 +116,7 @@ pub async fn spawn_with(change: impl FnOnce(&mut Options)) -> TestApp {
         recovery_reveal: false,
         share: None,
         policy: Policy::default(),
-        http: HttpSettings::new(KEY, SECRET),
+        http: HttpSettings::default(),
         argon2: Argon2Params::testing(),
         workers: 2,
         queue: 256,
@@ -159,10 +159,7 @@ pub async fn spawn_with(change: impl FnOnce(&mut Options)) -> TestApp {
         clock.clone(),
         &keys_kept,
     );
-    let state = ApiState {
-        service,
-        settings: Arc::new(options.http),
-    };
+    let state = ApiState::new(service, options.http, KEY, SECRET);
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let server = HttpServer::new(move || App::new().configure(configure(state.clone())))
