@@ -3,6 +3,9 @@
 //! Routing is an explicit table matched on the method and the lower-cased path, because LoginRadius's
 //! clients spell path segments differently (`session_token/InValidate`); every refusal, unknown
 //! routes included, is a LoginRadius error body.
+//!
+//! This crate serves nothing by itself: the process's one entry (the `pinauth-server` crate) reads
+//! the body with [`read_body`] and offers every request to [`handle`] first, then to the query API.
 
 mod errors;
 mod handlers;
@@ -246,33 +249,4 @@ pub async fn handle(state: &ApiState, req: &HttpRequest, body: &[u8]) -> Option<
         Ok(reply) => reply.into_response(),
         Err(error) => error.error_response(),
     })
-}
-
-/// An actix handler for a service made of the command API alone.
-pub async fn entry(
-    req: HttpRequest,
-    payload: web::Payload,
-    state: web::Data<ApiState>,
-) -> HttpResponse {
-    let body = match read_body(payload, state.settings.max_body_bytes).await {
-        Ok(body) => body,
-        Err(e) => return e.error_response(),
-    };
-    if let Some(response) = handle(&state, &req, &body).await {
-        return response;
-    }
-    match req.path() {
-        "/health/live" | "/health/ready" => {
-            HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
-        }
-        _ => ApiError::not_found().error_response(),
-    }
-}
-
-/// Registers the command API on an actix app.
-pub fn configure(state: ApiState) -> impl FnOnce(&mut web::ServiceConfig) {
-    move |cfg| {
-        cfg.app_data(web::Data::new(state))
-            .default_service(web::to(entry));
-    }
 }
