@@ -7,6 +7,7 @@
 
 use anyhow::{Context, bail};
 use pinauth_command::crypto::{Argon2Params, KeysFile};
+use pinauth_command::http::HttpSettings;
 use pinauth_domain::Policy;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -32,7 +33,7 @@ pub struct Config {
     /// The hashing pool.
     pub hashing: Hashing,
     /// HTTP limits and registration checks.
-    pub http: Http,
+    pub http: HttpSettings,
     /// The embedded store.
     pub store: Store,
     /// The read models.
@@ -143,29 +144,6 @@ pub struct Hashing {
     pub nice: u8,
 }
 
-/// HTTP settings.
-#[derive(Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Http {
-    pub max_body_bytes: usize,
-    pub require_sott: bool,
-    pub sott_max_window_secs: u64,
-    pub sott_skew_secs: u64,
-    pub password_min_chars: usize,
-    pub password_max_chars: usize,
-    pub security_questions: Vec<Question>,
-    /// Behind the gateway: the client address is the last `X-Forwarded-For` entry.
-    pub trust_forwarded_for: bool,
-}
-
-/// A security question offered at registration.
-#[derive(Deserialize, Clone)]
-#[serde(deny_unknown_fields)]
-pub struct Question {
-    pub id: String,
-    pub question: String,
-}
-
 /// Store settings: `store = "kurrentdb://host:2113?tls=false"` (or `[store] url = ...`) selects
 /// KurrentDB; without a URL, events go to the embedded SQLite log in the data folder.
 #[derive(Deserialize)]
@@ -191,7 +169,7 @@ impl Default for Config {
             policy: Policy::default(),
             argon2: Argon2Params::default(),
             hashing: Hashing::default(),
-            http: Http::default(),
+            http: HttpSettings::default(),
             store: Store::default(),
             projections: Projections::default(),
             recovery: Recovery::default(),
@@ -206,26 +184,6 @@ impl Default for Hashing {
             workers: None,
             queue: 64,
             nice: pinauth_command::crypto::DEFAULT_NICE,
-        }
-    }
-}
-
-impl Default for Http {
-    fn default() -> Self {
-        let defaults = pinauth_command::http::HttpSettings::new("", "");
-        Self {
-            max_body_bytes: defaults.max_body_bytes,
-            require_sott: false,
-            sott_max_window_secs: 86_400,
-            sott_skew_secs: 300,
-            password_min_chars: defaults.password_min_chars,
-            password_max_chars: defaults.password_max_chars,
-            trust_forwarded_for: defaults.trust_forwarded_for,
-            security_questions: defaults
-                .security_questions
-                .into_iter()
-                .map(|(id, question)| Question { id, question })
-                .collect(),
         }
     }
 }
@@ -392,6 +350,45 @@ mod tests {
         assert!(!bad("PINAUTH_LISTEN", "127.0.0.1:0"));
         assert!(bad("PINAUTH_STORE", "postgres://localhost"));
         assert!(bad("PINAUTH_STORE__NAMESPACE", "$system"));
+    }
+
+    #[test]
+    fn the_http_section_is_read_into_the_command_services_settings() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("pinauth.toml");
+        std::fs::write(
+            &file,
+            "[http]\nmax_body_bytes = 4096\nsott_skew_secs = 60\n\
+             [[http.security_questions]]\nid = \"colour\"\nquestion = \"Favourite colour?\"\n",
+        )
+        .unwrap();
+        let env = [
+            ("PINAUTH_HTTP__REQUIRE_SOTT".to_owned(), "true".to_owned()),
+            (
+                "PINAUTH_HTTP__TRUST_FORWARDED_FOR".to_owned(),
+                "true".to_owned(),
+            ),
+        ];
+        let http = Config::load(Some(&file), env).unwrap().http;
+        assert_eq!(http.max_body_bytes, 4096);
+        assert_eq!(http.sott_skew_secs, 60);
+        assert!(http.require_sott && http.trust_forwarded_for);
+        assert_eq!(http.security_questions.len(), 1);
+        assert_eq!(http.security_questions[0].id, "colour");
+        // What is not named keeps its default.
+        assert_eq!(http.sott_max_window_secs, 86_400);
+        assert_eq!((http.password_min_chars, http.password_max_chars), (6, 128));
+        let defaults = Config::load(None, []).unwrap().http;
+        assert_eq!(defaults.max_body_bytes, 16 * 1024);
+        assert!(!defaults.require_sott && !defaults.trust_forwarded_for);
+        assert_eq!(defaults.security_questions.len(), 3);
+        assert!(
+            Config::load(
+                None,
+                [("PINAUTH_HTTP__NO_SUCH_KEY".to_owned(), "1".to_owned())]
+            )
+            .is_err()
+        );
     }
 
     #[test]

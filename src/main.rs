@@ -1,30 +1,27 @@
 //! `pinauth`: the binary that wires the crates together.
 
 mod config;
-mod server;
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use config::Config;
 use pinauth_command::app::{AppSettings, Clock, CommandService, SystemClock};
 use pinauth_command::crypto::{Hasher, Keys, KeysFile, LookupNames};
-use pinauth_command::http::{ApiState, HttpSettings};
+use pinauth_command::http::ApiState;
 use pinauth_command::lookup::Lookups;
-use pinauth_command::sott::SottVerifier;
 use pinauth_domain::{AccountId, Timestamp};
 use pinauth_projections::audit::{AuditQuery, AuditRecord, failed_attempts};
 use pinauth_projections::snapshot::SnapshotStore;
 use pinauth_projections::{Projection, ReadModels, TokenRoutes};
 use pinauth_query::{QuerySettings, QueryState};
+use pinauth_server::Services;
 use pinauth_store::EventStore;
 use pinauth_store::kurrent::{KurrentOptions, KurrentStore};
 use pinauth_store::sqlite::{SqliteOptions, SqliteStore};
 use serde::{Deserialize, Serialize};
-use server::Services;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 #[derive(Parser)]
@@ -346,32 +343,12 @@ fn command_state(
         Arc::new(SystemClock),
         &keys,
     );
-    let http = HttpSettings {
-        api_key: credentials.api_key.clone(),
-        api_secret: credentials.api_secret.clone(),
-        max_body_bytes: config.http.max_body_bytes,
-        sott: config.http.require_sott.then(|| {
-            SottVerifier::new(
-                &credentials.api_key,
-                &credentials.api_secret,
-                config.http.sott_max_window_secs,
-                config.http.sott_skew_secs,
-            )
-        }),
-        security_questions: config
-            .http
-            .security_questions
-            .iter()
-            .map(|q| (q.id.clone(), q.question.clone()))
-            .collect(),
-        password_min_chars: config.http.password_min_chars,
-        password_max_chars: config.http.password_max_chars,
-        trust_forwarded_for: config.http.trust_forwarded_for,
-    };
-    Ok(ApiState {
+    Ok(ApiState::new(
         service,
-        settings: Arc::new(http),
-    })
+        config.http.clone(),
+        &credentials.api_key,
+        &credentials.api_secret,
+    ))
 }
 
 fn notifier(
@@ -407,6 +384,25 @@ fn notifier(
     )?)
 }
 
+fn query_state(
+    config: &Config,
+    store: Arc<dyn EventStore>,
+    credentials: &Credentials,
+) -> anyhow::Result<QueryState> {
+    let snapshots = SnapshotStore::open(config.data.join("projections.db"))
+        .context("cannot open the read-model snapshots")?;
+    let settings = QuerySettings {
+        api_key: credentials.api_key.clone(),
+        api_secret: credentials.api_secret.clone(),
+        max_wait: Duration::from_millis(config.projections.max_wait_ms),
+    };
+    Ok(QueryState {
+        projection: Projection::<ReadModels>::new(store, Some(snapshots)),
+        settings: Arc::new(settings),
+        now: Arc::new(|| SystemClock.now()),
+    })
+}
+
 async fn run(config: Config, role: Role) -> anyhow::Result<()> {
     let store = open_store(&config)?;
     let (credentials, created) = credentials(&config)?;
@@ -414,57 +410,8 @@ async fn run(config: Config, role: Role) -> anyhow::Result<()> {
         Role::All | Role::Command => Some(command_state(&config, store.clone(), &credentials)?),
         Role::Query => None,
     };
-    // Ready once every index this process routes or answers by has caught up with the log.
-    let pending = Arc::new(std::sync::atomic::AtomicUsize::new(
-        usize::from(command.is_some()) + usize::from(role != Role::Command),
-    ));
-    let ready = Arc::new(AtomicBool::new(false));
-    let caught_up = {
-        let (pending, ready) = (pending.clone(), ready.clone());
-        move || {
-            if pending.fetch_sub(1, Ordering::AcqRel) == 1 {
-                ready.store(true, Ordering::Release);
-            }
-        }
-    };
-    if let Some(command) = &command {
-        let follower = command.service.routes().clone();
-        let snapshot_every = Duration::from_millis(config.projections.snapshot_ms.max(10));
-        let caught_up = caught_up.clone();
-        actix_web::rt::spawn(async move {
-            match follower.catch_up().await {
-                Ok(_) => caught_up(),
-                Err(error) => tracing::error!(%error, "initial catch-up of the token index failed"),
-            }
-            follower.run(snapshot_every).await;
-        });
-    }
     let query = match role {
-        Role::All | Role::Query => {
-            let snapshots = SnapshotStore::open(config.data.join("projections.db"))
-                .context("cannot open the read-model snapshots")?;
-            let projection = Projection::<ReadModels>::new(store.clone(), Some(snapshots));
-            let settings = QuerySettings {
-                api_key: credentials.api_key.clone(),
-                api_secret: credentials.api_secret.clone(),
-                max_wait: Duration::from_millis(config.projections.max_wait_ms),
-            };
-            let follower = projection.clone();
-            let snapshot_every = Duration::from_millis(config.projections.snapshot_ms.max(10));
-            let caught_up = caught_up.clone();
-            actix_web::rt::spawn(async move {
-                match follower.catch_up().await {
-                    Ok(_) => caught_up(),
-                    Err(error) => tracing::error!(%error, "initial catch-up failed"),
-                }
-                follower.run(snapshot_every).await;
-            });
-            Some(QueryState {
-                projection,
-                settings: Arc::new(settings),
-                now: Arc::new(|| SystemClock.now()),
-            })
-        }
+        Role::All | Role::Query => Some(query_state(&config, store.clone(), &credentials)?),
         Role::Command => None,
     };
     if role == Role::All {
@@ -472,16 +419,16 @@ async fn run(config: Config, role: Role) -> anyhow::Result<()> {
         let poll = Duration::from_millis(config.notify.poll_ms.max(10));
         actix_web::rt::spawn(notifier.run(poll));
     }
-    let command_for_shutdown = command.clone();
-    let services = Services {
+    let services = Services::start(
+        store,
         command,
-        query: query.clone(),
-        store: store.clone(),
-        ready,
-        max_body_bytes: config.http.max_body_bytes,
-    };
+        query,
+        config.http.max_body_bytes,
+        Duration::from_millis(config.projections.snapshot_ms.max(10)),
+    );
+    let serving = services.clone();
     let server = actix_web::HttpServer::new(move || {
-        actix_web::App::new().configure(server::configure(services.clone()))
+        actix_web::App::new().configure(pinauth_server::configure(serving.clone()))
     })
     .bind(&config.listen)
     .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -504,12 +451,7 @@ async fn run(config: Config, role: Role) -> anyhow::Result<()> {
     }
     std::io::stdout().flush()?;
     server.run().await?;
-    if let Some(query) = query {
-        query.projection.save_snapshot();
-    }
-    if let Some(command) = command_for_shutdown {
-        command.service.routes().save_snapshot();
-    }
+    services.save_snapshots();
     Ok(())
 }
 

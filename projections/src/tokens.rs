@@ -3,7 +3,7 @@
 //! Tokens are 122 random bits and need no uniqueness check, so no lookup stream is written for
 //! them; whoever must route a presented token to its account folds the account events it has seen
 //! into an index from the token's digest. The query side keeps its own richer one (validity, in
-//! [`crate::models`]); the command side keeps [`TokenRoutes`], which only routes: the aggregate,
+//! [`crate::sessions`]); the command side keeps [`TokenRoutes`], which only routes: the aggregate,
 //! not the index, decides whether a routed token is valid. Both key by [`TokenKey`] and hash with
 //! [`DigestHasher`].
 //!

@@ -179,7 +179,7 @@ pub fn normalize_answer(answer: &str) -> String {
 }
 
 async fn register(call: &Call<'_>) -> Result<Reply, ApiError> {
-    if let Some(verifier) = &call.settings().sott {
+    if let Some(verifier) = call.sott() {
         let sott = call
             .header("x-loginradius-sott")
             .ok_or(Catalog::SottMissing)?;
@@ -216,7 +216,7 @@ async fn register(call: &Call<'_>) -> Result<Reply, ApiError> {
             .settings()
             .security_questions
             .iter()
-            .any(|(id, _)| *id == question);
+            .any(|q| q.id == question);
         let id = QuestionId::parse(&question)
             .filter(|_| known)
             .ok_or(Catalog::UnknownQuestion)?;
@@ -491,8 +491,8 @@ async fn security_questions(call: &Call<'_>, kind: IdentifierKind) -> Result<Rep
                 .settings()
                 .security_questions
                 .iter()
-                .find(|(q, _)| q == id.as_str())
-                .map(|(_, t)| t.as_str())
+                .find(|q| q.id == id.as_str())
+                .map(|q| q.question.as_str())
                 .unwrap_or_default();
             serde_json::json!({ "QuestionId": id.as_str(), "Question": text })
         })

@@ -3,6 +3,9 @@
 //! Routing is an explicit table matched on the method and the lower-cased path, because LoginRadius's
 //! clients spell path segments differently (`session_token/InValidate`); every refusal, unknown
 //! routes included, is a LoginRadius error body.
+//!
+//! This crate serves nothing by itself: the process's one entry (the `pinauth-server` crate) reads
+//! the body with [`read_body`] and offers every request to [`handle`] first, then to the query API.
 
 mod errors;
 mod handlers;
@@ -16,48 +19,61 @@ use futures_util::StreamExt;
 use pinauth_store::Position;
 use pinauth_wire::ApiError;
 use pinauth_wire::request::{self as wire, Query};
+use serde::Deserialize;
 use std::sync::Arc;
 use uuid::Uuid;
 
 pub use errors::api_error;
 
-/// Settings of the HTTP layer.
-#[derive(Clone, Debug)]
+/// Settings of the HTTP layer: the `[http]` section of the configuration, read as it is
+/// (`PINAUTH_HTTP__*` in the environment). Every key may be left out.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct HttpSettings {
-    /// The app's API key (query `apikey`).
-    pub api_key: String,
-    /// The app's API secret (header `X-LoginRadius-ApiSecret` on management calls).
-    pub api_secret: String,
     /// Largest request body accepted (default 16 KiB).
     pub max_body_bytes: usize,
-    /// When set, registration requires a valid `X-LoginRadius-Sott`.
-    pub sott: Option<SottVerifier>,
-    /// Configured security questions: id and text.
-    pub security_questions: Vec<(String, String)>,
+    /// Registration requires a valid `X-LoginRadius-Sott` (default off).
+    pub require_sott: bool,
+    /// Longest time window a SOTT may name (default a day).
+    pub sott_max_window_secs: u64,
+    /// How far the clock that made a SOTT may be from ours (default 5 minutes).
+    pub sott_skew_secs: u64,
     /// Shortest password accepted (default 6).
     pub password_min_chars: usize,
     /// Longest password accepted (default 128).
     pub password_max_chars: usize,
+    /// The security questions offered at registration.
+    pub security_questions: Vec<SecurityQuestion>,
     /// Take the client's address from the last `X-Forwarded-For` entry (default off). Only for a
     /// service that nothing but a trusted proxy (the gateway) can reach: anyone else could forge it.
     pub trust_forwarded_for: bool,
 }
 
-impl HttpSettings {
-    /// Settings for an app with this key and secret, with defaults for the rest.
-    pub fn new(api_key: impl Into<String>, api_secret: impl Into<String>) -> Self {
+/// A security question offered at registration (`[[http.security_questions]]`).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecurityQuestion {
+    /// What `SecurityQuestionAnswer` names it by.
+    pub id: String,
+    /// Its text.
+    pub question: String,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        let question = |id: &str, question: &str| SecurityQuestion {
+            id: id.into(),
+            question: question.into(),
+        };
         Self {
-            api_key: api_key.into(),
-            api_secret: api_secret.into(),
             max_body_bytes: 16 * 1024,
-            sott: None,
+            require_sott: false,
+            sott_max_window_secs: 86_400,
+            sott_skew_secs: 300,
             security_questions: vec![
-                ("q1".into(), "What was the name of your first pet?".into()),
-                ("q2".into(), "In which city were you born?".into()),
-                (
-                    "q3".into(),
-                    "What was the name of your first school?".into(),
-                ),
+                question("q1", "What was the name of your first pet?"),
+                question("q2", "In which city were you born?"),
+                question("q3", "What was the name of your first school?"),
             ],
             password_min_chars: 6,
             password_max_chars: 128,
@@ -71,8 +87,52 @@ impl HttpSettings {
 pub struct ApiState {
     /// The use cases.
     pub service: CommandService,
-    /// HTTP settings.
-    pub settings: Arc<HttpSettings>,
+    settings: Arc<HttpSettings>,
+    app: Arc<AppCredentials>,
+}
+
+/// The app the API answers for.
+struct AppCredentials {
+    /// Its API key (query `apikey`).
+    api_key: String,
+    /// Its API secret (header `X-LoginRadius-ApiSecret` on management calls).
+    api_secret: String,
+    /// Made from both when `require_sott` is on.
+    sott: Option<SottVerifier>,
+}
+
+impl ApiState {
+    /// The HTTP API of `service`, for the app whose key is `api_key` and secret `api_secret`.
+    pub fn new(
+        service: CommandService,
+        settings: HttpSettings,
+        api_key: impl Into<String>,
+        api_secret: impl Into<String>,
+    ) -> Self {
+        let (api_key, api_secret) = (api_key.into(), api_secret.into());
+        let sott = settings.require_sott.then(|| {
+            SottVerifier::new(
+                &api_key,
+                &api_secret,
+                settings.sott_max_window_secs,
+                settings.sott_skew_secs,
+            )
+        });
+        Self {
+            service,
+            settings: Arc::new(settings),
+            app: Arc::new(AppCredentials {
+                api_key,
+                api_secret,
+                sott,
+            }),
+        }
+    }
+
+    /// Its settings.
+    pub fn settings(&self) -> &HttpSettings {
+        &self.settings
+    }
 }
 
 /// A successful answer: a JSON body and the position of the last event written, if any.
@@ -109,6 +169,11 @@ impl Call<'_> {
         &self.state.settings
     }
 
+    /// The SOTT check registration must pass, when required.
+    fn sott(&self) -> Option<&SottVerifier> {
+        self.state.app.sott.as_ref()
+    }
+
     fn service(&self) -> &CommandService {
         &self.state.service
     }
@@ -128,7 +193,7 @@ impl Call<'_> {
 
     /// The app secret of a management call.
     fn check_api_secret(&self) -> Result<(), ApiError> {
-        wire::check_api_secret(self.req, &self.settings().api_secret)
+        wire::check_api_secret(self.req, &self.state.app.api_secret)
     }
 }
 
@@ -170,7 +235,7 @@ pub async fn handle(state: &ApiState, req: &HttpRequest, body: &[u8]) -> Option<
     let path = wire::route_path(req);
     let endpoint = handlers::route(req.method(), &path)?;
     let query = Query::parse(req.query_string());
-    if let Err(e) = wire::check_api_key(&query, &state.settings.api_key) {
+    if let Err(e) = wire::check_api_key(&query, &state.app.api_key) {
         return Some(e.error_response());
     }
     let call = Call {
@@ -184,33 +249,4 @@ pub async fn handle(state: &ApiState, req: &HttpRequest, body: &[u8]) -> Option<
         Ok(reply) => reply.into_response(),
         Err(error) => error.error_response(),
     })
-}
-
-/// An actix handler for a service made of the command API alone.
-pub async fn entry(
-    req: HttpRequest,
-    payload: web::Payload,
-    state: web::Data<ApiState>,
-) -> HttpResponse {
-    let body = match read_body(payload, state.settings.max_body_bytes).await {
-        Ok(body) => body,
-        Err(e) => return e.error_response(),
-    };
-    if let Some(response) = handle(&state, &req, &body).await {
-        return response;
-    }
-    match req.path() {
-        "/health/live" | "/health/ready" => {
-            HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
-        }
-        _ => ApiError::not_found().error_response(),
-    }
-}
-
-/// Registers the command API on an actix app.
-pub fn configure(state: ApiState) -> impl FnOnce(&mut web::ServiceConfig) {
-    move |cfg| {
-        cfg.app_data(web::Data::new(state))
-            .default_service(web::to(entry));
-    }
 }

@@ -1,12 +1,17 @@
 //! `spawn_app()`: the command service on 127.0.0.1:0 with a fresh SQLite store, cheap argon2
-//! parameters and a clock the test moves.
+//! parameters and a clock the test moves, behind the entry production serves (`pinauth-server`:
+//! the same routing, health, readiness and metrics, and the token index following the log), as
+//! `pinauth command` runs it; `query` adds the query API on the same port, as `pinauth serve` does.
 
 use actix_web::{App, HttpServer};
 use pinauth_command::app::{AppSettings, Clock, CommandService};
 use pinauth_command::crypto::{Argon2Params, Hasher, Keys, LookupNames};
-use pinauth_command::http::{ApiState, HttpSettings, configure};
+use pinauth_command::http::{ApiState, HttpSettings};
 use pinauth_command::lookup::Lookups;
 use pinauth_domain::{Policy, Timestamp};
+use pinauth_projections::{Projection, ReadModels, TokenRoutes};
+use pinauth_query::{QuerySettings, QueryState};
+use pinauth_server::Services;
 use pinauth_store::sqlite::{SqliteOptions, SqliteStore};
 use pinauth_store::{EventStore, Filter, RecordedEvent};
 use serde_json::{Value, json};
@@ -47,6 +52,8 @@ pub struct Options {
     pub queue: usize,
     /// Write an account snapshot every this many events.
     pub snapshot_every: u64,
+    /// Serve the query API and its read models too.
+    pub query: bool,
 }
 
 pub struct TestApp {
@@ -116,11 +123,12 @@ pub async fn spawn_with(change: impl FnOnce(&mut Options)) -> TestApp {
         recovery_reveal: false,
         share: None,
         policy: Policy::default(),
-        http: HttpSettings::new(KEY, SECRET),
+        http: HttpSettings::default(),
         argon2: Argon2Params::testing(),
         workers: 2,
         queue: 256,
         snapshot_every: pinauth_command::app::SNAPSHOT_EVERY,
+        query: false,
     };
     change(&mut options);
     let notifier = options.notifier;
@@ -152,24 +160,41 @@ pub async fn spawn_with(change: impl FnOnce(&mut Options)) -> TestApp {
         settings,
         hasher,
         lookups,
-        pinauth_projections::Projection::<pinauth_projections::TokenRoutes>::new(
-            store.clone(),
-            None,
-        ),
+        Projection::<TokenRoutes>::new(store.clone(), None),
         clock.clone(),
         &keys_kept,
     );
-    let state = ApiState {
-        service,
-        settings: Arc::new(options.http),
-    };
+    let query = options.query.then(|| {
+        let clock = clock.clone();
+        QueryState {
+            projection: Projection::<ReadModels>::new(store.clone(), None),
+            settings: Arc::new(QuerySettings {
+                api_key: KEY.into(),
+                api_secret: SECRET.into(),
+                max_wait: std::time::Duration::from_secs(2),
+            }),
+            now: Arc::new(move || clock.now()),
+        }
+    });
+    let max_body_bytes = options.http.max_body_bytes;
+    let command = ApiState::new(service, options.http, KEY, SECRET);
+    // No snapshot store: the interval does not matter.
+    let snapshot_every = std::time::Duration::from_secs(60);
+    let services = Services::start(
+        store.clone(),
+        Some(command),
+        query,
+        max_body_bytes,
+        snapshot_every,
+    );
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let server = HttpServer::new(move || App::new().configure(configure(state.clone())))
-        .listen(listener)
-        .unwrap()
-        .workers(2)
-        .run();
+    let server =
+        HttpServer::new(move || App::new().configure(pinauth_server::configure(services.clone())))
+            .listen(listener)
+            .unwrap()
+            .workers(2)
+            .run();
     actix_web::rt::spawn(server);
     let client = awc::Client::builder()
         .timeout(std::time::Duration::from_secs(30))

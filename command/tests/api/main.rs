@@ -10,6 +10,7 @@ mod helpers;
 mod outbox;
 
 mod concurrency;
+mod front;
 mod lifecycle;
 mod login;
 mod recovery;

@@ -172,7 +172,7 @@ async fn malformed_registrations_get_loginradius_errors() {
 
 #[actix_web::test]
 async fn registration_checks_the_sott_when_configured() {
-    let app = spawn_with(|o| o.http.sott = Some(SottVerifier::new(KEY, SECRET, 86_400, 300))).await;
+    let app = spawn_with(|o| o.http.require_sott = true).await;
     let body = json!({ "Email": [{ "Type": "Primary", "Value": "ann@example.com" }], "Password": PASSWORD, "PINInfo": { "PIN": PIN } });
     app.send("POST", app.url(REGISTER, ""), &[], Some(body.clone()))
         .await

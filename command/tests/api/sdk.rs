@@ -2,7 +2,6 @@
 //! (scripts/sdk-env) and passes its python in LOGINRADIUS_SDK_PYTHON.
 
 use crate::helpers::*;
-use pinauth_command::sott::SottVerifier;
 
 pub fn run_python(python: &str, script: &str, args: &[&str]) {
     let script = format!(
@@ -28,7 +27,7 @@ async fn the_python_sdk_drives_registration_login_set_change_and_invalidate() {
     let Some(python) = pinauth_tests::sdk_python() else {
         return;
     };
-    let app = spawn_with(|o| o.http.sott = Some(SottVerifier::new(KEY, SECRET, 86_400, 300))).await;
+    let app = spawn_with(|o| o.http.require_sott = true).await;
     let base = app.base.clone();
     // The SDK is synchronous; run it off the server's runtime.
     actix_web::rt::task::spawn_blocking(move || {

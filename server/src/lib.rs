@@ -1,0 +1,179 @@
+//! The HTTP front of every `pinauth` process: the command API, the query API, or both on one port,
+//! plus `/health/live`, `/health/ready` and `/metrics`.
+//!
+//! The `pinauth` binary serves it, and the command crate's API tests start the same entry, so that
+//! what they test is what production runs. [`Services::start`] also starts what every process runs
+//! beside its handlers: each index the services route or answer by (the command side's token
+//! routes, the query side's read models) catches up with the log and then follows it live;
+//! `/health/ready` answers ready only once all have caught up.
+
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
+use pinauth_command::http::{ApiState, read_body};
+use pinauth_projections::{Model, Projection};
+use pinauth_query::QueryState;
+use pinauth_store::EventStore;
+use pinauth_wire::ApiError;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+/// What one process serves. Cheap to clone.
+#[derive(Clone)]
+pub struct Services {
+    command: Option<ApiState>,
+    query: Option<QueryState>,
+    store: Arc<dyn EventStore>,
+    ready: Arc<AtomicBool>,
+    max_body_bytes: usize,
+}
+
+impl Services {
+    /// Starts the command API, the query API or both, on `store`: each index they need catches up
+    /// with the log and then follows it, snapshotting every `snapshot_every`. Bodies over
+    /// `max_body_bytes` are refused before any handler runs. Call it on the actix runtime the
+    /// server runs on.
+    pub fn start(
+        store: Arc<dyn EventStore>,
+        command: Option<ApiState>,
+        query: Option<QueryState>,
+        max_body_bytes: usize,
+        snapshot_every: Duration,
+    ) -> Self {
+        let ready = Arc::new(AtomicBool::new(false));
+        let pending = usize::from(command.is_some()) + usize::from(query.is_some());
+        ready.store(pending == 0, Ordering::Release);
+        let pending = Arc::new(AtomicUsize::new(pending));
+        let caught_up = {
+            let ready = ready.clone();
+            move || {
+                if pending.fetch_sub(1, Ordering::AcqRel) == 1 {
+                    ready.store(true, Ordering::Release);
+                }
+            }
+        };
+        if let Some(command) = &command {
+            let routes = command.service.routes().clone();
+            follow(routes, "the token index", snapshot_every, caught_up.clone());
+        }
+        if let Some(query) = &query {
+            let models = query.projection.clone();
+            follow(models, "the read models", snapshot_every, caught_up);
+        }
+        Self {
+            command,
+            query,
+            store,
+            ready,
+            max_body_bytes,
+        }
+    }
+
+    /// Whether every index has caught up with the log (what `/health/ready` answers).
+    fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+
+    /// Snapshots every index now (at shutdown, so that the next start resumes from here).
+    pub fn save_snapshots(&self) {
+        if let Some(query) = &self.query {
+            query.projection.save_snapshot();
+        }
+        if let Some(command) = &self.command {
+            command.service.routes().save_snapshot();
+        }
+    }
+}
+
+/// Catches `projection` up with the log, reports it, then follows the log for good.
+fn follow<M: Model>(
+    projection: Projection<M>,
+    what: &'static str,
+    snapshot_every: Duration,
+    caught_up: impl FnOnce() + 'static,
+) {
+    actix_web::rt::spawn(async move {
+        match projection.catch_up().await {
+            Ok(_) => caught_up(),
+            Err(error) => tracing::error!(%error, "initial catch-up of {what} failed"),
+        }
+        projection.run(snapshot_every).await;
+    });
+}
+
+async fn entry(
+    req: HttpRequest,
+    payload: web::Payload,
+    services: web::Data<Services>,
+) -> HttpResponse {
+    let body = match read_body(payload, services.max_body_bytes).await {
+        Ok(body) => body,
+        Err(e) => return e.error_response(),
+    };
+    if let Some(command) = &services.command
+        && let Some(response) = pinauth_command::http::handle(command, &req, &body).await
+    {
+        return response;
+    }
+    if let Some(query) = &services.query
+        && let Some(response) = pinauth_query::handle(query, &req).await
+    {
+        return response;
+    }
+    match req.path() {
+        "/health/live" => HttpResponse::Ok().json(serde_json::json!({ "status": "live" })),
+        "/health/ready" if services.is_ready() => {
+            HttpResponse::Ok().json(serde_json::json!({ "status": "ready" }))
+        }
+        "/health/ready" => {
+            HttpResponse::ServiceUnavailable().json(serde_json::json!({ "status": "catching up" }))
+        }
+        "/metrics" => HttpResponse::Ok()
+            .content_type("text/plain; version=0.0.4")
+            .body(metrics(&services).await),
+        _ => ApiError::not_found().error_response(),
+    }
+}
+
+async fn metrics(services: &Services) -> String {
+    use pinauth_command::metrics::single;
+    let mut out = String::new();
+    if let Some(command) = &services.command {
+        command
+            .service
+            .metrics()
+            .render(command.service.hasher().in_flight(), &mut out);
+    }
+    if let Some(query) = &services.query {
+        let head = services
+            .store
+            .head()
+            .await
+            .ok()
+            .flatten()
+            .map_or(0, |p| p.commit);
+        let applied = query.projection.applied();
+        single(
+            &mut out,
+            "pinauth_projection_lag_positions",
+            "gauge",
+            "Store head minus the last position the read models applied.",
+            head.saturating_sub(applied),
+        );
+        single(
+            &mut out,
+            "pinauth_projection_tokens",
+            "gauge",
+            "Tokens the read models know.",
+            query.projection.read(|m| m.token_count()),
+        );
+    }
+    out
+}
+
+/// Registers the services on an actix app: every request goes through one entry.
+pub fn configure(services: Services) -> impl FnOnce(&mut web::ServiceConfig) {
+    move |cfg| {
+        cfg.app_data(web::Data::new(services))
+            .default_service(web::to(entry));
+    }
+}
