@@ -39,35 +39,11 @@ pub struct Config {
     /// The read models.
     pub projections: Projections,
     /// PIN recovery.
-    pub recovery: Recovery,
+    pub recovery: pinauth_command::app::RecoverySettings,
+    /// How the command side keeps accounts (cache, snapshots).
+    pub accounts: pinauth_command::app::AccountSettings,
     /// The notifier.
     pub notify: Notify,
-}
-
-/// PIN recovery settings.
-#[derive(Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Recovery {
-    /// `resetpinurl` must start with one of these.
-    pub reset_url_allowlist: Vec<String>,
-    /// The reset URL when a request names none.
-    pub default_reset_url: String,
-    /// Answer unknown identifiers with "does not exist" errors (default: answer as if known).
-    pub reveal_unknown: bool,
-    /// Correct security answers needed for a reset.
-    pub min_security_answers: usize,
-}
-
-impl Default for Recovery {
-    fn default() -> Self {
-        let d = pinauth_command::app::RecoverySettings::default();
-        Self {
-            reset_url_allowlist: d.reset_url_allowlist,
-            default_reset_url: d.default_reset_url,
-            reveal_unknown: d.reveal_unknown,
-            min_security_answers: d.min_security_answers,
-        }
-    }
 }
 
 /// Where a channel's messages go.
@@ -172,7 +148,8 @@ impl Default for Config {
             http: HttpSettings::default(),
             store: Store::default(),
             projections: Projections::default(),
-            recovery: Recovery::default(),
+            recovery: Default::default(),
+            accounts: Default::default(),
             notify: Notify::default(),
         }
     }
@@ -389,6 +366,42 @@ mod tests {
             )
             .is_err()
         );
+    }
+
+    #[test]
+    fn the_recovery_and_accounts_sections_are_read_as_they_are() {
+        let env = |pairs: &[(&str, &str)]| {
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect::<Vec<_>>()
+        };
+        let config = Config::load(
+            None,
+            env(&[
+                ("PINAUTH_RECOVERY__REVEAL_UNKNOWN", "true"),
+                ("PINAUTH_RECOVERY__MIN_SECURITY_ANSWERS", "2"),
+                ("PINAUTH_ACCOUNTS__SNAPSHOT_EVERY", "50"),
+            ]),
+        )
+        .unwrap();
+        assert!(config.recovery.reveal_unknown);
+        assert_eq!(config.recovery.min_security_answers, 2);
+        assert_eq!(
+            config.recovery.default_reset_url,
+            "http://localhost:3000/reset-pin"
+        );
+        assert_eq!(config.accounts.snapshot_every, 50);
+        assert_eq!(config.accounts.cached, 10_000);
+        let defaults = Config::load(None, []).unwrap();
+        assert_eq!(
+            defaults.accounts.snapshot_every,
+            pinauth_command::app::SNAPSHOT_EVERY
+        );
+        assert!(!defaults.recovery.reveal_unknown);
+        // Template names come from the notifier's templates, not from `[recovery]`.
+        assert!(Config::load(None, env(&[("PINAUTH_RECOVERY__SMS_TEMPLATES", "[]")])).is_err());
+        assert!(Config::load(None, env(&[("PINAUTH_ACCOUNTS__NO_SUCH_KEY", "1")])).is_err());
     }
 
     #[test]

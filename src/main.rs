@@ -318,18 +318,15 @@ fn command_state(
     let lookups = Lookups::new(store.clone(), LookupNames::new(&keys), 60);
     let templates = pinauth_notify::templates::Templates::with(config.notify.templates.clone());
     let recovery = pinauth_command::app::RecoverySettings {
-        reset_url_allowlist: config.recovery.reset_url_allowlist.clone(),
-        default_reset_url: config.recovery.default_reset_url.clone(),
         email_templates: templates.email(),
         sms_templates: templates.sms(),
-        reveal_unknown: config.recovery.reveal_unknown,
-        min_security_answers: config.recovery.min_security_answers,
-        ..pinauth_command::app::RecoverySettings::default()
+        ..config.recovery.clone()
     };
     let settings = AppSettings {
         policy: config.policy.clone(),
         recovery,
-        ..AppSettings::default()
+        cached_accounts: config.accounts.cached,
+        snapshot_every: config.accounts.snapshot_every,
     };
     let snapshots = SnapshotStore::open(config.data.join("projections.db"))
         .context("cannot open the token-index snapshot")?;

@@ -182,6 +182,26 @@ pub struct AppSettings {
 /// The default `snapshot_every`: see BENCHMARKS.md ("account load").
 pub const SNAPSHOT_EVERY: u64 = 200;
 
+/// How the command side keeps accounts: the `[accounts]` section of the configuration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AccountSettings {
+    /// Account states kept in memory.
+    pub cached: usize,
+    /// A snapshot of an account is written once this many events followed its last one.
+    pub snapshot_every: u64,
+}
+
+impl Default for AccountSettings {
+    fn default() -> Self {
+        let app = AppSettings::default();
+        Self {
+            cached: app.cached_accounts,
+            snapshot_every: app.snapshot_every,
+        }
+    }
+}
+
 impl Default for AppSettings {
     fn default() -> Self {
         Self {

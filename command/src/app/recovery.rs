@@ -25,18 +25,22 @@ use ring::rand::{SecureRandom, SystemRandom};
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
-/// Settings of PIN recovery.
-#[derive(Clone, Debug)]
+/// Settings of PIN recovery: the `[recovery]` section of the configuration as it is, except the
+/// template names, which the notifier's templates (`[notify.templates]`) decide.
+#[derive(Clone, Debug, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct RecoverySettings {
     /// Reset URLs (`resetpinurl`) must start with one of these (error 1248 otherwise).
     pub reset_url_allowlist: Vec<String>,
     /// The reset URL used when a request names none.
     pub default_reset_url: String,
     /// Email templates, by name, and whether each sends an OTP (else a link).
+    #[serde(skip)]
     pub email_templates: Vec<(String, bool)>,
     /// The email template used when a request names none.
     pub default_email_template: String,
     /// SMS templates by name.
+    #[serde(skip)]
     pub sms_templates: Vec<String>,
     /// The SMS template used when a request names none.
     pub default_sms_template: String,
