@@ -12,6 +12,7 @@
 //! - [`audit`]: replays failed attempts from the event log itself, not from a read model.
 
 pub mod audit;
+mod cursor;
 pub mod models;
 pub mod runner;
 pub mod sessions;

@@ -25,35 +25,33 @@ pub use crate::sessions::{SessionEntry, TokenProblem};
 pub use crate::snapshot::{DecodeError, Snapshotted};
 
 use self::attempts::Clients;
+use crate::cursor::{Cursor, Next};
 use crate::sessions::{IndexedKind, SessionIndex, Slot};
 use crate::tokens::TokenKey;
 use pinauth_domain::{AccountId, Digest, Event, EventKind, IssuedToken, Timestamp, TokenKind};
-use pinauth_store::{RecordedEvent, StreamName};
-use std::collections::HashMap;
+use pinauth_store::RecordedEvent;
 
 /// Every read model, and the position they reflect.
 #[derive(Clone, Debug, Default)]
 pub struct ReadModels {
-    /// Commit position of the last event applied.
-    position: Option<u64>,
+    /// Where the models stand in the log, and the account numbers.
+    cursor: Cursor,
+    /// By account number.
     accounts: Vec<AccountView>,
-    numbers: HashMap<AccountId, u32>,
     tokens: SessionIndex,
     clients: Clients,
-    /// The stream of the last event applied, and its account's number.
-    last_stream: Option<(StreamName, u32)>,
 }
 
 /// Equal when every answer is equal: revoked slots not yet swept do not count.
 impl PartialEq for ReadModels {
     fn eq(&self, other: &Self) -> bool {
-        self.position == other.position
+        self.position() == other.position()
             && self.accounts.len() == other.accounts.len()
             && self.accounts.iter().all(|a| {
                 other
-                    .numbers
-                    .get(&a.id)
-                    .and_then(|n| other.accounts.get(*n as usize))
+                    .cursor
+                    .number(&a.id)
+                    .and_then(|n| other.accounts.get(n as usize))
                     == Some(a)
             })
             && self.live_tokens().count() == other.live_tokens().count()
@@ -77,56 +75,25 @@ impl Eq for ReadModels {}
 impl ReadModels {
     /// The commit position of the last event applied.
     pub fn position(&self) -> Option<u64> {
-        self.position
+        self.cursor.position()
     }
 
     /// Applies one recorded event; events at or before the current position are skipped.
     /// Returns whether it was applied.
     pub fn apply(&mut self, recorded: &RecordedEvent) -> bool {
-        let position = recorded.position.commit;
-        if self.position.is_some_and(|p| position <= p) {
-            return false;
-        }
-        self.position = Some(position);
-        // An account's events are often read one after another: its number is kept.
-        let known = self
-            .last_stream
-            .as_ref()
-            .filter(|(stream, _)| *stream == recorded.stream)
-            .map(|(_, number)| *number);
-        let number = match known {
-            Some(number) => number,
-            None => {
-                let Some(id) = account_of(recorded) else {
-                    return true;
-                };
-                let Some(number) = self.number(id) else {
-                    tracing::error!(stream = %recorded.stream, "more accounts than the read side can number; event skipped");
-                    return true;
-                };
-                self.last_stream = Some((recorded.stream.clone(), number));
-                number
+        match self.cursor.next(recorded, "read models") {
+            Next::Seen => false,
+            Next::Passed => true,
+            Next::Apply { number, new, event } => {
+                if let Some(id) = new {
+                    self.accounts.push(AccountView::new(id));
+                }
+                if let Some(event) = event {
+                    self.apply_event(number, &event, recorded);
+                }
+                true
             }
-        };
-        let event = match Event::from_stored(&recorded.event_type, &recorded.data) {
-            Ok(event) => event,
-            Err(error) => {
-                tracing::error!(%error, stream = %recorded.stream, revision = recorded.revision, "unreadable event skipped by the read side");
-                return true;
-            }
-        };
-        self.apply_event(number, &event, recorded);
-        true
-    }
-
-    fn number(&mut self, id: AccountId) -> Option<u32> {
-        if let Some(number) = self.numbers.get(&id) {
-            return Some(*number);
         }
-        let number = u32::try_from(self.accounts.len()).ok()?;
-        self.accounts.push(AccountView::new(id));
-        self.numbers.insert(id, number);
-        Some(number)
     }
 
     fn apply_event(&mut self, number: u32, event: &Event, recorded: &RecordedEvent) {
@@ -297,9 +264,9 @@ impl ReadModels {
 
     /// A registered account.
     pub fn account(&self, id: &AccountId) -> Option<&AccountView> {
-        self.numbers
-            .get(id)
-            .and_then(|n| self.accounts.get(*n as usize))
+        self.cursor
+            .number(id)
+            .and_then(|n| self.accounts.get(n as usize))
             .filter(|a| a.registration.is_some())
     }
 
@@ -322,16 +289,12 @@ impl ReadModels {
 
     /// An account's recent failed and refused attempts, oldest first.
     pub fn attempts(&self, id: &AccountId) -> Vec<Attempt> {
-        self.numbers
-            .get(id)
-            .and_then(|n| self.accounts.get(*n as usize))
+        self.cursor
+            .number(id)
+            .and_then(|n| self.accounts.get(n as usize))
             .map(|a| a.attempts.as_slice().to_vec())
             .unwrap_or_default()
     }
 }
 
-/// The account an `account-{uuid}` stream belongs to.
-pub fn account_of(recorded: &RecordedEvent) -> Option<AccountId> {
-    let id = recorded.stream.as_str().strip_prefix("account-")?;
-    uuid::Uuid::try_parse(id).ok().map(AccountId::from_uuid)
-}
+pub use crate::cursor::account_of;

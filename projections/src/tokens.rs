@@ -17,10 +17,10 @@
 //!   bulk stay until they expire; they route to an account that refuses them.
 //! - Applying is idempotent by position, as for every read model.
 
-use crate::models::account_of;
+use crate::cursor::{Cursor, Next};
 use crate::snapshot::{DecodeError, Encoded, Snapshotted};
 use pinauth_domain::{AccountId, ChallengeSecret, Digest, Event, EventKind, Timestamp};
-use pinauth_store::{RecordedEvent, StreamName};
+use pinauth_store::RecordedEvent;
 use std::collections::HashMap;
 
 /// Hashes token digests by their first 8 bytes, mixed by one multiplication. Digests are SHA-256 of
@@ -79,21 +79,20 @@ fn ceil_secs(at: Timestamp) -> u32 {
 /// The command side's token index: digest → account, for every kind of token.
 #[derive(Clone, Debug, Default)]
 pub struct TokenRoutes {
-    position: Option<u64>,
+    /// Where the routes stand in the log, and the account numbers.
+    cursor: Cursor,
+    /// By account number.
     accounts: Vec<AccountId>,
     /// Per account, the time of its latest event (milliseconds): its aggregate has pruned every
     /// token that expired by then.
     horizons: Vec<i64>,
-    numbers: HashMap<AccountId, u32>,
     routes: TokenMap<Route>,
-    /// The stream of the last event applied, and its account's number.
-    last_stream: Option<(StreamName, u32)>,
 }
 
-/// Equal when every route is equal (the last stream seen is only a shortcut).
+/// Equal when every route is equal.
 impl PartialEq for TokenRoutes {
     fn eq(&self, other: &Self) -> bool {
-        self.position == other.position
+        self.position() == other.position()
             && self.accounts == other.accounts
             && self.horizons == other.horizons
             && self.routes == other.routes
@@ -105,7 +104,7 @@ impl Eq for TokenRoutes {}
 impl TokenRoutes {
     /// The commit position of the last event applied.
     pub fn position(&self) -> Option<u64> {
-        self.position
+        self.cursor.position()
     }
 
     /// The account the token whose SHA-256 is `digest` was issued to, if this index knows it.
@@ -127,44 +126,20 @@ impl TokenRoutes {
     /// Applies one recorded event; events at or before the current position are skipped.
     /// Returns whether it was applied.
     pub fn apply(&mut self, recorded: &RecordedEvent) -> bool {
-        let position = recorded.position.commit;
-        if self.position.is_some_and(|p| position <= p) {
-            return false;
-        }
-        self.position = Some(position);
-        let known = self
-            .last_stream
-            .as_ref()
-            .filter(|(stream, _)| *stream == recorded.stream)
-            .map(|(_, number)| *number);
-        let number = match known {
-            Some(number) => number,
-            None => {
-                let Some(number) = account_of(recorded).and_then(|id| self.number(id)) else {
-                    return true;
-                };
-                self.last_stream = Some((recorded.stream.clone(), number));
-                number
-            }
-        };
-        match Event::from_stored(&recorded.event_type, &recorded.data) {
-            Ok(event) => self.apply_event(number, &event),
-            Err(error) => {
-                tracing::error!(%error, stream = %recorded.stream, revision = recorded.revision, "unreadable event skipped by the token index");
+        match self.cursor.next(recorded, "token index") {
+            Next::Seen => false,
+            Next::Passed => true,
+            Next::Apply { number, new, event } => {
+                if let Some(id) = new {
+                    self.accounts.push(id);
+                    self.horizons.push(i64::MIN);
+                }
+                if let Some(event) = event {
+                    self.apply_event(number, &event);
+                }
+                true
             }
         }
-        true
-    }
-
-    fn number(&mut self, id: AccountId) -> Option<u32> {
-        if let Some(number) = self.numbers.get(&id) {
-            return Some(*number);
-        }
-        let number = u32::try_from(self.accounts.len()).ok()?;
-        self.accounts.push(id);
-        self.horizons.push(i64::MIN);
-        self.numbers.insert(id, number);
-        Some(number)
     }
 
     fn apply_event(&mut self, number: u32, event: &Event) {
@@ -247,7 +222,7 @@ impl Encoded for RoutesEncoding<'_> {
         let io = serde_json::Error::io;
         let routes = self.0;
         out.write_all(MAGIC).map_err(io)?;
-        out.write_all(&routes.position.unwrap_or(u64::MAX).to_le_bytes())
+        out.write_all(&routes.position().unwrap_or(u64::MAX).to_le_bytes())
             .map_err(io)?;
         out.write_all(&(routes.accounts.len() as u64).to_le_bytes())
             .map_err(io)?;
@@ -271,7 +246,7 @@ impl Snapshotted for TokenRoutes {
     type Encoding<'a> = RoutesEncoding<'a>;
 
     fn position(&self) -> Option<u64> {
-        self.position
+        self.cursor.position()
     }
 
     fn encoding(&self) -> Result<RoutesEncoding<'_>, serde_json::Error> {
@@ -299,15 +274,14 @@ impl Snapshotted for TokenRoutes {
         }
         let position = u64::from_le_bytes(take(&mut input)?);
         let mut routes = Self {
-            position: Some(position).filter(|p| *p != u64::MAX),
+            cursor: Cursor::at(Some(position).filter(|p| *p != u64::MAX)),
             ..Self::default()
         };
         let accounts = u64::from_le_bytes(take(&mut input)?);
-        for number in 0..accounts {
+        for _ in 0..accounts {
             let (id, horizon) = split::<16, 8>(&take::<ACCOUNT_RECORD>(&mut input)?)?;
-            let number = u32::try_from(number).map_err(|_| DecodeError::Format)?;
             let id = AccountId::from_uuid(uuid::Uuid::from_bytes(id));
-            if routes.numbers.insert(id, number).is_some() {
+            if !routes.cursor.restore(id) {
                 return Err(DecodeError::Format);
             }
             routes.accounts.push(id);

@@ -14,6 +14,7 @@
 use super::ReadModels;
 use super::accounts::AccountView;
 use super::attempts::{Attempt, AttemptOutcome, Client, Clients, RecentAttempts};
+use crate::cursor::Cursor;
 use crate::sessions::Slot;
 use crate::snapshot::{DecodeError, Encoded, Snapshotted};
 use crate::tokens::TokenKey;
@@ -111,13 +112,11 @@ impl ReadModels {
         accounts.shrink_to_fit();
         let clients: Vec<Arc<Client>> = clients.into_iter().map(Arc::new).collect();
         let mut models = Self {
-            position,
+            cursor: Cursor::at(position),
             ..Self::default()
         };
-        models.numbers.reserve(accounts.len());
-        for ((number, view), records) in accounts.iter_mut().enumerate().zip(attempts) {
-            let number = u32::try_from(number).map_err(|_| DecodeError::Format)?;
-            if models.numbers.insert(view.id, number).is_some() {
+        for (view, records) in accounts.iter_mut().zip(attempts) {
+            if !models.cursor.restore(view.id) {
                 return Err(DecodeError::Format);
             }
             view.attempts = RecentAttempts::restore(
@@ -172,7 +171,7 @@ impl Snapshotted for ReadModels {
     type Encoding<'a> = Encoding<'a>;
 
     fn position(&self) -> Option<u64> {
-        self.position
+        self.cursor.position()
     }
 
     fn encoding(&self) -> Result<Encoding<'_>, serde_json::Error> {
@@ -195,7 +194,7 @@ impl Encoded for Encoding<'_> {
     fn write_to(&self, out: &mut impl std::io::Write) -> Result<(), serde_json::Error> {
         let io = serde_json::Error::io;
         out.write_all(MAGIC).map_err(io)?;
-        out.write_all(&self.models.position.map_or(u64::MAX, |p| p).to_le_bytes())
+        out.write_all(&self.models.position().unwrap_or(u64::MAX).to_le_bytes())
             .map_err(io)?;
         out.write_all(&(self.json_len as u64).to_le_bytes())
             .map_err(io)?;
