@@ -41,6 +41,7 @@ async fn a_token_issued_by_one_command_process_is_accepted_and_ended_on_another_
         )
         .await;
     let fresh = login.ok()["session_token"].as_str().unwrap().to_owned();
+    let access_from_a = login.ok()["access_token"].as_str().unwrap().to_owned();
     let after = log_counts(&data);
     assert_eq!(
         after.0 - before.0,
@@ -61,6 +62,17 @@ async fn a_token_issued_by_one_command_process_is_accepted_and_ended_on_another_
         1,
         "events written by one PIN login"
     );
+    // The other way round: an access token A issued, ended on B, is refused by A at once.
+    let invalidate = |p: &Process| {
+        format!(
+            "{}/identity/v2/auth/access_token/invalidate?apikey={}&access_token={access_from_a}",
+            p.base, p.key
+        )
+    };
+    c.call("GET", invalidate(&b), &[], None).await.ok();
+    let again = c.call("GET", invalidate(&a), &[], None).await;
+    assert_eq!(again.code(), Some(905), "{}", again.body);
+
     // And B's new access token works on A at once.
     let changed = c
         .call(
@@ -87,4 +99,5 @@ async fn a_token_issued_by_one_command_process_is_accepted_and_ended_on_another_
     ended.ok();
     assert_eq!(c.pin(&b, &fresh, "8316").await.code(), Some(1245));
     c.pin(&b, &session, "8316").await.ok();
+
 }
