@@ -24,6 +24,9 @@ use crate::time::Timestamp;
 use crate::values::{Email, IdentifierKind, Phone, Username};
 use serde::{Deserialize, Serialize};
 
+/// The most tokens of one kind a login ends to come within the session limits.
+pub const MAX_ENDED_PER_KIND: usize = 32;
+
 /// How many reset-request times are kept for the rate limit; more than any sane `max_requests`.
 const RESET_REQUESTS_KEPT: usize = 32;
 
@@ -319,7 +322,9 @@ impl Account {
     }
 
     /// The oldest live tokens of `kind` to end so that one more stays within `limit` (at least
-    /// one token is always kept: the new one).
+    /// one token is always kept: the new one). At most [`MAX_ENDED_PER_KIND`] at a time: an account
+    /// far over its limit (a limit lowered, or a log from before limits) comes down to it over a
+    /// few logins, and no login event grows past a few kilobytes.
     fn over_limit(&self, at: Timestamp, kind: TokenKind, limit: u32) -> Vec<EndedToken> {
         let live = || {
             self.tokens
@@ -327,7 +332,7 @@ impl Account {
                 .filter(move |t| t.kind == kind && t.expires_at > at)
         };
         let keep = usize::try_from(limit.max(1)).unwrap_or(usize::MAX) - 1;
-        let excess = live().count().saturating_sub(keep);
+        let excess = live().count().saturating_sub(keep).min(MAX_ENDED_PER_KIND);
         // Tokens are kept in the order they were issued: the first are the oldest.
         live()
             .take(excess)

@@ -99,5 +99,4 @@ async fn a_token_issued_by_one_command_process_is_accepted_and_ended_on_another_
     ended.ok();
     assert_eq!(c.pin(&b, &fresh, "8316").await.code(), Some(1245));
     c.pin(&b, &session, "8316").await.ok();
-
 }

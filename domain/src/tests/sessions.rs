@@ -130,3 +130,32 @@ fn a_snapshot_of_another_version_is_not_read() {
     assert_eq!(snapshot::decode(b"{\"state\":{}}"), None);
     assert_eq!(snapshot::decode(b"not json"), None);
 }
+
+#[test]
+fn an_account_far_over_a_lowered_limit_comes_down_to_it_a_few_tokens_per_login() {
+    let mut s = given(ready());
+    for n in 0..40u8 {
+        s = s.and(password_login(10 + i64::from(n), 20 + n * 4));
+    }
+    // 41 live sessions; the limit is now 2.
+    let mut s = s.with_policy(capped(2));
+    let first = s.step(password_login(100, 180)).unwrap();
+    let ended = |events: &[Event]| {
+        events
+            .iter()
+            .flat_map(|e| e.kind.ended_tokens())
+            .filter(|(kind, _)| *kind == TokenKind::PinSession)
+            .count()
+    };
+    assert_eq!(ended(&first), crate::account::MAX_ENDED_PER_KIND);
+    let second = s.step(password_login(101, 184)).unwrap();
+    // 42 - 32 = 10 left before this one; it ends 9 and keeps 1 beside its own.
+    assert_eq!(ended(&second), 9);
+    let live = s
+        .state()
+        .tokens()
+        .iter()
+        .filter(|t| t.kind == TokenKind::PinSession)
+        .count();
+    assert_eq!(live, 2);
+}
