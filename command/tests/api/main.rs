@@ -14,6 +14,7 @@ mod front;
 mod lifecycle;
 mod login;
 mod recovery;
+mod refusals;
 mod registration;
 mod sdk;
 mod secrets;
