@@ -334,6 +334,52 @@ async fn the_reset_url_must_be_allow_listed() {
 }
 
 #[actix_web::test]
+async fn a_reset_url_must_have_an_entrys_origin_and_a_path_under_its_path() {
+    let app = spawn_with(|o| {
+        o.notifier = true;
+        o.reset_url_allowlist = Some(vec!["https://app.example.com/reset"]);
+    })
+    .await;
+    app.register(EMAIL, Some(PIN)).await.ok();
+    for refused in [
+        "https://app.example.com.evil.net/reset",
+        "https://app.example.com@evil.net/reset",
+        "https://app.example.com:@evil.net/reset",
+        "https://ann@app.example.com/reset",
+        "https://app.example.com/reset-evil",
+        "https://app.example.com/reset/../steal",
+        "https://app.example.com:8443/reset",
+        "http://app.example.com/reset",
+        "https://app.example.com/reset/\r\nLocation:https://evil.net",
+        "https://app.example.com/re\tset",
+        "javascript:alert(1)//https://app.example.com/reset",
+    ] {
+        let answer = forgot(&app, refused).await;
+        assert_eq!(answer.status, 403, "{refused}: {:?}", answer.body);
+        answer.error(403, 1248);
+    }
+    forgot(&app, "https://APP.example.com:443/reset/pin?app=web")
+        .await
+        .ok();
+    let mail = app.outbox().mail_to(EMAIL, 1).await;
+    assert!(
+        mail.contains("https://app.example.com/reset/pin?app=web&vtoken="),
+        "{mail}"
+    );
+}
+
+/// A forgot-PIN request by email for a link to `reset_url`.
+async fn forgot(app: &TestApp, reset_url: &str) -> Answer {
+    let encoded: String = form_urlencoded::byte_serialize(reset_url.as_bytes()).collect();
+    app.post(
+        "/identity/v2/auth/pin/forgot/email",
+        &format!("resetpinurl={encoded}"),
+        json!({ "Email": EMAIL }),
+    )
+    .await
+}
+
+#[actix_web::test]
 async fn forgot_requests_are_rate_limited_per_account() {
     let app = app_with_user().await;
     for _ in 0..5 {
