@@ -176,6 +176,24 @@ mod tests {
         ] {
             assert!(AllowedResetUrl::parse(bad).is_err(), "{bad}");
         }
+        // The configuration refuses them as it loads.
+        let settings = |entry: &str| {
+            serde_json::from_value::<super::super::RecoverySettings>(
+                serde_json::json!({ "reset_url_allowlist": [entry] }),
+            )
+        };
+        assert!(settings("https://app.example.com@evil.net/").is_err());
+        assert_eq!(
+            settings("https://app.example.com/reset")
+                .unwrap()
+                .reset_url_allowlist,
+            [AllowedResetUrl::new(
+                "https",
+                "app.example.com",
+                443,
+                "/reset"
+            )]
+        );
         assert_eq!(
             AllowedResetUrl::parse("http://localhost:3000/reset-pin").unwrap(),
             AllowedResetUrl::new("http", "localhost", 3000, "/reset-pin")

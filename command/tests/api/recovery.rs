@@ -668,3 +668,71 @@ async fn failed_sends_are_retried_with_backoff_and_recorded() {
     notifier.deliver_due().await.unwrap();
     assert_eq!(notifier.ledger().deliveries().unwrap()[1].status, "expired");
 }
+
+#[actix_web::test]
+async fn a_reset_by_link_or_answers_ends_every_access_refresh_and_pin_session_token() {
+    let app = spawn_with(|o| {
+        o.notifier = true;
+        o.query = true;
+    })
+    .await;
+    let body = json!({
+        "Email": [{ "Type": "Primary", "Value": EMAIL }], "Password": PASSWORD,
+        "PINInfo": { "PIN": PIN }, "SecurityQuestionAnswer": { "q1": "Fluffy" },
+    });
+    app.post("/identity/v2/auth/register", "", body).await.ok();
+    for (n, pin) in [(1, "8316"), (2, "5081")] {
+        let login = app.login(EMAIL, PASSWORD).await;
+        let (access, refresh, session) = (
+            login.str("/access_token"),
+            login.str("/refresh_token"),
+            login.str("/session_token"),
+        );
+        if n == 1 {
+            app.post(
+                "/identity/v2/auth/pin/forgot/email",
+                "",
+                json!({ "Email": EMAIL }),
+            )
+            .await
+            .ok();
+            let token = token_in(&app.outbox().mail_to(EMAIL, 1).await);
+            app.put(
+                "/identity/v2/auth/pin/reset/token",
+                json!({ "ResetToken": token, "PIN": pin }),
+            )
+            .await
+            .ok();
+        } else {
+            app.put(
+                "/identity/v2/auth/pin/reset/securityanswer/email",
+                json!({ "Email": EMAIL, "PIN": pin, "SecurityAnswer": { "q1": "fluffy" } }),
+            )
+            .await
+            .ok();
+        }
+        app.get(
+            "/identity/v2/auth/access_token/validate",
+            &format!("access_token={access}"),
+        )
+        .await
+        .error(403, 905);
+        let refresh_url = app.url(
+            "/identity/v2/manage/account/access_token/refresh",
+            &format!("refresh_token={refresh}"),
+        );
+        app.send(
+            "GET",
+            refresh_url,
+            &[("X-LoginRadius-ApiSecret", SECRET)],
+            None,
+        )
+        .await
+        .error(403, 1217);
+        app.login_pin(&session, pin).await.error(403, 1245);
+        assert!(
+            app.pin_works(pin).await,
+            "a new login works with the new PIN"
+        );
+    }
+}
