@@ -69,7 +69,9 @@ pub struct ActiveToken {
     pub kind: TokenKind,
     /// The first instant it is no longer valid.
     pub expires_at: Timestamp,
-    /// For refresh tokens: the access token issued with it (or last refreshed by it).
+    /// For refresh tokens: the access token issued with it (or last refreshed by it). For PIN
+    /// session tokens: the access token issued with it or last earned by logging in with it (or
+    /// refreshed from that one), whose PIN change keeps it.
     pub paired_with: Option<Digest>,
 }
 
@@ -529,6 +531,21 @@ pub fn decide(
                     reason: RevocationReason::PinChanged,
                 }));
             }
+            // Whatever `force_logout` says: a PIN session lets its holder in with the PIN alone,
+            // so a new PIN ends every one but the changing session's own.
+            let own_session = state
+                .tokens
+                .iter()
+                .find(|t| {
+                    t.kind == TokenKind::PinSession
+                        && t.paired_with == Some(c.access_token)
+                        && t.expires_at > at
+                })
+                .map(|t| t.hash);
+            events.push(event(EventKind::PinSessionsRevoked {
+                except: own_session,
+                reason: RevocationReason::PinChanged,
+            }));
             Ok(events)
         }
         Command::InvalidatePinSession(c) => {
@@ -605,13 +622,7 @@ pub fn decide(
             let challenge = state.otp_guard(at, c.via)?;
             state.challenge_open(at, challenge, policy)?;
             let method = ResetMethod::Otp { via: c.via };
-            Ok(reset_events(
-                at,
-                method,
-                Some(challenge.id),
-                c.pin_hash,
-                policy,
-            ))
+            Ok(reset_events(at, method, Some(challenge.id), c.pin_hash))
         }
         Command::ResetPinViaToken(c) => {
             let challenge = state.reset_token_guard(at, &c.token)?;
@@ -620,7 +631,6 @@ pub fn decide(
                 ResetMethod::Token,
                 Some(challenge.id),
                 c.pin_hash,
-                policy,
             ))
         }
         Command::ResetPinViaSecurityAnswer(c) => {
@@ -630,7 +640,6 @@ pub fn decide(
                 ResetMethod::SecurityAnswer { via: c.via },
                 None,
                 c.pin_hash,
-                policy,
             ))
         }
         Command::UnlockPin(_) => {
@@ -650,30 +659,31 @@ fn pin_setup_needed(pin_set: bool, policy: &Policy, first_login: bool) -> bool {
     r.required && !pin_set && (r.ask_on_login || (r.ask_on_first_login && first_login))
 }
 
+/// A reset, by any channel, ends every access, refresh and PIN session token of the account,
+/// whatever `force_logout` says: the reset proves a mailbox, a phone or answers, not that whoever
+/// holds the account's sessions is its owner.
 fn reset_events(
     at: Timestamp,
     method: ResetMethod,
     challenge_id: Option<ChallengeId>,
     pin_hash: SecretHash,
-    policy: &Policy,
 ) -> Vec<Event> {
-    let mut events = vec![Event {
-        at,
-        kind: EventKind::PinReset {
+    let event = |kind| Event { at, kind };
+    vec![
+        event(EventKind::PinReset {
             method,
             challenge_id,
             pin_hash,
-        },
-    }];
-    if policy.recovery.force_logout {
-        events.push(Event {
-            at,
-            kind: EventKind::PinSessionsRevoked {
-                reason: RevocationReason::PinReset,
-            },
-        });
-    }
-    events
+        }),
+        event(EventKind::AccessTokensRevoked {
+            except: None,
+            reason: RevocationReason::PinReset,
+        }),
+        event(EventKind::PinSessionsRevoked {
+            except: None,
+            reason: RevocationReason::PinReset,
+        }),
+    ]
 }
 
 /// Folds one event into the state. Total: never fails, never panics.
@@ -737,7 +747,21 @@ pub fn evolve(mut state: Account, event: &Event) -> Account {
                 Some(access.hash),
             );
             if let Some(session) = session {
-                add_token(&mut state, at, TokenKind::PinSession, *session, None);
+                add_token(
+                    &mut state,
+                    at,
+                    TokenKind::PinSession,
+                    *session,
+                    Some(access.hash),
+                );
+            }
+            if let LoginMethod::Pin { session_token } = method {
+                pair(
+                    &mut state,
+                    TokenKind::PinSession,
+                    session_token,
+                    access.hash,
+                );
             }
         }
         EventKind::PinAuthTokenIssued { token } => {
@@ -768,9 +792,9 @@ pub fn evolve(mut state: Account, event: &Event) -> Account {
                 TokenKind::PinSession | TokenKind::PinAuth => true,
             });
         }
-        EventKind::PinSessionsRevoked { .. } => {
-            state.tokens.retain(|t| t.kind != TokenKind::PinSession)
-        }
+        EventKind::PinSessionsRevoked { except, .. } => state
+            .tokens
+            .retain(|t| t.kind != TokenKind::PinSession || Some(t.hash) == *except),
         EventKind::PinSessionTokenInvalidated { token } => {
             remove_token(&mut state, TokenKind::PinSession, token)
         }
@@ -792,12 +816,16 @@ pub fn evolve(mut state: Account, event: &Event) -> Account {
         } => {
             end_tokens(&mut state, ended);
             add_token(&mut state, at, TokenKind::Access, *access, None);
-            if let Some(refresh) = state
-                .tokens
-                .iter_mut()
-                .find(|t| t.kind == TokenKind::Refresh && t.hash == *refresh_token)
-            {
-                refresh.paired_with = Some(access.hash);
+            let before = pair(&mut state, TokenKind::Refresh, refresh_token, access.hash);
+            // The PIN session of the refreshed login follows it to the new access token.
+            if let Some(before) = before {
+                for session in state
+                    .tokens
+                    .iter_mut()
+                    .filter(|t| t.kind == TokenKind::PinSession && t.paired_with == Some(before))
+                {
+                    session.paired_with = Some(access.hash);
+                }
             }
         }
         EventKind::PinResetRequested {
@@ -878,6 +906,15 @@ fn end_tokens(state: &mut Account, ended: &[EndedToken]) {
             .tokens
             .retain(|t| !ended.iter().any(|e| e.kind == t.kind && e.hash == t.hash));
     }
+}
+
+/// Pairs the token `hash` of `kind` with the access token `access`; gives what it was paired with.
+fn pair(state: &mut Account, kind: TokenKind, hash: &Digest, access: Digest) -> Option<Digest> {
+    let token = state
+        .tokens
+        .iter_mut()
+        .find(|t| t.kind == kind && t.hash == *hash)?;
+    token.paired_with.replace(access)
 }
 
 fn remove_token(state: &mut Account, kind: TokenKind, hash: &Digest) {

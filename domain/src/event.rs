@@ -156,9 +156,12 @@ pub enum ResetMethod {
 /// Why sessions were ended in bulk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RevocationReason {
-    /// The PIN was changed (Force Logout).
+    /// The PIN was changed: the account's other PIN sessions end, and with `force_logout` its
+    /// other access and refresh tokens (LoginRadius's Force Logout). The session that changed it
+    /// stays.
     PinChanged,
-    /// The PIN was reset (Force Logout).
+    /// The PIN was reset, by any channel: every access, refresh and PIN session token ends, since
+    /// whoever reset it may not be whoever held them.
     PinReset,
 }
 
@@ -249,15 +252,21 @@ pub enum EventKind {
         /// argon2id of the new PIN.
         pin_hash: SecretHash,
     },
-    /// Access and refresh tokens were ended, but for the one that asked.
+    /// Access and refresh tokens were ended, but for the one that asked: after a PIN change
+    /// (with `force_logout`) all but the access token that changed it; after a PIN reset, all.
     AccessTokensRevoked {
         /// The access token (and its refresh tokens) kept.
         except: Option<Digest>,
         /// Why.
         reason: RevocationReason,
     },
-    /// Every PIN session token was ended.
+    /// PIN session tokens were ended: after a PIN change all but the one of the session that
+    /// changed it; after a PIN reset, all.
     PinSessionsRevoked {
+        /// The PIN session token kept: the one issued with, or last logged in to, the access
+        /// token that changed the PIN. (Absent in events written before PIN changes kept one.)
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        except: Option<Digest>,
         /// Why.
         reason: RevocationReason,
     },

@@ -228,7 +228,9 @@ pub struct RecoveryPolicy {
     pub request_window_secs: u64,
     /// Wrong security answers allowed until a successful reset or an admin unlock (default 5).
     pub max_security_answer_tries: u32,
-    /// A PIN change or reset ends other sessions (LoginRadius's Force Logout; default on).
+    /// A PIN change also ends the account's other access and refresh tokens (LoginRadius's Force
+    /// Logout; default on). Whatever this says, a change ends the other PIN sessions and a reset
+    /// ends every token of the account.
     pub force_logout: bool,
 }
 

@@ -12,8 +12,9 @@
 use crate::account::Account;
 use serde::{Deserialize, Serialize};
 
-/// The encoding of `Account` that snapshots written now carry.
-pub const VERSION: u32 = 1;
+/// The encoding of `Account` that snapshots written now carry. 2: PIN session tokens are paired
+/// with their access token (`ActiveToken::paired_with`), which version 1 left empty.
+pub const VERSION: u32 = 2;
 
 #[derive(Serialize)]
 struct Written<'a> {

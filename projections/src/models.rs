@@ -137,19 +137,11 @@ impl ReadModels {
                 }
             }
             EventKind::AccessTokensRevoked { except, .. } => {
-                let kept = except
-                    .map(|t| TokenKey::of(&t))
-                    .filter(|key| self.holds(number, IndexedKind::Access, key));
-                let Some(view) = self.accounts.get_mut(number as usize) else {
-                    return;
-                };
-                view.epochs.bump(IndexedKind::Access);
-                if let Some(key) = kept {
-                    self.tokens
-                        .keep(&key, view.epochs.current(IndexedKind::Access));
-                }
+                self.revoke(number, IndexedKind::Access, except.as_ref())
             }
-            EventKind::PinSessionsRevoked { .. } => view.epochs.bump(IndexedKind::PinSession),
+            EventKind::PinSessionsRevoked { except, .. } => {
+                self.revoke(number, IndexedKind::PinSession, except.as_ref())
+            }
             EventKind::PinSessionTokenInvalidated { token } => {
                 self.tokens
                     .remove(number, IndexedKind::PinSession, &TokenKey::of(token))
@@ -193,6 +185,20 @@ impl ReadModels {
     }
 
     /// Whether the token under `key` is a live token of `kind` of account `number`.
+    /// Ends account `number`'s tokens of `kind` but `except` (if it holds it), as `evolve` does.
+    fn revoke(&mut self, number: u32, kind: IndexedKind, except: Option<&Digest>) {
+        let kept = except
+            .map(TokenKey::of)
+            .filter(|key| self.holds(number, kind, key));
+        let Some(view) = self.accounts.get_mut(number as usize) else {
+            return;
+        };
+        view.epochs.bump(kind);
+        if let Some(key) = kept {
+            self.tokens.keep(&key, view.epochs.current(kind));
+        }
+    }
+
     fn holds(&self, number: u32, kind: IndexedKind, key: &TokenKey) -> bool {
         self.tokens.get(key).is_some_and(|slot| {
             slot.account() == number && slot.kind() == kind && self.is_live(slot)

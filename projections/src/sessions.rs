@@ -7,8 +7,8 @@
 //!
 //! The token rules are the domain's `evolve`, kept without per-account token lists:
 //! - "Revoke every token of a kind" (PIN change, PIN reset) bumps the account's `Epochs` for
-//!   that kind: a slot issued under an older epoch is revoked. The access token a PIN change keeps
-//!   is moved to the new epoch.
+//!   that kind: a slot issued under an older epoch is revoked. The access token and the PIN
+//!   session token a PIN change keeps are moved to the new epoch.
 //! - `evolve` drops an account's tokens that expired by the time of its latest event, so such a
 //!   token is unknown (invalid) rather than expired; the account keeps that time (its horizon) and
 //!   the index answers the same. (Only if an account's event times went backwards, by clocks that

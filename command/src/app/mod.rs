@@ -33,11 +33,13 @@ mod login;
 mod pin;
 mod recovery;
 mod repository;
+mod reset_url;
 mod retry;
 mod tokens;
 mod verdicts;
 
 pub use recovery::{ForgotChannel, ForgotOutcome, RecoverySettings, ResetSecret};
+pub use reset_url::{AllowedResetUrl, InvalidAllowedResetUrl};
 
 /// Where time comes from; tests substitute their own.
 pub trait Clock: Send + Sync + 'static {

@@ -10,6 +10,7 @@
 //! - A wrong OTP or answer counts against the challenge and toward the account's lock, like a wrong
 //!   PIN; comparisons of OTP digests are constant-time.
 
+use super::reset_url::{self, AllowedResetUrl};
 use super::retry::Decision;
 use super::verdicts::{NewPin, Verdicts};
 use super::{CommandService, Done, Identifier, RequestContext};
@@ -30,8 +31,9 @@ use uuid::Uuid;
 #[derive(Clone, Debug, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RecoverySettings {
-    /// Reset URLs (`resetpinurl`) must start with one of these (error 1248 otherwise).
-    pub reset_url_allowlist: Vec<String>,
+    /// Reset URLs (`resetpinurl`) must be under one of these (error 1248 otherwise): same scheme,
+    /// host and port, and a path under the entry's (see [`AllowedResetUrl`]). Parsed at load.
+    pub reset_url_allowlist: Vec<AllowedResetUrl>,
     /// The reset URL used when a request names none.
     pub default_reset_url: String,
     /// Email templates, by name, and whether each sends an OTP (else a link).
@@ -54,7 +56,12 @@ impl Default for RecoverySettings {
     fn default() -> Self {
         let reset = "http://localhost:3000/reset-pin".to_owned();
         Self {
-            reset_url_allowlist: vec![reset.clone()],
+            reset_url_allowlist: vec![AllowedResetUrl::new(
+                "http",
+                "localhost",
+                3000,
+                "/reset-pin",
+            )],
             default_reset_url: reset,
             email_templates: vec![
                 ("pin-reset-link".into(), false),
@@ -187,15 +194,10 @@ impl CommandService {
             }
         };
         let reset_url = match reset_url {
-            Some(url)
-                if settings
-                    .reset_url_allowlist
-                    .iter()
-                    .any(|allowed| url.starts_with(allowed.as_str())) =>
-            {
-                url
-            }
-            Some(_) => return Err(AppError::ResetUrlNotAllowed),
+            // The URL as parsed, not as sent: what was checked is what the link points at.
+            Some(url) => reset_url::allowed(&settings.reset_url_allowlist, &url)
+                .ok_or(AppError::ResetUrlNotAllowed)?
+                .to_string(),
             None => settings.default_reset_url.clone(),
         };
         let (kind, value) = identifier.lookup();

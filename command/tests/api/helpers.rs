@@ -41,6 +41,8 @@ impl Clock for TestClock {
 pub struct Options {
     /// Answer unknown identifiers with "does not exist" errors.
     pub recovery_reveal: bool,
+    /// `recovery.reset_url_allowlist`, as the configuration would give it; the default if `None`.
+    pub reset_url_allowlist: Option<Vec<&'static str>>,
     /// Run a notifier that mails through a test SMTP server and texts through a test webhook.
     pub notifier: bool,
     /// Reuse another app's store and keys (`TestApp::shared`), as a restart with new settings would.
@@ -121,6 +123,7 @@ pub async fn spawn_with(change: impl FnOnce(&mut Options)) -> TestApp {
     let mut options = Options {
         notifier: false,
         recovery_reveal: false,
+        reset_url_allowlist: None,
         share: None,
         policy: Policy::default(),
         http: HttpSettings::default(),
@@ -145,10 +148,16 @@ pub async fn spawn_with(change: impl FnOnce(&mut Options)) -> TestApp {
     let clock = Arc::new(TestClock(Mutex::new(
         pinauth_command::app::SystemClock.now(),
     )));
-    let recovery = pinauth_command::app::RecoverySettings {
+    let mut recovery = pinauth_command::app::RecoverySettings {
         reveal_unknown: options.recovery_reveal,
         ..Default::default()
     };
+    if let Some(entries) = &options.reset_url_allowlist {
+        recovery.reset_url_allowlist = entries
+            .iter()
+            .map(|e| pinauth_command::app::AllowedResetUrl::parse(e).unwrap())
+            .collect();
+    }
     let settings = AppSettings {
         policy: options.policy,
         recovery,

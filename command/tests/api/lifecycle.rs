@@ -274,6 +274,41 @@ async fn a_pin_change_ends_the_other_access_tokens() {
 }
 
 #[actix_web::test]
+async fn a_pin_change_ends_the_other_pin_sessions_and_keeps_its_own() {
+    let app = spawn_with(|o| o.query = true).await;
+    let first = app.user_with_pin("ann@example.com").await;
+    let (first_access, first_session) = (
+        first["access_token"].as_str().unwrap().to_owned(),
+        first["session_token"].as_str().unwrap().to_owned(),
+    );
+    let second = app.login("ann@example.com", PASSWORD).await;
+    let (second_access, second_session) =
+        (second.str("/access_token"), second.str("/session_token"));
+    app.send(
+        "PUT",
+        app.url(CHANGE, ""),
+        &[("Authorization", &format!("Bearer {second_access}"))],
+        Some(json!({ "OldPIN": PIN, "NewPIN": "8316" })),
+    )
+    .await
+    .ok();
+    app.login_pin(&first_session, "8316").await.error(403, 1245);
+    app.get(
+        "/identity/v2/auth/access_token/validate",
+        &format!("access_token={first_access}"),
+    )
+    .await
+    .error(403, 905);
+    app.get(
+        "/identity/v2/auth/access_token/validate",
+        &format!("access_token={second_access}"),
+    )
+    .await
+    .ok();
+    app.login_pin(&second_session, "8316").await.ok();
+}
+
+#[actix_web::test]
 async fn an_optional_pin_is_set_or_skipped_through_the_profile() {
     let app = spawn_with(|o| o.policy.requirement.required = false).await;
     let access = app

@@ -334,6 +334,52 @@ async fn the_reset_url_must_be_allow_listed() {
 }
 
 #[actix_web::test]
+async fn a_reset_url_must_have_an_entrys_origin_and_a_path_under_its_path() {
+    let app = spawn_with(|o| {
+        o.notifier = true;
+        o.reset_url_allowlist = Some(vec!["https://app.example.com/reset"]);
+    })
+    .await;
+    app.register(EMAIL, Some(PIN)).await.ok();
+    for refused in [
+        "https://app.example.com.evil.net/reset",
+        "https://app.example.com@evil.net/reset",
+        "https://app.example.com:@evil.net/reset",
+        "https://ann@app.example.com/reset",
+        "https://app.example.com/reset-evil",
+        "https://app.example.com/reset/../steal",
+        "https://app.example.com:8443/reset",
+        "http://app.example.com/reset",
+        "https://app.example.com/reset/\r\nLocation:https://evil.net",
+        "https://app.example.com/re\tset",
+        "javascript:alert(1)//https://app.example.com/reset",
+    ] {
+        let answer = forgot(&app, refused).await;
+        assert_eq!(answer.status, 403, "{refused}: {:?}", answer.body);
+        answer.error(403, 1248);
+    }
+    forgot(&app, "https://APP.example.com:443/reset/pin?app=web")
+        .await
+        .ok();
+    let mail = app.outbox().mail_to(EMAIL, 1).await;
+    assert!(
+        mail.contains("https://app.example.com/reset/pin?app=web&vtoken="),
+        "{mail}"
+    );
+}
+
+/// A forgot-PIN request by email for a link to `reset_url`.
+async fn forgot(app: &TestApp, reset_url: &str) -> Answer {
+    let encoded: String = form_urlencoded::byte_serialize(reset_url.as_bytes()).collect();
+    app.post(
+        "/identity/v2/auth/pin/forgot/email",
+        &format!("resetpinurl={encoded}"),
+        json!({ "Email": EMAIL }),
+    )
+    .await
+}
+
+#[actix_web::test]
 async fn forgot_requests_are_rate_limited_per_account() {
     let app = app_with_user().await;
     for _ in 0..5 {
@@ -621,4 +667,72 @@ async fn failed_sends_are_retried_with_backoff_and_recorded() {
     app.clock.advance(301);
     notifier.deliver_due().await.unwrap();
     assert_eq!(notifier.ledger().deliveries().unwrap()[1].status, "expired");
+}
+
+#[actix_web::test]
+async fn a_reset_by_link_or_answers_ends_every_access_refresh_and_pin_session_token() {
+    let app = spawn_with(|o| {
+        o.notifier = true;
+        o.query = true;
+    })
+    .await;
+    let body = json!({
+        "Email": [{ "Type": "Primary", "Value": EMAIL }], "Password": PASSWORD,
+        "PINInfo": { "PIN": PIN }, "SecurityQuestionAnswer": { "q1": "Fluffy" },
+    });
+    app.post("/identity/v2/auth/register", "", body).await.ok();
+    for (n, pin) in [(1, "8316"), (2, "5081")] {
+        let login = app.login(EMAIL, PASSWORD).await;
+        let (access, refresh, session) = (
+            login.str("/access_token"),
+            login.str("/refresh_token"),
+            login.str("/session_token"),
+        );
+        if n == 1 {
+            app.post(
+                "/identity/v2/auth/pin/forgot/email",
+                "",
+                json!({ "Email": EMAIL }),
+            )
+            .await
+            .ok();
+            let token = token_in(&app.outbox().mail_to(EMAIL, 1).await);
+            app.put(
+                "/identity/v2/auth/pin/reset/token",
+                json!({ "ResetToken": token, "PIN": pin }),
+            )
+            .await
+            .ok();
+        } else {
+            app.put(
+                "/identity/v2/auth/pin/reset/securityanswer/email",
+                json!({ "Email": EMAIL, "PIN": pin, "SecurityAnswer": { "q1": "fluffy" } }),
+            )
+            .await
+            .ok();
+        }
+        app.get(
+            "/identity/v2/auth/access_token/validate",
+            &format!("access_token={access}"),
+        )
+        .await
+        .error(403, 905);
+        let refresh_url = app.url(
+            "/identity/v2/manage/account/access_token/refresh",
+            &format!("refresh_token={refresh}"),
+        );
+        app.send(
+            "GET",
+            refresh_url,
+            &[("X-LoginRadius-ApiSecret", SECRET)],
+            None,
+        )
+        .await
+        .error(403, 1217);
+        app.login_pin(&session, pin).await.error(403, 1245);
+        assert!(
+            app.pin_works(pin).await,
+            "a new login works with the new PIN"
+        );
+    }
 }

@@ -31,7 +31,11 @@ async fn a_restarted_service_loads_the_account_from_its_snapshot_and_decides_the
         app.login_pin(&session, "1357").await.error(401, 1236);
     }
     let snapshot = wait_for_snapshot(&app, &uid, 4).await;
-    assert!(snapshot.data.starts_with(b"{\"v\":1,"));
+    assert!(
+        snapshot
+            .data
+            .starts_with(format!("{{\"v\":{},", pinauth_domain::snapshot::VERSION).as_bytes())
+    );
 
     // A new process on the same log: no cache, so the account comes from the snapshot and tail.
     let restarted = spawn_with(|o| {
@@ -76,7 +80,11 @@ async fn a_snapshot_of_an_unknown_version_is_ignored_and_replaced() {
         restarted.login_pin(&session, PIN).await.ok();
     }
     let replaced = wait_for_snapshot(&restarted, &uid, revision + 1).await;
-    assert!(replaced.data.starts_with(b"{\"v\":1,"));
+    assert!(
+        replaced
+            .data
+            .starts_with(format!("{{\"v\":{},", pinauth_domain::snapshot::VERSION).as_bytes())
+    );
 }
 
 #[actix_web::test]

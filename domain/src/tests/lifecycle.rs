@@ -314,44 +314,55 @@ fn an_invalidated_session_token_is_refused() {
     );
 }
 
+fn change(secs: i64, access_token: u8, pin: &str) -> Command {
+    Command::ChangePin(ChangePin {
+        at: t(secs),
+        access_token: d(access_token),
+        new_pin_hash: h(pin),
+    })
+}
+
 #[test]
-fn changing_the_pin_keeps_the_callers_access_token_and_revokes_the_others() {
-    let change = Command::ChangePin(ChangePin {
-        at: t(20),
-        access_token: d(10),
-        new_pin_hash: h("new"),
-    });
-    let s = given(ready()).and(Command::LogInWithPassword(LogInWithPassword {
-        at: t(5),
-        tokens: tokens(30),
-        pin_auth_token: d(33),
-    }));
-    let mut s = s.and(change);
+fn changing_the_pin_keeps_the_callers_session_and_ends_the_others() {
+    let s = given(ready()).and(password_login(5, 30));
+    let mut s = s.and(change(20, 10, "new"));
+    assert_eq!(
+        s.history().split_off(4),
+        [
+            at(20, EventKind::PinChanged { pin_hash: h("new") }),
+            at(
+                20,
+                EventKind::AccessTokensRevoked {
+                    except: Some(d(10)),
+                    reason: RevocationReason::PinChanged
+                }
+            ),
+            at(
+                20,
+                EventKind::PinSessionsRevoked {
+                    except: Some(d(12)),
+                    reason: RevocationReason::PinChanged
+                }
+            ),
+        ]
+    );
     let state = s.state();
     assert_eq!(state.pin().hash, Some(h("new")));
     assert!(state.token(t(21), TokenKind::Access, &d(10)).is_ok());
     assert!(state.token(t(21), TokenKind::Refresh, &d(11)).is_ok());
+    assert!(state.token(t(21), TokenKind::PinSession, &d(12)).is_ok());
+    for (kind, token) in [
+        (TokenKind::Access, 30),
+        (TokenKind::Refresh, 31),
+        (TokenKind::PinSession, 32),
+    ] {
+        assert_eq!(
+            state.token(t(21), kind, &d(token)),
+            Err(DomainError::TokenInvalid { kind })
+        );
+    }
     assert_eq!(
-        state.token(t(21), TokenKind::Access, &d(30)),
-        Err(DomainError::TokenInvalid {
-            kind: TokenKind::Access
-        })
-    );
-    assert_eq!(
-        state.token(t(21), TokenKind::Refresh, &d(31)),
-        Err(DomainError::TokenInvalid {
-            kind: TokenKind::Refresh
-        })
-    );
-    // PIN sessions survive a change; only a reset ends them.
-    assert!(state.token(t(21), TokenKind::PinSession, &d(32)).is_ok());
-    let again = Command::ChangePin(ChangePin {
-        at: t(22),
-        access_token: d(30),
-        new_pin_hash: h("x"),
-    });
-    assert_eq!(
-        s.step(again),
+        s.step(change(22, 30, "x")),
         Err(DomainError::TokenInvalid {
             kind: TokenKind::Access
         })
@@ -359,15 +370,83 @@ fn changing_the_pin_keeps_the_callers_access_token_and_revokes_the_others() {
 }
 
 #[test]
-fn without_force_logout_a_pin_change_leaves_other_tokens_alone() {
-    given(ready())
+fn without_force_logout_a_pin_change_still_ends_the_other_pin_sessions() {
+    let s = given(ready())
         .with_policy(|p| p.recovery.force_logout = false)
-        .when(Command::ChangePin(ChangePin {
-            at: t(20),
-            access_token: d(10),
-            new_pin_hash: h("new"),
+        .and(password_login(5, 30));
+    let s = s.and(change(20, 30, "new"));
+    let state = s.state();
+    assert!(state.token(t(21), TokenKind::Access, &d(10)).is_ok());
+    assert!(state.token(t(21), TokenKind::Refresh, &d(11)).is_ok());
+    assert!(state.token(t(21), TokenKind::PinSession, &d(32)).is_ok());
+    assert_eq!(
+        state.token(t(21), TokenKind::PinSession, &d(12)),
+        Err(DomainError::TokenInvalid {
+            kind: TokenKind::PinSession
+        })
+    );
+}
+
+#[test]
+fn a_pin_change_keeps_the_pin_session_its_access_token_was_earned_or_refreshed_with() {
+    let pin_login_then_change =
+        given(ready())
+            .and(password_login(5, 30))
+            .and(pin_login(6, d(12), 40));
+    pin_login_then_change.when(change(20, 40, "new")).then([
+        at(20, EventKind::PinChanged { pin_hash: h("new") }),
+        at(
+            20,
+            EventKind::AccessTokensRevoked {
+                except: Some(d(40)),
+                reason: RevocationReason::PinChanged,
+            },
+        ),
+        at(
+            20,
+            EventKind::PinSessionsRevoked {
+                except: Some(d(12)),
+                reason: RevocationReason::PinChanged,
+            },
+        ),
+    ]);
+    let refreshed = given(ready())
+        .and(password_login(5, 30))
+        .and(pin_login(6, d(12), 40))
+        .and(Command::RefreshAccessToken(RefreshAccessToken {
+            at: t(7),
+            refresh_token: d(41),
+            access: d(50),
+        }));
+    let events = refreshed.when(change(20, 50, "new")).events();
+    assert_eq!(
+        events.last(),
+        Some(&at(
+            20,
+            EventKind::PinSessionsRevoked {
+                except: Some(d(12)),
+                reason: RevocationReason::PinChanged,
+            },
+        ))
+    );
+    // An access token with no PIN session of its own keeps none.
+    let events = given(ready())
+        .and(Command::InvalidatePinSession(InvalidatePinSession {
+            at: t(1),
+            session_token: d(12),
         }))
-        .then([at(20, EventKind::PinChanged { pin_hash: h("new") })]);
+        .when(change(20, 10, "new"))
+        .events();
+    assert_eq!(
+        events.last(),
+        Some(&at(
+            20,
+            EventKind::PinSessionsRevoked {
+                except: None,
+                reason: RevocationReason::PinChanged,
+            },
+        ))
+    );
 }
 
 #[test]

@@ -87,7 +87,7 @@ fn a_reset_needs_an_address_for_its_channel() {
 }
 
 #[test]
-fn an_otp_resets_the_pin_once_and_ends_pin_sessions() {
+fn an_otp_resets_the_pin_once_and_ends_every_session() {
     let mut s = given(ready()).and(otp_request(10, 1));
     let events = s.step(otp_reset(20, IdentifierKind::Username)).unwrap();
     assert_eq!(
@@ -105,7 +105,15 @@ fn an_otp_resets_the_pin_once_and_ends_pin_sessions() {
             ),
             at(
                 20,
+                EventKind::AccessTokensRevoked {
+                    except: None,
+                    reason: RevocationReason::PinReset
+                }
+            ),
+            at(
+                20,
                 EventKind::PinSessionsRevoked {
+                    except: None,
                     reason: RevocationReason::PinReset
                 }
             ),
@@ -329,4 +337,54 @@ fn commands_on_an_unregistered_account_are_refused() {
     given([])
         .when(otp_request(1, 1))
         .then_err(DomainError::NotRegistered);
+}
+
+#[test]
+fn a_reset_by_any_channel_ends_every_access_refresh_and_pin_session_token_even_without_force_logout()
+ {
+    let resets = [
+        (otp_request(10, 1), otp_reset(20, IdentifierKind::Email)),
+        (link_request(10, 1, 80), token_reset(20, 80)),
+        (otp_request(10, 1), answer_reset(20)),
+    ];
+    for force_logout in [true, false] {
+        for (request, reset) in resets.clone() {
+            let mut s = given(ready())
+                .with_policy(|p| p.recovery.force_logout = force_logout)
+                .and(password_login(5, 30))
+                .and(pin_login(6, d(12), 40))
+                .and(request);
+            let events = s.step(reset).unwrap();
+            assert!(events.contains(&at(
+                20,
+                EventKind::AccessTokensRevoked {
+                    except: None,
+                    reason: RevocationReason::PinReset
+                }
+            )));
+            assert!(events.contains(&at(
+                20,
+                EventKind::PinSessionsRevoked {
+                    except: None,
+                    reason: RevocationReason::PinReset
+                }
+            )));
+            let state = s.state();
+            assert!(state.tokens().is_empty(), "{:?}", state.tokens());
+            for (kind, token) in [
+                (TokenKind::Access, 10),
+                (TokenKind::Access, 30),
+                (TokenKind::Access, 40),
+                (TokenKind::Refresh, 11),
+                (TokenKind::Refresh, 41),
+                (TokenKind::PinSession, 12),
+                (TokenKind::PinSession, 32),
+            ] {
+                assert_eq!(
+                    state.token(t(21), kind, &d(token)),
+                    Err(DomainError::TokenInvalid { kind })
+                );
+            }
+        }
+    }
 }

@@ -50,7 +50,8 @@ pub fn one_of_each() -> Vec<EventKind> {
             reason: RevocationReason::PinChanged,
         },
         EventKind::PinSessionsRevoked {
-            reason: RevocationReason::PinReset,
+            except: Some(d(8)),
+            reason: RevocationReason::PinChanged,
         },
         EventKind::PinSessionTokenInvalidated { token: d(6) },
         EventKind::AccessTokenInvalidated {
@@ -236,4 +237,18 @@ fn digests_are_written_as_base64url_and_read_in_either_form() {
         serde_json::to_string(&EventMetadata::default()).unwrap(),
         "{}"
     );
+}
+
+#[test]
+fn a_pin_sessions_revocation_written_before_it_could_keep_one_still_reads() {
+    let old = r#"{"event_type":"PinSessionsRevoked","reason":"PinReset"}"#;
+    let kind: EventKind = serde_json::from_str(old).unwrap();
+    assert_eq!(
+        kind,
+        EventKind::PinSessionsRevoked {
+            except: None,
+            reason: RevocationReason::PinReset
+        }
+    );
+    assert_eq!(serde_json::to_string(&kind).unwrap(), old);
 }
