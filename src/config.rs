@@ -44,6 +44,17 @@ pub struct Config {
     pub accounts: pinauth_command::app::AccountSettings,
     /// The notifier.
     pub notify: Notify,
+    /// `/metrics`.
+    pub metrics: Metrics,
+}
+
+/// `/metrics` settings.
+#[derive(Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct Metrics {
+    /// A bearer token `/metrics` asks for (`Authorization: Bearer <token>`); without one (the
+    /// default) it is public, as a Prometheus scrape on a private network expects.
+    pub token: Option<String>,
 }
 
 /// Where a channel's messages go.
@@ -151,6 +162,7 @@ impl Default for Config {
             recovery: Default::default(),
             accounts: Default::default(),
             notify: Notify::default(),
+            metrics: Metrics::default(),
         }
     }
 }
@@ -249,6 +261,14 @@ impl Config {
         }
         if self.hashing.nice > 19 {
             bail!("[hashing] nice must be 0 to 19");
+        }
+        if self
+            .metrics
+            .token
+            .as_deref()
+            .is_some_and(|t| t.trim().len() < 16)
+        {
+            bail!("[metrics] token must be at least 16 characters");
         }
         if self.http.max_body_bytes < 1024 {
             bail!("[http] max_body_bytes must be at least 1024");
@@ -402,6 +422,20 @@ mod tests {
         // Template names come from the notifier's templates, not from `[recovery]`.
         assert!(Config::load(None, env(&[("PINAUTH_RECOVERY__SMS_TEMPLATES", "[]")])).is_err());
         assert!(Config::load(None, env(&[("PINAUTH_ACCOUNTS__NO_SUCH_KEY", "1")])).is_err());
+    }
+
+    #[test]
+    fn the_metrics_token_is_optional_and_not_trivially_short() {
+        assert!(Config::load(None, []).unwrap().metrics.token.is_none());
+        let token = |t: &str| {
+            Config::load(None, [("PINAUTH_METRICS__TOKEN".to_owned(), t.to_owned())])
+                .map(|c| c.metrics.token)
+        };
+        assert_eq!(
+            token("s3cret-metrics-token").unwrap().as_deref(),
+            Some("s3cret-metrics-token")
+        );
+        assert!(token("short").is_err());
     }
 
     #[test]

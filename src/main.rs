@@ -1,6 +1,7 @@
 //! `pinauth`: the binary that wires the crates together.
 
 mod config;
+mod files;
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -129,6 +130,8 @@ enum Role {
 }
 
 fn main() -> anyhow::Result<()> {
+    // Before any file is created, SQLite's own included.
+    files::private_umask();
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -227,6 +230,7 @@ fn load_or_create<T: Serialize + for<'de> Deserialize<'de>>(
     make: impl FnOnce() -> anyhow::Result<T>,
 ) -> anyhow::Result<(T, bool)> {
     let read = |path: &Path| -> anyhow::Result<T> {
+        files::check_private(path)?;
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read {}", path.display()))?;
         toml::from_str(&text).with_context(|| format!("{} is not valid", path.display()))
@@ -247,8 +251,7 @@ fn load_or_create<T: Serialize + for<'de> Deserialize<'de>>(
 
 /// The configured store: KurrentDB when `store.url` is set, else the embedded SQLite log.
 fn open_store(config: &Config) -> anyhow::Result<Arc<dyn EventStore>> {
-    std::fs::create_dir_all(&config.data)
-        .with_context(|| format!("cannot create {}", config.data.display()))?;
+    files::create_data_folder(&config.data)?;
     if let Some(url) = &config.store.url {
         let options = KurrentOptions {
             namespace: config.store.namespace.clone(),
@@ -365,8 +368,15 @@ fn notifier(
     };
     let sms = match (&config.notify.sms, &config.notify.webhook) {
         (config::Sink::Webhook, Some(webhook)) => Channel::Webhook(webhook.clone()),
-        _ => Channel::Outbox(outbox),
+        _ => Channel::Outbox(outbox.clone()),
     };
+    if matches!(email, Channel::Outbox(_)) || matches!(sms, Channel::Outbox(_)) {
+        tracing::warn!(
+            "the file outbox {} holds OTPs and reset links in plain text and is meant for development; \
+             set [notify] email = \"smtp\" and sms = \"webhook\" in production",
+            outbox.display()
+        );
+    }
     let notify = pinauth_notify::NotifierConfig {
         key: *keys.notifier_key(),
         templates: pinauth_notify::templates::Templates::with(config.notify.templates.clone()),
@@ -422,7 +432,8 @@ async fn run(config: Config, role: Role) -> anyhow::Result<()> {
         query,
         config.http.max_body_bytes,
         Duration::from_millis(config.projections.snapshot_ms.max(10)),
-    );
+    )
+    .with_metrics_token(config.metrics.token.clone());
     let serving = services.clone();
     let server = actix_web::HttpServer::new(move || {
         actix_web::App::new().configure(pinauth_server::configure(serving.clone()))
@@ -498,11 +509,19 @@ async fn rebuild(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// One CSV cell. A cell an attacker chose (the user agent) that starts as a formula would run when
+/// the report is opened in a spreadsheet, so such a cell gets a leading `'` (OWASP's CSV injection
+/// advice); then cells with separators, quotes or line breaks are quoted (RFC 4180).
 fn csv_field(text: &str) -> String {
+    let text = if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{text}")
+    } else {
+        text.to_owned()
+    };
     if text.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", text.replace('"', "\"\""))
     } else {
-        text.to_owned()
+        text
     }
 }
 
@@ -558,4 +577,23 @@ async fn audit(config: Config, query: AuditQuery, format: Format) -> anyhow::Res
     .await?;
     out.flush()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::csv_field;
+
+    #[test]
+    fn csv_cells_that_a_spreadsheet_would_run_as_formulas_are_neutralised() {
+        assert_eq!(csv_field("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
+        assert_eq!(csv_field("+1"), "'+1");
+        assert_eq!(csv_field("-2+3"), "'-2+3");
+        assert_eq!(csv_field("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(csv_field("\t=1"), "'\t=1");
+        assert_eq!(csv_field("\r=1"), "\"'\r=1\"");
+        assert_eq!(csv_field("curl/8.0"), "curl/8.0");
+        assert_eq!(csv_field("a, b"), "\"a, b\"");
+        assert_eq!(csv_field("a=b"), "a=b");
+        assert_eq!(csv_field(""), "");
+    }
 }

@@ -30,25 +30,48 @@ impl Email {
     /// Longest address accepted (RFC 5321's path limit).
     pub const MAX_LEN: usize = 254;
 
-    /// Parses and normalizes an address; refuses anything not shaped `local@domain.tld`.
+    /// Parses and normalizes an address: HTML's "valid e-mail address" (WHATWG), widened to
+    /// internationalized addresses (non-ASCII letters in the local part and in domain labels), with
+    /// at least one dot in the domain. Never spaces, `<`, `>`, `"`, `(`, `)`, `,`, `;`, `:`, `\`,
+    /// `[`, `]`, control characters or invisible formatting characters, so an address cannot carry
+    /// a display name, a second address or markup (`x<attacker@evil.com>` is refused).
     pub fn parse(raw: &str) -> Result<Self, InvalidIdentifier> {
         let value = raw.trim().to_lowercase();
         let (local, domain) = value.split_once('@').ok_or(InvalidIdentifier::Email)?;
         let well_formed = value.len() <= Self::MAX_LEN
             && !local.is_empty()
             && local.len() <= 64
+            && local.chars().all(|c| {
+                c.is_ascii_alphanumeric()
+                    || ".!#$%&'*+/=?^_`{|}~-".contains(c)
+                    || Self::international(c)
+            })
             && domain.contains('.')
-            && !domain.starts_with('.')
-            && !domain.ends_with('.')
-            && !domain.contains('@')
-            && value
-                .chars()
-                .all(|c| c.is_ascii_graphic() || !c.is_ascii() && !c.is_control());
+            && domain.split('.').all(Self::label);
         if well_formed {
             Ok(Self(value))
         } else {
             Err(InvalidIdentifier::Email)
         }
+    }
+
+    /// A domain label: letters and digits (any script), hyphens inside, at most 63 characters.
+    fn label(label: &str) -> bool {
+        let letter = |c: char| c.is_ascii_alphanumeric() || Self::international(c);
+        label.chars().count() <= 63
+            && label.starts_with(letter)
+            && label.ends_with(letter)
+            && label.chars().all(|c| letter(c) || c == '-')
+    }
+
+    /// A non-ASCII character an address may hold: not a space, control or invisible formatting
+    /// character (zero-width, bidirectional overrides, byte-order mark), which could make an
+    /// address look like another.
+    fn international(c: char) -> bool {
+        !c.is_ascii()
+            && !c.is_control()
+            && !c.is_whitespace()
+            && !matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{2069}' | '\u{feff}' | '\u{ad}')
     }
 
     /// The normalized address.
@@ -279,6 +302,22 @@ mod tests {
     }
 
     #[test]
+    fn valid_and_internationalized_addresses_are_accepted() {
+        for good in [
+            "ann@example.com",
+            "ann.b+tag@mail.example.co.uk",
+            "o'brien@example.ie",
+            "a!#$%&*/=?^_`{|}~-@x-y.example",
+            "jos\u{e9}@exemple.fr",
+            "\u{7528}\u{6237}@\u{4f8b}\u{5b50}.\u{5e7f}\u{544a}",
+            "ann@xn--bcher-kva.example",
+            "ann@b\u{fc}cher.de",
+        ] {
+            assert!(Email::parse(good).is_ok(), "{good:?}");
+        }
+    }
+
+    #[test]
     fn malformed_identifiers_are_refused() {
         for bad in [
             "",
@@ -289,11 +328,29 @@ mod tests {
             "ann@.com",
             "a b@x.com",
             "a@b@c.com",
+            "x<attacker@evil.com>",
+            "ann <ann@x.com>",
+            "\"ann\"@x.com",
+            "ann@x.com\u{0}",
+            "an\u{7}n@x.com",
+            "a\u{a0}b@x.com",
+            "a\u{202e}b@x.com",
+            "ann,bob@x.com",
+            "ann@x..com",
+            "ann@-x.com",
+            "ann@x-.com",
+            "ann@x_y.com",
+            "ann@[127.0.0.1]",
+            "ann@x.com;bob@y.com",
         ] {
             assert_eq!(Email::parse(bad), Err(InvalidIdentifier::Email), "{bad:?}");
         }
         assert_eq!(
             Email::parse(&format!("{}@x.com", "a".repeat(65))),
+            Err(InvalidIdentifier::Email)
+        );
+        assert_eq!(
+            Email::parse(&format!("a@{}.com", "b".repeat(64))),
             Err(InvalidIdentifier::Email)
         );
         for bad in ["", "a b", "ann;drop", &"u".repeat(101)] {

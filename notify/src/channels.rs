@@ -112,12 +112,20 @@ impl Channel {
     pub async fn send(&self, message: &Message) -> Result<(), SendError> {
         match self {
             Self::Outbox(dir) => {
-                std::fs::create_dir_all(dir).map_err(|e| SendError(e.to_string()))?;
+                use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+                // The outbox holds codes and links in plain text: its owner alone may read it,
+                // whatever the process umask.
+                std::fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(dir)
+                    .map_err(|e| SendError(e.to_string()))?;
                 let mut line = serde_json::to_vec(message).map_err(|e| SendError(e.to_string()))?;
                 line.push(b'\n');
                 let mut file = std::fs::OpenOptions::new()
                     .create(true)
                     .append(true)
+                    .mode(0o600)
                     .open(dir.join("outbox.jsonl"))
                     .map_err(|e| SendError(e.to_string()))?;
                 file.write_all(&line)

@@ -6,13 +6,18 @@
 //! beside its handlers: each index the services route or answer by (the command side's token
 //! routes, the query side's read models) catches up with the log and then follows it live;
 //! `/health/ready` answers ready only once all have caught up.
+//!
+//! Every answer of the command and query APIs is sent with `Cache-Control: no-store` (and
+//! `Pragma: no-cache` for HTTP/1.0 caches): they carry tokens and personal data, which no browser
+//! or proxy cache may keep. `/metrics` asks for a bearer token when one is configured.
 
+use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use pinauth_command::http::{ApiState, read_body};
 use pinauth_projections::{Model, Projection};
 use pinauth_query::QueryState;
 use pinauth_store::EventStore;
-use pinauth_wire::ApiError;
+use pinauth_wire::{ApiError, Catalog};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
@@ -25,6 +30,7 @@ pub struct Services {
     store: Arc<dyn EventStore>,
     ready: Arc<AtomicBool>,
     max_body_bytes: usize,
+    metrics_token: Option<Arc<str>>,
 }
 
 impl Services {
@@ -65,7 +71,32 @@ impl Services {
             store,
             ready,
             max_body_bytes,
+            metrics_token: None,
         }
+    }
+
+    /// Makes `/metrics` answer only requests that carry `Authorization: Bearer <token>`; without
+    /// a token (the default) it is public.
+    pub fn with_metrics_token(mut self, token: Option<String>) -> Self {
+        self.metrics_token = token.map(Arc::from);
+        self
+    }
+
+    /// Whether `req` may read `/metrics`.
+    fn may_read_metrics(&self, req: &HttpRequest) -> bool {
+        let Some(expected) = &self.metrics_token else {
+            return true;
+        };
+        req.headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                v.split_once(' ')
+                    .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            })
+            .is_some_and(|(_, token)| {
+                pinauth_contract::ct_eq(token.trim().as_bytes(), expected.as_bytes())
+            })
     }
 
     /// Whether every index has caught up with the log (what `/health/ready` answers).
@@ -112,12 +143,12 @@ async fn entry(
     if let Some(command) = &services.command
         && let Some(response) = pinauth_command::http::handle(command, &req, &body).await
     {
-        return response;
+        return no_store(response);
     }
     if let Some(query) = &services.query
         && let Some(response) = pinauth_query::handle(query, &req).await
     {
-        return response;
+        return no_store(response);
     }
     match req.path() {
         "/health/live" => HttpResponse::Ok().json(serde_json::json!({ "status": "live" })),
@@ -127,11 +158,26 @@ async fn entry(
         "/health/ready" => {
             HttpResponse::ServiceUnavailable().json(serde_json::json!({ "status": "catching up" }))
         }
+        "/metrics" if !services.may_read_metrics(&req) => {
+            let mut response = ApiError::from(Catalog::MetricsTokenInvalid).error_response();
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            response
+        }
         "/metrics" => HttpResponse::Ok()
             .content_type("text/plain; version=0.0.4")
             .body(metrics(&services).await),
         _ => ApiError::not_found().error_response(),
     }
+}
+
+/// An API answer no cache may keep.
+fn no_store(mut response: HttpResponse) -> HttpResponse {
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    response
 }
 
 async fn metrics(services: &Services) -> String {

@@ -177,6 +177,16 @@ async fn the_gateway_routes_reads_to_the_query_service_and_writes_to_the_command
     };
     assert_eq!(validate().await.ok()["access_token"], access.as_str());
 
+    // Metrics are not public: the gateway answers as for no endpoint, the replicas still serve them.
+    for path in ["/metrics", "/Metrics", "/metrics/"] {
+        let answer = c.call("GET", format!("{gateway}{path}"), &[], None).await;
+        assert_eq!((answer.status, answer.code()), (404, Some(971)), "{path}");
+    }
+    let direct = c
+        .call("GET", format!("{}/metrics", command_1.base), &[], None)
+        .await;
+    assert_eq!(direct.status, 200);
+
     // Reads go to the query service: without it they fail, while writes go on.
     query.kill();
     assert_eq!(validate().await.status, 502);

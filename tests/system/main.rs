@@ -9,6 +9,7 @@
 mod harness;
 
 mod audit;
+mod files;
 mod gateway;
 mod kurrent;
 mod notify;

@@ -86,6 +86,9 @@ catalog! {
         /// 902: a management call with the wrong secret.
         ApiSecretInvalid = 401, 902, "The API secret is unauthorized",
             "The provided LoginRadius API secret is invalid or is not authorized.";
+        /// 902: `/metrics` without the bearer token configured as `[metrics] token`.
+        MetricsTokenInvalid = 401, 902, "The API secret is unauthorized",
+            "The metrics endpoint needs its bearer token in the Authorization header.";
         /// 965: a POST body that is not a JSON object (or could not be read).
         PostBodyInvalid = 400, 965, "The post body is invalid",
             "Please use a valid post body and make sure that it is in a valid JSON format.";

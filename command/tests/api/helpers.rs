@@ -56,6 +56,8 @@ pub struct Options {
     pub snapshot_every: u64,
     /// Serve the query API and its read models too.
     pub query: bool,
+    /// The bearer token `/metrics` asks for.
+    pub metrics_token: Option<String>,
 }
 
 pub struct TestApp {
@@ -73,6 +75,7 @@ pub struct Answer {
     pub status: u16,
     pub body: Value,
     pub position: Option<u64>,
+    pub headers: awc::http::header::HeaderMap,
 }
 
 impl Answer {
@@ -106,6 +109,11 @@ impl Answer {
         &self.body
     }
 
+    /// The value of header `name`, if one was sent.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
     pub fn str(&self, pointer: &str) -> String {
         self.body
             .pointer(pointer)
@@ -132,6 +140,7 @@ pub async fn spawn_with(change: impl FnOnce(&mut Options)) -> TestApp {
         queue: 256,
         snapshot_every: pinauth_command::app::SNAPSHOT_EVERY,
         query: false,
+        metrics_token: None,
     };
     change(&mut options);
     let notifier = options.notifier;
@@ -195,7 +204,8 @@ pub async fn spawn_with(change: impl FnOnce(&mut Options)) -> TestApp {
         query,
         max_body_bytes,
         snapshot_every,
-    );
+    )
+    .with_metrics_token(options.metrics_token.take());
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let server =
@@ -251,6 +261,7 @@ impl TestApp {
             .get("x-pinauth-position")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse().ok());
+        let headers = response.headers().clone();
         let bytes = response.body().limit(1 << 20).await.unwrap();
         let body = serde_json::from_slice(&bytes)
             .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
@@ -258,6 +269,7 @@ impl TestApp {
             status,
             body,
             position,
+            headers,
         }
     }
 
