@@ -14,9 +14,6 @@ impl CommandService {
         let committed = self
             .run_command(account, ctx, |at| Command::UnlockPin(UnlockPin { at }))
             .await?;
-        Ok(Done {
-            value: (),
-            position: committed.position,
-        })
+        Ok(committed.done(()))
     }
 }

@@ -49,10 +49,7 @@ impl CommandService {
                 })))
             })
             .await?;
-        Ok(Done {
-            value: (),
-            position: committed.position,
-        })
+        Ok(committed.done(()))
     }
 
     /// Sets (`Some`) or skips (`None`) an optional PIN through the profile, with an access token.

@@ -345,10 +345,7 @@ impl CommandService {
                 })))
             })
             .await?;
-        Ok(Done {
-            value: (),
-            position: committed.position,
-        })
+        Ok(committed.done(()))
     }
 
     async fn reset_with_token(
@@ -388,10 +385,7 @@ impl CommandService {
             })
             .await
             .map_err(link_terms)?;
-        Ok(Done {
-            value: (),
-            position: committed.position,
-        })
+        Ok(committed.done(()))
     }
 
     async fn reset_with_answers(
@@ -457,10 +451,7 @@ impl CommandService {
                 )))
             })
             .await?;
-        Ok(Done {
-            value: (),
-            position: committed.position,
-        })
+        Ok(committed.done(()))
     }
 
     /// The ids of the security questions an account has answered (empty for an unknown one,

@@ -46,6 +46,16 @@ pub(super) struct Committed {
     pub(super) position: Option<Position>,
 }
 
+impl Committed {
+    /// The use case's answer `value`, with where its last event landed.
+    pub(super) fn done<T>(&self, value: T) -> super::Done<T> {
+        super::Done {
+            value,
+            position: self.position,
+        }
+    }
+}
+
 /// The stream of account `id`.
 pub(super) fn account_stream(id: AccountId) -> Result<StreamName, AppError> {
     Ok(StreamName::parse(&format!("account-{id}"))?)

@@ -25,10 +25,7 @@ impl CommandService {
                 Command::InvalidatePinSession(InvalidatePinSession { at, session_token })
             })
             .await?;
-        Ok(Done {
-            value: (),
-            position: committed.position,
-        })
+        Ok(committed.done(()))
     }
 
     /// Ends one access token, and its refresh tokens when `prevent_refresh`.
@@ -50,10 +47,7 @@ impl CommandService {
                 })
             })
             .await?;
-        Ok(Done {
-            value: (),
-            position: committed.position,
-        })
+        Ok(committed.done(()))
     }
 
     /// Exchanges a refresh token for a new access token.
