@@ -133,22 +133,17 @@ impl CommandService {
         let candidates = Candidates::draw(&self.inner.rng)?;
         let committed = self
             .decide_and_commit(id, ctx, async |state: &Account, at| {
-                let hash = match state.password_guard(at) {
-                    Ok(hash) => hash.clone(),
-                    Err(DomainError::NotRegistered) => {
-                        hasher.verify_nothing(password).await?;
-                        return Err(AppError::InvalidCredentials);
-                    }
-                    Err(DomainError::PinLocked { until }) => {
-                        return Ok(Decision::locked(AttemptFlow::Password, until));
-                    }
-                    Err(other) => return Err(other.into()),
-                };
-                if !verdicts.check(hasher, password, &hash).await? {
-                    return Ok(Decision::Fail {
-                        flow: AttemptFlow::Password,
-                        answer: AppError::InvalidCredentials,
-                    });
+                let guard = state.password_guard(at);
+                if matches!(guard, Err(DomainError::NotRegistered)) {
+                    hasher.verify_nothing(password).await?;
+                    return Err(AppError::InvalidCredentials);
+                }
+                let (flow, wrong) = (AttemptFlow::Password, AppError::InvalidCredentials);
+                if let Some(refused) = verdicts
+                    .refusal(hasher, guard, password, flow, wrong)
+                    .await?
+                {
+                    return Ok(refused);
                 }
                 Ok(Decision::Decide(Command::LogInWithPassword(
                     LogInWithPassword {
@@ -181,18 +176,10 @@ impl CommandService {
         let policy = self.policy();
         let committed = self
             .decide_and_commit(id, ctx, async |state: &Account, at| {
-                let hash = match state.pin_login_guard(at, &session, policy) {
-                    Ok(hash) => hash.clone(),
-                    Err(DomainError::PinLocked { until }) => {
-                        return Ok(Decision::locked(AttemptFlow::PinLogin, until));
-                    }
-                    Err(other) => return Err(other.into()),
-                };
-                if !verdicts.check(hasher, pin, &hash).await? {
-                    return Ok(Decision::Fail {
-                        flow: AttemptFlow::PinLogin,
-                        answer: AppError::InvalidPin,
-                    });
+                let guard = state.pin_login_guard(at, &session, policy);
+                let (flow, wrong) = (AttemptFlow::PinLogin, AppError::InvalidPin);
+                if let Some(refused) = verdicts.refusal(hasher, guard, pin, flow, wrong).await? {
+                    return Ok(refused);
                 }
                 Ok(Decision::Decide(Command::LogInWithPin(LogInWithPin {
                     at,

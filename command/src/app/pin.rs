@@ -29,18 +29,13 @@ impl CommandService {
         let mut new_pin = NewPin::new(new_pin);
         let committed = self
             .decide_and_commit(id, ctx, async |state: &Account, at| {
-                let hash = match state.change_pin_guard(at, &access) {
-                    Ok(hash) => hash.clone(),
-                    Err(DomainError::PinLocked { until }) => {
-                        return Ok(Decision::locked(AttemptFlow::ChangePin, until));
-                    }
-                    Err(other) => return Err(other.into()),
-                };
-                if !verdicts.check(hasher, old_pin, &hash).await? {
-                    return Ok(Decision::Fail {
-                        flow: AttemptFlow::ChangePin,
-                        answer: AppError::CurrentPinInvalid,
-                    });
+                let guard = state.change_pin_guard(at, &access);
+                let (flow, wrong) = (AttemptFlow::ChangePin, AppError::CurrentPinInvalid);
+                if let Some(refused) = verdicts
+                    .refusal(hasher, guard, old_pin, flow, wrong)
+                    .await?
+                {
+                    return Ok(refused);
                 }
                 Ok(Decision::Decide(Command::ChangePin(ChangePin {
                     at,

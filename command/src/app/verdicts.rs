@@ -2,9 +2,10 @@
 //! pool taken before the account's turn, and the work an unknown account costs.
 
 use super::CommandService;
+use super::retry::Decision;
 use crate::crypto::{HashPermit, Hasher, Plaintext};
 use crate::error::AppError;
-use pinauth_domain::{Pin, SecretHash};
+use pinauth_domain::{AttemptFlow, DomainError, Pin, SecretHash};
 
 /// Verdicts already computed for this request, by hash: a re-decision after a conflict re-verifies
 /// only if the stored hash changed meanwhile.
@@ -41,6 +42,33 @@ impl Verdicts {
         };
         self.known.push((hash.clone(), verdict));
         Ok(verdict)
+    }
+
+    /// Checks `secret` against the hash a guard gave for an attempt in `flow`: `None` when it is
+    /// right; else what the retry loop records, a locked account's refused attempt or a wrong
+    /// secret (answered `wrong` unless it locks the account). Other refusals of the guard are
+    /// answered as they are.
+    pub(super) async fn refusal(
+        &mut self,
+        hasher: &Hasher,
+        guard: Result<&SecretHash, DomainError>,
+        secret: &Plaintext,
+        flow: AttemptFlow,
+        wrong: AppError,
+    ) -> Result<Option<Decision>, AppError> {
+        let hash = match guard {
+            Ok(hash) => hash,
+            Err(DomainError::PinLocked { until }) => {
+                return Ok(Some(Decision::locked(flow, until)));
+            }
+            Err(other) => return Err(other.into()),
+        };
+        Ok(
+            (!self.check(hasher, secret, hash).await?).then_some(Decision::Fail {
+                flow,
+                answer: wrong,
+            }),
+        )
     }
 
     /// The work of a verification against an account that does not exist, in the same place.
