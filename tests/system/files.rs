@@ -50,18 +50,7 @@ async fn a_fresh_serve_keeps_everything_in_the_data_folder_private_to_its_owner(
     let serve = Process::start("serve", &data, &[]);
     let c = Client::new();
     c.register(&serve, "ann@example.com").await;
-    let url = format!(
-        "{}/identity/v2/auth/pin/forgot/email?apikey={}",
-        serve.base, serve.key
-    );
-    c.call(
-        "POST",
-        url,
-        &[],
-        Some(serde_json::json!({ "Email": "ann@example.com" })),
-    )
-    .await
-    .ok();
+    c.forgot_by_email(&serve, "ann@example.com").await;
     first_outbox_message(&data).await;
     let files = [
         "pinauth.db",

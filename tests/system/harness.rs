@@ -187,6 +187,21 @@ impl Client {
             .clone()
     }
 
+    /// A forgot-PIN request by email, which must be answered as accepted.
+    pub async fn forgot_by_email(&self, p: &Process, email: &str) {
+        self.call(
+            "POST",
+            format!(
+                "{}/identity/v2/auth/pin/forgot/email?apikey={}",
+                p.base, p.key
+            ),
+            &[],
+            Some(json!({ "Email": email })),
+        )
+        .await
+        .ok();
+    }
+
     pub async fn pin(&self, p: &Process, session: &str, pin: &str) -> Answer {
         self.call(
             "POST",

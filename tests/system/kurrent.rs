@@ -134,17 +134,7 @@ async fn the_notifier_delivers_from_kurrentdb() {
     let _notifier = notifier(&data, &[("PINAUTH_STORE", double.url())]);
     let c = Client::new();
     c.register(&command, "lee@example.com").await;
-    c.call(
-        "POST",
-        format!(
-            "{}/identity/v2/auth/pin/forgot/email?apikey={}",
-            command.base, command.key
-        ),
-        &[],
-        Some(json!({ "Email": "lee@example.com" })),
-    )
-    .await
-    .ok();
+    c.forgot_by_email(&command, "lee@example.com").await;
     let message = first_outbox_message(&data).await;
     assert_eq!(message["to"], "lee@example.com");
     assert!(message["text"].as_str().unwrap().contains("vtoken="));

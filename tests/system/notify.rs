@@ -9,18 +9,7 @@ async fn a_separate_notifier_process_delivers_to_the_outbox() {
     let _notifier = notifier(&data, &[]);
     let c = Client::new();
     c.register(&command, "ann@example.com").await;
-    let url = format!(
-        "{}/identity/v2/auth/pin/forgot/email?apikey={}",
-        command.base, command.key
-    );
-    c.call(
-        "POST",
-        url,
-        &[],
-        Some(serde_json::json!({ "Email": "ann@example.com" })),
-    )
-    .await
-    .ok();
+    c.forgot_by_email(&command, "ann@example.com").await;
     let message = first_outbox_message(&data).await;
     assert_eq!(message["to"], "ann@example.com");
     assert!(message["text"].as_str().unwrap().contains("vtoken="));
