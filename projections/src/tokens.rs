@@ -113,16 +113,6 @@ impl TokenRoutes {
         self.accounts.get(route.account as usize).copied()
     }
 
-    /// Routes held (for metrics).
-    pub fn len(&self) -> usize {
-        self.routes.len()
-    }
-
-    /// Whether no route is held.
-    pub fn is_empty(&self) -> bool {
-        self.routes.is_empty()
-    }
-
     /// Applies one recorded event; events at or before the current position are skipped.
     /// Returns whether it was applied.
     pub fn apply(&mut self, recorded: &RecordedEvent) -> bool {
