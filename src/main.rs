@@ -331,8 +331,7 @@ fn command_state(
         cached_accounts: config.accounts.cached,
         snapshot_every: config.accounts.snapshot_every,
     };
-    let snapshots = SnapshotStore::open(config.data.join("projections.db"))
-        .context("cannot open the token-index snapshot")?;
+    let snapshots = snapshot_store(config).context("cannot open the token-index snapshot")?;
     let routes = Projection::<TokenRoutes>::new(store.clone(), Some(snapshots));
     let service = CommandService::new(
         store,
@@ -396,8 +395,7 @@ fn query_state(
     store: Arc<dyn EventStore>,
     credentials: &Credentials,
 ) -> anyhow::Result<QueryState> {
-    let snapshots = SnapshotStore::open(config.data.join("projections.db"))
-        .context("cannot open the read-model snapshots")?;
+    let snapshots = snapshot_store(config).context("cannot open the read-model snapshots")?;
     let settings = QuerySettings {
         api_key: credentials.api_key.clone(),
         api_secret: credentials.api_secret.clone(),
@@ -463,9 +461,14 @@ async fn run(config: Config, role: Role) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The file the read models and the token index keep their snapshots in.
+fn snapshot_store(config: &Config) -> anyhow::Result<SnapshotStore> {
+    Ok(SnapshotStore::open(config.data.join("projections.db"))?)
+}
+
 async fn rebuild(config: Config) -> anyhow::Result<()> {
     let store = open_store(&config)?;
-    let snapshots = SnapshotStore::open(config.data.join("projections.db"))?;
+    let snapshots = snapshot_store(&config)?;
     let started = std::time::Instant::now();
     let mut stderr = std::io::stderr();
     let mut replayed = 0u64;
