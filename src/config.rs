@@ -42,6 +42,8 @@ pub struct Config {
     pub recovery: pinauth_command::app::RecoverySettings,
     /// How the command side keeps accounts (cache, snapshots).
     pub accounts: pinauth_command::app::AccountSettings,
+    /// What each command process limits by itself: throttling per origin, message budgets.
+    pub limits: pinauth_command::limits::LimitSettings,
     /// The notifier.
     pub notify: Notify,
     /// `/metrics`.
@@ -161,6 +163,7 @@ impl Default for Config {
             projections: Projections::default(),
             recovery: Default::default(),
             accounts: Default::default(),
+            limits: Default::default(),
             notify: Notify::default(),
             metrics: Metrics::default(),
         }

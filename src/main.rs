@@ -323,6 +323,12 @@ fn command_state(
     let recovery = pinauth_command::app::RecoverySettings {
         email_templates: templates.email(),
         sms_templates: templates.sms(),
+        questions: config
+            .http
+            .security_questions
+            .iter()
+            .map(|q| q.id.clone())
+            .collect(),
         ..config.recovery.clone()
     };
     let settings = AppSettings {
@@ -330,6 +336,7 @@ fn command_state(
         recovery,
         cached_accounts: config.accounts.cached,
         snapshot_every: config.accounts.snapshot_every,
+        limits: config.limits.clone(),
     };
     let snapshots = snapshot_store(config).context("cannot open the token-index snapshot")?;
     let routes = Projection::<TokenRoutes>::new(store.clone(), Some(snapshots));
@@ -539,7 +546,7 @@ async fn audit(config: Config, query: AuditQuery, format: Format) -> anyhow::Res
     if let Format::Csv = format {
         writeln!(
             out,
-            "time,account,flow,outcome,lock_triggered,client_ip,user_agent"
+            "time,account,flow,outcome,lock_triggered,client_ip,user_agent,origin"
         )?;
     }
     let write = |out: &mut std::io::BufWriter<std::io::StdoutLock<'_>>,
@@ -547,6 +554,7 @@ async fn audit(config: Config, query: AuditQuery, format: Format) -> anyhow::Res
      -> std::io::Result<()> {
         let flow = format!("{:?}", r.flow);
         let outcome = format!("{:?}", r.outcome);
+        let origin = if r.stranger { "stranger" } else { "familiar" };
         match format {
             Format::Jsonl => {
                 let line = serde_json::json!({
@@ -557,19 +565,21 @@ async fn audit(config: Config, query: AuditQuery, format: Format) -> anyhow::Res
                     "lock_triggered": r.lock_triggered,
                     "client_ip": r.client_ip,
                     "user_agent": r.user_agent,
+                    "origin": origin,
                 });
                 writeln!(out, "{line}")
             }
             Format::Csv => writeln!(
                 out,
-                "{},{},{},{},{},{},{}",
+                "{},{},{},{},{},{},{},{}",
                 r.at.to_rfc3339(),
                 r.account,
                 flow,
                 outcome,
                 r.lock_triggered,
                 csv_field(r.client_ip.as_deref().unwrap_or("")),
-                csv_field(r.user_agent.as_deref().unwrap_or(""))
+                csv_field(r.user_agent.as_deref().unwrap_or("")),
+                origin
             ),
         }
     };

@@ -103,6 +103,17 @@ impl Keys {
         hmac::Key::new(hmac::HMAC_SHA256, &self.otp)
     }
 
+    /// A key for the keyed tags of `purpose` (client networks, identifiers, destinations),
+    /// derived from the lookup key: tags name nothing stored, so rotating them costs only what
+    /// each process remembers (familiar origins are re-learnt at the next login).
+    pub fn tag_key(&self, purpose: &str) -> hmac::Key {
+        let derived = hmac::sign(
+            &hmac::Key::new(hmac::HMAC_SHA256, &self.lookup),
+            purpose.as_bytes(),
+        );
+        hmac::Key::new(hmac::HMAC_SHA256, derived.as_ref())
+    }
+
     /// The notifier's sealing key bytes.
     pub fn notifier_key(&self) -> &[u8; 32] {
         &self.notifier
@@ -217,6 +228,8 @@ struct HasherInner {
     /// One permit per hash running or waiting: `workers + queue` in all.
     slots: Arc<tokio::sync::Semaphore>,
     capacity: usize,
+    /// Verifications started, real or dummy.
+    verifications: std::sync::atomic::AtomicU64,
 }
 
 /// A place in the hashing pool, taken before a request waits for anything else (its account's
@@ -294,6 +307,7 @@ impl Hasher {
                 jobs,
                 slots: Arc::new(tokio::sync::Semaphore::new(capacity)),
                 capacity,
+                verifications: std::sync::atomic::AtomicU64::new(0),
             }),
         })
     }
@@ -301,6 +315,19 @@ impl Hasher {
     /// Hashes currently running or waiting (reserved places included).
     pub fn in_flight(&self) -> usize {
         self.inner.capacity - self.inner.slots.available_permits()
+    }
+
+    /// Verifications started so far (against a stored hash or the dummy one).
+    pub fn verifications(&self) -> u64 {
+        self.inner
+            .verifications
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn count_verification(&self) {
+        self.inner
+            .verifications
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Takes a place in the pool now, or refuses at once when it is full.
@@ -318,6 +345,7 @@ impl Hasher {
         secret: &Plaintext,
         hash: &SecretHash,
     ) -> Result<bool, HashError> {
+        self.count_verification();
         let (secret, hash) = (secret.clone(), hash.clone());
         self.run_reserved(permit, move |core, memory| {
             core.verify_now(secret.expose(), &hash, memory)
@@ -334,9 +362,8 @@ impl Hasher {
 
     /// Whether `secret` matches `hash` (compared in constant time).
     pub async fn verify(&self, secret: &Plaintext, hash: &SecretHash) -> Result<bool, HashError> {
-        let (secret, hash) = (secret.clone(), hash.clone());
-        self.run(move |core, memory| core.verify_now(secret.expose(), &hash, memory))
-            .await
+        let permit = self.try_reserve()?;
+        self.verify_reserved(permit, secret, hash).await
     }
 
     /// Spends the same work as a verification against an account that does not exist.
@@ -351,6 +378,7 @@ impl Hasher {
         permit: HashPermit,
         secret: &Plaintext,
     ) -> Result<(), HashError> {
+        self.count_verification();
         let secret = secret.clone();
         self.run_reserved(permit, move |core, memory| {
             core.verify_now(secret.expose(), &core.dummy, memory)

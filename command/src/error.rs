@@ -61,6 +61,12 @@ pub enum AppError {
     /// An unknown identifier, told as such (`reveal_unknown`).
     #[error("no account has this {0:?}")]
     UnknownIdentifier(LookupKind),
+    /// The origin made too many requests that present a secret or cost a hash or a message.
+    #[error("too many requests from this network")]
+    Throttled,
+    /// Too many reset requests for this identifier and channel (known or not).
+    #[error("too many reset requests")]
+    ResetRateLimited,
     /// Optimistic concurrency kept failing: too many writers on one account.
     #[error("too much contention on one account")]
     Contention,

@@ -6,6 +6,8 @@ pub mod app;
 pub mod crypto;
 pub mod error;
 pub mod http;
+pub mod limits;
 pub mod lookup;
 pub mod metrics;
+pub mod origin;
 pub mod sott;

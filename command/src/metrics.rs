@@ -1,5 +1,7 @@
 //! Counters the command service keeps, rendered in Prometheus's text format.
 
+use crate::crypto::Hasher;
+use crate::limits::Budget;
 use pinauth_domain::{Event, EventKind, LoginMethod};
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,6 +20,9 @@ pub struct Metrics {
     append_buckets: [AtomicU64; BUCKETS.len()],
     append_count: AtomicU64,
     append_micros: AtomicU64,
+    throttled: AtomicU64,
+    /// Messages not sent, by budget: destination, origin, SMS.
+    suppressed: [AtomicU64; 3],
 }
 
 impl Metrics {
@@ -44,6 +49,23 @@ impl Metrics {
         }
     }
 
+    /// Counts a request refused by the per-origin throttle.
+    pub fn throttled(&self) {
+        self.throttled.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a message not sent because `budget` was spent.
+    pub fn suppressed(&self, budget: Budget) {
+        let index = match budget {
+            Budget::Destination => 0,
+            Budget::Origin => 1,
+            Budget::Sms => 2,
+        };
+        if let Some(counter) = self.suppressed.get(index) {
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
     /// Records one append's latency.
     pub fn append_took(&self, took: Duration) {
         let secs = took.as_secs_f64();
@@ -59,8 +81,8 @@ impl Metrics {
         );
     }
 
-    /// The counters in Prometheus's text format, with the hashing pool's current load.
-    pub fn render(&self, hashing_in_flight: usize, out: &mut String) {
+    /// The counters in Prometheus's text format, with the hashing pool's.
+    pub fn render(&self, hasher: &Hasher, out: &mut String) {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         let _ = writeln!(
             out,
@@ -100,8 +122,38 @@ impl Metrics {
             "pinauth_hashing_in_flight",
             "gauge",
             "Hashes running or queued on the hashing pool.",
-            hashing_in_flight,
+            hasher.in_flight(),
         );
+        single(
+            out,
+            "pinauth_hash_verifications_total",
+            "counter",
+            "argon2 verifications run, against a stored hash or the dummy one.",
+            hasher.verifications(),
+        );
+        single(
+            out,
+            "pinauth_throttled_total",
+            "counter",
+            "Requests refused with 429 because their origin was over its rate.",
+            get(&self.throttled),
+        );
+        let _ = writeln!(
+            out,
+            "# HELP pinauth_messages_suppressed_total Messages not sent because a budget was spent."
+        );
+        let _ = writeln!(out, "# TYPE pinauth_messages_suppressed_total counter");
+        for (budget, counter) in [Budget::Destination, Budget::Origin, Budget::Sms]
+            .iter()
+            .zip(&self.suppressed)
+        {
+            let _ = writeln!(
+                out,
+                "pinauth_messages_suppressed_total{{budget=\"{}\"}} {}",
+                budget.name(),
+                get(counter)
+            );
+        }
         let _ = writeln!(
             out,
             "# HELP pinauth_store_append_seconds Latency of account appends."

@@ -17,8 +17,8 @@
 use crate::command::*;
 use crate::error::DomainError;
 use crate::event::*;
-use crate::ids::{AccountId, ChallengeId, Digest, SecretHash};
-use crate::lockout::{FailureOutcome, Lock, Lockout};
+use crate::ids::{AccountId, ChallengeId, Digest, Origin, SecretHash};
+use crate::lockout::{FailureOutcome, Lock, Lockout, Standing};
 use crate::policy::Policy;
 use crate::time::Timestamp;
 use crate::values::{Email, IdentifierKind, Phone, Username};
@@ -27,8 +27,8 @@ use serde::{Deserialize, Serialize};
 /// The most tokens of one kind a login ends to come within the session limits.
 pub const MAX_ENDED_PER_KIND: usize = 32;
 
-/// How many reset-request times are kept for the rate limit; more than any sane `max_requests`.
-const RESET_REQUESTS_KEPT: usize = 32;
+/// The most familiar origins an account keeps; the one proven least lately makes room.
+pub const MAX_FAMILIAR_ORIGINS: usize = 16;
 
 /// Who the account is: set once, at registration.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -92,6 +92,9 @@ pub struct Challenge {
     pub failures: u32,
     /// It was used for a reset.
     pub spent: bool,
+    /// It was asked for from an origin unfamiliar to the account.
+    #[serde(default)]
+    pub stranger: bool,
 }
 
 /// The state of one account, folded from its events.
@@ -103,9 +106,10 @@ pub struct Account {
     tokens: Vec<ActiveToken>,
     lockout: Lockout,
     challenge: Option<Challenge>,
-    /// Recent reset requests: when, and whether by SMS (the limit is per channel).
-    reset_requests: Vec<(Timestamp, bool)>,
     answer_failures: u32,
+    /// Origins the password or PIN was proven from, with when it last was (most lately last).
+    #[serde(default)]
+    familiar: Vec<(Origin, Timestamp)>,
     /// No token expires before this (a lower bound, `None` when unknown). `evolve` scans the
     /// tokens for expired ones only once it is reached, so folding an event costs no scan of the
     /// tokens unless one may have expired: replaying a stream is linear in its events.
@@ -167,9 +171,33 @@ impl Account {
         Ok(token)
     }
 
-    fn not_locked(&self, at: Timestamp) -> Result<(), DomainError> {
-        match self.lockout.lock_at(at) {
-            Some(lock) => Err(DomainError::PinLocked { until: lock.until }),
+    /// Whether `origin` is familiar to the account at `at`: the password or the PIN was proven
+    /// from it within `familiar_secs`. No origin (no address known) is a stranger.
+    pub fn standing(&self, at: Timestamp, origin: Option<&Origin>, policy: &Policy) -> Standing {
+        let horizon = policy.lockout.familiar_secs;
+        let familiar = origin.is_some_and(|origin| {
+            self.familiar
+                .iter()
+                .any(|(known, last)| known == origin && at < last.plus_secs(horizon))
+        });
+        if familiar {
+            Standing::Familiar
+        } else {
+            Standing::Stranger
+        }
+    }
+
+    /// The origins familiar to the account, with when each was last proven from (oldest first).
+    pub fn familiar_origins(&self) -> &[(Origin, Timestamp)] {
+        &self.familiar
+    }
+
+    fn not_locked(&self, at: Timestamp, standing: Standing) -> Result<(), DomainError> {
+        match self.lockout.lock_for(at, standing) {
+            Some((lock, stranger)) => Err(DomainError::PinLocked {
+                until: lock.until,
+                stranger,
+            }),
             None => Ok(()),
         }
     }
@@ -183,6 +211,7 @@ impl Account {
         &self,
         at: Timestamp,
         session_token: &Digest,
+        origin: Option<&Origin>,
         policy: &Policy,
     ) -> Result<&SecretHash, DomainError> {
         self.profile()?;
@@ -191,14 +220,19 @@ impl Account {
         }
         self.token(at, TokenKind::PinSession, session_token)?;
         let hash = self.pin_hash()?;
-        self.not_locked(at)?;
+        self.not_locked(at, self.standing(at, origin, policy))?;
         Ok(hash)
     }
 
     /// Checks a password login before the password is verified; gives the hash to verify against.
-    pub fn password_guard(&self, at: Timestamp) -> Result<&SecretHash, DomainError> {
+    pub fn password_guard(
+        &self,
+        at: Timestamp,
+        origin: Option<&Origin>,
+        policy: &Policy,
+    ) -> Result<&SecretHash, DomainError> {
         let profile = self.profile()?;
-        self.not_locked(at)?;
+        self.not_locked(at, self.standing(at, origin, policy))?;
         Ok(&profile.password_hash)
     }
 
@@ -207,11 +241,13 @@ impl Account {
         &self,
         at: Timestamp,
         access_token: &Digest,
+        origin: Option<&Origin>,
+        policy: &Policy,
     ) -> Result<&SecretHash, DomainError> {
         self.profile()?;
         self.token(at, TokenKind::Access, access_token)?;
         let hash = self.pin_hash()?;
-        self.not_locked(at)?;
+        self.not_locked(at, self.standing(at, origin, policy))?;
         Ok(hash)
     }
 
@@ -278,6 +314,7 @@ impl Account {
     pub fn security_answer_guard(
         &self,
         at: Timestamp,
+        origin: Option<&Origin>,
         policy: &Policy,
     ) -> Result<&[SecurityAnswerHash], DomainError> {
         let profile = self.profile()?;
@@ -287,7 +324,7 @@ impl Account {
         if self.answer_failures >= policy.recovery.max_security_answer_tries {
             return Err(DomainError::SecurityAnswersExhausted);
         }
-        self.not_locked(at)?;
+        self.not_locked(at, self.standing(at, origin, policy))?;
         Ok(&profile.security_answers)
     }
 
@@ -297,6 +334,7 @@ impl Account {
         method: LoginMethod,
         tokens: NewTokens,
         pin_set: bool,
+        origin: Option<Origin>,
         policy: &Policy,
     ) -> Event {
         let lifetimes = &policy.tokens;
@@ -319,6 +357,7 @@ impl Account {
                 refresh: issue(tokens.refresh, lifetimes.refresh_secs),
                 session: with_session.then(|| issue(tokens.session, lifetimes.session_secs)),
                 ended,
+                origin,
             },
         }
     }
@@ -342,14 +381,19 @@ impl Account {
             .collect()
     }
 
-    fn pin_auth_token(at: Timestamp, token: Digest, policy: &Policy) -> Event {
+    fn pin_auth_token(
+        at: Timestamp,
+        token: Digest,
+        origin: Option<Origin>,
+        policy: &Policy,
+    ) -> Event {
         let token = IssuedToken {
             hash: token,
             expires_at: at.plus_secs(policy.tokens.pin_auth_secs),
         };
         Event {
             at,
-            kind: EventKind::PinAuthTokenIssued { token },
+            kind: EventKind::PinAuthTokenIssued { token, origin },
         }
     }
 }
@@ -379,6 +423,7 @@ pub fn decide(
                 phone: c.phone,
                 password_hash: c.password_hash,
                 security_answers: c.security_answers,
+                origin: c.origin,
             })];
             let pin_set = match c.pin {
                 PinChoice::Given(pin_hash) => {
@@ -397,29 +442,36 @@ pub fn decide(
                 PinChoice::Absent => false,
             };
             if pin_setup_needed(pin_set, policy, true) {
-                events.push(Account::pin_auth_token(at, c.pin_auth_token, policy));
+                events.push(Account::pin_auth_token(at, c.pin_auth_token, None, policy));
             } else {
                 events.push(state.start_session(
                     at,
                     LoginMethod::Registration,
                     c.tokens,
                     pin_set,
+                    None,
                     policy,
                 ));
             }
             Ok(events)
         }
         Command::LogInWithPassword(c) => {
-            state.password_guard(at)?;
+            state.password_guard(at, c.origin.as_ref(), policy)?;
             let pin_set = state.pin.hash.is_some();
             if pin_setup_needed(pin_set, policy, !state.has_logged_in) {
-                Ok(vec![Account::pin_auth_token(at, c.pin_auth_token, policy)])
+                Ok(vec![Account::pin_auth_token(
+                    at,
+                    c.pin_auth_token,
+                    c.origin,
+                    policy,
+                )])
             } else {
                 Ok(vec![state.start_session(
                     at,
                     LoginMethod::Password,
                     c.tokens,
                     pin_set,
+                    c.origin,
                     policy,
                 )])
             }
@@ -428,8 +480,9 @@ pub fn decide(
             state.profile()?;
             match c.via {
                 SetPinVia::PinAuthToken { token, tokens } => {
+                    // The token proves the password: only the account's own lock holds.
                     state.token(at, TokenKind::PinAuth, &token)?;
-                    state.not_locked(at)?;
+                    state.not_locked(at, Standing::Familiar)?;
                     if state.pin.hash.is_some() {
                         return Err(DomainError::PinAlreadySet);
                     }
@@ -438,12 +491,19 @@ pub fn decide(
                             pin_hash: c.pin_hash,
                             via: PinSetVia::PinAuthToken { token },
                         }),
-                        state.start_session(at, LoginMethod::PinAuthToken, tokens, true, policy),
+                        state.start_session(
+                            at,
+                            LoginMethod::PinAuthToken,
+                            tokens,
+                            true,
+                            None,
+                            policy,
+                        ),
                     ])
                 }
                 SetPinVia::ProfileUpdate { access_token } => {
                     state.token(at, TokenKind::Access, &access_token)?;
-                    state.not_locked(at)?;
+                    state.not_locked(at, Standing::Familiar)?;
                     if state.pin.hash.is_some() {
                         return Err(DomainError::PinAlreadySet);
                     }
@@ -466,7 +526,7 @@ pub fn decide(
             Ok(vec![event(EventKind::PinSkipped)])
         }
         Command::LogInWithPin(c) => {
-            state.pin_login_guard(at, &c.session_token, policy)?;
+            state.pin_login_guard(at, &c.session_token, c.origin.as_ref(), policy)?;
             let tokens = NewTokens {
                 access: c.access,
                 refresh: c.refresh,
@@ -475,7 +535,9 @@ pub fn decide(
             let method = LoginMethod::Pin {
                 session_token: c.session_token,
             };
-            Ok(vec![state.start_session(at, method, tokens, false, policy)])
+            Ok(vec![state.start_session(
+                at, method, tokens, false, c.origin, policy,
+            )])
         }
         Command::FailPinAttempt(c) => {
             state.profile()?;
@@ -495,25 +557,40 @@ pub fn decide(
                 }
                 _ => None,
             };
-            match state.lockout.on_failure(at, c.flow, &policy.lockout) {
-                FailureOutcome::Refused { lock, record } => Ok(if record {
+            let standing = state.standing(at, c.origin.as_ref(), policy);
+            match state
+                .lockout
+                .on_failure(at, c.flow, standing, &policy.lockout)
+            {
+                FailureOutcome::Refused {
+                    lock,
+                    stranger,
+                    record,
+                } => Ok(if record {
                     vec![event(EventKind::PinAttemptRefused {
                         flow: c.flow,
                         locked_until: lock.until,
+                        stranger,
                     })]
                 } else {
                     Vec::new()
                 }),
-                FailureOutcome::Counted { consecutive, lock } => {
+                FailureOutcome::Counted {
+                    consecutive,
+                    stranger,
+                    lock,
+                } => {
                     let mut events = vec![event(EventKind::PinAttemptFailed {
                         flow: c.flow,
                         consecutive_failures: consecutive,
                         challenge_id,
+                        stranger,
                     })];
                     if let Some(Lock { until, number, .. }) = lock {
                         events.push(event(EventKind::PinLockedOut {
                             until,
                             lockout_number: number,
+                            stranger,
                         }));
                     }
                     Ok(events)
@@ -521,9 +598,10 @@ pub fn decide(
             }
         }
         Command::ChangePin(c) => {
-            state.change_pin_guard(at, &c.access_token)?;
+            state.change_pin_guard(at, &c.access_token, c.origin.as_ref(), policy)?;
             let mut events = vec![event(EventKind::PinChanged {
                 pin_hash: c.new_pin_hash,
+                origin: c.origin,
             })];
             if policy.recovery.force_logout {
                 events.push(event(EventKind::AccessTokensRevoked {
@@ -586,22 +664,14 @@ pub fn decide(
             if !reachable {
                 return Err(DomainError::ChannelUnavailable);
             }
-            let window = &policy.recovery;
-            let window_start = Timestamp::from_unix_millis(at.unix_millis().saturating_sub(
-                i64::try_from(window.request_window_secs.saturating_mul(1000)).unwrap_or(i64::MAX),
-            ));
-            let by_sms = matches!(c.channel, ResetChannel::Sms { .. });
-            let recent: Vec<Timestamp> = state
-                .reset_requests
-                .iter()
-                .filter(|(t, sms)| *t > window_start && *sms == by_sms)
-                .map(|(t, _)| *t)
-                .collect();
-            if recent.len() >= usize::try_from(window.max_requests).unwrap_or(usize::MAX) {
-                let oldest = recent.iter().min().copied().unwrap_or(at);
-                return Err(DomainError::ResetRateLimited {
-                    retry_at: oldest.plus_secs(window.request_window_secs),
-                });
+            // A stranger's request never replaces a live challenge the owner asked for from a
+            // familiar origin: it is answered as usual and nothing is written or sent.
+            let stranger = state.standing(at, c.origin.as_ref(), policy).is_stranger();
+            let owners_pending = state
+                .challenge
+                .is_some_and(|ch| !ch.stranger && !ch.spent && at < ch.expires_at);
+            if stranger && owners_pending {
+                return Ok(Vec::new());
             }
             let lifetime = match c.secret {
                 ChallengeSecret::Link { .. } => policy.tokens.reset_secs,
@@ -616,6 +686,7 @@ pub fn decide(
                 expires_at: at.plus_secs(lifetime),
                 template: c.template,
                 reset_url: c.reset_url,
+                stranger,
             })])
         }
         Command::ResetPinViaOtp(c) => {
@@ -634,7 +705,7 @@ pub fn decide(
             ))
         }
         Command::ResetPinViaSecurityAnswer(c) => {
-            state.security_answer_guard(at, policy)?;
+            state.security_answer_guard(at, c.origin.as_ref(), policy)?;
             Ok(reset_events(
                 at,
                 ResetMethod::SecurityAnswer { via: c.via },
@@ -709,7 +780,9 @@ pub fn evolve(mut state: Account, event: &Event) -> Account {
             phone,
             password_hash,
             security_answers,
+            origin,
         } => {
+            touch_familiar(&mut state, *origin, at);
             state.profile = Some(Profile {
                 account_id: *account_id,
                 email: email.clone(),
@@ -733,9 +806,11 @@ pub fn evolve(mut state: Account, event: &Event) -> Account {
             refresh,
             session,
             ended,
+            origin,
         } => {
             if matches!(method, LoginMethod::Password | LoginMethod::Pin { .. }) {
                 state.has_logged_in = true;
+                touch_familiar(&mut state, *origin, at);
             }
             end_tokens(&mut state, ended);
             add_token(&mut state, at, TokenKind::Access, *access, None);
@@ -764,8 +839,9 @@ pub fn evolve(mut state: Account, event: &Event) -> Account {
                 );
             }
         }
-        EventKind::PinAuthTokenIssued { token } => {
+        EventKind::PinAuthTokenIssued { token, origin } => {
             state.has_logged_in = true;
+            touch_familiar(&mut state, *origin, at);
             add_token(&mut state, at, TokenKind::PinAuth, *token, None);
         }
         EventKind::PinAttemptFailed {
@@ -784,7 +860,10 @@ pub fn evolve(mut state: Account, event: &Event) -> Account {
         }
         EventKind::PinAttemptRefused { .. } | EventKind::PinLockedOut { .. } => {}
         EventKind::PinUnlocked => state.answer_failures = 0,
-        EventKind::PinChanged { pin_hash } => set_pin(&mut state, pin_hash, at),
+        EventKind::PinChanged { pin_hash, origin } => {
+            touch_familiar(&mut state, *origin, at);
+            set_pin(&mut state, pin_hash, at);
+        }
         EventKind::AccessTokensRevoked { except, .. } => {
             state.tokens.retain(|t| match t.kind {
                 TokenKind::Access => Some(t.hash) == *except,
@@ -834,6 +913,7 @@ pub fn evolve(mut state: Account, event: &Event) -> Account {
             channel,
             secret,
             expires_at,
+            stranger,
             ..
         } => {
             state.challenge = (*expires_at > at).then_some(Challenge {
@@ -844,15 +924,8 @@ pub fn evolve(mut state: Account, event: &Event) -> Account {
                 expires_at: *expires_at,
                 failures: 0,
                 spent: false,
+                stranger: *stranger,
             });
-            state
-                .reset_requests
-                .push((at, matches!(channel, ResetChannel::Sms { .. })));
-            let excess = state
-                .reset_requests
-                .len()
-                .saturating_sub(RESET_REQUESTS_KEPT);
-            state.reset_requests.drain(..excess);
         }
         EventKind::PinReset {
             challenge_id,
@@ -871,6 +944,16 @@ pub fn evolve(mut state: Account, event: &Event) -> Account {
         }
     }
     state
+}
+
+/// `origin` was proven from at `at`: it is (again) familiar, the most lately proven.
+fn touch_familiar(state: &mut Account, origin: Option<Origin>, at: Timestamp) {
+    let Some(origin) = origin else { return };
+    state.familiar.retain(|(known, _)| *known != origin);
+    if state.familiar.len() >= MAX_FAMILIAR_ORIGINS {
+        state.familiar.remove(0);
+    }
+    state.familiar.push((origin, at));
 }
 
 fn set_pin(state: &mut Account, pin_hash: &SecretHash, at: Timestamp) {

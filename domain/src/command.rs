@@ -5,7 +5,7 @@
 //! right; a wrong one arrives as `FailPinAttempt`.
 
 use crate::event::{AttemptFlow, ChallengeSecret, ResetChannel, SecurityAnswerHash};
-use crate::ids::{AccountId, ChallengeId, Digest, Sealed, SecretHash};
+use crate::ids::{AccountId, ChallengeId, Digest, Origin, Sealed, SecretHash};
 use crate::time::Timestamp;
 use crate::values::{Email, IdentifierKind, Phone, Username};
 
@@ -54,6 +54,8 @@ pub struct RegisterAccount {
     pub tokens: NewTokens,
     /// A PinAuthToken, used if a required PIN was not given.
     pub pin_auth_token: Digest,
+    /// Where the request came from (`None`: no address known, a stranger).
+    pub origin: Option<Origin>,
 }
 
 /// The password was verified: start a session, or ask for the PIN first.
@@ -65,6 +67,8 @@ pub struct LogInWithPassword {
     pub tokens: NewTokens,
     /// A PinAuthToken, used if a required PIN is not set.
     pub pin_auth_token: Digest,
+    /// Where the request came from (`None`: no address known, a stranger).
+    pub origin: Option<Origin>,
 }
 
 /// How a PIN is being set for the first time.
@@ -115,6 +119,8 @@ pub struct LogInWithPin {
     pub access: Digest,
     /// New refresh token.
     pub refresh: Digest,
+    /// Where the request came from (`None`: no address known, a stranger).
+    pub origin: Option<Origin>,
 }
 
 /// A wrong secret was presented in `flow`, or any attempt while locked: record and count it.
@@ -124,6 +130,8 @@ pub struct FailPinAttempt {
     pub at: Timestamp,
     /// Where.
     pub flow: AttemptFlow,
+    /// Where the request came from (`None`: no address known, a stranger).
+    pub origin: Option<Origin>,
 }
 
 /// The old PIN was verified: replace it.
@@ -135,6 +143,8 @@ pub struct ChangePin {
     pub access_token: Digest,
     /// argon2id of the new PIN.
     pub new_pin_hash: SecretHash,
+    /// Where the request came from (`None`: no address known, a stranger).
+    pub origin: Option<Origin>,
 }
 
 /// End one PIN session token.
@@ -187,6 +197,8 @@ pub struct RequestPinReset {
     pub template: Option<String>,
     /// Allow-listed reset URL.
     pub reset_url: Option<String>,
+    /// Where the request came from (`None`: no address known, a stranger).
+    pub origin: Option<Origin>,
 }
 
 /// The OTP was verified against the active challenge: set the new PIN.
@@ -220,6 +232,8 @@ pub struct ResetPinViaSecurityAnswer {
     pub via: IdentifierKind,
     /// argon2id of the new PIN.
     pub pin_hash: SecretHash,
+    /// Where the request came from (`None`: no address known, a stranger).
+    pub origin: Option<Origin>,
 }
 
 /// An administrator clears the lock.

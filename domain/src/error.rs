@@ -21,6 +21,8 @@ pub enum DomainError {
     PinLocked {
         /// When the lock ends.
         until: Option<Timestamp>,
+        /// It is the strangers' lock (the attempt came from an unfamiliar origin).
+        stranger: bool,
     },
     /// The configuration requires a PIN here and none was given.
     #[error("a PIN is required")]
@@ -61,12 +63,6 @@ pub enum DomainError {
     /// Too many wrong guesses against this challenge.
     #[error("the reset challenge allows no more tries")]
     ChallengeExhausted,
-    /// Too many reset requests in the window.
-    #[error("too many reset requests")]
-    ResetRateLimited {
-        /// When another request will be accepted.
-        retry_at: Timestamp,
-    },
     /// The account has no address for the channel asked for.
     #[error("the account has no address for this channel")]
     ChannelUnavailable,

@@ -4,7 +4,7 @@
 //! every stored event of that type, so `Event::event_type` lists them explicitly and a test checks
 //! that it agrees with the serialized tag. Only digests and hashes of secrets appear here.
 
-use crate::ids::{AccountId, ChallengeId, Digest, Sealed, SecretHash};
+use crate::ids::{AccountId, ChallengeId, Digest, Origin, Sealed, SecretHash};
 use crate::time::Timestamp;
 use crate::values::{Email, IdentifierKind, Phone, QuestionId, Username};
 use serde::{Deserialize, Serialize};
@@ -192,6 +192,9 @@ pub enum EventKind {
         password_hash: SecretHash,
         /// Hashed security answers.
         security_answers: Vec<SecurityAnswerHash>,
+        /// Where the secret was proven from: it becomes one of the account's familiar origins.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        origin: Option<Origin>,
     },
     /// A PIN was set where there was none.
     PinSet {
@@ -215,12 +218,18 @@ pub enum EventKind {
         /// The oldest live tokens this login ended to stay within the account's session limits.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         ended: Vec<EndedToken>,
+        /// Where the secret was proven from: it becomes one of the account's familiar origins.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        origin: Option<Origin>,
     },
     /// The password was right but a required PIN is not set: a PinAuthToken was issued instead of
     /// a session (error 1243).
     PinAuthTokenIssued {
         /// The token.
         token: IssuedToken,
+        /// Where the secret was proven from: it becomes one of the account's familiar origins.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        origin: Option<Origin>,
     },
     /// A wrong PIN, password, OTP or answer was evaluated and counted.
     PinAttemptFailed {
@@ -230,6 +239,10 @@ pub enum EventKind {
         consecutive_failures: u32,
         /// The reset challenge it counted against, for OTP failures.
         challenge_id: Option<ChallengeId>,
+        /// It came from an origin unfamiliar to the account: counted on (or refused by) the
+        /// strangers' counter and lock, which never lock familiar origins out.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        stranger: bool,
     },
     /// An attempt arrived while the account was locked; it was refused without evaluation.
     PinAttemptRefused {
@@ -237,6 +250,9 @@ pub enum EventKind {
         flow: AttemptFlow,
         /// When the lock ends; `None` if permanent.
         locked_until: Option<Timestamp>,
+        /// It came from an origin unfamiliar to the account and the strangers' lock refused it.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        stranger: bool,
     },
     /// Too many failures: the account is locked.
     PinLockedOut {
@@ -244,6 +260,9 @@ pub enum EventKind {
         until: Option<Timestamp>,
         /// 1 for the first lock since the last proof of the PIN, 2 for the next, ...
         lockout_number: u32,
+        /// The strangers' lock: it holds for origins unfamiliar to the account only.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        stranger: bool,
     },
     /// An administrator cleared the lock and the failure counts.
     PinUnlocked,
@@ -251,6 +270,9 @@ pub enum EventKind {
     PinChanged {
         /// argon2id of the new PIN.
         pin_hash: SecretHash,
+        /// Where the secret was proven from: it becomes one of the account's familiar origins.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        origin: Option<Origin>,
     },
     /// Access and refresh tokens were ended, but for the one that asked: after a PIN change
     /// (with `force_logout`) all but the access token that changed it; after a PIN reset, all.
@@ -310,6 +332,10 @@ pub enum EventKind {
         template: Option<String>,
         /// The allow-listed reset URL the link points at, if any.
         reset_url: Option<String>,
+        /// Asked for from an origin unfamiliar to the account: such a request never replaces a
+        /// live challenge asked for from a familiar one.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        stranger: bool,
     },
     /// The PIN was reset; the lock and failure counts are cleared.
     PinReset {
@@ -337,7 +363,9 @@ impl EventKind {
                 Some((TokenKind::Refresh, *refresh)),
                 session.map(|s| (TokenKind::PinSession, s)),
             ],
-            Self::PinAuthTokenIssued { token } => [Some((TokenKind::PinAuth, *token)), None, None],
+            Self::PinAuthTokenIssued { token, .. } => {
+                [Some((TokenKind::PinAuth, *token)), None, None]
+            }
             Self::AccessTokenRefreshed { access, .. } => {
                 [Some((TokenKind::Access, *access)), None, None]
             }

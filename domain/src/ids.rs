@@ -88,6 +88,13 @@ impl Digest {
     }
 }
 
+/// Where an attempt came from, as an account knows it: the keyed HMAC of the client's network
+/// (its /24 for IPv4, its /64 for IPv6), computed by the command layer. Never an address: the
+/// address stays in the event metadata, for auditors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Origin(pub Digest);
+
 impl PartialEq for Digest {
     fn eq(&self, other: &Self) -> bool {
         self.ct_eq(other)

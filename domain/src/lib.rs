@@ -20,12 +20,14 @@ mod values;
 #[cfg(test)]
 mod tests;
 
-pub use account::{Account, ActiveToken, Challenge, PinState, Profile, decide, evolve};
+pub use account::{
+    Account, ActiveToken, Challenge, MAX_FAMILIAR_ORIGINS, PinState, Profile, decide, evolve,
+};
 pub use command::*;
 pub use error::DomainError;
 pub use event::*;
-pub use ids::{AccountId, ChallengeId, Digest, Sealed, SecretHash};
-pub use lockout::{Factor, FailureOutcome, Lock, Lockout};
+pub use ids::{AccountId, ChallengeId, Digest, Origin, Sealed, SecretHash};
+pub use lockout::{Factor, FailureOutcome, Lock, Lockout, Standing};
 pub use policy::*;
 pub use time::Timestamp;
 pub use values::*;

@@ -111,6 +111,9 @@ pub struct LockoutPolicy {
     pub permanent_after_locks: Option<u32>,
     /// Refused attempts recorded per lock; beyond it they are refused silently (default 20).
     pub max_refusals_recorded: u32,
+    /// An origin stays familiar to an account this long after the password or the PIN was last
+    /// proven from it (default 30 days).
+    pub familiar_secs: u64,
 }
 
 impl Default for LockoutPolicy {
@@ -122,6 +125,7 @@ impl Default for LockoutPolicy {
             max_lock_secs: 86_400,
             permanent_after_locks: None,
             max_refusals_recorded: 20,
+            familiar_secs: 30 * 86_400,
         }
     }
 }
@@ -222,7 +226,9 @@ impl Default for OtpPolicy {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RecoveryPolicy {
-    /// Reset requests allowed per account within `request_window_secs` (default 5).
+    /// Reset requests allowed per identifier and channel within `request_window_secs`
+    /// (default 5). Each command process counts them, for known and unknown identifiers alike
+    /// (the answer past it must not tell whether the account exists), so the aggregate does not.
     pub max_requests: u32,
     /// The window for `max_requests` (default 1 hour).
     pub request_window_secs: u64,

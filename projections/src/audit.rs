@@ -29,8 +29,11 @@ pub struct AuditRecord {
     pub flow: AttemptFlow,
     /// Failed (evaluated) or refused (locked).
     pub outcome: AttemptOutcome,
-    /// This failure locked the account.
+    /// This failure locked the account (for strangers only, when `stranger`).
     pub lock_triggered: bool,
+    /// It came from an origin unfamiliar to the account: counted on, or refused by, the
+    /// strangers' counter and lock (a refusal by the account's own lock is not a stranger's).
+    pub stranger: bool,
     /// The client's IP address, where known.
     pub client_ip: Option<String>,
     /// The client's user agent, where known.
@@ -99,9 +102,13 @@ pub async fn failed_attempts(
                 }
                 continue;
             }
-            let (flow, outcome) = match event.kind {
-                EventKind::PinAttemptFailed { flow, .. } => (flow, AttemptOutcome::Failed),
-                EventKind::PinAttemptRefused { flow, .. } => (flow, AttemptOutcome::Refused),
+            let (flow, outcome, stranger) = match event.kind {
+                EventKind::PinAttemptFailed { flow, stranger, .. } => {
+                    (flow, AttemptOutcome::Failed, stranger)
+                }
+                EventKind::PinAttemptRefused { flow, stranger, .. } => {
+                    (flow, AttemptOutcome::Refused, stranger)
+                }
                 _ => continue,
             };
             if let Some(done) = pending.take() {
@@ -115,6 +122,7 @@ pub async fn failed_attempts(
                 flow,
                 outcome,
                 lock_triggered: false,
+                stranger,
                 client_ip: metadata.client_ip,
                 user_agent: metadata.user_agent,
             });

@@ -281,12 +281,16 @@ impl ReadModels {
         self.account(id).map(|view| view.lockout_view(now))
     }
 
-    /// Every account locked at `now`, by account id.
+    /// Every account locked at `now`, by either lock, by account id.
     pub fn locked_accounts(&self, now: Timestamp) -> Vec<LockoutView> {
         let mut locked: Vec<LockoutView> = self
             .accounts
             .iter()
-            .filter(|a| a.registration.is_some() && a.lockout.lock_at(now).is_some())
+            .filter(|a| {
+                a.registration.is_some()
+                    && (a.lockout.lock_at(now).is_some()
+                        || a.lockout.stranger_lock_at(now).is_some())
+            })
             .map(|a| a.lockout_view(now))
             .collect();
         locked.sort_by_key(|l| l.account);

@@ -229,6 +229,10 @@ fn lockout_json(view: &LockoutView) -> Value {
         "LockCount": view.lock_count,
         "PinFailures": view.pin_failures,
         "PasswordFailures": view.password_failures,
+        "StrangersLocked": view.strangers_locked,
+        "StrangersLockedUntil": view.strangers_locked_until.map(|t| t.to_rfc3339()),
+        "StrangersLockCount": view.strangers_lock_count,
+        "StrangerFailures": view.stranger_failures,
         "LastFailureDate": view.last_failure.map(|t| t.to_rfc3339()),
     })
 }

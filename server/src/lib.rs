@@ -187,7 +187,7 @@ async fn metrics(services: &Services) -> String {
         command
             .service
             .metrics()
-            .render(command.service.hasher().in_flight(), &mut out);
+            .render(command.service.hasher(), &mut out);
     }
     if let Some(query) = &services.query {
         let head = services

@@ -66,6 +66,8 @@ async fn audit_prints_exactly_the_scripted_attempts_in_both_formats() {
     assert_eq!(shape, expected);
     assert_eq!(lines[0]["user_agent"], "audit-test/1.0");
     assert_eq!(lines[0]["client_ip"], "127.0.0.1");
+    // Registered from 127.0.0.1, so every attempt here came from a familiar origin.
+    assert!(lines.iter().all(|l| l["origin"] == "familiar"));
     assert!(
         lines
             .windows(2)
@@ -76,13 +78,13 @@ async fn audit_prints_exactly_the_scripted_attempts_in_both_formats() {
     let rows: Vec<&str> = csv.lines().collect();
     assert_eq!(
         rows[0],
-        "time,account,flow,outcome,lock_triggered,client_ip,user_agent"
+        "time,account,flow,outcome,lock_triggered,client_ip,user_agent,origin"
     );
     assert_eq!(rows.len(), 11);
     assert_eq!(
         rows[1],
         format!(
-            "{},{bo_id},Password,Failed,false,127.0.0.1,audit-test/1.0",
+            "{},{bo_id},Password,Failed,false,127.0.0.1,audit-test/1.0,familiar",
             lines[0]["time"].as_str().unwrap()
         )
     );

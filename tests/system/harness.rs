@@ -16,9 +16,14 @@ pub struct Process {
     pub key: String,
 }
 
-/// Environment for fast tests: cheap argon2, frequent snapshots.
+/// Environment for fast tests: cheap argon2, frequent snapshots, and no per-process limits (every
+/// request of these tests comes from 127.0.0.1; the API tests hold the limits to their defaults).
 fn test_env(cmd: &mut Command) {
-    cmd.env("PINAUTH_ARGON2__M_KIB", "64")
+    cmd.env("PINAUTH_LIMITS__ORIGIN_PER_MINUTE", "0")
+        .env("PINAUTH_LIMITS__MESSAGES_PER_DESTINATION_PER_HOUR", "0")
+        .env("PINAUTH_LIMITS__MESSAGES_PER_ORIGIN_PER_HOUR", "0")
+        .env("PINAUTH_LIMITS__SMS_PER_HOUR", "0")
+        .env("PINAUTH_ARGON2__M_KIB", "64")
         .env("PINAUTH_ARGON2__T", "1")
         .env("PINAUTH_PROJECTIONS__SNAPSHOT_MS", "100")
         .env("RUST_LOG", "warn");

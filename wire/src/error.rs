@@ -115,6 +115,9 @@ catalog! {
         /// 429: the hashing pool is full.
         Overloaded = 429, 429, "Too Many Request",
             "Too many requests are being processed, please try again later.";
+        /// 429: the client's network made too many authentication requests lately.
+        Throttled = 429, 429, "Too Many Request",
+            "Too many requests from your network, please try again later.";
 
         // Tokens.
         /// 1060: no access token in the header or the query.
@@ -275,6 +278,10 @@ catalog! {
         /// 1094: too many wrong security answers; another reset method or an admin must help.
         SecurityAnswersExhausted = 403, 1094, "Your security answer or question is incorrect",
             "Too many wrong security answers; use another way to reset the PIN.";
+        /// 1179: too many reset requests for this identifier and channel. No time is told: the
+        /// answer is the same whether the account exists or not.
+        ResetRateLimited = 403, 1179, "You have reached a limit for generating OTP",
+            "The request limit has been reached, please try again later.";
     }
 }
 
@@ -291,9 +298,6 @@ catalog! {
         /// 1090: the body is larger than the blank, in bytes.
         BodyTooLarge = 413, 1090, "Invalid request body or payload",
             "The request body is larger than {} bytes.";
-        /// 1179: too many reset requests; the blank is when another is accepted.
-        ResetRateLimited = 403, 1179, "You have reached a limit for generating OTP",
-            "The request limit has been reached; it resets at {}.";
     }
 }
 
@@ -402,11 +406,6 @@ impl ApiError {
     /// 1243 with `Data.PINAuthToken`: the login must set its PIN first, with this token.
     pub fn pin_setup_required(pin_auth_token: String) -> Self {
         Self::from(Catalog::PinSetupRequired).with_data(json!({ "PINAuthToken": pin_auth_token }))
-    }
-
-    /// 1179: too many reset requests; another is accepted at `retry_at`.
-    pub fn reset_rate_limited(retry_at: Timestamp) -> Self {
-        Self::filled(Template::ResetRateLimited, &[&retry_at.to_string()])
     }
 
     /// The JSON body.
@@ -619,14 +618,6 @@ mod tests {
         assert_eq!(
             (e.status.as_u16(), e.code, e.description.as_str()),
             (413, 1090, "The request body is larger than 16384 bytes.")
-        );
-        let at = Timestamp::from_unix_millis(0);
-        assert_eq!(
-            ApiError::reset_rate_limited(at).description,
-            format!(
-                "The request limit has been reached; it resets at {}.",
-                at.to_rfc3339()
-            )
         );
         let body = ApiError::pin_setup_required("t".into()).body_json();
         assert_eq!(body["Data"], json!({ "PINAuthToken": "t" }));

@@ -25,6 +25,7 @@ impl CommandService {
         ctx: &RequestContext,
     ) -> Result<Done<Login>, AppError> {
         let at = self.now();
+        let origin = self.origin(ctx);
         let id = AccountId::from_uuid(Uuid::new_v4());
         let candidates = Candidates::draw(&self.inner.rng)?;
         let command = |password_hash, pin, security_answers| RegisterAccount {
@@ -38,6 +39,7 @@ impl CommandService {
             pin,
             tokens: candidates.new_tokens(),
             pin_auth_token: candidates.pin_auth.digest(),
+            origin,
         };
         // Refuse what the policy refuses before spending hashes on it.
         let placeholder = SecretHash::from_phc(String::new());
@@ -131,16 +133,20 @@ impl CommandService {
             return Err(AppError::InvalidCredentials);
         };
         let candidates = Candidates::draw(&self.inner.rng)?;
+        let (origin, policy) = (self.origin(ctx), self.policy());
+        let reveal = self.inner.settings.recovery.reveal_unknown;
         let committed = self
             .decide_and_commit(id, ctx, async |state: &Account, at| {
-                let guard = state.password_guard(at);
+                let guard = state.password_guard(at, origin.as_ref(), policy);
                 if matches!(guard, Err(DomainError::NotRegistered)) {
-                    hasher.verify_nothing(password).await?;
+                    verdicts.nothing(hasher, password).await?;
                     return Err(AppError::InvalidCredentials);
                 }
+                // A stranger is not told of a lock: an unknown identifier never has one.
+                let conceal = !reveal && state.standing(at, origin.as_ref(), policy).is_stranger();
                 let (flow, wrong) = (AttemptFlow::Password, AppError::InvalidCredentials);
                 if let Some(refused) = verdicts
-                    .refusal(hasher, guard, password, flow, wrong)
+                    .refusal(hasher, guard, password, flow, wrong, conceal)
                     .await?
                 {
                     return Ok(refused);
@@ -150,6 +156,7 @@ impl CommandService {
                         at,
                         tokens: candidates.new_tokens(),
                         pin_auth_token: candidates.pin_auth.digest(),
+                        origin,
                     },
                 )))
             })
@@ -173,12 +180,16 @@ impl CommandService {
             .account_of_token(session_token, TokenKind::PinSession)
             .await?;
         let candidates = Candidates::draw(&self.inner.rng)?;
-        let policy = self.policy();
+        let (origin, policy) = (self.origin(ctx), self.policy());
         let committed = self
             .decide_and_commit(id, ctx, async |state: &Account, at| {
-                let guard = state.pin_login_guard(at, &session, policy);
+                // The session token names the account already: a lock is told, as it is.
+                let guard = state.pin_login_guard(at, &session, origin.as_ref(), policy);
                 let (flow, wrong) = (AttemptFlow::PinLogin, AppError::InvalidPin);
-                if let Some(refused) = verdicts.refusal(hasher, guard, pin, flow, wrong).await? {
+                if let Some(refused) = verdicts
+                    .refusal(hasher, guard, pin, flow, wrong, false)
+                    .await?
+                {
                     return Ok(refused);
                 }
                 Ok(Decision::Decide(Command::LogInWithPin(LogInWithPin {
@@ -186,6 +197,7 @@ impl CommandService {
                     session_token: session,
                     access: candidates.access.digest(),
                     refresh: candidates.refresh.digest(),
+                    origin,
                 })))
             })
             .await?;
@@ -305,7 +317,7 @@ pub(super) fn login_outcome(
                     account: Box::new(Account::clone(&committed.state)),
                 });
             }
-            EventKind::PinAuthTokenIssued { token } => {
+            EventKind::PinAuthTokenIssued { token, .. } => {
                 return Ok(Login::PinSetupRequired {
                     token: issued(token)?,
                 });

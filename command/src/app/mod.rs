@@ -18,9 +18,13 @@
 //! `recovery.rs` (forgot and reset), `admin.rs` (what an administrator does).
 
 use crate::crypto::{Hasher, Keys, LookupKind, Plaintext, Token};
+use crate::error::AppError;
+use crate::limits::{LimitSettings, Limits};
 use crate::lookup::Lookups;
+use crate::origin::OriginTags;
 use pinauth_domain::{
-    Account, Email, IdentifierKind, Phone, Pin, Policy, QuestionId, Timestamp, Username,
+    Account, Digest, Email, IdentifierKind, Origin, Phone, Pin, Policy, QuestionId, Timestamp,
+    Username,
 };
 use pinauth_projections::{Projection, TokenRoutes};
 use pinauth_store::{EventStore, Position};
@@ -179,6 +183,8 @@ pub struct AppSettings {
     pub cached_accounts: usize,
     /// A snapshot of an account is written once this many events followed its last one.
     pub snapshot_every: u64,
+    /// What each process limits by itself (throttling, message budgets).
+    pub limits: LimitSettings,
 }
 
 /// The default `snapshot_every`: see BENCHMARKS.md ("account load").
@@ -211,6 +217,7 @@ impl Default for AppSettings {
             recovery: RecoverySettings::default(),
             cached_accounts: 10_000,
             snapshot_every: SNAPSHOT_EVERY,
+            limits: LimitSettings::default(),
         }
     }
 }
@@ -236,6 +243,10 @@ struct Inner {
     otp_key: ring::hmac::Key,
     sealing_key: SealingKey,
     unknown_latency: Mutex<recovery::Latency>,
+    limits: Limits,
+    origins: OriginTags,
+    /// Tags identifiers and destinations for the limits and the decoy questions.
+    tags: ring::hmac::Key,
 }
 
 impl CommandService {
@@ -260,9 +271,13 @@ impl CommandService {
             settings.snapshot_every,
             fingerprint.get(..16).unwrap_or_default().to_owned(),
         );
+        let limits = Limits::new(&settings.limits, &settings.policy.recovery, clock.clone());
         Self {
             inner: Arc::new(Inner {
                 repository,
+                limits,
+                origins: OriginTags::new(keys.tag_key("pinauth origin tags v1")),
+                tags: keys.tag_key("pinauth identifier tags v1"),
                 settings,
                 hasher,
                 lookups,
@@ -299,5 +314,32 @@ impl CommandService {
     /// Now, by the service's clock.
     pub fn now(&self) -> Timestamp {
         self.inner.clock.now()
+    }
+
+    /// Admits one more request that presents a secret or costs a hash or a message from the
+    /// request's origin, or refuses it (429) before anything is hashed or read.
+    pub fn admit(&self, ctx: &RequestContext) -> Result<(), AppError> {
+        if self.inner.limits.admit(self.origin(ctx).as_ref()) {
+            Ok(())
+        } else {
+            self.metrics().throttled();
+            Err(AppError::Throttled)
+        }
+    }
+
+    /// The request's origin: its client's network, tagged.
+    fn origin(&self, ctx: &RequestContext) -> Option<Origin> {
+        self.inner.origins.of(ctx.client_ip.as_deref())
+    }
+
+    /// A keyed tag of `value` for in-memory limits: no identifier or address is kept in the clear.
+    fn tag(&self, kind: &str, value: &str) -> Digest {
+        let mut context = ring::hmac::Context::with_key(&self.inner.tags);
+        context.update(kind.as_bytes());
+        context.update(&[0]);
+        context.update(value.as_bytes());
+        let mut bytes = [0u8; 32];
+        bytes.copy_from_slice(context.sign().as_ref());
+        Digest::from_bytes(bytes)
     }
 }

@@ -27,12 +27,13 @@ impl CommandService {
         let hasher = &self.inner.hasher;
         let mut verdicts = Verdicts::reserve(hasher)?;
         let mut new_pin = NewPin::new(new_pin);
+        let (origin, policy) = (self.origin(ctx), self.policy());
         let committed = self
             .decide_and_commit(id, ctx, async |state: &Account, at| {
-                let guard = state.change_pin_guard(at, &access);
+                let guard = state.change_pin_guard(at, &access, origin.as_ref(), policy);
                 let (flow, wrong) = (AttemptFlow::ChangePin, AppError::CurrentPinInvalid);
                 if let Some(refused) = verdicts
-                    .refusal(hasher, guard, old_pin, flow, wrong)
+                    .refusal(hasher, guard, old_pin, flow, wrong, false)
                     .await?
                 {
                     return Ok(refused);
@@ -41,6 +42,7 @@ impl CommandService {
                     at,
                     access_token: access,
                     new_pin_hash: new_pin.hash(self).await?,
+                    origin,
                 })))
             })
             .await?;

@@ -4,9 +4,17 @@
 //!   account's stream: the HMAC of the OTP or the SHA-256 of the token, and the secret itself sealed
 //!   for the notifier alone (`pinauth_contract::sealed`: ChaCha20-Poly1305 under the notifier's key,
 //!   the challenge id as associated data, so a sealed secret cannot be moved to another challenge).
-//! - An unknown identifier gets the same answer as a known one, after the time a known request
-//!   usually takes, and nothing is sent (unless `reveal_unknown` asks for LoginRadius's
-//!   "does not exist" errors).
+//! - No enumeration: an unknown identifier gets the answer a known one gets in the common case,
+//!   after the same work, and nothing is sent. A request from a stranger (an origin unfamiliar to
+//!   the account; an unknown identifier's requests always are) gets the answers an unknown
+//!   identifier would: no "no address for this channel", no "code expired" or "no tries left", no
+//!   lock, and the questions of an account without answers are a decoy list chosen by the
+//!   identifier's keyed tag. Familiar origins get LoginRadius's explicit answers, and so does
+//!   everyone with `reveal_unknown`, which also tells unknown identifiers as such.
+//! - Reset requests are limited per identifier and channel by each process (`crate::limits`),
+//!   for known and unknown identifiers alike, strangers apart from the owner; messages by budgets
+//!   per destination, per origin and for all SMS. Past a budget nothing is written or sent, and
+//!   the answer is the usual one.
 //! - A wrong OTP or answer counts against the challenge and toward the account's lock, like a wrong
 //!   PIN; comparisons of OTP digests are constant-time.
 
@@ -16,10 +24,11 @@ use super::verdicts::{NewPin, Verdicts};
 use super::{CommandService, Done, Identifier, RequestContext};
 use crate::crypto::{Plaintext, Token, ct_eq};
 use crate::error::AppError;
+use crate::limits::RequestKey;
 use pinauth_contract::sealed::{self, SealedSecret};
 use pinauth_domain::{
-    Account, AttemptFlow, ChallengeId, ChallengeSecret, Command, Digest, DomainError, Pin,
-    QuestionId, RequestPinReset, ResetChannel, ResetPinViaOtp, ResetPinViaSecurityAnswer,
+    Account, AttemptFlow, ChallengeId, ChallengeSecret, Command, Digest, DomainError, EventKind,
+    Pin, QuestionId, RequestPinReset, ResetChannel, ResetPinViaOtp, ResetPinViaSecurityAnswer,
     ResetPinViaToken, Sealed,
 };
 use ring::rand::{SecureRandom, SystemRandom};
@@ -50,6 +59,12 @@ pub struct RecoverySettings {
     pub reveal_unknown: bool,
     /// Correct security answers needed to reset the PIN (at most as many as the account has).
     pub min_security_answers: usize,
+    /// The configured security question ids (from `[[http.security_questions]]`), which decoy
+    /// lists are drawn from.
+    #[serde(skip)]
+    pub questions: Vec<String>,
+    /// How many questions a decoy list has (at most as many as are configured; default 3).
+    pub decoy_questions: usize,
 }
 
 impl Default for RecoverySettings {
@@ -72,6 +87,8 @@ impl Default for RecoverySettings {
             default_sms_template: "pin-reset-sms".into(),
             reveal_unknown: false,
             min_security_answers: 1,
+            questions: Vec::new(),
+            decoy_questions: 3,
         }
     }
 }
@@ -91,7 +108,8 @@ pub enum ForgotChannel {
 /// The outcome of a forgot-PIN request.
 #[derive(Clone, Debug)]
 pub struct ForgotOutcome {
-    /// The challenge opened; `None` for an unknown identifier (nothing was sent).
+    /// The challenge opened; `None` when nothing was sent (an unknown identifier, a spent budget,
+    /// a stranger while the owner's challenge is live, no address for a stranger).
     pub challenge: Option<ChallengeId>,
 }
 
@@ -201,17 +219,22 @@ impl CommandService {
             None => settings.default_reset_url.clone(),
         };
         let (kind, value) = identifier.lookup();
+        let origin = self.origin(ctx);
+        let reveal = settings.reveal_unknown;
+        let sms = matches!(channel, ForgotChannel::Sms { .. });
+        let request_key = |familiar| RequestKey {
+            identifier: self.tag(kind.name(), value),
+            sms,
+            familiar,
+        };
         let Some(id) = self.inner.lookups.resolve(kind, value).await? else {
-            if settings.reveal_unknown {
+            if reveal {
                 return Err(AppError::UnknownIdentifier(kind));
             }
-            let typical = self
-                .inner
-                .unknown_latency
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .typical();
-            tokio::time::sleep(typical.saturating_sub(started.elapsed())).await;
+            if !self.inner.limits.reset_request(&request_key(false)) {
+                return Err(AppError::ResetRateLimited);
+            }
+            self.pad_unknown(started).await;
             return Ok(Done {
                 value: ForgotOutcome { challenge: None },
                 position: None,
@@ -242,14 +265,45 @@ impl CommandService {
             format!("{reset_url}{sep}vtoken={secret_text}")
         });
         let via = identifier.kind();
+        let policy = self.policy();
+        // Spent at most once per request, however often a conflict makes it decide again.
+        let mut request_allowed = None;
+        let mut budget = None;
         let committed = self
             .decide_and_commit(id, ctx, async |state: &Account, at| {
                 let profile = state.profile()?;
+                let familiar = !state.standing(at, origin.as_ref(), policy).is_stranger();
+                let allowed = *request_allowed
+                    .get_or_insert_with(|| self.inner.limits.reset_request(&request_key(familiar)));
+                if !allowed {
+                    return Err(AppError::ResetRateLimited);
+                }
                 let to = match channel {
                     ForgotChannel::Email => profile.email.as_ref().map(|e| e.as_str()),
                     ForgotChannel::Sms { .. } => profile.phone.as_ref().map(|p| p.as_str()),
+                };
+                let Some(to) = to else {
+                    return match familiar || reveal {
+                        true => Err(DomainError::ChannelUnavailable.into()),
+                        false => Ok(Decision::Nothing),
+                    };
+                };
+                let spent = *budget.get_or_insert_with(|| {
+                    let destination = self.tag("destination", to);
+                    self.inner
+                        .limits
+                        .message(&destination, origin.as_ref(), sms)
+                        .err()
+                });
+                if let Some(spent) = spent {
+                    self.metrics().suppressed(spent);
+                    tracing::warn!(
+                        budget = spent.name(),
+                        account = %id,
+                        "message budget spent: the reset request is answered and nothing is sent"
+                    );
+                    return Ok(Decision::Nothing);
                 }
-                .ok_or(DomainError::ChannelUnavailable)?;
                 let sealed = self.seal(
                     &challenge_id,
                     &SealedSecret {
@@ -268,21 +322,34 @@ impl CommandService {
                         sealed,
                         template: Some(template.clone()),
                         reset_url: link.as_ref().map(|_| reset_url.clone()),
+                        origin,
                     },
                 )))
             })
             .await?;
+        let opened = committed
+            .events
+            .iter()
+            .any(|e| matches!(e.kind, EventKind::PinResetRequested { .. }));
         self.inner
             .unknown_latency
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .record(started.elapsed());
-        Ok(Done {
-            value: ForgotOutcome {
-                challenge: Some(challenge_id),
-            },
-            position: committed.position,
-        })
+        Ok(committed.done(ForgotOutcome {
+            challenge: opened.then_some(challenge_id),
+        }))
+    }
+
+    /// Waits until an unknown identifier's request has taken as long as a known one usually does.
+    async fn pad_unknown(&self, started: Instant) {
+        let typical = self
+            .inner
+            .unknown_latency
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .typical();
+        tokio::time::sleep(typical.saturating_sub(started.elapsed())).await;
     }
 
     /// Resets the PIN with an OTP, a reset token or security answers.
@@ -313,30 +380,43 @@ impl CommandService {
     ) -> Result<Done<()>, AppError> {
         let (kind, value) = identifier.lookup();
         let via = identifier.kind();
+        let reveal = self.inner.settings.recovery.reveal_unknown;
         let Some(id) = self.inner.lookups.resolve(kind, value).await? else {
-            return Err(AppError::WrongOtp);
+            return Err(match reveal {
+                true => AppError::UnknownIdentifier(kind),
+                false => AppError::WrongOtp,
+            });
         };
         let presented = self.otp_digest(otp);
         let mut new_pin = NewPin::new(pin);
-        let max_tries = self.policy().otp.max_tries;
+        let (origin, policy) = (self.origin(ctx), self.policy());
+        let max_tries = policy.otp.max_tries;
         let committed = self
             .decide_and_commit(id, ctx, async |state: &Account, at| {
+                let stranger = state.standing(at, origin.as_ref(), policy).is_stranger();
+                // A stranger is told "wrong code" whatever the challenge's state, as an unknown
+                // identifier is.
+                let told = |e: AppError| match stranger && !reveal {
+                    true => AppError::WrongOtp,
+                    false => e,
+                };
                 let challenge = match state.otp_guard(at, via) {
                     Ok(challenge) => *challenge,
                     Err(DomainError::NotRegistered) => return Err(AppError::WrongOtp),
-                    Err(e) => return Err(e.into()),
+                    Err(e) => return Err(told(e.into())),
                 };
                 if challenge.failures >= max_tries {
-                    return Err(DomainError::ChallengeExhausted.into());
+                    return Err(told(DomainError::ChallengeExhausted.into()));
                 }
                 let ChallengeSecret::Otp { digest } = challenge.secret else {
                     return Err(AppError::WrongOtp);
                 };
                 if !ct_eq(digest.as_bytes(), presented.as_bytes()) {
-                    return Ok(Decision::Fail {
-                        flow: AttemptFlow::Otp,
-                        answer: AppError::WrongOtp,
-                    });
+                    return Ok(Decision::wrong(
+                        AttemptFlow::Otp,
+                        AppError::WrongOtp,
+                        stranger && !reveal,
+                    ));
                 }
                 Ok(Decision::Decide(Command::ResetPinViaOtp(ResetPinViaOtp {
                     at,
@@ -397,31 +477,54 @@ impl CommandService {
     ) -> Result<Done<()>, AppError> {
         let (kind, value) = identifier.lookup();
         let via = identifier.kind();
-        let Some(id) = self.inner.lookups.resolve(kind, value).await? else {
-            for (_, answer) in answers {
-                self.inner.hasher.verify_nothing(answer).await?;
-            }
-            return Err(AppError::WrongAnswer);
-        };
         let hasher = &self.inner.hasher;
         let mut verdicts = Verdicts::reserve(hasher)?;
-        let mut new_pin = NewPin::new(pin);
-        let policy = self.policy();
-        let min_answers = self.inner.settings.recovery.min_security_answers;
-        let fail = |answer| {
-            Ok(Decision::Fail {
-                flow: AttemptFlow::SecurityAnswer,
-                answer,
-            })
+        let reveal = self.inner.settings.recovery.reveal_unknown;
+        let Some(id) = self.inner.lookups.resolve(kind, value).await? else {
+            if reveal {
+                return Err(AppError::UnknownIdentifier(kind));
+            }
+            let decoys = self.decoy_questions(identifier);
+            return Err(all_wrong(&mut verdicts, hasher, &decoys, answers).await?);
         };
+        let mut new_pin = NewPin::new(pin);
+        let (origin, policy) = (self.origin(ctx), self.policy());
+        let min_answers = self.inner.settings.recovery.min_security_answers;
+        let flow = AttemptFlow::SecurityAnswer;
         let committed = self
             .decide_and_commit(id, ctx, async |state: &Account, at| {
-                let stored = match state.security_answer_guard(at, policy) {
+                let conceal = !reveal && state.standing(at, origin.as_ref(), policy).is_stranger();
+                let asked = |state: &Account| -> Vec<String> {
+                    state.profile().map_or_else(
+                        |_| Vec::new(),
+                        |p| {
+                            p.security_answers
+                                .iter()
+                                .map(|a| a.question_id.as_str().to_owned())
+                                .collect()
+                        },
+                    )
+                };
+                let stored = match state.security_answer_guard(at, origin.as_ref(), policy) {
                     Ok(stored) => stored.to_vec(),
-                    Err(DomainError::PinLocked { until }) => {
-                        return Ok(Decision::locked(AttemptFlow::SecurityAnswer, until));
-                    }
                     Err(DomainError::NotRegistered) => return Err(AppError::WrongAnswer),
+                    // Strangers get what any account whose answers are all wrong gives, after
+                    // the same work: a locked account's attempt is still recorded as refused.
+                    Err(DomainError::PinLocked { .. }) if conceal => {
+                        let answer =
+                            all_wrong(&mut verdicts, hasher, &asked(state), answers).await?;
+                        return Ok(Decision::wrong(flow, answer, true));
+                    }
+                    Err(DomainError::SecurityAnswersExhausted) if conceal => {
+                        return Err(all_wrong(&mut verdicts, hasher, &asked(state), answers).await?);
+                    }
+                    Err(DomainError::SecurityAnswersNotSet) if conceal => {
+                        let decoys = self.decoy_questions(identifier);
+                        return Err(all_wrong(&mut verdicts, hasher, &decoys, answers).await?);
+                    }
+                    Err(DomainError::PinLocked { until, .. }) => {
+                        return Ok(Decision::locked(flow, until));
+                    }
                     Err(e) => return Err(e.into()),
                 };
                 let needed = min_answers.clamp(1, stored.len().max(1));
@@ -432,21 +535,22 @@ impl CommandService {
                         .find(|s| s.question_id.as_str() == question)
                         .map(|s| &s.answer_hash)
                     else {
-                        return fail(AppError::UnknownQuestion);
+                        return Ok(Decision::wrong(flow, AppError::UnknownQuestion, conceal));
                     };
                     if !verdicts.check(hasher, answer, hash).await? {
-                        return fail(AppError::WrongAnswer);
+                        return Ok(Decision::wrong(flow, AppError::WrongAnswer, conceal));
                     }
                     right += 1;
                 }
                 if right < needed {
-                    return fail(AppError::WrongAnswer);
+                    return Ok(Decision::wrong(flow, AppError::WrongAnswer, conceal));
                 }
                 Ok(Decision::Decide(Command::ResetPinViaSecurityAnswer(
                     ResetPinViaSecurityAnswer {
                         at,
                         via,
                         pin_hash: new_pin.hash(self).await?,
+                        origin,
                     },
                 )))
             })
@@ -454,23 +558,31 @@ impl CommandService {
         Ok(committed.done(()))
     }
 
-    /// The ids of the security questions an account has answered (empty for an unknown one,
-    /// unless `reveal_unknown`).
+    /// The ids of the security questions an account has answered. An unknown identifier, or
+    /// (for a stranger) an account without answers, gets a decoy list; with `reveal_unknown` an
+    /// unknown identifier is told as such.
     pub async fn security_questions(
         &self,
         identifier: &Identifier,
+        ctx: &RequestContext,
     ) -> Result<Vec<QuestionId>, AppError> {
         let (kind, value) = identifier.lookup();
+        let reveal = self.inner.settings.recovery.reveal_unknown;
+        let decoys = || {
+            self.decoy_questions(identifier)
+                .iter()
+                .filter_map(|q| QuestionId::parse(q))
+                .collect()
+        };
         let Some(id) = self.inner.lookups.resolve(kind, value).await? else {
-            return if self.inner.settings.recovery.reveal_unknown {
-                Err(AppError::UnknownIdentifier(kind))
-            } else {
-                Ok(Vec::new())
+            return match reveal {
+                true => Err(AppError::UnknownIdentifier(kind)),
+                false => Ok(decoys()),
             };
         };
         let loaded = self.inner.repository.load(id).await?;
-        Ok(loaded
-            .state
+        let state = &loaded.state;
+        let asked: Vec<QuestionId> = state
             .profile()
             .map(|p| {
                 p.security_answers
@@ -478,8 +590,59 @@ impl CommandService {
                     .map(|a| a.question_id.clone())
                     .collect()
             })
-            .unwrap_or_default())
+            .unwrap_or_default();
+        let stranger = state
+            .standing(self.now(), self.origin(ctx).as_ref(), self.policy())
+            .is_stranger();
+        Ok(match asked.is_empty() && stranger && !reveal {
+            true => decoys(),
+            false => asked,
+        })
     }
+
+    /// The decoy questions of `identifier`: `decoy_questions` of the configured questions, the
+    /// same for the same identifier every time (chosen by keyed tag), in configured order.
+    fn decoy_questions(&self, identifier: &Identifier) -> Vec<String> {
+        let settings = &self.inner.settings.recovery;
+        let (kind, value) = identifier.lookup();
+        let seed = self.tag(kind.name(), value);
+        let mut ranked: Vec<(Digest, &String)> = settings
+            .questions
+            .iter()
+            .map(|q| (self.tag(&seed.to_hex(), q), q))
+            .collect();
+        ranked.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+        let chosen: Vec<&String> = ranked
+            .into_iter()
+            .take(settings.decoy_questions)
+            .map(|(_, q)| q)
+            .collect();
+        settings
+            .questions
+            .iter()
+            .filter(|q| chosen.contains(q))
+            .cloned()
+            .collect()
+    }
+}
+
+/// What an account whose questions are `questions` answers to `answers` that are all wrong,
+/// after the same work: the loop over the answers stops at the first question the account has
+/// not answered (no verification) or at the first wrong answer (one verification).
+async fn all_wrong(
+    verdicts: &mut Verdicts,
+    hasher: &crate::crypto::Hasher,
+    questions: &[String],
+    answers: &[(String, Plaintext)],
+) -> Result<AppError, AppError> {
+    let Some((question, answer)) = answers.first() else {
+        return Ok(AppError::WrongAnswer);
+    };
+    if !questions.iter().any(|q| q == question) {
+        return Ok(AppError::UnknownQuestion);
+    }
+    verdicts.nothing(hasher, answer).await?;
+    Ok(AppError::WrongAnswer)
 }
 
 #[cfg(test)]

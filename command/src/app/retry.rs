@@ -7,9 +7,11 @@
 //! - The first attempt runs on the cached state without reading the store; the append's expected
 //!   revision refuses it if another process moved the account on. So a refusal is only answered
 //!   when it was decided on state just read.
-//! - A wrong secret is recorded (`FailPinAttempt`) by the same loop, and answered as wrong, or as
-//!   locked when it was the one that locked the account; an attempt on a locked account is recorded
-//!   as refused the same way.
+//! - A wrong secret is recorded (`FailPinAttempt`, with the request's origin) by the same loop,
+//!   and answered as wrong, or as locked when it was the one that locked the account for that
+//!   origin; an attempt on a locked account is recorded as refused the same way. A concealed
+//!   failure (a stranger's, on a flow named by identifier) is always answered as wrong: strangers
+//!   learn nothing of an account's locks, so a lock cannot tell them that the account exists.
 
 use super::CommandService;
 use super::RequestContext;
@@ -28,13 +30,18 @@ pub(super) enum Decision {
     /// Append what this command decides.
     Decide(Command),
     /// A wrong secret, or an attempt on a locked account, in `flow`: record it, then answer
-    /// `answer`, or `Locked` if the account is locked after it.
+    /// `answer`, or `Locked` if the account is locked for the request's origin after it (unless
+    /// `conceal`).
     Fail {
         /// Where.
         flow: AttemptFlow,
         /// The answer when the account is not locked after the record.
         answer: AppError,
+        /// Answer `answer` even when locked.
+        conceal: bool,
     },
+    /// Write nothing and answer as done.
+    Nothing,
 }
 
 impl Decision {
@@ -43,6 +50,16 @@ impl Decision {
         Self::Fail {
             flow,
             answer: AppError::Locked { until },
+            conceal: false,
+        }
+    }
+
+    /// A wrong secret in `flow`, answered `answer` (always, when `conceal`).
+    pub(super) fn wrong(flow: AttemptFlow, answer: AppError, conceal: bool) -> Self {
+        Self::Fail {
+            flow,
+            answer,
+            conceal,
         }
     }
 }
@@ -58,6 +75,7 @@ impl CommandService {
         mut attempt: impl AsyncFnMut(&Account, Timestamp) -> Result<Decision, AppError>,
     ) -> Result<Committed, AppError> {
         let repository = &self.inner.repository;
+        let origin = self.origin(ctx);
         let _turn = repository.turn(id).await;
         for round in 0..MAX_TRIES {
             let at = self.now();
@@ -72,10 +90,19 @@ impl CommandService {
             };
             let (command, failed) = match decision {
                 Decision::Decide(command) => (command, None),
-                Decision::Fail { flow, answer } => (
-                    Command::FailPinAttempt(FailPinAttempt { at, flow }),
-                    Some(answer),
+                Decision::Fail {
+                    flow,
+                    answer,
+                    conceal,
+                } => (
+                    Command::FailPinAttempt(FailPinAttempt { at, flow, origin }),
+                    Some((answer, conceal)),
                 ),
+                Decision::Nothing => {
+                    return repository
+                        .append(id, loaded, Vec::new(), ctx, self.now())
+                        .await;
+                }
             };
             let events = match decide(&loaded.state, command, self.policy()) {
                 Ok(events) => events,
@@ -87,12 +114,19 @@ impl CommandService {
                 Err(e) if e.is_conflict() => continue,
                 Err(e) => return Err(e),
             };
+            let now = self.now();
+            let standing = committed
+                .state
+                .standing(now, origin.as_ref(), self.policy());
             return match failed {
                 None => Ok(committed),
-                Some(answer) => Err(match committed.state.lockout().lock_at(self.now()) {
-                    Some(lock) => AppError::Locked { until: lock.until },
-                    None => answer,
-                }),
+                Some((answer, true)) => Err(answer),
+                Some((answer, false)) => {
+                    Err(match committed.state.lockout().lock_for(now, standing) {
+                        Some((lock, _)) => AppError::Locked { until: lock.until },
+                        None => answer,
+                    })
+                }
             };
         }
         Err(AppError::Contention)

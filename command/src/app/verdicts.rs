@@ -47,7 +47,9 @@ impl Verdicts {
     /// Checks `secret` against the hash a guard gave for an attempt in `flow`: `None` when it is
     /// right; else what the retry loop records, a locked account's refused attempt or a wrong
     /// secret (answered `wrong` unless it locks the account). Other refusals of the guard are
-    /// answered as they are.
+    /// answered as they are. With `conceal` (a stranger, on a flow named by identifier) a lock is
+    /// not told: the attempt is recorded as refused but answered `wrong`, after the verification a
+    /// wrong secret costs, so that neither answer nor time tells a locked account from any other.
     pub(super) async fn refusal(
         &mut self,
         hasher: &Hasher,
@@ -55,20 +57,21 @@ impl Verdicts {
         secret: &Plaintext,
         flow: AttemptFlow,
         wrong: AppError,
+        conceal: bool,
     ) -> Result<Option<Decision>, AppError> {
         let hash = match guard {
             Ok(hash) => hash,
-            Err(DomainError::PinLocked { until }) => {
+            Err(DomainError::PinLocked { .. }) if conceal => {
+                self.nothing(hasher, secret).await?;
+                return Ok(Some(Decision::wrong(flow, wrong, true)));
+            }
+            Err(DomainError::PinLocked { until, .. }) => {
                 return Ok(Some(Decision::locked(flow, until)));
             }
             Err(other) => return Err(other.into()),
         };
-        Ok(
-            (!self.check(hasher, secret, hash).await?).then_some(Decision::Fail {
-                flow,
-                answer: wrong,
-            }),
-        )
+        Ok((!self.check(hasher, secret, hash).await?)
+            .then_some(Decision::wrong(flow, wrong, conceal)))
     }
 
     /// The work of a verification against an account that does not exist, in the same place.

@@ -24,6 +24,8 @@ pub fn api_error(e: AppError) -> ApiError {
             Catalog::Internal.into()
         }
         AppError::Hash(HashError::Overloaded) => Catalog::Overloaded.into(),
+        AppError::Throttled => Catalog::Throttled.into(),
+        AppError::ResetRateLimited => Catalog::ResetRateLimited.into(),
         AppError::Hash(error) => {
             tracing::error!(%error, "hashing failure");
             Catalog::Internal.into()
@@ -59,7 +61,7 @@ fn domain_error(e: DomainError) -> ApiError {
         DomainError::NotRegistered => Catalog::NotRegistered.into(),
         DomainError::AlreadyRegistered => Catalog::AlreadyRegistered.into(),
         DomainError::IdentifierRequired => Catalog::IdentifierRequired.into(),
-        DomainError::PinLocked { until } => ApiError::locked(until),
+        DomainError::PinLocked { until, .. } => ApiError::locked(until),
         DomainError::PinRequired => Catalog::PinRequired.into(),
         DomainError::PinSkipNotAllowed => Catalog::PinSkipNotAllowed.into(),
         DomainError::PinNotSet => Catalog::PinNotSet.into(),
@@ -74,7 +76,6 @@ fn domain_error(e: DomainError) -> ApiError {
         DomainError::ChallengeExpired => Catalog::ChallengeExpired.into(),
         DomainError::ChallengeUsed => Catalog::ChallengeUsed.into(),
         DomainError::ChallengeExhausted => Catalog::ChallengeExhausted.into(),
-        DomainError::ResetRateLimited { retry_at } => ApiError::reset_rate_limited(retry_at),
         DomainError::ChannelUnavailable => Catalog::ChannelUnavailable.into(),
         DomainError::SecurityAnswersNotSet => Catalog::SecurityAnswersNotSet.into(),
         DomainError::SecurityAnswersExhausted => Catalog::SecurityAnswersExhausted.into(),

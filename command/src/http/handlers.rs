@@ -79,8 +79,29 @@ pub fn route(method: &Method, path: &str) -> Option<Endpoint> {
     })
 }
 
-/// Runs `endpoint`.
+impl Endpoint {
+    /// Whether a request to it presents a secret (a password, PIN, OTP, answer, reset token or
+    /// SOTT) or costs a hash or a message, and so counts toward its origin's rate: a registration,
+    /// a login, anything that sets or changes a PIN, every forgot and reset request, and the
+    /// security questions (an identifier probe). Token-only requests (invalidation, refresh) name
+    /// 128-bit tokens that guessing cannot find, and cost neither.
+    pub fn is_costly(&self) -> bool {
+        !matches!(
+            self,
+            Self::InvalidatePinSession
+                | Self::InvalidateAccessToken
+                | Self::RefreshAccessToken
+                | Self::UnlockPin(_)
+        )
+    }
+}
+
+/// Runs `endpoint`: a costly one only once its origin is admitted (429 otherwise, before
+/// anything is parsed further, hashed or read).
 pub async fn run(endpoint: Endpoint, call: &Call<'_>) -> Result<Reply, ApiError> {
+    if endpoint.is_costly() {
+        call.service().admit(&call.ctx)?;
+    }
     match endpoint {
         Endpoint::Register => register(call).await,
         Endpoint::Login => login(call).await,
@@ -483,7 +504,10 @@ async fn security_questions(call: &Call<'_>, kind: IdentifierKind) -> Result<Rep
         }
         IdentifierKind::Phone => Identifier::Phone(phone_of(call.query.required("phone")?)?),
     };
-    let ids = call.service().security_questions(&identifier).await?;
+    let ids = call
+        .service()
+        .security_questions(&identifier, &call.ctx)
+        .await?;
     let questions: Vec<serde_json::Value> = ids
         .iter()
         .map(|id| {

@@ -7,6 +7,7 @@ use actix_web::{App, HttpServer};
 use pinauth_command::app::{AppSettings, Clock, CommandService};
 use pinauth_command::crypto::{Argon2Params, Hasher, Keys, LookupNames};
 use pinauth_command::http::{ApiState, HttpSettings};
+use pinauth_command::limits::LimitSettings;
 use pinauth_command::lookup::Lookups;
 use pinauth_domain::{Policy, Timestamp};
 use pinauth_projections::{Projection, ReadModels, TokenRoutes};
@@ -58,6 +59,20 @@ pub struct Options {
     pub query: bool,
     /// The bearer token `/metrics` asks for.
     pub metrics_token: Option<String>,
+    /// Throttling and message budgets: off unless a test turns them on (`LimitSettings::default()`
+    /// is production's), so that the other tests may make many requests from 127.0.0.1.
+    pub limits: LimitSettings,
+}
+
+/// Every per-process limit turned off.
+pub fn unlimited() -> LimitSettings {
+    LimitSettings {
+        origin_per_minute: 0,
+        origin_burst: 0,
+        messages_per_destination_per_hour: 0,
+        messages_per_origin_per_hour: 0,
+        sms_per_hour: 0,
+    }
 }
 
 pub struct TestApp {
@@ -141,6 +156,7 @@ pub async fn spawn_with(change: impl FnOnce(&mut Options)) -> TestApp {
         snapshot_every: pinauth_command::app::SNAPSHOT_EVERY,
         query: false,
         metrics_token: None,
+        limits: unlimited(),
     };
     change(&mut options);
     let notifier = options.notifier;
@@ -159,6 +175,12 @@ pub async fn spawn_with(change: impl FnOnce(&mut Options)) -> TestApp {
     )));
     let mut recovery = pinauth_command::app::RecoverySettings {
         reveal_unknown: options.recovery_reveal,
+        questions: options
+            .http
+            .security_questions
+            .iter()
+            .map(|q| q.id.clone())
+            .collect(),
         ..Default::default()
     };
     if let Some(entries) = &options.reset_url_allowlist {
@@ -171,6 +193,7 @@ pub async fn spawn_with(change: impl FnOnce(&mut Options)) -> TestApp {
         policy: options.policy,
         recovery,
         snapshot_every: options.snapshot_every,
+        limits: options.limits.clone(),
         ..AppSettings::default()
     };
     let service = CommandService::new(

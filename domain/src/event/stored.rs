@@ -9,7 +9,7 @@
 //! decodes one event of each kind both ways.
 
 use super::{AttemptFlow, EndedToken, Event, EventKind, IssuedToken, LoginMethod};
-use crate::ids::{ChallengeId, Digest};
+use crate::ids::{ChallengeId, Digest, Origin};
 use crate::time::Timestamp;
 use serde::Deserialize;
 
@@ -78,11 +78,15 @@ mod fast {
         session: Option<IssuedToken>,
         #[serde(default)]
         ended: Vec<EndedToken>,
+        #[serde(default)]
+        origin: Option<Origin>,
     });
     fast!(PinAttemptFailed {
         flow: AttemptFlow,
         consecutive_failures: u32,
         challenge_id: Option<ChallengeId>,
+        #[serde(default)]
+        stranger: bool,
     });
     fast!(AccessTokenRefreshed {
         refresh_token: Digest,

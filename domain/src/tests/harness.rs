@@ -18,6 +18,16 @@ pub fn h(name: &str) -> SecretHash {
     SecretHash::from_phc(format!("$argon2id$v=19$m=8,t=1,p=1$c2FsdA${name}"))
 }
 
+/// The origin the account was registered from: familiar from the start.
+pub fn home() -> Origin {
+    Origin(d(200))
+}
+
+/// An origin the account has never proven anything from.
+pub fn elsewhere(n: u8) -> Origin {
+    Origin(d(210 + n))
+}
+
 pub fn account_id() -> AccountId {
     AccountId::from_uuid(Uuid::from_u128(0x1234))
 }
@@ -52,6 +62,7 @@ pub fn registered() -> Event {
                 question_id: QuestionId::parse("q1").unwrap(),
                 answer_hash: h("answer"),
             }],
+            origin: Some(home()),
         },
     )
 }
@@ -83,6 +94,7 @@ pub fn session(secs: i64, n: u8) -> Event {
             refresh: issue(tk.refresh, lifetimes.refresh_secs),
             session: Some(issue(tk.session, lifetimes.session_secs)),
             ended: Vec::new(),
+            origin: Some(home()),
         },
     )
 }
@@ -92,16 +104,30 @@ pub fn ready() -> Vec<Event> {
     vec![registered(), pin_set(), session(0, 10)]
 }
 
+/// A failure in `flow` at `secs`, from the account's home origin.
 pub fn fail(secs: i64, flow: AttemptFlow) -> Command {
-    Command::FailPinAttempt(FailPinAttempt { at: t(secs), flow })
+    fail_from(secs, flow, home())
 }
 
-/// A password login at `secs` offering `tokens(n)` and PinAuthToken `d(n + 3)`.
+pub fn fail_from(secs: i64, flow: AttemptFlow, origin: Origin) -> Command {
+    Command::FailPinAttempt(FailPinAttempt {
+        at: t(secs),
+        flow,
+        origin: Some(origin),
+    })
+}
+
+/// A password login at `secs` offering `tokens(n)` and PinAuthToken `d(n + 3)`, from home.
 pub fn password_login(secs: i64, n: u8) -> Command {
+    password_login_from(secs, n, home())
+}
+
+pub fn password_login_from(secs: i64, n: u8, origin: Origin) -> Command {
     Command::LogInWithPassword(LogInWithPassword {
         at: t(secs),
         tokens: tokens(n),
         pin_auth_token: d(n + 3),
+        origin: Some(origin),
     })
 }
 
@@ -111,6 +137,7 @@ pub fn pin_login(secs: i64, session_token: Digest, n: u8) -> Command {
         session_token,
         access: d(n),
         refresh: d(n + 1),
+        origin: Some(home()),
     })
 }
 

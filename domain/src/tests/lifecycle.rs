@@ -5,6 +5,7 @@ use crate::*;
 
 fn register(pin: PinChoice) -> Command {
     Command::RegisterAccount(RegisterAccount {
+        origin: Some(home()),
         at: t(0),
         account_id: account_id(),
         email: Some(Email::parse("ann@example.com").unwrap()),
@@ -105,6 +106,7 @@ fn password_login_without_a_required_pin_issues_a_pin_auth_token_and_no_session(
     given([registered()]).when(password_login(10, 20)).then([at(
         10,
         EventKind::PinAuthTokenIssued {
+            origin: Some(home()),
             token: IssuedToken {
                 hash: d(23),
                 expires_at: t(610),
@@ -316,6 +318,7 @@ fn an_invalidated_session_token_is_refused() {
 
 fn change(secs: i64, access_token: u8, pin: &str) -> Command {
     Command::ChangePin(ChangePin {
+        origin: Some(home()),
         at: t(secs),
         access_token: d(access_token),
         new_pin_hash: h(pin),
@@ -329,7 +332,13 @@ fn changing_the_pin_keeps_the_callers_session_and_ends_the_others() {
     assert_eq!(
         s.history().split_off(4),
         [
-            at(20, EventKind::PinChanged { pin_hash: h("new") }),
+            at(
+                20,
+                EventKind::PinChanged {
+                    origin: Some(home()),
+                    pin_hash: h("new")
+                }
+            ),
             at(
                 20,
                 EventKind::AccessTokensRevoked {
@@ -394,7 +403,13 @@ fn a_pin_change_keeps_the_pin_session_its_access_token_was_earned_or_refreshed_w
             .and(password_login(5, 30))
             .and(pin_login(6, d(12), 40));
     pin_login_then_change.when(change(20, 40, "new")).then([
-        at(20, EventKind::PinChanged { pin_hash: h("new") }),
+        at(
+            20,
+            EventKind::PinChanged {
+                origin: Some(home()),
+                pin_hash: h("new"),
+            },
+        ),
         at(
             20,
             EventKind::AccessTokensRevoked {

@@ -7,6 +7,7 @@ fn failed(secs: i64, flow: AttemptFlow, n: u32) -> Event {
     at(
         secs,
         EventKind::PinAttemptFailed {
+            stranger: false,
             flow,
             consecutive_failures: n,
             challenge_id: None,
@@ -35,6 +36,7 @@ fn the_lock_falls_on_exactly_the_nth_consecutive_failure() {
         at(
             5,
             EventKind::PinLockedOut {
+                stranger: false,
                 until: Some(t(305)),
                 lockout_number: 1,
             },
@@ -47,6 +49,7 @@ fn pin_login_is_refused_while_locked_even_with_the_right_pin() {
     wrong_pins(5)
         .when(pin_login(6, d(12), 50))
         .then_err(DomainError::PinLocked {
+            stranger: false,
             until: Some(t(305)),
         });
 }
@@ -59,6 +62,7 @@ fn an_attempt_while_locked_is_recorded_without_being_counted() {
         [at(
             6,
             EventKind::PinAttemptRefused {
+                stranger: false,
                 flow: AttemptFlow::PinLogin,
                 locked_until: Some(t(305))
             }
@@ -155,6 +159,7 @@ fn a_permanent_lock_ends_only_by_reset_or_admin_unlock() {
     reset
         .step(Command::ResetPinViaSecurityAnswer(
             ResetPinViaSecurityAnswer {
+                origin: Some(home()),
                 at: t(10),
                 via: IdentifierKind::Email,
                 pin_hash: h("new"),
@@ -163,6 +168,7 @@ fn a_permanent_lock_ends_only_by_reset_or_admin_unlock() {
         .expect_err("security answers do not open a lock");
     reset
         .step(Command::RequestPinReset(RequestPinReset {
+            origin: Some(home()),
             at: t(10),
             challenge_id: challenge_id(1),
             via: IdentifierKind::Email,
@@ -203,6 +209,7 @@ fn a_wrong_old_pin_on_change_counts_as_a_failure() {
         Some(EventKind::PinLockedOut { .. })
     ));
     let change = Command::ChangePin(ChangePin {
+        origin: Some(home()),
         at: t(6),
         access_token: d(10),
         new_pin_hash: h("x"),
@@ -210,6 +217,7 @@ fn a_wrong_old_pin_on_change_counts_as_a_failure() {
     assert_eq!(
         s.step(change),
         Err(DomainError::PinLocked {
+            stranger: false,
             until: Some(t(305))
         })
     );
@@ -228,6 +236,7 @@ fn password_failures_lock_the_account_but_are_counted_apart_from_pin_failures() 
     }
     // A right password resets the password count only.
     s.step(Command::LogInWithPassword(LogInWithPassword {
+        origin: Some(home()),
         at: t(9),
         tokens: tokens(30),
         pin_auth_token: d(33),
@@ -242,6 +251,7 @@ fn password_failures_lock_the_account_but_are_counted_apart_from_pin_failures() 
     ));
     // The lock closes password login too.
     let login = Command::LogInWithPassword(LogInWithPassword {
+        origin: Some(home()),
         at: t(11),
         tokens: tokens(40),
         pin_auth_token: d(43),
@@ -249,7 +259,170 @@ fn password_failures_lock_the_account_but_are_counted_apart_from_pin_failures() 
     assert_eq!(
         s.step(login),
         Err(DomainError::PinLocked {
+            stranger: false,
             until: Some(t(310))
         })
     );
+}
+
+/// Wrong passwords from `origins` in turn, one a second from t(1).
+fn strangers_guess(s: &mut Scenario, origins: &[Origin]) {
+    for (i, origin) in origins.iter().enumerate() {
+        let secs = 1 + i64::try_from(i).unwrap();
+        s.step(fail_from(secs, AttemptFlow::Password, *origin))
+            .unwrap();
+    }
+}
+
+#[test]
+fn strangers_failures_lock_strangers_out_and_never_the_owner() {
+    let mut s = given(ready());
+    strangers_guess(&mut s, &[elsewhere(1); 5]);
+    let lock = s.state().lockout().stranger_lock_at(t(6)).expect("locked");
+    assert_eq!((lock.number, lock.until), (1, Some(t(305))));
+    assert!(
+        s.state().lockout().lock_at(t(6)).is_none(),
+        "no account lock"
+    );
+    assert_eq!(s.state().lockout().failures(Factor::Password), 0);
+    // The right password from a stranger is refused; from home it logs in.
+    assert_eq!(
+        s.step(password_login_from(7, 50, elsewhere(1))),
+        Err(DomainError::PinLocked {
+            until: Some(t(305)),
+            stranger: true
+        })
+    );
+    assert!(s.step(password_login(8, 60)).is_ok());
+    // A stranger's attempt while it holds is refused and recorded as the strangers'.
+    assert!(matches!(
+        s.step(fail_from(9, AttemptFlow::PinLogin, elsewhere(3)))
+            .unwrap()
+            .as_slice(),
+        [Event {
+            kind: EventKind::PinAttemptRefused { stranger: true, .. },
+            ..
+        }]
+    ));
+}
+
+#[test]
+fn rotating_addresses_buys_no_more_guesses() {
+    let mut s = given(ready());
+    let origins: Vec<Origin> = (1..=5).map(elsewhere).collect();
+    strangers_guess(&mut s, &origins);
+    assert!(s.state().lockout().stranger_lock_at(t(6)).is_some());
+}
+
+#[test]
+fn the_strangers_lock_escalates_and_an_admin_unlock_clears_both_locks() {
+    let mut s = given(ready());
+    strangers_guess(&mut s, &[elsewhere(1); 5]);
+    for i in 0..5 {
+        s.step(fail_from(400 + i, AttemptFlow::Password, elsewhere(2)))
+            .unwrap();
+    }
+    let second = s
+        .state()
+        .lockout()
+        .stranger_lock_at(t(405))
+        .expect("locked");
+    assert_eq!((second.number, second.until), (2, Some(t(404 + 600))));
+    for i in 0..5 {
+        s.step(fail(500 + i, AttemptFlow::Password)).unwrap();
+    }
+    assert!(s.state().lockout().lock_at(t(505)).is_some());
+    s.step(Command::UnlockPin(UnlockPin { at: t(506) }))
+        .unwrap();
+    let lockout = s.state().lockout().clone();
+    assert!(lockout.is_clear(), "{lockout:?}");
+    assert!(s.step(password_login_from(507, 50, elsewhere(1))).is_ok());
+}
+
+#[test]
+fn the_account_lock_holds_for_strangers_too() {
+    let mut s = given(ready());
+    for i in 1..=5 {
+        s.step(fail(i, AttemptFlow::Password)).unwrap();
+    }
+    assert_eq!(
+        s.step(password_login_from(6, 50, elsewhere(1))),
+        Err(DomainError::PinLocked {
+            until: Some(t(305)),
+            stranger: false
+        })
+    );
+}
+
+#[test]
+fn an_origin_is_familiar_once_a_secret_is_proven_from_it_and_for_familiar_secs() {
+    let policy = Policy::default();
+    let horizon = i64::try_from(policy.lockout.familiar_secs).unwrap();
+    let mut s = given(ready());
+    let new = elsewhere(4);
+    assert_eq!(
+        s.state().standing(t(1), Some(&new), &policy),
+        Standing::Stranger
+    );
+    assert_eq!(s.state().standing(t(1), None, &policy), Standing::Stranger);
+    s.step(password_login_from(10, 50, new)).unwrap();
+    assert_eq!(
+        s.state().standing(t(11), Some(&new), &policy),
+        Standing::Familiar
+    );
+    // A stranger's failures there now count as the owner's.
+    let events = s.step(fail_from(12, AttemptFlow::PinLogin, new)).unwrap();
+    assert!(matches!(
+        events.as_slice(),
+        [Event {
+            kind: EventKind::PinAttemptFailed {
+                stranger: false,
+                ..
+            },
+            ..
+        }]
+    ));
+    let later = t(10).plus_secs(policy.lockout.familiar_secs);
+    assert_eq!(
+        s.state().standing(later, Some(&new), &policy),
+        Standing::Stranger
+    );
+    assert_eq!(
+        s.state().standing(t(horizon - 1), Some(&home()), &policy),
+        Standing::Familiar
+    );
+}
+
+#[test]
+fn an_account_keeps_a_bounded_number_of_familiar_origins() {
+    let mut s = given(ready());
+    for n in 0..40u8 {
+        s.step(password_login_from(10 + i64::from(n), 50, Origin(d(n))))
+            .unwrap();
+    }
+    assert_eq!(s.state().familiar_origins().len(), MAX_FAMILIAR_ORIGINS);
+    let policy = Policy::default();
+    assert_eq!(
+        s.state().standing(t(60), Some(&Origin(d(39))), &policy),
+        Standing::Familiar
+    );
+    assert_eq!(
+        s.state().standing(t(60), Some(&Origin(d(0))), &policy),
+        Standing::Stranger
+    );
+}
+
+#[test]
+fn proving_the_pin_resets_the_strangers_count() {
+    let mut s = given(ready());
+    strangers_guess(&mut s, &[elsewhere(1); 4]);
+    assert_eq!(s.state().lockout().stranger_failures(), 4);
+    s.step(password_login_from(10, 50, elsewhere(2))).unwrap();
+    assert_eq!(
+        s.state().lockout().stranger_failures(),
+        4,
+        "a password proves less"
+    );
+    s.step(pin_login(11, d(12), 60)).unwrap();
+    assert_eq!(s.state().lockout().stranger_failures(), 0);
 }

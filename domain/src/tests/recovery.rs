@@ -1,10 +1,11 @@
-//! PIN reset: challenges, OTPs, reset tokens, security answers, rate limits.
+//! PIN reset: challenges, OTPs, reset tokens, security answers, strangers' requests.
 
 use super::harness::*;
 use crate::*;
 
 fn request(secs: i64, id: u128, channel: ResetChannel, secret: ChallengeSecret) -> Command {
     Command::RequestPinReset(RequestPinReset {
+        origin: Some(home()),
         at: t(secs),
         challenge_id: challenge_id(id),
         via: IdentifierKind::Email,
@@ -52,6 +53,7 @@ fn token_reset(secs: i64, token: u8) -> Command {
 
 fn answer_reset(secs: i64) -> Command {
     Command::ResetPinViaSecurityAnswer(ResetPinViaSecurityAnswer {
+        origin: Some(home()),
         at: t(secs),
         via: IdentifierKind::Username,
         pin_hash: h("new"),
@@ -176,6 +178,7 @@ fn wrong_otps_are_bounded_per_challenge_and_count_toward_the_lock() {
             Some(&at(
                 10 + i,
                 EventKind::PinAttemptFailed {
+                    stranger: false,
                     flow: AttemptFlow::Otp,
                     consecutive_failures: u32::try_from(i).unwrap(),
                     challenge_id: Some(challenge_id(1)),
@@ -249,38 +252,56 @@ fn a_reset_token_is_single_use_and_expires() {
         .then_err(DomainError::ChallengeNotFound);
 }
 
-#[test]
-fn reset_requests_are_limited_per_window() {
-    let mut s = given(ready());
-    for i in 0..5 {
-        s.step(otp_request(i * 10, 1 + u128::try_from(i).unwrap()))
-            .unwrap();
+fn otp_request_from(secs: i64, id: u128, origin: Origin) -> Command {
+    match otp_request(secs, id) {
+        Command::RequestPinReset(c) => Command::RequestPinReset(RequestPinReset {
+            origin: Some(origin),
+            ..c
+        }),
+        other => other,
     }
-    assert_eq!(
-        s.step(otp_request(100, 9)),
-        Err(DomainError::ResetRateLimited { retry_at: t(3600) })
-    );
-    s.step(otp_request(3600, 10)).unwrap();
+}
+
+fn pending(s: &Scenario) -> Option<ChallengeId> {
+    s.state().challenge().map(|c| c.id)
 }
 
 #[test]
-fn the_request_limit_is_per_channel() {
+fn a_strangers_request_never_replaces_the_owners_live_challenge() {
+    let mut s = given(ready()).and(otp_request(10, 1));
+    assert_eq!(s.step(otp_request_from(20, 2, elsewhere(1))), Ok(vec![]));
+    assert_eq!(
+        pending(&s),
+        Some(challenge_id(1)),
+        "the owner's code still works"
+    );
+    // Once the owner's challenge is over, a stranger's request opens one, marked as such...
+    let mut s = given(ready()).and(otp_request(10, 1));
+    let events = s.step(otp_request_from(400, 2, elsewhere(1))).unwrap();
+    assert!(matches!(
+        events.as_slice(),
+        [Event {
+            kind: EventKind::PinResetRequested { stranger: true, .. },
+            ..
+        }]
+    ));
+    // ...which the owner's next request replaces, and which a stranger's may replace too.
+    s.step(otp_request_from(410, 3, elsewhere(2))).unwrap();
+    assert_eq!(pending(&s), Some(challenge_id(3)));
+    s.step(otp_request(420, 4)).unwrap();
+    assert_eq!(pending(&s), Some(challenge_id(4)));
+    assert_eq!(s.step(otp_request_from(430, 5, elsewhere(1))), Ok(vec![]));
+}
+
+#[test]
+fn the_domain_does_not_limit_requests_any_more() {
+    // The per-identifier limit lives in each command process (known and unknown alike), so
+    // that its answer cannot tell whether an account exists.
     let mut s = given(ready());
-    for i in 0..5 {
+    for i in 0..10 {
         s.step(otp_request(i, 1 + u128::try_from(i).unwrap()))
             .unwrap();
     }
-    assert!(matches!(
-        s.step(otp_request(10, 9)),
-        Err(DomainError::ResetRateLimited { .. })
-    ));
-    s.step(request(
-        11,
-        10,
-        ResetChannel::Sms { voice: false },
-        ChallengeSecret::Otp { digest: d(70) },
-    ))
-    .unwrap();
 }
 
 #[test]

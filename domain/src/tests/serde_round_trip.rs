@@ -18,6 +18,7 @@ pub fn one_of_each() -> Vec<EventKind> {
         },
         EventKind::PinSkipped,
         EventKind::SessionStarted {
+            origin: Some(home()),
             method: LoginMethod::Pin {
                 session_token: d(3),
             },
@@ -29,22 +30,31 @@ pub fn one_of_each() -> Vec<EventKind> {
                 hash: d(4),
             }],
         },
-        EventKind::PinAuthTokenIssued { token },
+        EventKind::PinAuthTokenIssued {
+            origin: Some(home()),
+            token,
+        },
         EventKind::PinAttemptFailed {
+            stranger: false,
             flow: AttemptFlow::Otp,
             consecutive_failures: 2,
             challenge_id: Some(challenge_id(4)),
         },
         EventKind::PinAttemptRefused {
+            stranger: false,
             flow: AttemptFlow::Password,
             locked_until: None,
         },
         EventKind::PinLockedOut {
+            stranger: false,
             until: Some(t(300)),
             lockout_number: 3,
         },
         EventKind::PinUnlocked,
-        EventKind::PinChanged { pin_hash: h("q") },
+        EventKind::PinChanged {
+            origin: Some(home()),
+            pin_hash: h("q"),
+        },
         EventKind::AccessTokensRevoked {
             except: Some(d(5)),
             reason: RevocationReason::PinChanged,
@@ -64,6 +74,7 @@ pub fn one_of_each() -> Vec<EventKind> {
             ended: Vec::new(),
         },
         EventKind::PinResetRequested {
+            stranger: false,
             challenge_id: challenge_id(9),
             via: IdentifierKind::Phone,
             channel: ResetChannel::Sms { voice: true },
@@ -133,6 +144,7 @@ fn stored_json_keeps_its_shape() {
         at(
             60,
             EventKind::PinLockedOut {
+                stranger: false,
                 until: Some(t(360)),
                 lockout_number: 1
             }
@@ -144,6 +156,7 @@ fn stored_json_keeps_its_shape() {
 #[test]
 fn stored_events_decode_alike_on_the_fast_and_the_general_path() {
     let session = |method, session| EventKind::SessionStarted {
+        origin: Some(home()),
         method,
         access: IssuedToken {
             hash: d(1),
@@ -160,6 +173,7 @@ fn stored_events_decode_alike_on_the_fast_and_the_general_path() {
     kinds.push(session(LoginMethod::Password, None));
     kinds.push(session(LoginMethod::Registration, None));
     kinds.push(EventKind::PinAttemptFailed {
+        stranger: false,
         flow: AttemptFlow::PinLogin,
         consecutive_failures: 1,
         challenge_id: None,

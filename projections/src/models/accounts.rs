@@ -95,6 +95,7 @@ impl AccountView {
     /// Its lockout at `now`, as the management API shows it.
     pub(super) fn lockout_view(&self, now: Timestamp) -> LockoutView {
         let lock = self.lockout.lock_at(now);
+        let strangers = self.lockout.stranger_lock_at(now);
         LockoutView {
             account: self.id,
             locked: lock.is_some(),
@@ -102,6 +103,10 @@ impl AccountView {
             lock_count: self.lockout.lock_count(),
             pin_failures: self.lockout.failures(Factor::Pin),
             password_failures: self.lockout.failures(Factor::Password),
+            strangers_locked: strangers.is_some(),
+            strangers_locked_until: strangers.and_then(|l| l.until),
+            strangers_lock_count: self.lockout.stranger_lock_count(),
+            stranger_failures: self.lockout.stranger_failures(),
             last_failure: self.last_failure,
         }
     }
@@ -122,6 +127,14 @@ pub struct LockoutView {
     pub pin_failures: u32,
     /// Consecutive wrong passwords.
     pub password_failures: u32,
+    /// The strangers' lock holds now: origins unfamiliar to the account are refused.
+    pub strangers_locked: bool,
+    /// Until when (`None` with `strangers_locked`: permanent).
+    pub strangers_locked_until: Option<Timestamp>,
+    /// Strangers' locks since the PIN was last proven.
+    pub strangers_lock_count: u32,
+    /// Failures from unfamiliar origins since the last strangers' lock (or PIN proof).
+    pub stranger_failures: u32,
     /// The last failed attempt.
     pub last_failure: Option<Timestamp>,
 }

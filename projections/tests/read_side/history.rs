@@ -131,12 +131,16 @@ impl Writer {
             .find(|t| t.kind == TokenKind::Refresh)
             .map(|t| t.hash)
             .unwrap_or_else(|| digest(0));
+        // Three networks in turn: the one registered from is familiar, the others strangers
+        // until a login proves them, so both sides of the lockout are exercised.
+        let origin = Some(pinauth_domain::Origin(digest(900 + self.seed % 3)));
         let command = match op {
             Op::Wait(secs) => {
                 self.now += i64::from(*secs) * 1000;
                 return;
             }
             Op::Register => Command::RegisterAccount(RegisterAccount {
+                origin: origin,
                 at,
                 account_id: id,
                 email: Some(Email::parse(&format!("u{idx}@example.com")).unwrap()),
@@ -149,21 +153,25 @@ impl Writer {
                 pin_auth_token: self.next(),
             }),
             Op::PasswordLogin => Command::LogInWithPassword(LogInWithPassword {
+                origin: origin,
                 at,
                 tokens,
                 pin_auth_token: self.next(),
             }),
             Op::WrongPin => Command::FailPinAttempt(FailPinAttempt {
+                origin: origin,
                 at,
                 flow: AttemptFlow::PinLogin,
             }),
             Op::RightPin => Command::LogInWithPin(LogInWithPin {
+                origin: origin,
                 at,
                 session_token: session,
                 access: tokens.access,
                 refresh: tokens.refresh,
             }),
             Op::ChangePin => Command::ChangePin(ChangePin {
+                origin: origin,
                 at,
                 access_token: access,
                 new_pin_hash: SecretHash::from_phc(format!("pin{}", self.seed)),
@@ -173,6 +181,7 @@ impl Writer {
                 session_token: session,
             }),
             Op::RequestReset => Command::RequestPinReset(RequestPinReset {
+                origin: origin,
                 at,
                 challenge_id: ChallengeId::from_uuid(uuid::Uuid::from_u128(u128::from(self.seed))),
                 via: IdentifierKind::Email,

@@ -44,7 +44,8 @@ pub async fn live_runner_case(mut writer: Writer) {
     );
     let now = Timestamp::from_unix_millis(writer.now);
     let lockout = projection.read(|m| m.lockout(&ann(), now)).unwrap();
-    assert!(lockout.locked, "{lockout:?}");
+    // The writer rotates networks: whichever lock the failures fed holds.
+    assert!(lockout.locked || lockout.strangers_locked, "{lockout:?}");
     assert_eq!(projection.read(|m| m.locked_accounts(now)).len(), 1);
     let attempts = projection.read(|m| m.attempts(&ann()));
     assert_eq!(attempts.len(), 3);
