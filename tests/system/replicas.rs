@@ -100,3 +100,87 @@ async fn a_token_issued_by_one_command_process_is_accepted_and_ended_on_another_
     assert_eq!(c.pin(&b, &fresh, "8316").await.code(), Some(1245));
     assert_eq!(c.pin(&b, &session, "8316").await.code(), Some(1245));
 }
+
+/// The `data` of every event of `event_type` in the log, in log order.
+fn events_of(data: &std::path::Path, event_type: &str) -> Vec<serde_json::Value> {
+    let conn = rusqlite::Connection::open_with_flags(
+        data.join("pinauth.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
+    let mut statement = conn
+        .prepare("SELECT data FROM events WHERE event_type = ?1 ORDER BY position")
+        .unwrap();
+    statement
+        .query_map([event_type], |row| row.get::<_, Vec<u8>>(0))
+        .unwrap()
+        .map(|data| serde_json::from_slice(&data.unwrap()).unwrap())
+        .collect()
+}
+
+#[actix_web::test]
+async fn strangers_guessing_in_parallel_on_two_command_processes_are_counted_exactly() {
+    let (_dir, data) = data_dir();
+    let trusted = [("PINAUTH_HTTP__TRUST_FORWARDED_FOR", "true")];
+    let a = Process::start("command", &data, &trusted);
+    let b = Process::start("command", &data, &trusted);
+    let c = Client::new();
+    let home = [("X-Forwarded-For", "198.51.100.5")];
+    let body = json!({ "Email": [{ "Type": "Primary", "Value": "ann@example.com" }], "Password": PASSWORD, "PINInfo": { "PIN": PIN } });
+    let url = |p: &Process, path: &str| format!("{}{path}?apikey={}", p.base, p.key);
+    c.call(
+        "POST",
+        url(&a, "/identity/v2/auth/register"),
+        &home,
+        Some(body),
+    )
+    .await
+    .ok();
+
+    // Twelve wrong passwords at once, from two networks, half on each process.
+    let guess = |p: &Process, ip: &'static str| {
+        let url = url(p, "/identity/v2/auth/login");
+        let c = &c;
+        async move {
+            let body = json!({ "email": "ann@example.com", "password": "guess" });
+            c.call("POST", url, &[("X-Forwarded-For", ip)], Some(body))
+                .await
+        }
+    };
+    let guesses = (0..12).map(|n| match n % 2 {
+        0 => futures_util::future::Either::Left(guess(&a, "203.0.113.9")),
+        _ => futures_util::future::Either::Right(guess(&b, "192.0.2.44")),
+    });
+    let answers = futures_util::future::join_all(guesses).await;
+    assert!(
+        answers.iter().all(|r| r.code() == Some(966)),
+        "every one answered as wrong"
+    );
+
+    // Exactly five were counted, 1 to 5, the fifth locked strangers out, and the rest were refused.
+    let failed = events_of(&data, "PinAttemptFailed");
+    let counted: Vec<u64> = failed
+        .iter()
+        .map(|e| e["consecutive_failures"].as_u64().unwrap())
+        .collect();
+    assert_eq!(counted, [1, 2, 3, 4, 5]);
+    assert!(failed.iter().all(|e| e["stranger"] == true));
+    let locks = events_of(&data, "PinLockedOut");
+    assert_eq!(locks.len(), 1);
+    assert_eq!(locks[0]["stranger"], true);
+    assert_eq!(events_of(&data, "PinAttemptRefused").len(), 7);
+
+    // The owner logs in from home on both processes; a stranger with the password is refused.
+    let login = |p: &Process, ip: &'static str| {
+        let url = url(p, "/identity/v2/auth/login");
+        let c = &c;
+        async move {
+            let body = json!({ "email": "ann@example.com", "password": PASSWORD });
+            c.call("POST", url, &[("X-Forwarded-For", ip)], Some(body))
+                .await
+        }
+    };
+    login(&a, "198.51.100.200").await.ok();
+    login(&b, "198.51.100.201").await.ok();
+    assert_eq!(login(&b, "203.0.113.50").await.code(), Some(966));
+}

@@ -494,8 +494,9 @@ impl CommandService {
         let committed = self
             .decide_and_commit(id, ctx, async |state: &Account, at| {
                 let conceal = !reveal && state.standing(at, origin.as_ref(), policy).is_stranger();
-                let asked = |state: &Account| -> Vec<String> {
-                    state.profile().map_or_else(
+                // The questions the account shows: its own, or (without any) its decoys.
+                let shown = |state: &Account| -> Vec<String> {
+                    let own: Vec<String> = state.profile().map_or_else(
                         |_| Vec::new(),
                         |p| {
                             p.security_answers
@@ -503,7 +504,11 @@ impl CommandService {
                                 .map(|a| a.question_id.as_str().to_owned())
                                 .collect()
                         },
-                    )
+                    );
+                    match own.is_empty() {
+                        true => self.decoy_questions(identifier),
+                        false => own,
+                    }
                 };
                 let stored = match state.security_answer_guard(at, origin.as_ref(), policy) {
                     Ok(stored) => stored.to_vec(),
@@ -512,15 +517,13 @@ impl CommandService {
                     // the same work: a locked account's attempt is still recorded as refused.
                     Err(DomainError::PinLocked { .. }) if conceal => {
                         let answer =
-                            all_wrong(&mut verdicts, hasher, &asked(state), answers).await?;
+                            all_wrong(&mut verdicts, hasher, &shown(state), answers).await?;
                         return Ok(Decision::wrong(flow, answer, true));
                     }
-                    Err(DomainError::SecurityAnswersExhausted) if conceal => {
-                        return Err(all_wrong(&mut verdicts, hasher, &asked(state), answers).await?);
-                    }
-                    Err(DomainError::SecurityAnswersNotSet) if conceal => {
-                        let decoys = self.decoy_questions(identifier);
-                        return Err(all_wrong(&mut verdicts, hasher, &decoys, answers).await?);
+                    Err(
+                        DomainError::SecurityAnswersExhausted | DomainError::SecurityAnswersNotSet,
+                    ) if conceal => {
+                        return Err(all_wrong(&mut verdicts, hasher, &shown(state), answers).await?);
                     }
                     Err(DomainError::PinLocked { until, .. }) => {
                         return Ok(Decision::locked(flow, until));

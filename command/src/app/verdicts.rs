@@ -14,6 +14,8 @@ pub(super) struct Verdicts {
     known: Vec<(SecretHash, bool)>,
     /// The place in the hashing pool taken for the first verification.
     reserved: Option<HashPermit>,
+    /// The dummy verification was spent: a re-decision does not spend it again.
+    spent_nothing: bool,
 }
 
 impl Verdicts {
@@ -23,6 +25,7 @@ impl Verdicts {
         Ok(Self {
             known: Vec::new(),
             reserved: Some(hasher.try_reserve()?),
+            spent_nothing: false,
         })
     }
 
@@ -74,12 +77,16 @@ impl Verdicts {
             .then_some(Decision::wrong(flow, wrong, conceal)))
     }
 
-    /// The work of a verification against an account that does not exist, in the same place.
+    /// The work of a verification against an account that does not exist, in the same place;
+    /// once per request, however often a conflict or a stale cache makes it decide again.
     pub(super) async fn nothing(
         &mut self,
         hasher: &Hasher,
         secret: &Plaintext,
     ) -> Result<(), AppError> {
+        if std::mem::replace(&mut self.spent_nothing, true) {
+            return Ok(());
+        }
         match self.reserved.take() {
             Some(permit) => hasher.verify_nothing_reserved(permit, secret).await?,
             None => hasher.verify_nothing(secret).await?,

@@ -89,6 +89,8 @@ pub struct TestApp {
 pub struct Answer {
     pub status: u16,
     pub body: Value,
+    /// The body as sent, byte for byte.
+    pub raw: Vec<u8>,
     pub position: Option<u64>,
     pub headers: awc::http::header::HeaderMap,
 }
@@ -291,6 +293,7 @@ impl TestApp {
         Answer {
             status,
             body,
+            raw: bytes.to_vec(),
             position,
             headers,
         }

@@ -11,6 +11,7 @@ mod outbox;
 
 mod concurrency;
 mod front;
+mod hardening;
 mod lifecycle;
 mod login;
 mod recovery;
