@@ -140,7 +140,7 @@ impl Writer {
                 return;
             }
             Op::Register => Command::RegisterAccount(RegisterAccount {
-                origin: origin,
+                origin,
                 at,
                 account_id: id,
                 email: Some(Email::parse(&format!("u{idx}@example.com")).unwrap()),
@@ -153,25 +153,25 @@ impl Writer {
                 pin_auth_token: self.next(),
             }),
             Op::PasswordLogin => Command::LogInWithPassword(LogInWithPassword {
-                origin: origin,
+                origin,
                 at,
                 tokens,
                 pin_auth_token: self.next(),
             }),
             Op::WrongPin => Command::FailPinAttempt(FailPinAttempt {
-                origin: origin,
+                origin,
                 at,
                 flow: AttemptFlow::PinLogin,
             }),
             Op::RightPin => Command::LogInWithPin(LogInWithPin {
-                origin: origin,
+                origin,
                 at,
                 session_token: session,
                 access: tokens.access,
                 refresh: tokens.refresh,
             }),
             Op::ChangePin => Command::ChangePin(ChangePin {
-                origin: origin,
+                origin,
                 at,
                 access_token: access,
                 new_pin_hash: SecretHash::from_phc(format!("pin{}", self.seed)),
@@ -181,7 +181,7 @@ impl Writer {
                 session_token: session,
             }),
             Op::RequestReset => Command::RequestPinReset(RequestPinReset {
-                origin: origin,
+                origin,
                 at,
                 challenge_id: ChallengeId::from_uuid(uuid::Uuid::from_u128(u128::from(self.seed))),
                 via: IdentifierKind::Email,
