@@ -210,6 +210,36 @@ async fn the_gateway_routes_reads_to_the_query_service_and_writes_to_the_command
         .await;
     assert_eq!(invalidated.ok()["IsPosted"], true);
     assert_eq!(pin_login(PIN).await.code(), Some(1245));
+
+    // The gateway bounds costly requests per address over all replicas (which, in this test,
+    // limit nothing themselves): a burst of 60, then 429 in LoginRadius's shape.
+    let mut statuses = Vec::new();
+    for n in 0..70 {
+        let body = json!({ "email": format!("nobody{n}@example.com"), "password": "guess" });
+        let answer = c
+            .call("POST", url("/identity/v2/auth/login"), &[], Some(body))
+            .await;
+        statuses.push((answer.status, answer.code()));
+    }
+    // (The PIN logins above took a few of the 60; a second lets one more through.)
+    let throttled = statuses.iter().filter(|s| **s == (429, Some(429))).count();
+    assert!(throttled >= 5, "{statuses:?}");
+    assert!(
+        statuses[..40].iter().all(|s| *s == (401, Some(966))),
+        "{statuses:?}"
+    );
+    assert!(
+        statuses
+            .iter()
+            .all(|s| *s == (401, Some(966)) || *s == (429, Some(429))),
+        "{statuses:?}"
+    );
+    // Token-only requests are not counted.
+    assert_eq!(
+        validate().await.status,
+        502,
+        "still routed (to the stopped query service)"
+    );
     drop(command_2);
 
     // The gateway's logs name every request but hold no token.
