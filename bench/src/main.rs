@@ -113,6 +113,18 @@ enum Tool {
     /// request that reads the account on a fresh service (token index already caught up), for an
     /// account with `events` events; with the snapshots the command side writes, and by full
     /// replay. Prints `events with_snapshot_ms full_replay_ms snapshot_bytes` (medians of `runs`).
+    /// Latency of known against unknown identifiers on the login and recovery endpoints, asked as
+    /// a stranger would (the service must trust `X-Forwarded-For`): one line per endpoint.
+    Enumeration {
+        #[arg(long)]
+        base: String,
+        #[arg(long)]
+        key: String,
+        #[arg(long, default_value_t = 30)]
+        accounts: usize,
+        #[arg(long, default_value_t = 60)]
+        rounds: usize,
+    },
     LoadAccount {
         #[arg(long, default_value_t = 100_000)]
         events: u64,
@@ -179,7 +191,133 @@ fn main() -> anyhow::Result<()> {
             accounts,
             logins,
         } => actix_web::rt::System::new().block_on(write_cost(base, key, data, accounts, logins)),
+        Tool::Enumeration {
+            base,
+            key,
+            accounts,
+            rounds,
+        } => actix_web::rt::System::new().block_on(enumeration(base, key, accounts, rounds)),
     }
+}
+
+/// The median and 90th percentile of `samples` (milliseconds).
+fn quantiles(samples: &mut [f64]) -> (f64, f64) {
+    samples.sort_by(f64::total_cmp);
+    let at = |q: f64| {
+        let i = ((samples.len() as f64 - 1.0) * q).round() as usize;
+        samples.get(i).copied().unwrap_or(f64::NAN)
+    };
+    (at(0.5), at(0.9))
+}
+
+async fn enumeration(
+    base: String,
+    key: String,
+    accounts: usize,
+    rounds: usize,
+) -> anyhow::Result<()> {
+    if accounts == 0 || rounds == 0 {
+        bail!("--accounts and --rounds must be at least 1");
+    }
+    let client = awc::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .finish();
+    let send = |method: &'static str, url: String, from: &'static str, body: serde_json::Value| {
+        let client = client.clone();
+        async move {
+            let request = client
+                .request(method.parse()?, url)
+                .insert_header(("X-Forwarded-For", from));
+            let started = Instant::now();
+            let mut response = request
+                .send_json(&body)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let body = response.body().await?;
+            let took = started.elapsed().as_secs_f64() * 1000.0;
+            anyhow::Ok((response.status().as_u16(), body, took))
+        }
+    };
+    let auth = format!("{base}/identity/v2/auth");
+    let prefix = uuid::Uuid::new_v4().simple().to_string();
+    let known = |i: usize| format!("enum-{prefix}-{i}@example.com");
+    for i in 0..accounts {
+        let body = serde_json::json!({
+            "Email": [{ "Type": "Primary", "Value": known(i) }], "Password": "bench password",
+            "PINInfo": { "PIN": "7294" }, "SecurityQuestionAnswer": { "q1": "fluffy" },
+        });
+        let (status, body, _) = send(
+            "POST",
+            format!("{auth}/register?apikey={key}"),
+            "198.51.100.1",
+            body,
+        )
+        .await?;
+        if status != 200 {
+            bail!("registration failed: {}", String::from_utf8_lossy(&body));
+        }
+    }
+    // Asked from a network the accounts never saw, as an attacker would.
+    let stranger = "203.0.113.77";
+    type Probe = (
+        &'static str,
+        &'static str,
+        String,
+        fn(&str) -> serde_json::Value,
+    );
+    let probes: [Probe; 4] = [
+        (
+            "password login (wrong password)",
+            "POST",
+            format!("{auth}/login?apikey={key}"),
+            |e| serde_json::json!({ "email": e, "password": "not the password" }),
+        ),
+        (
+            "security-answer reset (wrong answer)",
+            "PUT",
+            format!("{auth}/pin/reset/securityanswer/email?apikey={key}"),
+            |e| serde_json::json!({ "Email": e, "SecurityAnswer": { "q1": "a guess" }, "PIN": "8316" }),
+        ),
+        (
+            "OTP reset (wrong code)",
+            "PUT",
+            format!("{auth}/pin/reset/otp/email?apikey={key}"),
+            |e| serde_json::json!({ "Email": e, "OTP": "000000", "PIN": "8316" }),
+        ),
+        (
+            "forgot PIN by email",
+            "POST",
+            format!("{auth}/pin/forgot/email?apikey={key}"),
+            |e| serde_json::json!({ "Email": e }),
+        ),
+    ];
+    for (name, method, url, body) in probes {
+        let (mut k, mut u) = (Vec::new(), Vec::new());
+        let mut bodies = std::collections::BTreeSet::new();
+        for round in 0..rounds {
+            let unknown = format!("enum-{prefix}-nobody-{round}@example.com");
+            // Alternated, so that both see the same machine.
+            let (ks, kb, kt) = send(
+                method,
+                url.clone(),
+                stranger,
+                body(&known(round % accounts)),
+            )
+            .await?;
+            let (us, ub, ut) = send(method, url.clone(), stranger, body(&unknown)).await?;
+            bodies.insert((ks, kb.to_vec()));
+            bodies.insert((us, ub.to_vec()));
+            k.push(kt);
+            u.push(ut);
+        }
+        let ((k50, k90), (u50, u90)) = (quantiles(&mut k), quantiles(&mut u));
+        println!(
+            "{name}\t{k50:.2}\t{k90:.2}\t{u50:.2}\t{u90:.2}\t{:.2}\t{}",
+            u50 / k50,
+            bodies.len()
+        );
+    }
+    Ok(())
 }
 
 fn tokio_main(f: impl std::future::Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {

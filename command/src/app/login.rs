@@ -2,6 +2,7 @@
 //! flows that start sessions.
 
 use super::RequestContext;
+use super::padding::Flow;
 use super::repository::{Committed, Loaded};
 use super::retry::Decision;
 use super::verdicts::{NewPin, Verdicts};
@@ -128,8 +129,10 @@ impl CommandService {
         let hasher = &self.inner.hasher;
         let mut verdicts = Verdicts::reserve(hasher)?;
         let (kind, value) = identifier.lookup();
+        let started = std::time::Instant::now();
         let Some(id) = self.inner.lookups.resolve(kind, value).await? else {
             verdicts.nothing(hasher, password).await?;
+            self.inner.padding.pad(Flow::Login, started).await;
             return Err(AppError::InvalidCredentials);
         };
         let candidates = Candidates::draw(&self.inner.rng)?;
@@ -160,7 +163,9 @@ impl CommandService {
                     },
                 )))
             })
-            .await?;
+            .await;
+        self.inner.padding.record(Flow::Login, started);
+        let committed = committed?;
         Ok(Done {
             value: login_outcome(&committed, &candidates)?,
             position: committed.position,

@@ -29,11 +29,12 @@ use pinauth_domain::{
 use pinauth_projections::{Projection, TokenRoutes};
 use pinauth_store::{EventStore, Position};
 use ring::rand::SystemRandom;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use uuid::Uuid;
 
 mod admin;
 mod login;
+mod padding;
 mod pin;
 mod recovery;
 mod repository;
@@ -242,7 +243,7 @@ struct Inner {
     rng: SystemRandom,
     otp_key: ring::hmac::Key,
     sealing_key: SealingKey,
-    unknown_latency: Mutex<recovery::Latency>,
+    padding: padding::Padding,
     limits: Limits,
     origins: OriginTags,
     /// Tags identifiers and destinations for the limits and the decoy questions.
@@ -286,7 +287,7 @@ impl CommandService {
                 rng: SystemRandom::new(),
                 otp_key: keys.otp_key(),
                 sealing_key: SealingKey(*keys.notifier_key()),
-                unknown_latency: Mutex::new(recovery::Latency::default()),
+                padding: padding::Padding::default(),
             }),
         }
     }

@@ -18,6 +18,7 @@
 //! - A wrong OTP or answer counts against the challenge and toward the account's lock, like a wrong
 //!   PIN; comparisons of OTP digests are constant-time.
 
+use super::padding::Flow;
 use super::reset_url::{self, AllowedResetUrl};
 use super::retry::Decision;
 use super::verdicts::{NewPin, Verdicts};
@@ -32,7 +33,7 @@ use pinauth_domain::{
     ResetPinViaToken, Sealed,
 };
 use ring::rand::{SecureRandom, SystemRandom};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use uuid::Uuid;
 
 /// Settings of PIN recovery: the `[recovery]` section of the configuration as it is, except the
@@ -124,27 +125,6 @@ pub enum ResetSecret {
     Answers(Identifier, Vec<(String, Plaintext)>),
 }
 
-/// A moving average of how long known forgot-PIN requests take, to pad unknown ones.
-#[derive(Default)]
-pub(super) struct Latency {
-    micros: f64,
-}
-
-impl Latency {
-    fn record(&mut self, took: Duration) {
-        let sample = took.as_micros() as f64;
-        self.micros = if self.micros == 0.0 {
-            sample
-        } else {
-            self.micros * 0.9 + sample * 0.1
-        };
-    }
-
-    fn typical(&self) -> Duration {
-        Duration::from_micros(self.micros as u64)
-    }
-}
-
 fn draw_otp(rng: &SystemRandom, length: u8) -> Result<String, AppError> {
     let mut otp = String::with_capacity(usize::from(length));
     while otp.len() < usize::from(length) {
@@ -234,7 +214,7 @@ impl CommandService {
             if !self.inner.limits.reset_request(&request_key(false)) {
                 return Err(AppError::ResetRateLimited);
             }
-            self.pad_unknown(started).await;
+            self.inner.padding.pad(Flow::Forgot, started).await;
             return Ok(Done {
                 value: ForgotOutcome { challenge: None },
                 position: None,
@@ -331,25 +311,10 @@ impl CommandService {
             .events
             .iter()
             .any(|e| matches!(e.kind, EventKind::PinResetRequested { .. }));
-        self.inner
-            .unknown_latency
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .record(started.elapsed());
+        self.inner.padding.record(Flow::Forgot, started);
         Ok(committed.done(ForgotOutcome {
             challenge: opened.then_some(challenge_id),
         }))
-    }
-
-    /// Waits until an unknown identifier's request has taken as long as a known one usually does.
-    async fn pad_unknown(&self, started: Instant) {
-        let typical = self
-            .inner
-            .unknown_latency
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .typical();
-        tokio::time::sleep(typical.saturating_sub(started.elapsed())).await;
     }
 
     /// Resets the PIN with an OTP, a reset token or security answers.
@@ -381,11 +346,13 @@ impl CommandService {
         let (kind, value) = identifier.lookup();
         let via = identifier.kind();
         let reveal = self.inner.settings.recovery.reveal_unknown;
+        let started = Instant::now();
         let Some(id) = self.inner.lookups.resolve(kind, value).await? else {
-            return Err(match reveal {
-                true => AppError::UnknownIdentifier(kind),
-                false => AppError::WrongOtp,
-            });
+            if reveal {
+                return Err(AppError::UnknownIdentifier(kind));
+            }
+            self.inner.padding.pad(Flow::Otp, started).await;
+            return Err(AppError::WrongOtp);
         };
         let presented = self.otp_digest(otp);
         let mut new_pin = NewPin::new(pin);
@@ -424,8 +391,9 @@ impl CommandService {
                     pin_hash: new_pin.hash(self).await?,
                 })))
             })
-            .await?;
-        Ok(committed.done(()))
+            .await;
+        self.inner.padding.record(Flow::Otp, started);
+        Ok(committed?.done(()))
     }
 
     async fn reset_with_token(
@@ -480,12 +448,15 @@ impl CommandService {
         let hasher = &self.inner.hasher;
         let mut verdicts = Verdicts::reserve(hasher)?;
         let reveal = self.inner.settings.recovery.reveal_unknown;
+        let started = Instant::now();
         let Some(id) = self.inner.lookups.resolve(kind, value).await? else {
             if reveal {
                 return Err(AppError::UnknownIdentifier(kind));
             }
             let decoys = self.decoy_questions(identifier);
-            return Err(all_wrong(&mut verdicts, hasher, &decoys, answers).await?);
+            let answer = all_wrong(&mut verdicts, hasher, &decoys, answers).await?;
+            self.inner.padding.pad(Flow::Answers, started).await;
+            return Err(answer);
         };
         let mut new_pin = NewPin::new(pin);
         let (origin, policy) = (self.origin(ctx), self.policy());
@@ -557,8 +528,9 @@ impl CommandService {
                     },
                 )))
             })
-            .await?;
-        Ok(committed.done(()))
+            .await;
+        self.inner.padding.record(Flow::Answers, started);
+        Ok(committed?.done(()))
     }
 
     /// The ids of the security questions an account has answered. An unknown identifier, or
