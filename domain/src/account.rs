@@ -251,6 +251,18 @@ impl Account {
         Ok(hash)
     }
 
+    /// Checks a PIN re-authentication before the PIN is verified; gives the hash to verify
+    /// against. PIN login need not be enabled: the access token proves the session.
+    pub fn reauth_guard(
+        &self,
+        at: Timestamp,
+        access_token: &Digest,
+        origin: Option<&Origin>,
+        policy: &Policy,
+    ) -> Result<&SecretHash, DomainError> {
+        self.change_pin_guard(at, access_token, origin, policy)
+    }
+
     /// Checks an OTP reset before the OTP is compared; gives the challenge to compare against.
     pub fn otp_guard(&self, at: Timestamp, via: IdentifierKind) -> Result<&Challenge, DomainError> {
         self.profile()?;
@@ -713,6 +725,22 @@ pub fn decide(
                 c.pin_hash,
             ))
         }
+        Command::ReauthenticateWithPin(c) => {
+            state.reauth_guard(at, &c.access_token, c.origin.as_ref(), policy)?;
+            Ok(vec![event(EventKind::PinReauthenticated {
+                token: IssuedToken {
+                    hash: c.token,
+                    expires_at: at.plus_secs(policy.tokens.reauth_secs),
+                },
+                access_token: c.access_token,
+                origin: c.origin,
+            })])
+        }
+        Command::UseReauthToken(c) => {
+            state.profile()?;
+            state.token(at, TokenKind::Reauth, &c.token)?;
+            Ok(vec![event(EventKind::ReauthTokenUsed { token: c.token })])
+        }
         Command::UnlockPin(_) => {
             state.profile()?;
             Ok(if state.lockout.is_clear() && state.answer_failures == 0 {
@@ -860,6 +888,21 @@ pub fn evolve(mut state: Account, event: &Event) -> Account {
         }
         EventKind::PinAttemptRefused { .. } | EventKind::PinLockedOut { .. } => {}
         EventKind::PinUnlocked => state.answer_failures = 0,
+        EventKind::PinReauthenticated {
+            token,
+            access_token,
+            origin,
+        } => {
+            touch_familiar(&mut state, *origin, at);
+            add_token(
+                &mut state,
+                at,
+                TokenKind::Reauth,
+                *token,
+                Some(*access_token),
+            );
+        }
+        EventKind::ReauthTokenUsed { token } => remove_token(&mut state, TokenKind::Reauth, token),
         EventKind::PinChanged { pin_hash, origin } => {
             touch_familiar(&mut state, *origin, at);
             set_pin(&mut state, pin_hash, at);
@@ -867,7 +910,9 @@ pub fn evolve(mut state: Account, event: &Event) -> Account {
         EventKind::AccessTokensRevoked { except, .. } => {
             state.tokens.retain(|t| match t.kind {
                 TokenKind::Access => Some(t.hash) == *except,
-                TokenKind::Refresh => t.paired_with.is_some() && t.paired_with == *except,
+                TokenKind::Refresh | TokenKind::Reauth => {
+                    t.paired_with.is_some() && t.paired_with == *except
+                }
                 TokenKind::PinSession | TokenKind::PinAuth => true,
             });
         }
@@ -882,6 +927,9 @@ pub fn evolve(mut state: Account, event: &Event) -> Account {
             refresh_revoked,
         } => {
             remove_token(&mut state, TokenKind::Access, token);
+            state
+                .tokens
+                .retain(|t| !(t.kind == TokenKind::Reauth && t.paired_with == Some(*token)));
             if *refresh_revoked {
                 state
                     .tokens

@@ -147,6 +147,28 @@ pub struct ChangePin {
     pub origin: Option<Origin>,
 }
 
+/// Re-authenticate with the PIN under an access token (the PIN was verified).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReauthenticateWithPin {
+    /// When.
+    pub at: Timestamp,
+    /// The access token presented.
+    pub access_token: Digest,
+    /// The new `SecondFactorValidationToken`.
+    pub token: Digest,
+    /// Where the request came from.
+    pub origin: Option<Origin>,
+}
+
+/// The app's backend validates a `SecondFactorValidationToken`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UseReauthToken {
+    /// When.
+    pub at: Timestamp,
+    /// The token presented.
+    pub token: Digest,
+}
+
 /// End one PIN session token.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct InvalidatePinSession {
@@ -276,6 +298,10 @@ pub enum Command {
     ResetPinViaSecurityAnswer(ResetPinViaSecurityAnswer),
     /// See [`UnlockPin`].
     UnlockPin(UnlockPin),
+    /// See [`ReauthenticateWithPin`].
+    ReauthenticateWithPin(ReauthenticateWithPin),
+    /// See [`UseReauthToken`].
+    UseReauthToken(UseReauthToken),
 }
 
 impl Command {
@@ -297,6 +323,8 @@ impl Command {
             Self::ResetPinViaToken(c) => c.at,
             Self::ResetPinViaSecurityAnswer(c) => c.at,
             Self::UnlockPin(c) => c.at,
+            Self::ReauthenticateWithPin(c) => c.at,
+            Self::UseReauthToken(c) => c.at,
         }
     }
 }

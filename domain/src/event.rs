@@ -39,6 +39,9 @@ pub enum TokenKind {
     PinSession,
     /// Allows setting a required PIN after a password login (`PINAuthToken`, error 1243).
     PinAuth,
+    /// Proves a recent PIN re-authentication to the app's backend, once
+    /// (`SecondFactorValidationToken`).
+    Reauth,
 }
 
 /// A token handed out: the digest of its value and when it stops being valid.
@@ -104,6 +107,8 @@ pub enum AttemptFlow {
     Otp,
     /// Wrong security answer on a PIN reset.
     SecurityAnswer,
+    /// Wrong PIN when re-authenticating with an access token.
+    Reauthentication,
 }
 
 /// Where a forgot-PIN message goes.
@@ -266,6 +271,22 @@ pub enum EventKind {
     },
     /// An administrator cleared the lock and the failure counts.
     PinUnlocked,
+    /// The PIN was proven again under an access token: a `SecondFactorValidationToken` was
+    /// issued, paired with that access token (it ends with it).
+    PinReauthenticated {
+        /// The validation token.
+        token: IssuedToken,
+        /// The access token it was asked under.
+        access_token: Digest,
+        /// Where the PIN was proven from: it becomes one of the account's familiar origins.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        origin: Option<Origin>,
+    },
+    /// The app's backend validated a `SecondFactorValidationToken`; it is spent.
+    ReauthTokenUsed {
+        /// The token.
+        token: Digest,
+    },
     /// The PIN was changed with the old one and an access token.
     PinChanged {
         /// argon2id of the new PIN.
@@ -408,6 +429,8 @@ impl EventKind {
             Self::PinAttemptRefused { .. } => "PinAttemptRefused",
             Self::PinLockedOut { .. } => "PinLockedOut",
             Self::PinUnlocked => "PinUnlocked",
+            Self::PinReauthenticated { .. } => "PinReauthenticated",
+            Self::ReauthTokenUsed { .. } => "ReauthTokenUsed",
             Self::PinChanged { .. } => "PinChanged",
             Self::AccessTokensRevoked { .. } => "AccessTokensRevoked",
             Self::PinSessionsRevoked { .. } => "PinSessionsRevoked",

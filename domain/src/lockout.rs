@@ -62,7 +62,11 @@ impl AttemptFlow {
     pub fn factor(self) -> Factor {
         match self {
             Self::Password => Factor::Password,
-            Self::PinLogin | Self::ChangePin | Self::Otp | Self::SecurityAnswer => Factor::Pin,
+            Self::PinLogin
+            | Self::ChangePin
+            | Self::Otp
+            | Self::SecurityAnswer
+            | Self::Reauthentication => Factor::Pin,
         }
     }
 
@@ -259,7 +263,9 @@ impl Lockout {
                 },
                 *stranger,
             ),
-            EventKind::PinChanged { .. } => self.record_success(Factor::Pin),
+            EventKind::PinChanged { .. } | EventKind::PinReauthenticated { .. } => {
+                self.record_success(Factor::Pin)
+            }
             EventKind::PinUnlocked | EventKind::PinReset { .. } => self.clear(),
             EventKind::AccountRegistered { .. }
             | EventKind::PinSet { .. }
@@ -269,7 +275,8 @@ impl Lockout {
             | EventKind::PinSessionTokenInvalidated { .. }
             | EventKind::AccessTokenInvalidated { .. }
             | EventKind::AccessTokenRefreshed { .. }
-            | EventKind::PinResetRequested { .. } => {}
+            | EventKind::PinResetRequested { .. }
+            | EventKind::ReauthTokenUsed { .. } => {}
         }
     }
 

@@ -164,6 +164,13 @@ pub struct TokenLifetimes {
     pub pin_auth_secs: u64,
     /// Reset token sent in a forgot-PIN link (default 1 hour).
     pub reset_secs: u64,
+    /// `SecondFactorValidationToken` of a PIN re-authentication (default 5 minutes).
+    #[serde(default = "default_reauth_secs")]
+    pub reauth_secs: u64,
+}
+
+fn default_reauth_secs() -> u64 {
+    300
 }
 
 impl Default for TokenLifetimes {
@@ -174,6 +181,7 @@ impl Default for TokenLifetimes {
             session_secs: 7 * 86_400,
             pin_auth_secs: 600,
             reset_secs: 3600,
+            reauth_secs: default_reauth_secs(),
         }
     }
 }

@@ -170,7 +170,9 @@ impl ReadModels {
             EventKind::PinLockedOut { .. } => view.attempts.locked_at(at),
             EventKind::PinAuthTokenIssued { .. }
             | EventKind::PinUnlocked
-            | EventKind::PinResetRequested { .. } => {}
+            | EventKind::PinResetRequested { .. }
+            | EventKind::PinReauthenticated { .. }
+            | EventKind::ReauthTokenUsed { .. } => {}
         }
     }
 

@@ -56,7 +56,7 @@ impl IndexedKind {
         match kind {
             TokenKind::Access => Some(Self::Access),
             TokenKind::PinSession => Some(Self::PinSession),
-            TokenKind::Refresh | TokenKind::PinAuth => None,
+            TokenKind::Refresh | TokenKind::PinAuth | TokenKind::Reauth => None,
         }
     }
 

@@ -141,6 +141,13 @@ catalog! {
         /// 1240.
         PinAuthTokenExpired = 403, 1240, "PINAuth token has expired",
             "The PINAuth token has expired.";
+        /// 1129 (UNCONFIRMED code): a `SecondFactorValidationToken` pinauth did not issue for the
+        /// account, or already used.
+        ReauthTokenInvalid = 403, 1129, "Second factor validation token is invalid",
+            "The second factor validation token is invalid or has already been used.";
+        /// 1130 (UNCONFIRMED code): a `SecondFactorValidationToken` whose lifetime is over.
+        ReauthTokenExpired = 403, 1130, "Second factor validation token has expired",
+            "The second factor validation token has expired, please re-authenticate.";
         /// 1217: LoginRadius has one code for a refresh token that is invalid or expired.
         RefreshTokenInvalid = 403, 1217, "Refresh token invalid",
             "LoginRadius refresh token is invalid.";
@@ -455,6 +462,7 @@ pub fn token_invalid(kind: TokenKind) -> ApiError {
         TokenKind::PinSession => Catalog::SessionTokenInvalid,
         TokenKind::PinAuth => Catalog::PinAuthTokenInvalid,
         TokenKind::Refresh => Catalog::RefreshTokenInvalid,
+        TokenKind::Reauth => Catalog::ReauthTokenInvalid,
     }
     .into()
 }
@@ -466,6 +474,7 @@ pub fn token_expired(kind: TokenKind) -> ApiError {
         TokenKind::PinSession => Catalog::SessionTokenExpired,
         TokenKind::PinAuth => Catalog::PinAuthTokenExpired,
         TokenKind::Refresh => Catalog::RefreshTokenExpired,
+        TokenKind::Reauth => Catalog::ReauthTokenExpired,
     }
     .into()
 }

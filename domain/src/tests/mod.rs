@@ -4,6 +4,7 @@ mod harness;
 mod lifecycle;
 mod lockout;
 mod properties;
+mod reauth;
 mod recovery;
 mod serde_round_trip;
 mod sessions;

@@ -46,7 +46,7 @@ pub fn one_of_each() -> Vec<EventKind> {
             locked_until: None,
         },
         EventKind::PinLockedOut {
-            stranger: false,
+            stranger: true,
             until: Some(t(300)),
             lockout_number: 3,
         },
@@ -91,6 +91,12 @@ pub fn one_of_each() -> Vec<EventKind> {
             challenge_id: None,
             pin_hash: h("r"),
         },
+        EventKind::PinReauthenticated {
+            token,
+            access_token: d(11),
+            origin: None,
+        },
+        EventKind::ReauthTokenUsed { token: d(1) },
     ]
 }
 
@@ -113,13 +119,15 @@ fn index(kind: &EventKind) -> usize {
         EventKind::AccessTokenRefreshed { .. } => 14,
         EventKind::PinResetRequested { .. } => 15,
         EventKind::PinReset { .. } => 16,
+        EventKind::PinReauthenticated { .. } => 17,
+        EventKind::ReauthTokenUsed { .. } => 18,
     }
 }
 
 #[test]
 fn the_sample_covers_every_event_kind() {
     let indices: Vec<usize> = one_of_each().iter().map(index).collect();
-    assert_eq!(indices, (0..17).collect::<Vec<_>>());
+    assert_eq!(indices, (0..19).collect::<Vec<_>>());
 }
 
 #[test]
