@@ -26,6 +26,8 @@ pub enum Endpoint {
     ResetBySecurityAnswer(IdentifierKind),
     SecurityQuestions(IdentifierKind),
     UnlockPin(pinauth_domain::AccountId),
+    ReauthByPin,
+    ValidateReauth(pinauth_domain::AccountId),
 }
 
 /// The endpoint for `method` and a lower-cased `path`.
@@ -38,6 +40,7 @@ pub fn route(method: &Method, path: &str) -> Option<Endpoint> {
         ("POST", "/identity/v2/auth/login/pin") => LoginByPin,
         ("POST", "/identity/v2/auth/pin/set/pinauthtoken") => SetPinByPinAuthToken,
         ("PUT" | "POST", "/identity/v2/auth/pin/change") => ChangePin,
+        ("PUT", "/identity/v2/auth/account/reauth/pin") => ReauthByPin,
         ("GET", "/identity/v2/auth/session_token/invalidate") => InvalidatePinSession,
         ("GET", "/identity/v2/auth/access_token/invalidate") => InvalidateAccessToken,
         ("GET", "/identity/v2/manage/account/access_token/refresh") => RefreshAccessToken,
@@ -75,6 +78,14 @@ pub fn route(method: &Method, path: &str) -> Option<Endpoint> {
                 uuid::Uuid::try_parse(uid).ok()?,
             ))
         }
+        ("POST", p) => {
+            let uid = p
+                .strip_prefix("/identity/v2/manage/account/")?
+                .strip_suffix("/reauth/pin")?;
+            ValidateReauth(pinauth_domain::AccountId::from_uuid(
+                uuid::Uuid::try_parse(uid).ok()?,
+            ))
+        }
         _ => return None,
     })
 }
@@ -92,6 +103,7 @@ impl Endpoint {
                 | Self::InvalidateAccessToken
                 | Self::RefreshAccessToken
                 | Self::UnlockPin(_)
+                | Self::ValidateReauth(_)
         )
     }
 }
@@ -118,6 +130,8 @@ pub async fn run(endpoint: Endpoint, call: &Call<'_>) -> Result<Reply, ApiError>
         Endpoint::ResetBySecurityAnswer(kind) => reset_by_security_answer(call, kind).await,
         Endpoint::SecurityQuestions(kind) => security_questions(call, kind).await,
         Endpoint::UnlockPin(account) => unlock_pin(call, account).await,
+        Endpoint::ReauthByPin => reauth_by_pin(call).await,
+        Endpoint::ValidateReauth(account) => validate_reauth(call, account).await,
     }
 }
 
@@ -332,6 +346,40 @@ async fn change_pin(call: &Call<'_>) -> Result<Reply, ApiError> {
         .change_pin(&access_token, &Plaintext::new(old), &new, &call.ctx)
         .await?;
     Ok(Reply::new(views::posted(), done.position))
+}
+
+/// `PUT /auth/account/reauth/pin`: `{"PIN"}` under an access token.
+async fn reauth_by_pin(call: &Call<'_>) -> Result<Reply, ApiError> {
+    let access_token = call.access_token()?;
+    let body = call.json()?;
+    let pin = required_pin(&body)?;
+    let done = call
+        .service()
+        .reauthenticate_with_pin(&access_token, &Plaintext::new(pin), &call.ctx)
+        .await?;
+    let body = serde_json::json!({
+        "SecondFactorValidationToken": done.value.token.as_string(),
+        "ExpireIn": done.value.expires_at.to_rfc3339(),
+    });
+    Ok(Reply::new(body, done.position))
+}
+
+/// `POST /manage/account/{uid}/reauth/pin`: `{"SecondFactorValidationToken"}`, app secret.
+async fn validate_reauth(
+    call: &Call<'_>,
+    account: pinauth_domain::AccountId,
+) -> Result<Reply, ApiError> {
+    call.check_api_secret()?;
+    let body = call.json()?;
+    let token = body.required("SecondFactorValidationToken")?;
+    let done = call
+        .service()
+        .use_reauth_token(account, &token, &call.ctx)
+        .await?;
+    Ok(Reply::new(
+        serde_json::json!({ "IsValid": true }),
+        done.position,
+    ))
 }
 
 async fn invalidate_pin_session(call: &Call<'_>) -> Result<Reply, ApiError> {
