@@ -42,7 +42,18 @@ def main(base, key, secret):
     changed = lr.pin_authentication.change_pin_by_access_token(by_pin["access_token"], {"oldPIN": "7294", "newPIN": "8316"})
     assert expect_ok("change PIN", changed)["IsPosted"] is True, changed
 
-    expect_ok("login by the new PIN", lr.pin_authentication.pin_login({"pin": "8316"}, session["session_token"]))
+    again = expect_ok("login by the new PIN", lr.pin_authentication.pin_login({"pin": "8316"}, session["session_token"]))
+
+    # Re-authentication before a sensitive operation: the app's backend validates the token once.
+    reauth = lr.re_authentication.verify_pin_authentication(again["access_token"], {"pin": "8316"})
+    token = expect_ok("PIN re-authentication", reauth)["SecondFactorValidationToken"]
+    uid = again["Profile"]["Uid"]
+    valid = lr.re_authentication.verify_multi_factor_pin_reauthentication({"SecondFactorValidationToken": token}, uid)
+    assert expect_ok("validate the re-authentication", valid)["IsValid"] is True, valid
+    reused = lr.re_authentication.verify_multi_factor_pin_reauthentication({"SecondFactorValidationToken": token}, uid)
+    expect_error("validate the re-authentication twice", reused, 1129)
+    wrong = lr.re_authentication.verify_pin_authentication(again["access_token"], {"pin": "1357"})
+    expect_error("re-authentication with a wrong PIN", wrong, 1236)
 
     invalidated = lr.pin_authentication.in_validate_pin_session_token(session["session_token"])
     assert expect_ok("invalidate PIN session token", invalidated)["IsPosted"] is True, invalidated
