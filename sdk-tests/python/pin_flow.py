@@ -51,7 +51,7 @@ def main(base, key, secret):
     valid = lr.re_authentication.verify_multi_factor_pin_reauthentication({"SecondFactorValidationToken": token}, uid)
     assert expect_ok("validate the re-authentication", valid)["IsValid"] is True, valid
     reused = lr.re_authentication.verify_multi_factor_pin_reauthentication({"SecondFactorValidationToken": token}, uid)
-    expect_error("validate the re-authentication twice", reused, 1129)
+    expect_error("validate the re-authentication twice", reused, 1193)
     wrong = lr.re_authentication.verify_pin_authentication(again["access_token"], {"pin": "1357"})
     expect_error("re-authentication with a wrong PIN", wrong, 1236)
 

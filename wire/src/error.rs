@@ -141,13 +141,11 @@ catalog! {
         /// 1240.
         PinAuthTokenExpired = 403, 1240, "PINAuth token has expired",
             "The PINAuth token has expired.";
-        /// 1129 (UNCONFIRMED code): a `SecondFactorValidationToken` pinauth did not issue for the
-        /// account, or already used.
-        ReauthTokenInvalid = 403, 1129, "Second factor validation token is invalid",
-            "The second factor validation token is invalid or has already been used.";
-        /// 1130 (UNCONFIRMED code): a `SecondFactorValidationToken` whose lifetime is over.
-        ReauthTokenExpired = 403, 1130, "Second factor validation token has expired",
-            "The second factor validation token has expired, please re-authenticate.";
+        /// 1193: a `SecondFactorValidationToken` that is not the account's, already used, or
+        /// expired (LoginRadius documents no answer for PIN re-authentication; 1193 is its code
+        /// for an invalid two-factor validation token, and it has no "expired" twin).
+        ReauthTokenInvalid = 403, 1193, "Two factor validation token is invalid",
+            "The LoginRadius two factor Validation token is invalid, please use the correct or valid token.";
         /// 1217: LoginRadius has one code for a refresh token that is invalid or expired.
         RefreshTokenInvalid = 403, 1217, "Refresh token invalid",
             "LoginRadius refresh token is invalid.";
@@ -474,7 +472,7 @@ pub fn token_expired(kind: TokenKind) -> ApiError {
         TokenKind::PinSession => Catalog::SessionTokenExpired,
         TokenKind::PinAuth => Catalog::PinAuthTokenExpired,
         TokenKind::Refresh => Catalog::RefreshTokenExpired,
-        TokenKind::Reauth => Catalog::ReauthTokenExpired,
+        TokenKind::Reauth => Catalog::ReauthTokenInvalid,
     }
     .into()
 }

@@ -417,12 +417,18 @@ async fn refresh_access_token(call: &Call<'_>) -> Result<Reply, ApiError> {
     Ok(Reply::new(body, done.position))
 }
 
+/// `PUT /auth/account`: sets or skips the PIN when the body has `PINInfo`; without it (an
+/// ordinary profile update from the SDKs) it changes nothing pinauth keeps and answers the
+/// profile. (Profile fields other than the identifiers are not kept yet: issue 16, item 2.)
 async fn update_account(call: &Call<'_>) -> Result<Reply, ApiError> {
     let access_token = call.access_token()?;
-    let info = call
-        .json()?
-        .object("PINInfo")?
-        .ok_or_else(|| ApiError::parameter("PINInfo"))?;
+    let Some(info) = call.json()?.object("PINInfo")? else {
+        let account = call.service().account_by_access_token(&access_token).await?;
+        return Ok(Reply::new(
+            serde_json::json!({ "IsPosted": true, "Data": views::profile(&account, call.service().now()) }),
+            None,
+        ));
+    };
     let pin = match info.string("PIN")?.filter(|p| !p.is_empty()) {
         Some(raw) => Some(pin_of(call, &raw, "PIN")?),
         None if info.flag("Skipped")? == Some(true) => None,

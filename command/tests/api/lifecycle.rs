@@ -334,14 +334,25 @@ async fn an_optional_pin_is_set_or_skipped_through_the_profile() {
     )
     .await
     .error(403, 1134);
+    // An ordinary profile update (no PINInfo) answers the profile; it does not fail.
+    let updated = app
+        .send(
+            "PUT",
+            account.clone(),
+            &[("Authorization", &bearer)],
+            Some(json!({ "FirstName": "Ann" })),
+        )
+        .await;
+    assert_eq!(updated.ok()["IsPosted"], true);
+    assert_eq!(updated.ok()["Data"]["PIN"]["Skipped"], true);
     app.send(
         "PUT",
         account.clone(),
-        &[("Authorization", &bearer)],
+        &[("Authorization", "Bearer 8f9c2d1e-0000-4000-8000-000000000000")],
         Some(json!({ "FirstName": "Ann" })),
     )
     .await
-    .error(403, 908);
+    .error(403, 905);
     let set = app
         .send(
             "PUT",

@@ -61,15 +61,15 @@ async fn a_pin_reauthentication_gives_a_token_the_backend_validates_once() {
     app.assert_secret_required("POST", &url).await;
     // Another account's uid does not make it valid.
     let (_, other) = ids(&app.user_with_pin("bo@example.com").await);
-    app.validate_reauth(&other, &token).await.error(403, 1129);
+    app.validate_reauth(&other, &token).await.error(403, 1193);
     assert_eq!(
         app.validate_reauth(&uid, &token).await.ok(),
         &json!({ "IsValid": true })
     );
-    app.validate_reauth(&uid, &token).await.error(403, 1129);
+    app.validate_reauth(&uid, &token).await.error(403, 1193);
     app.validate_reauth(&uid, "not-a-token")
         .await
-        .error(403, 1129);
+        .error(403, 1193);
     app.validate_reauth(&uid, "").await.error(403, 908);
 }
 
@@ -82,7 +82,7 @@ async fn the_token_expires_and_ends_with_its_access_token() {
         .await
         .str("/SecondFactorValidationToken");
     app.clock.advance(301);
-    app.validate_reauth(&uid, &token).await.error(403, 1130);
+    app.validate_reauth(&uid, &token).await.error(403, 1193);
 
     let token = app
         .reauth(&access, PIN)
@@ -94,7 +94,7 @@ async fn the_token_expires_and_ends_with_its_access_token() {
     )
     .await
     .ok();
-    app.validate_reauth(&uid, &token).await.error(403, 1129);
+    app.validate_reauth(&uid, &token).await.error(403, 1193);
 }
 
 #[actix_web::test]
