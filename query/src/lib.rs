@@ -57,6 +57,13 @@ enum Answer {
         session_token: String,
         session_expires_in: String,
     },
+    /// LoginRadius's token info (`auth-access-token-info.json`): every pinauth token comes from
+    /// a login by email, username or phone with a password (or a PIN), and none is "remember me".
+    TokenInfo {
+        provider: &'static str,
+        access_token: String,
+        isrememberme: bool,
+    },
     Json(Value),
 }
 
@@ -148,6 +155,13 @@ async fn answer(
                 return profile
                     .map(Answer::Json)
                     .ok_or_else(|| token_invalid(TokenKind::Access));
+            }
+            if let Endpoint::AccessTokenInfo = endpoint {
+                return Ok(Answer::TokenInfo {
+                    provider: "Email",
+                    access_token: token.as_string(),
+                    isrememberme: false,
+                });
             }
             Ok(Answer::AccessToken {
                 access_token: token.as_string(),

@@ -423,7 +423,10 @@ async fn refresh_access_token(call: &Call<'_>) -> Result<Reply, ApiError> {
 async fn update_account(call: &Call<'_>) -> Result<Reply, ApiError> {
     let access_token = call.access_token()?;
     let Some(info) = call.json()?.object("PINInfo")? else {
-        let account = call.service().account_by_access_token(&access_token).await?;
+        let account = call
+            .service()
+            .account_by_access_token(&access_token)
+            .await?;
         return Ok(Reply::new(
             serde_json::json!({ "IsPosted": true, "Data": views::profile(&account, call.service().now()) }),
             None,

@@ -130,6 +130,10 @@ async fn token_responses_tell_every_cache_not_to_store_them() {
     let token = format!("access_token={access}");
     let info = query_ok(&app, "/identity/v2/auth/access_token", &token).await;
     no_store("access token info", &info);
+    assert_eq!(
+        info.body,
+        serde_json::json!({ "provider": "Email", "access_token": access, "isrememberme": false })
+    );
     let valid = query_ok(&app, "/identity/v2/auth/access_token/validate", &token).await;
     no_store("access token validate", &valid);
     let session = query_ok(

@@ -348,7 +348,10 @@ async fn an_optional_pin_is_set_or_skipped_through_the_profile() {
     app.send(
         "PUT",
         account.clone(),
-        &[("Authorization", "Bearer 8f9c2d1e-0000-4000-8000-000000000000")],
+        &[(
+            "Authorization",
+            "Bearer 8f9c2d1e-0000-4000-8000-000000000000",
+        )],
         Some(json!({ "FirstName": "Ann" })),
     )
     .await
