@@ -55,7 +55,7 @@ pub enum AppError {
     /// `resetpinurl` is not on the allow-list.
     #[error("the reset PIN URL is not allowed")]
     ResetUrlNotAllowed,
-    /// A message template that is not configured.
+    /// The default message template is not configured (a configuration error).
     #[error("unknown message template")]
     UnknownTemplate,
     /// An unknown identifier, told as such (`reveal_unknown`).

@@ -26,7 +26,8 @@ def main(base, key, secret):
 
     profile = expect_ok("read the profile", lr.authentication.get_profile_by_access_token(access_token))
     assert profile["Email"][0]["Value"] == email, profile
-    assert profile["PIN"]["Skipped"] is False and profile["PIN"]["PIN"] is None, profile
+    # A PIN is set: not null, as LoginRadius's samples show, and never the PIN or its hash.
+    assert profile["PIN"]["Skipped"] is False and profile["PIN"]["PIN"] == "********", profile
 
     expect_error("an unknown access token", lr.authentication.auth_validate_access_token(str(uuid.uuid4())), 905)
     print("python sdk: all passed")

@@ -50,6 +50,10 @@ pub fn profile(account: &Account, now: Timestamp) -> Value {
     })
 }
 
+/// `Profile.PIN.PIN` when a PIN is set. LoginRadius shows its stored hash there; clients only test
+/// it for null, so pinauth shows a fixed mask that says nothing of the PIN or its hash.
+pub const PIN_SET: &str = "********";
+
 /// The profile LoginRadius returns, from its facts.
 pub fn profile_of(p: &ProfileFacts<'_>) -> Value {
     json!({
@@ -60,7 +64,7 @@ pub fn profile_of(p: &ProfileFacts<'_>) -> Value {
         "PhoneId": p.phone.map(|ph| ph.as_str()),
         "PIN": {
             "Skipped": !p.pin_set && p.pin_skipped_at.is_some(),
-            "PIN": Value::Null,
+            "PIN": if p.pin_set { Value::from(PIN_SET) } else { Value::Null },
             "LastPINChangeDate": p.pin_changed_at.map(|t| t.to_rfc3339()),
             "SkippedDate": p.pin_skipped_at.map_or_else(|| NEVER.to_owned(), |t| t.to_rfc3339()),
         },

@@ -125,6 +125,27 @@ pub enum ResetSecret {
     Answers(Identifier, Vec<(String, Plaintext)>),
 }
 
+/// `asked` when `configured` says so, else `default` (with a warning when a name was asked for).
+fn known_or_default(
+    asked: Option<String>,
+    default: &str,
+    configured: impl Fn(&str) -> bool,
+) -> String {
+    match asked {
+        Some(name) if configured(&name) => name,
+        Some(name) => {
+            let shown: String = name.chars().take(64).collect();
+            tracing::warn!(
+                template = %shown.escape_debug(),
+                default,
+                "a request named a message template that is not configured: the default is used"
+            );
+            default.to_owned()
+        }
+        None => default.to_owned(),
+    }
+}
+
 fn draw_otp(rng: &SystemRandom, length: u8) -> Result<String, AppError> {
     let mut otp = String::with_capacity(usize::from(length));
     while otp.len() < usize::from(length) {
@@ -172,19 +193,27 @@ impl CommandService {
         let started = Instant::now();
         let settings = &self.inner.settings.recovery;
         // Everything checkable without the account is checked first, alike for known and unknown.
+        // A template name that is not configured falls back to the default, as on LoginRadius
+        // (apps pass the names they used there), with a warning for the operator.
         let (template, otp) = match channel {
             ForgotChannel::Email => {
-                let name = template.unwrap_or_else(|| settings.default_email_template.clone());
-                let otp = settings
-                    .email_templates
-                    .iter()
-                    .find(|(n, _)| *n == name)
-                    .map(|(_, otp)| *otp)
-                    .ok_or(AppError::UnknownTemplate)?;
+                let configured = |name: &str| {
+                    settings
+                        .email_templates
+                        .iter()
+                        .find(|(n, _)| n == name)
+                        .map(|(_, otp)| *otp)
+                };
+                let name = known_or_default(template, &settings.default_email_template, |n| {
+                    configured(n).is_some()
+                });
+                let otp = configured(&name).ok_or(AppError::UnknownTemplate)?;
                 (name, otp)
             }
             ForgotChannel::Sms { .. } => {
-                let name = template.unwrap_or_else(|| settings.default_sms_template.clone());
+                let name = known_or_default(template, &settings.default_sms_template, |n| {
+                    settings.sms_templates.iter().any(|t| t == n)
+                });
                 if !settings.sms_templates.contains(&name) {
                     return Err(AppError::UnknownTemplate);
                 }
