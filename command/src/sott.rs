@@ -100,13 +100,17 @@ impl SottVerifier {
         let now = now.unix_millis() / 1000;
         let starts = readings(start).ok_or(SottError::Malformed)?;
         let ends = readings(end).ok_or(SottError::Malformed)?;
-        let fits = starts.iter().any(|&s| {
-            ends.iter().any(|&e| {
-                s <= e
-                    && e - s <= self.max_window_secs
-                    && s - self.skew_secs <= now
-                    && now <= e + self.skew_secs
-            })
+        // A 12-hour clock leaves each time two readings (AM and PM); the window meant is as long
+        // as the shortest pairing of them (pairing any reading of the start with any of the end
+        // would stretch a 2-minute SOTT to 12 hours), read either way.
+        let pairs: Vec<(i64, i64)> = starts
+            .iter()
+            .flat_map(|&s| ends.iter().map(move |&e| (s, e)))
+            .filter(|&(s, e)| s <= e && e - s <= self.max_window_secs)
+            .collect();
+        let shortest = pairs.iter().map(|&(s, e)| e - s).min();
+        let fits = pairs.iter().any(|&(s, e)| {
+            Some(e - s) == shortest && s - self.skew_secs <= now && now <= e + self.skew_secs
         });
         if fits {
             Ok(())
@@ -115,7 +119,8 @@ impl SottVerifier {
         }
     }
 
-    /// A SOTT valid from `start` for `minutes`, in the Node SDK's layout (for tests and tools).
+    /// A SOTT valid from `start` for `minutes`, in the Node SDK's layout (`GET
+    /// /manage/account/sott`, tests and tools).
     pub fn generate(&self, start: Timestamp, minutes: u32) -> String {
         let end = start.plus_secs(u64::from(minutes) * 60);
         let plain = format!(
@@ -145,10 +150,21 @@ fn node_layout(t: Timestamp) -> String {
     format!("{date} {time}")
 }
 
-/// Every instant (seconds since the epoch) that `Y/M/D h:m:s` may mean.
+/// `t` as LoginRadius's server info writes times: `yyyy-MM-dd HH:mm:ss`, UTC. A SOTT made from
+/// these (the Python SDK's `get_sott(getLRserverTime=True)`) is read like any other.
+pub fn server_layout(t: Timestamp) -> String {
+    let iso = t.to_rfc3339();
+    format!(
+        "{} {}",
+        iso.get(..10).unwrap_or_default(),
+        iso.get(11..19).unwrap_or_default()
+    )
+}
+
+/// Every instant (seconds since the epoch) that `Y/M/D h:m:s` (or `Y-M-D h:m:s`) may mean.
 fn readings(text: &str) -> Option<Vec<i64>> {
     let (date, time) = text.trim().split_once(' ')?;
-    let mut d = date.split('/').map(|p| p.trim().parse::<i64>().ok());
+    let mut d = date.split(['/', '-']).map(|p| p.trim().parse::<i64>().ok());
     let (year, month, day) = (d.next()??, d.next()??, d.next()??);
     let mut t = time.split(':').map(|p| p.trim().parse::<i64>().ok());
     let (hour, minute, second) = (t.next()??, t.next()??, t.next()??);
@@ -220,6 +236,8 @@ mod tests {
         // 13:04 to 13:14 written on a 12-hour clock with no AM/PM.
         let sott = python_style(&v, "2026/11/28 01:04:00", "2026/11/28 01:14:00");
         assert_eq!(v.verify(&sott, at(NOW)), Ok(()));
+        // Read either way, but never stretched across both: 01:04 AM to 01:14 PM is no reading.
+        assert_eq!(v.verify(&sott, at(NOW - 6 * 3600)), Err(SottError::OutOfWindow));
         // An unpadded Node layout of the same window.
         let sott = python_style(&v, "2026/11/28 13:4:00", "2026/11/28 13:14:00");
         assert_eq!(v.verify(&sott, at(NOW)), Ok(()));

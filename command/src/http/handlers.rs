@@ -28,6 +28,9 @@ pub enum Endpoint {
     UnlockPin(pinauth_domain::AccountId),
     ReauthByPin,
     ValidateReauth(pinauth_domain::AccountId),
+    GenerateSott,
+    ServerInfo,
+    SecurityQuestionsByAccessToken,
 }
 
 /// The endpoint for `method` and a lower-cased `path`.
@@ -41,6 +44,9 @@ pub fn route(method: &Method, path: &str) -> Option<Endpoint> {
         ("POST", "/identity/v2/auth/pin/set/pinauthtoken") => SetPinByPinAuthToken,
         ("PUT" | "POST", "/identity/v2/auth/pin/change") => ChangePin,
         ("PUT", "/identity/v2/auth/account/reauth/pin") => ReauthByPin,
+        ("GET", "/identity/v2/manage/account/sott") => GenerateSott,
+        ("GET", "/identity/v2/serverinfo") => ServerInfo,
+        ("GET", "/identity/v2/auth/securityquestion/accesstoken") => SecurityQuestionsByAccessToken,
         ("GET", "/identity/v2/auth/session_token/invalidate") => InvalidatePinSession,
         ("GET", "/identity/v2/auth/access_token/invalidate") => InvalidateAccessToken,
         ("GET", "/identity/v2/manage/account/access_token/refresh") => RefreshAccessToken,
@@ -104,6 +110,9 @@ impl Endpoint {
                 | Self::RefreshAccessToken
                 | Self::UnlockPin(_)
                 | Self::ValidateReauth(_)
+                | Self::GenerateSott
+                | Self::ServerInfo
+                | Self::SecurityQuestionsByAccessToken
         )
     }
 }
@@ -131,6 +140,9 @@ pub async fn run(endpoint: Endpoint, call: &Call<'_>) -> Result<Reply, ApiError>
         Endpoint::SecurityQuestions(kind) => security_questions(call, kind).await,
         Endpoint::UnlockPin(account) => unlock_pin(call, account).await,
         Endpoint::ReauthByPin => reauth_by_pin(call).await,
+        Endpoint::GenerateSott => generate_sott(call),
+        Endpoint::ServerInfo => server_info(call),
+        Endpoint::SecurityQuestionsByAccessToken => security_questions_by_access_token(call).await,
         Endpoint::ValidateReauth(account) => validate_reauth(call, account).await,
     }
 }
@@ -346,6 +358,68 @@ async fn change_pin(call: &Call<'_>) -> Result<Reply, ApiError> {
         .change_pin(&access_token, &Plaintext::new(old), &new, &call.ctx)
         .await?;
     Ok(Reply::new(views::posted(), done.position))
+}
+
+/// `timedifference` (minutes; empty or absent: LoginRadius's default of 10), within 1 and the
+/// longest SOTT window accepted.
+fn time_difference(call: &Call<'_>) -> Result<u32, ApiError> {
+    let longest = u32::try_from(call.settings().sott_max_window_secs / 60).unwrap_or(u32::MAX);
+    match call.query.get("timedifference").map(str::trim) {
+        None | Some("") => Ok(10.min(longest.max(1))),
+        Some(raw) => match raw.parse::<u32>() {
+            Ok(minutes) if (1..=longest).contains(&minutes) => Ok(minutes),
+            _ => Err(ApiError::field(
+                "timedifference",
+                format!("must be a number of minutes from 1 to {longest}"),
+            )),
+        },
+    }
+}
+
+/// `GET /manage/account/sott` (app secret): a SOTT for a registration, `{"Sott", "ExpiryTime"}`.
+fn generate_sott(call: &Call<'_>) -> Result<Reply, ApiError> {
+    call.check_api_secret()?;
+    let minutes = time_difference(call)?;
+    let now = call.service().now();
+    let body = serde_json::json!({
+        "Sott": call.sotts().generate(now, minutes),
+        "ExpiryTime": now.plus_secs(u64::from(minutes) * 60).to_rfc3339(),
+    });
+    Ok(Reply::new(body, None))
+}
+
+/// `GET /serverinfo`: the server's clock, and the SOTT window a client should use with it.
+fn server_info(call: &Call<'_>) -> Result<Reply, ApiError> {
+    let minutes = time_difference(call)?;
+    let now = call.service().now();
+    let layout = crate::sott::server_layout;
+    let body = serde_json::json!({
+        "ServerLocation": "pinauth",
+        "ServerName": "pinauth",
+        "CurrentTime": layout(now),
+        "Sott": {
+            "StartTime": layout(now),
+            "EndTime": layout(now.plus_secs(u64::from(minutes) * 60)),
+            "TimeDifference": format!("{minutes} Minutes"),
+        },
+    });
+    Ok(Reply::new(body, None))
+}
+
+/// `GET /auth/securityquestion/accesstoken`: the questions configured for the site, for a valid
+/// access token.
+async fn security_questions_by_access_token(call: &Call<'_>) -> Result<Reply, ApiError> {
+    let access_token = call.access_token()?;
+    call.service()
+        .account_by_access_token(&access_token)
+        .await?;
+    let questions: Vec<serde_json::Value> = call
+        .settings()
+        .security_questions
+        .iter()
+        .map(|q| serde_json::json!({ "QuestionId": q.id, "Question": q.question }))
+        .collect();
+    Ok(Reply::new(serde_json::Value::Array(questions), None))
 }
 
 /// `PUT /auth/account/reauth/pin`: `{"PIN"}` under an access token.

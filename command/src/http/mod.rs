@@ -97,8 +97,9 @@ struct AppCredentials {
     api_key: String,
     /// Its API secret (header `X-LoginRadius-ApiSecret` on management calls).
     api_secret: String,
-    /// Made from both when `require_sott` is on.
-    sott: Option<SottVerifier>,
+    /// Made from both: checks registrations' SOTTs when `require_sott` is on, and makes them for
+    /// `GET /manage/account/sott`.
+    sott: SottVerifier,
 }
 
 impl ApiState {
@@ -110,14 +111,12 @@ impl ApiState {
         api_secret: impl Into<String>,
     ) -> Self {
         let (api_key, api_secret) = (api_key.into(), api_secret.into());
-        let sott = settings.require_sott.then(|| {
-            SottVerifier::new(
-                &api_key,
-                &api_secret,
-                settings.sott_max_window_secs,
-                settings.sott_skew_secs,
-            )
-        });
+        let sott = SottVerifier::new(
+            &api_key,
+            &api_secret,
+            settings.sott_max_window_secs,
+            settings.sott_skew_secs,
+        );
         Self {
             service,
             settings: Arc::new(settings),
@@ -170,8 +169,17 @@ impl Call<'_> {
     }
 
     /// The SOTT check registration must pass, when required.
+    /// The SOTT verifier, when registrations must bring a SOTT.
     fn sott(&self) -> Option<&SottVerifier> {
-        self.state.app.sott.as_ref()
+        self.state
+            .settings
+            .require_sott
+            .then_some(&self.state.app.sott)
+    }
+
+    /// The SOTT maker and verifier, whatever `require_sott` says.
+    fn sotts(&self) -> &SottVerifier {
+        &self.state.app.sott
     }
 
     fn service(&self) -> &CommandService {

@@ -21,5 +21,6 @@ mod registration;
 mod sdk;
 mod secrets;
 mod snapshots;
+mod surface;
 mod tokens;
 mod wire;
