@@ -29,6 +29,23 @@ def main(base, key, secret):
     # A PIN is set: not null, as LoginRadius's samples show, and never the PIN or its hash.
     assert profile["PIN"]["Skipped"] is False and profile["PIN"]["PIN"] == "********", profile
 
+    # An ordinary profile update (no PINInfo), as any SDK app makes one.
+    updated = expect_ok("profile update without PINInfo", lr.authentication.update_profile_by_access_token(access_token, {"FirstName": "Ann"}))
+    assert updated["IsPosted"] is True, updated
+
+    # The questions the site offers, by access token (a list, not an error object).
+    questions = lr.authentication.get_security_questions_by_access_token(access_token)
+    assert isinstance(questions, list) and questions and all(q["QuestionId"] and q["Question"] for q in questions), questions
+    print("ok: security questions by access token")
+
+    # SOTTs from the server's clock (server info) and from the management API admit registrations.
+    info = expect_ok("server info", lr.configuration.get_server_info())
+    assert info["Sott"]["TimeDifference"] == "10 Minutes" and info["CurrentTime"], info
+    made = expect_ok("generate a SOTT", lr.sott.generate_sott(10))
+    for label, sott in [("a server-clock SOTT", lr.get_sott(getLRserverTime=True)), ("a management SOTT", made["Sott"])]:
+        other = {"Email": [{"Type": "Primary", "Value": f"sdk-{uuid.uuid4().hex[:8]}@example.com"}], "Password": "sdk password 1", "PINInfo": {"PIN": "7294", "Skipped": False}}
+        expect_ok(f"registration with {label}", lr.authentication.user_registration_by_email(other, sott))
+
     expect_error("an unknown access token", lr.authentication.auth_validate_access_token(str(uuid.uuid4())), 905)
     print("python sdk: all passed")
 
