@@ -237,7 +237,10 @@ mod tests {
         let sott = python_style(&v, "2026/11/28 01:04:00", "2026/11/28 01:14:00");
         assert_eq!(v.verify(&sott, at(NOW)), Ok(()));
         // Read either way, but never stretched across both: 01:04 AM to 01:14 PM is no reading.
-        assert_eq!(v.verify(&sott, at(NOW - 6 * 3600)), Err(SottError::OutOfWindow));
+        assert_eq!(
+            v.verify(&sott, at(NOW - 6 * 3600)),
+            Err(SottError::OutOfWindow)
+        );
         // An unpadded Node layout of the same window.
         let sott = python_style(&v, "2026/11/28 13:4:00", "2026/11/28 13:14:00");
         assert_eq!(v.verify(&sott, at(NOW)), Ok(()));

@@ -741,6 +741,13 @@ pub fn decide(
             state.token(at, TokenKind::Reauth, &c.token)?;
             Ok(vec![event(EventKind::ReauthTokenUsed { token: c.token })])
         }
+        Command::RevokeRefreshToken(c) => {
+            state.profile()?;
+            state.token(at, TokenKind::Refresh, &c.refresh_token)?;
+            Ok(vec![event(EventKind::RefreshTokenRevoked {
+                token: c.refresh_token,
+            })])
+        }
         Command::UnlockPin(_) => {
             state.profile()?;
             Ok(if state.lockout.is_clear() && state.answer_failures == 0 {
@@ -903,6 +910,9 @@ pub fn evolve(mut state: Account, event: &Event) -> Account {
             );
         }
         EventKind::ReauthTokenUsed { token } => remove_token(&mut state, TokenKind::Reauth, token),
+        EventKind::RefreshTokenRevoked { token } => {
+            remove_token(&mut state, TokenKind::Refresh, token)
+        }
         EventKind::PinChanged { pin_hash, origin } => {
             touch_familiar(&mut state, *origin, at);
             set_pin(&mut state, pin_hash, at);

@@ -169,6 +169,15 @@ pub struct UseReauthToken {
     pub token: Digest,
 }
 
+/// End one refresh token (its access token lives on until it expires, as on LoginRadius).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RevokeRefreshToken {
+    /// When.
+    pub at: Timestamp,
+    /// The refresh token presented.
+    pub refresh_token: Digest,
+}
+
 /// End one PIN session token.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct InvalidatePinSession {
@@ -302,6 +311,8 @@ pub enum Command {
     ReauthenticateWithPin(ReauthenticateWithPin),
     /// See [`UseReauthToken`].
     UseReauthToken(UseReauthToken),
+    /// See [`RevokeRefreshToken`].
+    RevokeRefreshToken(RevokeRefreshToken),
 }
 
 impl Command {
@@ -325,6 +336,7 @@ impl Command {
             Self::UnlockPin(c) => c.at,
             Self::ReauthenticateWithPin(c) => c.at,
             Self::UseReauthToken(c) => c.at,
+            Self::RevokeRefreshToken(c) => c.at,
         }
     }
 }

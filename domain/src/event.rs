@@ -282,6 +282,11 @@ pub enum EventKind {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         origin: Option<Origin>,
     },
+    /// One refresh token was ended by the app's backend; its access token lives on.
+    RefreshTokenRevoked {
+        /// The token.
+        token: Digest,
+    },
     /// The app's backend validated a `SecondFactorValidationToken`; it is spent.
     ReauthTokenUsed {
         /// The token.
@@ -431,6 +436,7 @@ impl EventKind {
             Self::PinUnlocked => "PinUnlocked",
             Self::PinReauthenticated { .. } => "PinReauthenticated",
             Self::ReauthTokenUsed { .. } => "ReauthTokenUsed",
+            Self::RefreshTokenRevoked { .. } => "RefreshTokenRevoked",
             Self::PinChanged { .. } => "PinChanged",
             Self::AccessTokensRevoked { .. } => "AccessTokensRevoked",
             Self::PinSessionsRevoked { .. } => "PinSessionsRevoked",

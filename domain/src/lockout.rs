@@ -276,7 +276,8 @@ impl Lockout {
             | EventKind::AccessTokenInvalidated { .. }
             | EventKind::AccessTokenRefreshed { .. }
             | EventKind::PinResetRequested { .. }
-            | EventKind::ReauthTokenUsed { .. } => {}
+            | EventKind::ReauthTokenUsed { .. }
+            | EventKind::RefreshTokenRevoked { .. } => {}
         }
     }
 

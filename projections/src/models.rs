@@ -172,7 +172,8 @@ impl ReadModels {
             | EventKind::PinUnlocked
             | EventKind::PinResetRequested { .. }
             | EventKind::PinReauthenticated { .. }
-            | EventKind::ReauthTokenUsed { .. } => {}
+            | EventKind::ReauthTokenUsed { .. }
+            | EventKind::RefreshTokenRevoked { .. } => {}
         }
     }
 

@@ -6,7 +6,7 @@ use crate::crypto::Token;
 use crate::error::AppError;
 use pinauth_domain::{
     Account, AccountId, Command, Digest, EventKind, InvalidateAccessToken, InvalidatePinSession,
-    RefreshAccessToken, TokenKind,
+    RefreshAccessToken, RevokeRefreshToken, TokenKind,
 };
 use std::sync::Arc;
 
@@ -45,6 +45,23 @@ impl CommandService {
                     access_token,
                     prevent_refresh,
                 })
+            })
+            .await?;
+        Ok(committed.done(()))
+    }
+
+    /// Ends a refresh token at the app backend's request; its access token lives on.
+    pub async fn revoke_refresh_token(
+        &self,
+        refresh_token: &str,
+        ctx: &RequestContext,
+    ) -> Result<Done<()>, AppError> {
+        let (id, refresh_token) = self
+            .account_of_token(refresh_token, TokenKind::Refresh)
+            .await?;
+        let committed = self
+            .run_command(id, ctx, |at| {
+                Command::RevokeRefreshToken(RevokeRefreshToken { at, refresh_token })
             })
             .await?;
         Ok(committed.done(()))

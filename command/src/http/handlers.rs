@@ -30,6 +30,7 @@ pub enum Endpoint {
     ValidateReauth(pinauth_domain::AccountId),
     GenerateSott,
     ServerInfo,
+    RevokeRefreshToken,
     SecurityQuestionsByAccessToken,
 }
 
@@ -45,6 +46,7 @@ pub fn route(method: &Method, path: &str) -> Option<Endpoint> {
         ("PUT" | "POST", "/identity/v2/auth/pin/change") => ChangePin,
         ("PUT", "/identity/v2/auth/account/reauth/pin") => ReauthByPin,
         ("GET", "/identity/v2/manage/account/sott") => GenerateSott,
+        ("GET", "/identity/v2/manage/account/access_token/refresh/revoke") => RevokeRefreshToken,
         ("GET", "/identity/v2/serverinfo") => ServerInfo,
         ("GET", "/identity/v2/auth/securityquestion/accesstoken") => SecurityQuestionsByAccessToken,
         ("GET", "/identity/v2/auth/session_token/invalidate") => InvalidatePinSession,
@@ -111,6 +113,7 @@ impl Endpoint {
                 | Self::UnlockPin(_)
                 | Self::ValidateReauth(_)
                 | Self::GenerateSott
+                | Self::RevokeRefreshToken
                 | Self::ServerInfo
                 | Self::SecurityQuestionsByAccessToken
         )
@@ -141,6 +144,7 @@ pub async fn run(endpoint: Endpoint, call: &Call<'_>) -> Result<Reply, ApiError>
         Endpoint::UnlockPin(account) => unlock_pin(call, account).await,
         Endpoint::ReauthByPin => reauth_by_pin(call).await,
         Endpoint::GenerateSott => generate_sott(call),
+        Endpoint::RevokeRefreshToken => revoke_refresh_token(call).await,
         Endpoint::ServerInfo => server_info(call),
         Endpoint::SecurityQuestionsByAccessToken => security_questions_by_access_token(call).await,
         Endpoint::ValidateReauth(account) => validate_reauth(call, account).await,
@@ -489,6 +493,21 @@ async fn refresh_access_token(call: &Call<'_>) -> Result<Reply, ApiError> {
         "expires_in": access.expires_at.to_rfc3339(),
     });
     Ok(Reply::new(body, done.position))
+}
+
+/// `GET /manage/account/access_token/refresh/revoke?refresh_token=` (app secret; the SDKs spell
+/// it `refresh_Token`, and names are matched in any case): `{"IsDeleted": true}`.
+async fn revoke_refresh_token(call: &Call<'_>) -> Result<Reply, ApiError> {
+    call.check_api_secret()?;
+    let refresh_token = call.query.required("refresh_token")?;
+    let done = call
+        .service()
+        .revoke_refresh_token(refresh_token, &call.ctx)
+        .await?;
+    Ok(Reply::new(
+        serde_json::json!({ "IsDeleted": true }),
+        done.position,
+    ))
 }
 
 /// `PUT /auth/account`: sets or skips the PIN when the body has `PINInfo`; without it (an

@@ -118,3 +118,39 @@ async fn the_security_questions_by_access_token_are_the_configured_ones() {
     .await
     .error(403, 905);
 }
+
+#[actix_web::test]
+async fn a_revoked_refresh_token_refreshes_no_more_and_its_access_token_lives_on() {
+    let app = spawn_app().await;
+    let user = app.user_with_pin("ann@example.com").await;
+    let (access, refresh) = (
+        user["access_token"].as_str().unwrap().to_owned(),
+        user["refresh_token"].as_str().unwrap().to_owned(),
+    );
+    let secret = [("X-LoginRadius-ApiSecret", SECRET)];
+    // The SDKs spell the parameter `refresh_Token`.
+    let revoke = app.url(
+        "/identity/v2/manage/account/access_token/refresh/revoke",
+        &format!("refresh_Token={refresh}"),
+    );
+    app.assert_secret_required("GET", &revoke).await;
+    let answer = app.send("GET", revoke.clone(), &secret, None).await;
+    assert_eq!(answer.ok(), &json!({ "IsDeleted": true }));
+    app.send("GET", revoke, &secret, None)
+        .await
+        .error(403, 1217);
+    let refresh_url = app.url(
+        "/identity/v2/manage/account/access_token/refresh",
+        &format!("refresh_token={refresh}"),
+    );
+    app.send("GET", refresh_url, &secret, None)
+        .await
+        .error(403, 1217);
+    // The access token it came with still works.
+    app.get(
+        "/identity/v2/auth/securityquestion/accesstoken",
+        &format!("access_token={access}"),
+    )
+    .await
+    .ok();
+}

@@ -97,6 +97,7 @@ pub fn one_of_each() -> Vec<EventKind> {
             origin: None,
         },
         EventKind::ReauthTokenUsed { token: d(1) },
+        EventKind::RefreshTokenRevoked { token: d(12) },
     ]
 }
 
@@ -121,13 +122,14 @@ fn index(kind: &EventKind) -> usize {
         EventKind::PinReset { .. } => 16,
         EventKind::PinReauthenticated { .. } => 17,
         EventKind::ReauthTokenUsed { .. } => 18,
+        EventKind::RefreshTokenRevoked { .. } => 19,
     }
 }
 
 #[test]
 fn the_sample_covers_every_event_kind() {
     let indices: Vec<usize> = one_of_each().iter().map(index).collect();
-    assert_eq!(indices, (0..19).collect::<Vec<_>>());
+    assert_eq!(indices, (0..20).collect::<Vec<_>>());
 }
 
 #[test]

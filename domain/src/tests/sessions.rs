@@ -159,3 +159,32 @@ fn an_account_far_over_a_lowered_limit_comes_down_to_it_a_few_tokens_per_login()
         .count();
     assert_eq!(live, 2);
 }
+
+#[test]
+fn a_revoked_refresh_token_refreshes_no_more_and_its_access_token_lives_on() {
+    // `ready()`'s session: access d(10), refresh d(11).
+    let revoke = |secs| {
+        Command::RevokeRefreshToken(RevokeRefreshToken {
+            at: t(secs),
+            refresh_token: d(11),
+        })
+    };
+    let mut s = given(ready());
+    assert_eq!(
+        s.step(revoke(5)),
+        Ok(vec![at(5, EventKind::RefreshTokenRevoked { token: d(11) })])
+    );
+    assert_eq!(
+        s.step(revoke(6)),
+        Err(DomainError::TokenInvalid {
+            kind: TokenKind::Refresh
+        })
+    );
+    let refresh = Command::RefreshAccessToken(RefreshAccessToken {
+        at: t(7),
+        refresh_token: d(11),
+        access: d(40),
+    });
+    assert!(s.step(refresh).is_err());
+    assert!(s.state().token(t(8), TokenKind::Access, &d(10)).is_ok());
+}
