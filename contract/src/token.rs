@@ -50,6 +50,12 @@ impl Token {
         Uuid::try_parse(text.trim()).ok().map(Self)
     }
 
+    /// The token as 32 hex digits, as LoginRadius writes multipurpose tokens (it parses back to
+    /// the same token, so its digest is the same).
+    pub fn as_simple(&self) -> String {
+        self.0.simple().to_string()
+    }
+
     /// The token as the client sees it (hyphenated, lower case).
     pub fn as_string(&self) -> String {
         self.0.hyphenated().to_string()

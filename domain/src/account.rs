@@ -678,7 +678,8 @@ pub fn decide(
             }
             // A stranger's request never replaces a live challenge the owner asked for from a
             // familiar origin: it is answered as usual and nothing is written or sent.
-            let stranger = state.standing(at, c.origin.as_ref(), policy).is_stranger();
+            // The app's backend, holding the app secret, is no stranger.
+            let stranger = !c.by_app && state.standing(at, c.origin.as_ref(), policy).is_stranger();
             let owners_pending = state
                 .challenge
                 .is_some_and(|ch| !ch.stranger && !ch.spent && at < ch.expires_at);
@@ -699,6 +700,7 @@ pub fn decide(
                 template: c.template,
                 reset_url: c.reset_url,
                 stranger,
+                by_app: c.by_app,
             })])
         }
         Command::ResetPinViaOtp(c) => {

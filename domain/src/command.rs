@@ -230,6 +230,8 @@ pub struct RequestPinReset {
     pub reset_url: Option<String>,
     /// Where the request came from (`None`: no address known, a stranger).
     pub origin: Option<Origin>,
+    /// Issued to the app's backend (a multipurpose token), which delivers it: nothing is sent.
+    pub by_app: bool,
 }
 
 /// The OTP was verified against the active challenge: set the new PIN.

@@ -362,6 +362,10 @@ pub enum EventKind {
         /// live challenge asked for from a familiar one.
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         stranger: bool,
+        /// Issued to the app's backend (a multipurpose token, with the app secret), which
+        /// delivers it: the notifier sends nothing, and `sealed` is empty.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        by_app: bool,
     },
     /// The PIN was reset; the lock and failure counts are cleared.
     PinReset {

@@ -85,6 +85,11 @@ impl Notifier {
                     continue;
                 }
                 match serde_json::from_slice::<Event>(&recorded.data) {
+                    // Issued to the app's backend, which delivers it.
+                    Ok(Event {
+                        kind: EventKind::PinResetRequested { by_app: true, .. },
+                        ..
+                    }) => {}
                     Ok(Event {
                         kind: EventKind::PinResetRequested { challenge_id, .. },
                         ..

@@ -141,6 +141,12 @@ catalog! {
         /// 1240.
         PinAuthTokenExpired = 403, 1240, "PINAuth token has expired",
             "The PINAuth token has expired.";
+        /// 1181: a multipurpose email token type pinauth does not issue (it issues `forgotpin`).
+        TokenTypeInvalid = 403, 1181, "You have entered an invalid token type",
+            "You have entered an invalid token type; pinauth issues the forgotpin type only.";
+        /// 1182: a multipurpose SMS OTP type pinauth does not issue (it issues `forgotpin`).
+        SmsOtpTypeInvalid = 403, 1182, "You have entered an invalid sms otp type",
+            "You have entered an invalid sms otp type; pinauth issues the forgotpin type only.";
         /// 1193: a `SecondFactorValidationToken` that is not the account's, already used, or
         /// expired (LoginRadius documents no answer for PIN re-authentication; 1193 is its code
         /// for an invalid two-factor validation token, and it has no "expired" twin).

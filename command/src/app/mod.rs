@@ -43,7 +43,7 @@ mod retry;
 mod tokens;
 mod verdicts;
 
-pub use recovery::{ForgotChannel, ForgotOutcome, RecoverySettings, ResetSecret};
+pub use recovery::{ForgotChannel, ForgotOutcome, IssuedForApp, RecoverySettings, ResetSecret};
 pub use reset_url::{AllowedResetUrl, InvalidAllowedResetUrl};
 
 /// Where time comes from; tests substitute their own.

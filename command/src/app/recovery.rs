@@ -114,6 +114,15 @@ pub struct ForgotOutcome {
     pub challenge: Option<ChallengeId>,
 }
 
+/// A forgot-PIN token or OTP issued to the app's backend.
+#[derive(Clone, Debug)]
+pub struct IssuedForApp {
+    /// The token (32 hex digits) or the OTP.
+    pub token: String,
+    /// When it stops being valid.
+    pub expires_at: pinauth_domain::Timestamp,
+}
+
 /// What a reset presents.
 #[derive(Clone, Debug)]
 pub enum ResetSecret {
@@ -332,6 +341,7 @@ impl CommandService {
                         template: Some(template.clone()),
                         reset_url: link.as_ref().map(|_| reset_url.clone()),
                         origin,
+                        by_app: false,
                     },
                 )))
             })
@@ -343,6 +353,71 @@ impl CommandService {
         self.inner.padding.record(Flow::Forgot, started);
         Ok(committed.done(ForgotOutcome {
             challenge: opened.then_some(challenge_id),
+        }))
+    }
+
+    /// A forgot-PIN token (for an email: a reset token, for `PUT /pin/reset/token`) or SMS OTP
+    /// (for a phone: for `PUT /pin/reset/otp/phone`) issued to the app's backend, which holds
+    /// the app secret and delivers it itself: LoginRadius's multipurpose token of type
+    /// `forgotpin`. Nothing is sent, and an unknown identifier is told as such.
+    pub async fn issue_reset_for_app(
+        &self,
+        identifier: &Identifier,
+        ctx: &RequestContext,
+    ) -> Result<Done<IssuedForApp>, AppError> {
+        let (kind, value) = identifier.lookup();
+        let id = self
+            .inner
+            .lookups
+            .resolve(kind, value)
+            .await?
+            .ok_or(AppError::UnknownIdentifier(kind))?;
+        let by_sms = matches!(identifier, Identifier::Phone(_));
+        let challenge_id = ChallengeId::from_uuid(Uuid::new_v4());
+        let (text, secret, channel) = if by_sms {
+            let otp = draw_otp(&self.inner.rng, self.policy().otp.length)?;
+            let digest = self.otp_digest(&otp);
+            (
+                otp,
+                ChallengeSecret::Otp { digest },
+                ResetChannel::Sms { voice: false },
+            )
+        } else {
+            let token =
+                Token::generate(&self.inner.rng).map_err(|e| AppError::Corrupt(e.to_string()))?;
+            let secret = ChallengeSecret::Link {
+                token: token.digest(),
+            };
+            (token.as_simple(), secret, ResetChannel::Email)
+        };
+        let via = identifier.kind();
+        let committed = self
+            .run_command(id, ctx, |at| {
+                Command::RequestPinReset(RequestPinReset {
+                    at,
+                    challenge_id,
+                    via,
+                    channel,
+                    secret,
+                    sealed: Sealed::from_bytes(Vec::new()),
+                    template: None,
+                    reset_url: None,
+                    origin: None,
+                    by_app: true,
+                })
+            })
+            .await?;
+        let expires_at = committed
+            .events
+            .iter()
+            .find_map(|e| match &e.kind {
+                EventKind::PinResetRequested { expires_at, .. } => Some(*expires_at),
+                _ => None,
+            })
+            .ok_or_else(|| AppError::Corrupt("a reset for the app opened no challenge".into()))?;
+        Ok(committed.done(IssuedForApp {
+            token: text,
+            expires_at,
         }))
     }
 

@@ -31,6 +31,10 @@ pub enum Endpoint {
     GenerateSott,
     ServerInfo,
     RevokeRefreshToken,
+    /// `POST /manage/account/emailtoken/{type}` (`true`) or `/smsotp/{type}`: whether the type
+    /// is `forgotpin`, the only one pinauth issues.
+    MultipurposeEmailToken(bool),
+    MultipurposeSmsOtp(bool),
     SecurityQuestionsByAccessToken,
 }
 
@@ -86,6 +90,12 @@ pub fn route(method: &Method, path: &str) -> Option<Endpoint> {
                 uuid::Uuid::try_parse(uid).ok()?,
             ))
         }
+        ("POST", p) if p.starts_with("/identity/v2/manage/account/emailtoken/") => {
+            MultipurposeEmailToken(p.ends_with("/emailtoken/forgotpin"))
+        }
+        ("POST", p) if p.starts_with("/identity/v2/manage/account/smsotp/") => {
+            MultipurposeSmsOtp(p.ends_with("/smsotp/forgotpin"))
+        }
         ("POST", p) => {
             let uid = p
                 .strip_prefix("/identity/v2/manage/account/")?
@@ -114,6 +124,8 @@ impl Endpoint {
                 | Self::ValidateReauth(_)
                 | Self::GenerateSott
                 | Self::RevokeRefreshToken
+                | Self::MultipurposeEmailToken(_)
+                | Self::MultipurposeSmsOtp(_)
                 | Self::ServerInfo
                 | Self::SecurityQuestionsByAccessToken
         )
@@ -145,6 +157,8 @@ pub async fn run(endpoint: Endpoint, call: &Call<'_>) -> Result<Reply, ApiError>
         Endpoint::ReauthByPin => reauth_by_pin(call).await,
         Endpoint::GenerateSott => generate_sott(call),
         Endpoint::RevokeRefreshToken => revoke_refresh_token(call).await,
+        Endpoint::MultipurposeEmailToken(forgot_pin) => multipurpose(call, forgot_pin, false).await,
+        Endpoint::MultipurposeSmsOtp(forgot_pin) => multipurpose(call, forgot_pin, true).await,
         Endpoint::ServerInfo => server_info(call),
         Endpoint::SecurityQuestionsByAccessToken => security_questions_by_access_token(call).await,
         Endpoint::ValidateReauth(account) => validate_reauth(call, account).await,
@@ -493,6 +507,39 @@ async fn refresh_access_token(call: &Call<'_>) -> Result<Reply, ApiError> {
         "expires_in": access.expires_at.to_rfc3339(),
     });
     Ok(Reply::new(body, done.position))
+}
+
+/// `POST /manage/account/emailtoken/forgotpin` with `{"Email"}` or `/smsotp/forgotpin` with
+/// `{"Phone"}` (app secret): a forgot-PIN token or OTP for the app's backend to deliver,
+/// `{"Token", "ExpiresIn"}` (and `"IdentityProviders": null` for an email token).
+async fn multipurpose(call: &Call<'_>, forgot_pin: bool, sms: bool) -> Result<Reply, ApiError> {
+    call.check_api_secret()?;
+    if !forgot_pin {
+        return Err(match sms {
+            true => Catalog::SmsOtpTypeInvalid,
+            false => Catalog::TokenTypeInvalid,
+        }
+        .into());
+    }
+    let body = call.json()?;
+    let kind = if sms {
+        IdentifierKind::Phone
+    } else {
+        IdentifierKind::Email
+    };
+    let identifier = identifier_in(&body, kind)?;
+    let done = call
+        .service()
+        .issue_reset_for_app(&identifier, &call.ctx)
+        .await?;
+    let mut answer = serde_json::json!({
+        "Token": done.value.token,
+        "ExpiresIn": done.value.expires_at.to_rfc3339(),
+    });
+    if !sms {
+        answer["IdentityProviders"] = serde_json::Value::Null;
+    }
+    Ok(Reply::new(answer, done.position))
 }
 
 /// `GET /manage/account/access_token/refresh/revoke?refresh_token=` (app secret; the SDKs spell

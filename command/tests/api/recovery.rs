@@ -741,3 +741,86 @@ async fn a_reset_by_link_or_answers_ends_every_access_refresh_and_pin_session_to
         );
     }
 }
+
+#[actix_web::test]
+async fn the_apps_backend_gets_forgot_pin_tokens_and_otps_to_deliver_itself() {
+    let app = app_with_user().await;
+    let secret = [("X-LoginRadius-ApiSecret", SECRET)];
+    let issue = |path: &str, body: serde_json::Value| {
+        let url = app.url(path, "");
+        let app = &app;
+        async move { app.send("POST", url, &secret, Some(body)).await }
+    };
+    let url = app.url("/identity/v2/manage/account/emailtoken/forgotpin", "");
+    app.assert_secret_required("POST", &url).await;
+
+    let issued = issue(
+        "/identity/v2/manage/account/emailtoken/forgotpin",
+        json!({ "Email": EMAIL }),
+    )
+    .await;
+    let token = issued.str("/Token");
+    assert!(
+        token.len() == 32 && token.chars().all(|c| c.is_ascii_hexdigit()),
+        "{token}"
+    );
+    assert_eq!(issued.body["IdentityProviders"], serde_json::Value::Null);
+    let expiry = pinauth_command::app::Clock::now(app.clock.as_ref()).plus_secs(3600);
+    assert_eq!(issued.str("/ExpiresIn"), expiry.to_rfc3339());
+    app.put(
+        "/identity/v2/auth/pin/reset/token",
+        json!({ "ResetToken": token, "PIN": "8316" }),
+    )
+    .await
+    .ok();
+    assert!(app.pin_works("8316").await);
+
+    let issued = issue(
+        "/identity/v2/manage/account/smsotp/forgotpin",
+        json!({ "Phone": PHONE }),
+    )
+    .await;
+    let otp = issued.str("/Token");
+    assert!(
+        otp.len() == 6 && otp.chars().all(|c| c.is_ascii_digit()),
+        "{otp}"
+    );
+    assert!(issued.body.get("IdentityProviders").is_none());
+    app.put(
+        "/identity/v2/auth/pin/reset/otp/phone",
+        json!({ "Phone": PHONE, "OTP": otp, "PIN": "5081" }),
+    )
+    .await
+    .ok();
+    assert!(app.pin_works("5081").await);
+
+    for (path, code) in [
+        (
+            "/identity/v2/manage/account/emailtoken/forgotpassword",
+            1181,
+        ),
+        ("/identity/v2/manage/account/smsotp/addphone", 1182),
+    ] {
+        issue(path, json!({ "Email": EMAIL, "Phone": PHONE }))
+            .await
+            .error(403, code);
+    }
+    issue(
+        "/identity/v2/manage/account/emailtoken/forgotpin",
+        json!({ "Email": "nobody@example.com" }),
+    )
+    .await
+    .error(403, 1023);
+
+    // Nothing was sent for them: the one message is the ordinary forgot request's.
+    app.post(
+        "/identity/v2/auth/pin/forgot/email",
+        "",
+        json!({ "Email": EMAIL }),
+    )
+    .await
+    .ok();
+    app.outbox().mail_to(EMAIL, 1).await;
+    let deliveries = app.outbox().notifier.ledger().deliveries().unwrap();
+    assert_eq!(deliveries.len(), 1, "{deliveries:?}");
+}

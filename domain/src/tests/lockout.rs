@@ -168,6 +168,7 @@ fn a_permanent_lock_ends_only_by_reset_or_admin_unlock() {
         .expect_err("security answers do not open a lock");
     reset
         .step(Command::RequestPinReset(RequestPinReset {
+            by_app: false,
             origin: Some(home()),
             at: t(10),
             challenge_id: challenge_id(1),

@@ -5,6 +5,7 @@ use crate::*;
 
 fn request(secs: i64, id: u128, channel: ResetChannel, secret: ChallengeSecret) -> Command {
     Command::RequestPinReset(RequestPinReset {
+        by_app: false,
         origin: Some(home()),
         at: t(secs),
         challenge_id: challenge_id(id),

@@ -74,6 +74,7 @@ pub fn one_of_each() -> Vec<EventKind> {
             ended: Vec::new(),
         },
         EventKind::PinResetRequested {
+            by_app: false,
             stranger: false,
             challenge_id: challenge_id(9),
             via: IdentifierKind::Phone,

@@ -181,6 +181,7 @@ impl Writer {
                 session_token: session,
             }),
             Op::RequestReset => Command::RequestPinReset(RequestPinReset {
+                by_app: false,
                 origin,
                 at,
                 challenge_id: ChallengeId::from_uuid(uuid::Uuid::from_u128(u128::from(self.seed))),
