@@ -532,13 +532,16 @@ async fn multipurpose(call: &Call<'_>, forgot_pin: bool, sms: bool) -> Result<Re
         .service()
         .issue_reset_for_app(&identifier, &call.ctx)
         .await?;
-    let mut answer = serde_json::json!({
-        "Token": done.value.token,
-        "ExpiresIn": done.value.expires_at.to_rfc3339(),
-    });
+    let mut answer = serde_json::Map::new();
+    answer.insert("Token".into(), done.value.token.into());
+    answer.insert(
+        "ExpiresIn".into(),
+        done.value.expires_at.to_rfc3339().into(),
+    );
     if !sms {
-        answer["IdentityProviders"] = serde_json::Value::Null;
+        answer.insert("IdentityProviders".into(), serde_json::Value::Null);
     }
+    let answer = serde_json::Value::Object(answer);
     Ok(Reply::new(answer, done.position))
 }
 
