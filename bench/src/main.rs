@@ -498,7 +498,7 @@ async fn generate(data: std::path::PathBuf, target: u64, sessions: u32) -> anyho
                 history.extend(events);
                 Ok(())
             };
-        step(&mut state, pinauth_domain::Command::RegisterAccount(RegisterAccount { origin: Some(pinauth_domain::Origin(pinauth_domain::Digest::from_bytes([9; 32]))),
+        step(&mut state, pinauth_domain::Command::RegisterAccount(RegisterAccount { origin: Some(pinauth_domain::Origin::of(pinauth_domain::Digest::from_bytes([9; 32]))),
             at,
             account_id: id,
             email: Some(Email::parse(&format!("gen{account}@example.com")).map_err(|e| anyhow::anyhow!("{e}"))?),
@@ -515,9 +515,9 @@ async fn generate(data: std::path::PathBuf, target: u64, sessions: u32) -> anyho
             step(
                 &mut state,
                 pinauth_domain::Command::LogInWithPassword(LogInWithPassword {
-                    origin: Some(pinauth_domain::Origin(pinauth_domain::Digest::from_bytes(
-                        [9; 32],
-                    ))),
+                    origin: Some(pinauth_domain::Origin::of(
+                        pinauth_domain::Digest::from_bytes([9; 32]),
+                    )),
                     at,
                     tokens: NewTokens {
                         access: digest(n, 5),
@@ -530,9 +530,9 @@ async fn generate(data: std::path::PathBuf, target: u64, sessions: u32) -> anyho
             step(
                 &mut state,
                 pinauth_domain::Command::FailPinAttempt(FailPinAttempt {
-                    origin: Some(pinauth_domain::Origin(pinauth_domain::Digest::from_bytes(
-                        [9; 32],
-                    ))),
+                    origin: Some(pinauth_domain::Origin::of(
+                        pinauth_domain::Digest::from_bytes([9; 32]),
+                    )),
                     at,
                     flow: AttemptFlow::PinLogin,
                 }),
@@ -540,9 +540,9 @@ async fn generate(data: std::path::PathBuf, target: u64, sessions: u32) -> anyho
             step(
                 &mut state,
                 pinauth_domain::Command::LogInWithPin(LogInWithPin {
-                    origin: Some(pinauth_domain::Origin(pinauth_domain::Digest::from_bytes(
-                        [9; 32],
-                    ))),
+                    origin: Some(pinauth_domain::Origin::of(
+                        pinauth_domain::Digest::from_bytes([9; 32]),
+                    )),
                     at,
                     session_token: digest(n, 7),
                     access: digest(n, 9),
@@ -973,7 +973,7 @@ async fn load_account(target: u64, runs: usize) -> anyhow::Result<()> {
         at = at.plus_secs(60);
         let last = (history.len() as u64) + revision.map_or(0, |r| r + 1) + 1 >= target;
         let command = if n == 1 {
-            pinauth_domain::Command::RegisterAccount(RegisterAccount { origin: Some(pinauth_domain::Origin(pinauth_domain::Digest::from_bytes([9; 32]))),
+            pinauth_domain::Command::RegisterAccount(RegisterAccount { origin: Some(pinauth_domain::Origin::of(pinauth_domain::Digest::from_bytes([9; 32]))),
                 at,
                 account_id: id,
                 email: Some(Email::parse("load@example.com").map_err(|e| anyhow::anyhow!("{e}"))?),
@@ -987,9 +987,9 @@ async fn load_account(target: u64, runs: usize) -> anyhow::Result<()> {
             })
         } else if n.is_multiple_of(2) && !last {
             pinauth_domain::Command::FailPinAttempt(FailPinAttempt {
-                origin: Some(pinauth_domain::Origin(pinauth_domain::Digest::from_bytes(
-                    [9; 32],
-                ))),
+                origin: Some(pinauth_domain::Origin::of(
+                    pinauth_domain::Digest::from_bytes([9; 32]),
+                )),
                 at,
                 flow: AttemptFlow::Password,
             })
@@ -1000,9 +1000,9 @@ async fn load_account(target: u64, runs: usize) -> anyhow::Result<()> {
                 digest(n, 5)
             };
             pinauth_domain::Command::LogInWithPassword(LogInWithPassword {
-                origin: Some(pinauth_domain::Origin(pinauth_domain::Digest::from_bytes(
-                    [9; 32],
-                ))),
+                origin: Some(pinauth_domain::Origin::of(
+                    pinauth_domain::Digest::from_bytes([9; 32]),
+                )),
                 at,
                 tokens: NewTokens {
                     access,

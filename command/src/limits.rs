@@ -232,7 +232,7 @@ mod tests {
     }
 
     fn origin(n: u8) -> Origin {
-        Origin(Digest::from_bytes([n; 32]))
+        Origin::of(Digest::from_bytes([n; 32]))
     }
 
     #[test]

@@ -35,7 +35,7 @@ impl OriginTags {
         let tag = hmac::sign(&self.key, &network(ip));
         let mut bytes = [0u8; 32];
         bytes.copy_from_slice(tag.as_ref());
-        Some(Origin(Digest::from_bytes(bytes)))
+        Some(Origin::of(Digest::from_bytes(bytes)))
     }
 }
 

@@ -88,12 +88,45 @@ impl Digest {
     }
 }
 
-/// Where an attempt came from, as an account knows it: the keyed HMAC of the client's network
-/// (its /24 for IPv4, its /64 for IPv6), computed by the command layer. Never an address: the
-/// address stays in the event metadata, for auditors.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Origin(pub Digest);
+/// Where an attempt came from, as an account knows it: a keyed tag of the client's network (its
+/// /24 for IPv4, its /64 for IPv6), computed by the command layer. Never an address: the address
+/// stays in the event metadata, for auditors. 64 bits: an account keeps at most 16 familiar
+/// origins and the tag is keyed, so a stranger's network matches one by chance with odds of
+/// 16 in 2^64; stored as 11 characters of unpadded base64url (every login event carries one).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Origin([u8; 8]);
+
+impl Origin {
+    /// The origin tagged by `tag` (its first 8 bytes).
+    pub fn of(tag: Digest) -> Self {
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(tag.as_bytes().get(..8).unwrap_or(&[0; 8]));
+        Self(bytes)
+    }
+}
+
+impl Serialize for Origin {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use base64::Engine as _;
+        s.serialize_str(&base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(self.0))
+    }
+}
+
+impl<'de> Deserialize<'de> for Origin {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use base64::Engine as _;
+        let text = std::borrow::Cow::<str>::deserialize(d)?;
+        let mut bytes = [0u8; 9];
+        let n = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode_slice(text.as_bytes(), &mut bytes)
+            .map_err(|_| serde::de::Error::custom("an origin is 11 characters of base64url"))?;
+        let (origin, _) = bytes
+            .split_first_chunk::<8>()
+            .filter(|_| n == 8)
+            .ok_or_else(|| serde::de::Error::custom("an origin is 8 bytes"))?;
+        Ok(Self(*origin))
+    }
+}
 
 impl PartialEq for Digest {
     fn eq(&self, other: &Self) -> bool {

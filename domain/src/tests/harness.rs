@@ -20,12 +20,12 @@ pub fn h(name: &str) -> SecretHash {
 
 /// The origin the account was registered from: familiar from the start.
 pub fn home() -> Origin {
-    Origin(d(200))
+    Origin::of(d(200))
 }
 
 /// An origin the account has never proven anything from.
 pub fn elsewhere(n: u8) -> Origin {
-    Origin(d(210 + n))
+    Origin::of(d(210 + n))
 }
 
 pub fn account_id() -> AccountId {

@@ -398,17 +398,17 @@ fn an_origin_is_familiar_once_a_secret_is_proven_from_it_and_for_familiar_secs()
 fn an_account_keeps_a_bounded_number_of_familiar_origins() {
     let mut s = given(ready());
     for n in 0..40u8 {
-        s.step(password_login_from(10 + i64::from(n), 50, Origin(d(n))))
+        s.step(password_login_from(10 + i64::from(n), 50, Origin::of(d(n))))
             .unwrap();
     }
     assert_eq!(s.state().familiar_origins().len(), MAX_FAMILIAR_ORIGINS);
     let policy = Policy::default();
     assert_eq!(
-        s.state().standing(t(60), Some(&Origin(d(39))), &policy),
+        s.state().standing(t(60), Some(&Origin::of(d(39))), &policy),
         Standing::Familiar
     );
     assert_eq!(
-        s.state().standing(t(60), Some(&Origin(d(0))), &policy),
+        s.state().standing(t(60), Some(&Origin::of(d(0))), &policy),
         Standing::Stranger
     );
 }

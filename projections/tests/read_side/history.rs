@@ -133,7 +133,7 @@ impl Writer {
             .unwrap_or_else(|| digest(0));
         // Three networks in turn: the one registered from is familiar, the others strangers
         // until a login proves them, so both sides of the lockout are exercised.
-        let origin = Some(pinauth_domain::Origin(digest(900 + self.seed % 3)));
+        let origin = Some(pinauth_domain::Origin::of(digest(900 + self.seed % 3)));
         let command = match op {
             Op::Wait(secs) => {
                 self.now += i64::from(*secs) * 1000;
