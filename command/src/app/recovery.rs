@@ -570,21 +570,9 @@ impl CommandService {
             .decide_and_commit(id, ctx, async |state: &Account, at| {
                 let conceal = !reveal && state.standing(at, origin.as_ref(), policy).is_stranger();
                 // The questions the account shows: its own, or (without any) its decoys.
-                let shown = |state: &Account| -> Vec<String> {
-                    let own: Vec<String> = state.profile().map_or_else(
-                        |_| Vec::new(),
-                        |p| {
-                            p.security_answers
-                                .iter()
-                                .map(|a| a.question_id.as_str().to_owned())
-                                .collect()
-                        },
-                    );
-                    match own.is_empty() {
-                        true => self.decoy_questions(identifier),
-                        false => own,
-                    }
-                };
+                // The questions a stranger is shown (see `questions_shown`).
+                let shown =
+                    |state: &Account| self.questions_shown(identifier, &own_questions(state));
                 let stored = match state.security_answer_guard(at, origin.as_ref(), policy) {
                     Ok(stored) => stored.to_vec(),
                     Err(DomainError::NotRegistered) => return Err(AppError::WrongAnswer),
@@ -613,6 +601,12 @@ impl CommandService {
                         .find(|s| s.question_id.as_str() == question)
                         .map(|s| &s.answer_hash)
                     else {
+                        // A question a stranger was shown but the account has not answered is
+                        // a wrong answer, after the verification one costs.
+                        if conceal && shown(state).iter().any(|q| q == question) {
+                            verdicts.nothing(hasher, answer).await?;
+                            return Ok(Decision::wrong(flow, AppError::WrongAnswer, true));
+                        }
                         return Ok(Decision::wrong(flow, AppError::UnknownQuestion, conceal));
                     };
                     if !verdicts.check(hasher, answer, hash).await? {
@@ -661,22 +655,35 @@ impl CommandService {
         };
         let loaded = self.inner.repository.load(id).await?;
         let state = &loaded.state;
-        let asked: Vec<QuestionId> = state
-            .profile()
-            .map(|p| {
-                p.security_answers
-                    .iter()
-                    .map(|a| a.question_id.clone())
-                    .collect()
-            })
-            .unwrap_or_default();
+        let own = own_questions(state);
         let stranger = state
             .standing(self.now(), self.origin(ctx).as_ref(), self.policy())
             .is_stranger();
-        Ok(match asked.is_empty() && stranger && !reveal {
-            true => decoys(),
-            false => asked,
-        })
+        let shown = match stranger && !reveal {
+            true => self.questions_shown(identifier, &own),
+            false => own,
+        };
+        Ok(shown.iter().filter_map(|q| QuestionId::parse(q)).collect())
+    }
+
+    /// What a stranger is shown of an account's questions: as many as a decoy list has, its own
+    /// first and then its decoys, in configured order, so that neither the length nor the order
+    /// of the list tells it from an unknown identifier's decoys.
+    fn questions_shown(&self, identifier: &Identifier, own: &[String]) -> Vec<String> {
+        let settings = &self.inner.settings.recovery;
+        let wanted = settings.decoy_questions;
+        let mut shown: Vec<String> = own.iter().take(wanted).cloned().collect();
+        for decoy in self.decoy_questions(identifier) {
+            if shown.len() >= wanted {
+                break;
+            }
+            if !shown.contains(&decoy) {
+                shown.push(decoy);
+            }
+        }
+        let place = |q: &String| settings.questions.iter().position(|c| c == q);
+        shown.sort_by_key(|q| place(q).unwrap_or(usize::MAX));
+        shown
     }
 
     /// The decoy questions of `identifier`: `decoy_questions` of the configured questions, the
@@ -703,6 +710,19 @@ impl CommandService {
             .cloned()
             .collect()
     }
+}
+
+/// The questions `state`'s account has answered, in its order.
+fn own_questions(state: &Account) -> Vec<String> {
+    state.profile().map_or_else(
+        |_| Vec::new(),
+        |p| {
+            p.security_answers
+                .iter()
+                .map(|a| a.question_id.as_str().to_owned())
+                .collect()
+        },
+    )
 }
 
 /// What an account whose questions are `questions` answers to `answers` that are all wrong,

@@ -642,7 +642,10 @@ async fn forgot(call: &Call<'_>, kind: IdentifierKind) -> Result<Reply, ApiError
         }),
         _ => views::posted(),
     };
-    Ok(Reply::new(body, done.position))
+    // No `X-PinAuth-Position`: only a known identifier's request writes, so the header would tell
+    // which accounts exist (and nothing a client reads follows from a reset request).
+    let _ = done.position;
+    Ok(Reply::new(body, None))
 }
 
 fn reset_pin_of(call: &Call<'_>, body: &pinauth_wire::request::Body) -> Result<Pin, ApiError> {
