@@ -317,6 +317,32 @@ async fn enumeration(
             bodies.len()
         );
     }
+    // Four wrong passwords for one identifier at once: a known account's requests queue for its
+    // turn, so an unknown identifier's must queue alike (timed until the last answer).
+    let login = format!("{auth}/login?apikey={key}");
+    let (mut k, mut u) = (Vec::new(), Vec::new());
+    for round in 0..(rounds / 4).max(1) {
+        for (samples, email) in [
+            (&mut k, known(round % accounts)),
+            (
+                &mut u,
+                format!("enum-{prefix}-parallel-{round}@example.com"),
+            ),
+        ] {
+            let started = Instant::now();
+            let body = serde_json::json!({ "email": email, "password": "not the password" });
+            let all = (0..4).map(|_| send("POST", login.clone(), stranger, body.clone()));
+            for answer in futures_util::future::join_all(all).await {
+                answer?;
+            }
+            samples.push(started.elapsed().as_secs_f64() * 1000.0);
+        }
+    }
+    let ((k50, k90), (u50, u90)) = (quantiles(&mut k), quantiles(&mut u));
+    println!(
+        "4 parallel wrong passwords, until the last answer\t{k50:.2}\t{k90:.2}\t{u50:.2}\t{u90:.2}\t{:.2}\t1",
+        u50 / k50
+    );
     Ok(())
 }
 

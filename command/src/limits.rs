@@ -167,18 +167,12 @@ impl Limits {
         allows(&self.requests, key)
     }
 
-    /// Takes one message from each budget a send to `destination` from `origin` spends, or says
-    /// which one is spent.
-    pub fn message(
-        &self,
-        destination: &Digest,
-        origin: Option<&Origin>,
-        sms: bool,
-    ) -> Result<(), Budget> {
+    /// Takes one reset request from the budgets of `origin` and (for SMS and voice) of all
+    /// SMS, or says which one is spent. Every request is counted, known identifier or not:
+    /// counting sends only would let an attacker learn whether an identifier exists from how
+    /// much of a budget it left for their own accounts.
+    pub fn request_message(&self, origin: Option<&Origin>, sms: bool) -> Result<(), Budget> {
         self.counted();
-        if !allows(&self.destinations, destination) {
-            return Err(Budget::Destination);
-        }
         if !allows(&self.message_origins, &origin.copied()) {
             return Err(Budget::Origin);
         }
@@ -186,6 +180,16 @@ impl Limits {
             return Err(Budget::Sms);
         }
         Ok(())
+    }
+
+    /// Takes one message from the budget of `destination` (a keyed tag that says whose: the
+    /// owner's sends and strangers' are counted apart, so that strangers cannot spend the owner's).
+    pub fn destination_message(&self, destination: &Digest) -> Result<(), Budget> {
+        self.counted();
+        match allows(&self.destinations, destination) {
+            true => Ok(()),
+            false => Err(Budget::Destination),
+        }
     }
 
     /// Every [`PRUNE_EVERY`] checks, forgets the keys whose budget is whole again, so that
@@ -263,11 +267,9 @@ mod tests {
             ..LimitSettings::default()
         });
         assert!((0..1000).all(|_| limits.admit(None)));
-        assert!((0..1000).all(|_| {
-            limits
-                .message(&Digest::from_bytes([1; 32]), None, true)
-                .is_ok()
-        }));
+        assert!((0..1000).all(|_| limits.request_message(None, true).is_ok()));
+        let to = Digest::from_bytes([1; 32]);
+        assert!((0..1000).all(|_| limits.destination_message(&to).is_ok()));
     }
 
     #[test]
@@ -279,28 +281,22 @@ mod tests {
             ..LimitSettings::default()
         });
         let to = |n: u8| Digest::from_bytes([n; 32]);
-        let (a, b) = (origin(1), origin(2));
-        assert!(limits.message(&to(1), Some(&a), false).is_ok());
-        assert!(limits.message(&to(1), Some(&a), false).is_ok());
-        assert_eq!(
-            limits.message(&to(1), Some(&b), false),
-            Err(Budget::Destination)
-        );
-        assert!(limits.message(&to(2), Some(&a), false).is_ok());
-        assert_eq!(limits.message(&to(3), Some(&a), false), Err(Budget::Origin));
+        assert!(limits.destination_message(&to(1)).is_ok());
+        assert!(limits.destination_message(&to(1)).is_ok());
+        assert_eq!(limits.destination_message(&to(1)), Err(Budget::Destination));
+        assert!(limits.destination_message(&to(2)).is_ok());
+        let a = origin(1);
+        assert!((0..3).all(|_| limits.request_message(Some(&a), false).is_ok()));
+        assert_eq!(limits.request_message(Some(&a), false), Err(Budget::Origin));
         for n in 0..4 {
-            assert!(
-                limits
-                    .message(&to(10 + n), Some(&origin(10 + n)), true)
-                    .is_ok()
-            );
+            assert!(limits.request_message(Some(&origin(10 + n)), true).is_ok());
         }
         assert_eq!(
-            limits.message(&to(20), Some(&origin(20)), true),
+            limits.request_message(Some(&origin(20)), true),
             Err(Budget::Sms)
         );
         assert!(
-            limits.message(&to(21), Some(&origin(21)), false).is_ok(),
+            limits.request_message(Some(&origin(21)), false).is_ok(),
             "email is not SMS"
         );
     }

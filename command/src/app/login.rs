@@ -131,6 +131,7 @@ impl CommandService {
         let (kind, value) = identifier.lookup();
         let started = std::time::Instant::now();
         let Some(id) = self.inner.lookups.resolve(kind, value).await? else {
+            let _turn = self.unknown_turn(identifier).await;
             verdicts.nothing(hasher, password).await?;
             self.inner.padding.pad(Flow::Login, started).await;
             return Err(AppError::InvalidCredentials);

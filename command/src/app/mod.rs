@@ -333,6 +333,18 @@ impl CommandService {
         self.inner.origins.of(ctx.client_ip.as_deref())
     }
 
+    /// The turn an unknown identifier's request takes: the one a known account's request takes
+    /// (held across its verification and append), keyed by the identifier instead, so that
+    /// parallel requests for one identifier queue alike whether it exists or not.
+    async fn unknown_turn(&self, identifier: &Identifier) -> tokio::sync::OwnedMutexGuard<()> {
+        let (kind, value) = identifier.lookup();
+        let tag = self.tag(kind.name(), value);
+        let mut bytes = [0u8; 16];
+        bytes.copy_from_slice(tag.as_bytes().get(..16).unwrap_or(&[0; 16]));
+        let phantom = pinauth_domain::AccountId::from_uuid(Uuid::from_bytes(bytes));
+        self.inner.repository.turn(phantom).await
+    }
+
     /// A keyed tag of `value` for in-memory limits: no identifier or address is kept in the clear.
     fn tag(&self, kind: &str, value: &str) -> Digest {
         let mut context = ring::hmac::Context::with_key(&self.inner.tags);

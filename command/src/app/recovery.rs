@@ -245,13 +245,29 @@ impl CommandService {
             sms,
             familiar,
         };
+        // Counted for every request, known or not (see `Limits::request_message`).
+        let spent = self
+            .inner
+            .limits
+            .request_message(origin.as_ref(), sms)
+            .err();
         let Some(id) = self.inner.lookups.resolve(kind, value).await? else {
             if reveal {
                 return Err(AppError::UnknownIdentifier(kind));
             }
+            if let Some(spent) = spent {
+                self.suppressed(spent, None);
+                let _turn = self.unknown_turn(identifier).await;
+                self.inner.padding.pad(Flow::Forgot, started).await;
+                return Ok(Done {
+                    value: ForgotOutcome { challenge: None },
+                    position: None,
+                });
+            }
             if !self.inner.limits.reset_request(&request_key(false)) {
                 return Err(AppError::ResetRateLimited);
             }
+            let _turn = self.unknown_turn(identifier).await;
             self.inner.padding.pad(Flow::Forgot, started).await;
             return Ok(Done {
                 value: ForgotOutcome { challenge: None },
@@ -290,6 +306,10 @@ impl CommandService {
         let committed = self
             .decide_and_commit(id, ctx, async |state: &Account, at| {
                 let profile = state.profile()?;
+                if let Some(spent) = spent {
+                    self.suppressed(spent, Some(id));
+                    return Ok(Decision::Nothing);
+                }
                 let familiar = !state.standing(at, origin.as_ref(), policy).is_stranger();
                 let allowed = *request_allowed
                     .get_or_insert_with(|| self.inner.limits.reset_request(&request_key(familiar)));
@@ -307,19 +327,16 @@ impl CommandService {
                     };
                 };
                 let spent = *budget.get_or_insert_with(|| {
-                    let destination = self.tag("destination", to);
-                    self.inner
-                        .limits
-                        .message(&destination, origin.as_ref(), sms)
-                        .err()
+                    let whose = if familiar {
+                        "destination"
+                    } else {
+                        "destination, strangers"
+                    };
+                    let destination = self.tag(whose, to);
+                    self.inner.limits.destination_message(&destination).err()
                 });
                 if let Some(spent) = spent {
-                    self.metrics().suppressed(spent);
-                    tracing::warn!(
-                        budget = spent.name(),
-                        account = %id,
-                        "message budget spent: the reset request is answered and nothing is sent"
-                    );
+                    self.suppressed(spent, Some(id));
                     return Ok(Decision::Nothing);
                 }
                 let sealed = self.seal(
@@ -421,6 +438,20 @@ impl CommandService {
         }))
     }
 
+    /// A reset request answered as usual with nothing sent, because `budget` is spent.
+    fn suppressed(
+        &self,
+        budget: crate::limits::Budget,
+        account: Option<pinauth_domain::AccountId>,
+    ) {
+        self.metrics().suppressed(budget);
+        tracing::warn!(
+            budget = budget.name(),
+            account = account.map(|a| a.to_string()),
+            "message budget spent: the reset request is answered and nothing is sent"
+        );
+    }
+
     /// Resets the PIN with an OTP, a reset token or security answers.
     pub async fn reset_pin(
         &self,
@@ -455,6 +486,7 @@ impl CommandService {
             if reveal {
                 return Err(AppError::UnknownIdentifier(kind));
             }
+            let _turn = self.unknown_turn(identifier).await;
             self.inner.padding.pad(Flow::Otp, started).await;
             return Err(AppError::WrongOtp);
         };
@@ -557,6 +589,7 @@ impl CommandService {
             if reveal {
                 return Err(AppError::UnknownIdentifier(kind));
             }
+            let _turn = self.unknown_turn(identifier).await;
             let decoys = self.decoy_questions(identifier);
             let answer = all_wrong(&mut verdicts, hasher, &decoys, answers).await?;
             self.inner.padding.pad(Flow::Answers, started).await;

@@ -241,9 +241,10 @@ async fn past_a_message_budget_the_request_is_answered_and_nothing_is_sent() {
     let suppressed = "pinauth_messages_suppressed_total{budget=\"destination\"}";
     assert_eq!(app.metric(suppressed).await, 1);
 
-    // Per origin, across accounts.
-    let app = app_with_budget(|l| l.messages_per_origin_per_hour = 1).await;
-    for who in ["bo", "cy"] {
+    // Per origin, across accounts, known or not: an unknown identifier's request counts too,
+    // or the budget it leaves would tell whether it exists.
+    let app = app_with_budget(|l| l.messages_per_origin_per_hour = 2).await;
+    for who in ["nobody", "bo", "cy"] {
         let body = json!({ "Email": who.to_owned() + "@example.com" });
         app.from(
             STRANGER,
@@ -304,7 +305,12 @@ async fn app_with_budget(change: impl FnOnce(&mut LimitSettings)) -> TestApp {
 
 #[actix_web::test]
 async fn a_strangers_reset_requests_neither_replace_the_owners_challenge_nor_spend_its_quota() {
-    let app = app(|o| o.notifier = true).await;
+    // Production's limits and budgets.
+    let app = app(|o| {
+        o.notifier = true;
+        o.limits = LimitSettings::default();
+    })
+    .await;
     app.register_from(HOME, email("ann@example.com")).await.ok();
     let forgot = |ip| {
         app.from(
@@ -315,14 +321,9 @@ async fn a_strangers_reset_requests_neither_replace_the_owners_challenge_nor_spe
             json!({ "Email": "ann@example.com" }),
         )
     };
+    let outbox = app.outbox.as_ref().unwrap();
     forgot(HOME).await.ok();
-    let mail = app
-        .outbox
-        .as_ref()
-        .unwrap()
-        .mail_to("ann@example.com", 1)
-        .await;
-    let otp = crate::outbox::otp_in(&mail);
+    let otp = crate::outbox::otp_in(&outbox.mail_to("ann@example.com", 1).await);
     // Five from a stranger are answered as usual; none replaces the owner's code; a sixth is
     // refused like any identifier's.
     for _ in 0..5 {
@@ -330,27 +331,33 @@ async fn a_strangers_reset_requests_neither_replace_the_owners_challenge_nor_spe
     }
     assert_eq!(app.resets_requested().await, 1);
     forgot(STRANGER).await.error(403, 1179);
-    // The owner's quota is whole, and the owner's code still works.
-    forgot(HOME_AGAIN).await.ok();
-    assert_eq!(app.resets_requested().await, 2);
-    let mail = app
-        .outbox
-        .as_ref()
-        .unwrap()
-        .mail_to("ann@example.com", 2)
-        .await;
-    let latest = crate::outbox::otp_in(&mail);
-    assert_ne!(otp, latest);
-    let reset = json!({ "Email": "ann@example.com", "OTP": latest, "PIN": "8316" });
-    app.from(
-        HOME,
-        "PUT",
-        "/identity/v2/auth/pin/reset/otp/email",
-        "",
-        reset,
-    )
-    .await
-    .ok();
+    // The owner's code still works.
+    let reset = |otp: String, pin: &str| {
+        let body = json!({ "Email": "ann@example.com", "OTP": otp, "PIN": pin });
+        app.from(
+            HOME,
+            "PUT",
+            "/identity/v2/auth/pin/reset/otp/email",
+            "",
+            body,
+        )
+    };
+    reset(otp, "8316").await.ok();
+    // The owner's quota and the owner's destination budget (five an hour each) are whole: four
+    // more are sent, and only a sixth is refused.
+    for n in 0..4 {
+        forgot(HOME_AGAIN).await.ok();
+        outbox.mail_to("ann@example.com", 2 + n).await;
+    }
+    assert_eq!(app.resets_requested().await, 5);
+    forgot(HOME).await.error(403, 1179);
+    let latest = crate::outbox::otp_in(&outbox.mail_to("ann@example.com", 5).await);
+    reset(latest, "5081").await.ok();
+    assert_eq!(
+        app.metric("pinauth_messages_suppressed_total{budget=\"destination\"}")
+            .await,
+        0
+    );
 }
 
 /// Every login and recovery endpoint an identifier can be named at, as a stranger asks them:
