@@ -740,7 +740,17 @@ pub fn decide(
         }
         Command::UseReauthToken(c) => {
             state.profile()?;
-            state.token(at, TokenKind::Reauth, &c.token)?;
+            let token = state.token(at, TokenKind::Reauth, &c.token)?;
+            // It ends with the access token it was asked under, however that ends (expiry,
+            // invalidation, a session limit, a reset).
+            let access_lives = token
+                .paired_with
+                .is_some_and(|access| state.token(at, TokenKind::Access, &access).is_ok());
+            if !access_lives {
+                return Err(DomainError::TokenInvalid {
+                    kind: TokenKind::Reauth,
+                });
+            }
             Ok(vec![event(EventKind::ReauthTokenUsed { token: c.token })])
         }
         Command::RevokeRefreshToken(c) => {

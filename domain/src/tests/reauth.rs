@@ -126,3 +126,24 @@ fn a_reauthentication_proves_the_pin() {
     s.step(reauth(5, 90)).unwrap();
     assert_eq!(s.state().lockout().failures(Factor::Pin), 0);
 }
+
+#[test]
+fn the_token_ends_when_its_access_token_expires_or_is_pushed_out() {
+    // A token asked for a minute before its access token expires (900 s) cannot be used after.
+    given(ready())
+        .and(reauth(840, 90))
+        .when(use_token(901, 90))
+        .then_err(DomainError::TokenInvalid {
+            kind: TokenKind::Reauth,
+        });
+    // A login over the access-token limit ends the oldest access token, and its token with it.
+    let mut s = given(ready()).with_policy(|p| p.sessions.max_access_tokens = 1);
+    s.step(reauth(5, 90)).unwrap();
+    s.step(password_login(6, 60)).unwrap();
+    assert_eq!(
+        s.step(use_token(7, 90)),
+        Err(DomainError::TokenInvalid {
+            kind: TokenKind::Reauth
+        })
+    );
+}
