@@ -88,8 +88,12 @@ pub struct Challenge {
     pub secret: ChallengeSecret,
     /// The first instant it is no longer valid.
     pub expires_at: Timestamp,
-    /// Wrong guesses so far.
+    /// Wrong guesses so far from familiar origins.
     pub failures: u32,
+    /// Wrong guesses so far from strangers: counted apart, so that a stranger cannot spend the
+    /// tries of a code the owner holds.
+    #[serde(default)]
+    pub stranger_failures: u32,
     /// It was used for a reset.
     pub spent: bool,
     /// It was asked for from an origin unfamiliar to the account.
@@ -107,6 +111,9 @@ pub struct Account {
     lockout: Lockout,
     challenge: Option<Challenge>,
     answer_failures: u32,
+    /// Wrong security answers from strangers, counted apart for the same reason.
+    #[serde(default)]
+    stranger_answer_failures: u32,
     /// Origins the password or PIN was proven from, with when it last was (most lately last).
     #[serde(default)]
     familiar: Vec<(Origin, Timestamp)>,
@@ -115,6 +122,16 @@ pub struct Account {
     /// tokens unless one may have expired: replaying a stream is linear in its events.
     #[serde(default)]
     next_expiry: Option<Timestamp>,
+}
+
+impl Challenge {
+    /// Wrong guesses so far from origins of `standing`.
+    pub fn failures_for(&self, standing: Standing) -> u32 {
+        match standing {
+            Standing::Familiar => self.failures,
+            Standing::Stranger => self.stranger_failures,
+        }
+    }
 }
 
 impl Account {
@@ -148,9 +165,12 @@ impl Account {
         self.challenge.as_ref()
     }
 
-    /// Wrong security answers since the last reset or unlock.
-    pub fn answer_failures(&self) -> u32 {
-        self.answer_failures
+    /// Wrong security answers from origins of `standing` since the last reset or unlock.
+    pub fn answer_failures(&self, standing: Standing) -> u32 {
+        match standing {
+            Standing::Familiar => self.answer_failures,
+            Standing::Stranger => self.stranger_answer_failures,
+        }
     }
 
     /// A token of `kind` valid at `at`, or why not.
@@ -313,10 +333,11 @@ impl Account {
         &self,
         at: Timestamp,
         challenge: &Challenge,
+        standing: Standing,
         policy: &Policy,
     ) -> Result<(), DomainError> {
         self.live_challenge(at, challenge)?;
-        if challenge.failures >= policy.otp.max_tries {
+        if challenge.failures_for(standing) >= policy.otp.max_tries {
             return Err(DomainError::ChallengeExhausted);
         }
         Ok(())
@@ -333,10 +354,11 @@ impl Account {
         if profile.security_answers.is_empty() {
             return Err(DomainError::SecurityAnswersNotSet);
         }
-        if self.answer_failures >= policy.recovery.max_security_answer_tries {
+        let standing = self.standing(at, origin, policy);
+        if self.answer_failures(standing) >= policy.recovery.max_security_answer_tries {
             return Err(DomainError::SecurityAnswersExhausted);
         }
-        self.not_locked(at, self.standing(at, origin, policy))?;
+        self.not_locked(at, standing)?;
         Ok(&profile.security_answers)
     }
 
@@ -553,23 +575,24 @@ pub fn decide(
         }
         Command::FailPinAttempt(c) => {
             state.profile()?;
+            let standing = state.standing(at, c.origin.as_ref(), policy);
             let challenge_id = match c.flow {
                 AttemptFlow::Otp => {
                     let challenge = state
                         .challenge
                         .as_ref()
                         .ok_or(DomainError::ChallengeNotFound)?;
-                    state.challenge_open(at, challenge, policy)?;
+                    state.challenge_open(at, challenge, standing, policy)?;
                     Some(challenge.id)
                 }
                 AttemptFlow::SecurityAnswer
-                    if state.answer_failures >= policy.recovery.max_security_answer_tries =>
+                    if state.answer_failures(standing)
+                        >= policy.recovery.max_security_answer_tries =>
                 {
                     return Err(DomainError::SecurityAnswersExhausted);
                 }
                 _ => None,
             };
-            let standing = state.standing(at, c.origin.as_ref(), policy);
             match state
                 .lockout
                 .on_failure(at, c.flow, standing, &policy.lockout)
@@ -705,7 +728,8 @@ pub fn decide(
         }
         Command::ResetPinViaOtp(c) => {
             let challenge = state.otp_guard(at, c.via)?;
-            state.challenge_open(at, challenge, policy)?;
+            let standing = state.standing(at, c.origin.as_ref(), policy);
+            state.challenge_open(at, challenge, standing, policy)?;
             let method = ResetMethod::Otp { via: c.via };
             Ok(reset_events(at, method, Some(challenge.id), c.pin_hash))
         }
@@ -762,7 +786,8 @@ pub fn decide(
         }
         Command::UnlockPin(_) => {
             state.profile()?;
-            Ok(if state.lockout.is_clear() && state.answer_failures == 0 {
+            let answers_clear = state.answer_failures == 0 && state.stranger_answer_failures == 0;
+            Ok(if state.lockout.is_clear() && answers_clear {
                 Vec::new()
             } else {
                 vec![event(EventKind::PinUnlocked)]
@@ -892,21 +917,35 @@ pub fn evolve(mut state: Account, event: &Event) -> Account {
             add_token(&mut state, at, TokenKind::PinAuth, *token, None);
         }
         EventKind::PinAttemptFailed {
-            flow, challenge_id, ..
+            flow,
+            challenge_id,
+            stranger,
+            ..
         } => {
             if *flow == AttemptFlow::SecurityAnswer {
-                state.answer_failures = state.answer_failures.saturating_add(1);
+                let count = match stranger {
+                    true => &mut state.stranger_answer_failures,
+                    false => &mut state.answer_failures,
+                };
+                *count = count.saturating_add(1);
             }
             if let Some(challenge) = state
                 .challenge
                 .as_mut()
                 .filter(|c| Some(c.id) == *challenge_id)
             {
-                challenge.failures = challenge.failures.saturating_add(1);
+                let count = match stranger {
+                    true => &mut challenge.stranger_failures,
+                    false => &mut challenge.failures,
+                };
+                *count = count.saturating_add(1);
             }
         }
         EventKind::PinAttemptRefused { .. } | EventKind::PinLockedOut { .. } => {}
-        EventKind::PinUnlocked => state.answer_failures = 0,
+        EventKind::PinUnlocked => {
+            state.answer_failures = 0;
+            state.stranger_answer_failures = 0;
+        }
         EventKind::PinReauthenticated {
             token,
             access_token,
@@ -993,6 +1032,7 @@ pub fn evolve(mut state: Account, event: &Event) -> Account {
                 secret: *secret,
                 expires_at: *expires_at,
                 failures: 0,
+                stranger_failures: 0,
                 spent: false,
                 stranger: *stranger,
             });
@@ -1004,6 +1044,7 @@ pub fn evolve(mut state: Account, event: &Event) -> Account {
         } => {
             set_pin(&mut state, pin_hash, at);
             state.answer_failures = 0;
+            state.stranger_answer_failures = 0;
             if let Some(challenge) = state
                 .challenge
                 .as_mut()

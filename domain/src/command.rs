@@ -243,6 +243,8 @@ pub struct ResetPinViaOtp {
     pub via: IdentifierKind,
     /// argon2id of the new PIN.
     pub pin_hash: SecretHash,
+    /// Where the request came from (strangers' tries are counted apart).
+    pub origin: Option<Origin>,
 }
 
 /// A reset token was presented: set the new PIN.

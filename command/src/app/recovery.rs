@@ -496,7 +496,8 @@ impl CommandService {
         let max_tries = policy.otp.max_tries;
         let committed = self
             .decide_and_commit(id, ctx, async |state: &Account, at| {
-                let stranger = state.standing(at, origin.as_ref(), policy).is_stranger();
+                let standing = state.standing(at, origin.as_ref(), policy);
+                let stranger = standing.is_stranger();
                 // A stranger is told "wrong code" whatever the challenge's state, as an unknown
                 // identifier is.
                 let told = |e: AppError| match stranger && !reveal {
@@ -508,7 +509,7 @@ impl CommandService {
                     Err(DomainError::NotRegistered) => return Err(AppError::WrongOtp),
                     Err(e) => return Err(told(e.into())),
                 };
-                if challenge.failures >= max_tries {
+                if challenge.failures_for(standing) >= max_tries {
                     return Err(told(DomainError::ChallengeExhausted.into()));
                 }
                 let ChallengeSecret::Otp { digest } = challenge.secret else {
@@ -525,6 +526,7 @@ impl CommandService {
                     at,
                     via,
                     pin_hash: new_pin.hash(self).await?,
+                    origin,
                 })))
             })
             .await;

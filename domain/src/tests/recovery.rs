@@ -38,6 +38,7 @@ fn link_request(secs: i64, id: u128, token: u8) -> Command {
 
 fn otp_reset(secs: i64, via: IdentifierKind) -> Command {
     Command::ResetPinViaOtp(ResetPinViaOtp {
+        origin: Some(home()),
         at: t(secs),
         via,
         pin_hash: h("new"),
@@ -409,4 +410,42 @@ fn a_reset_by_any_channel_ends_every_access_refresh_and_pin_session_token_even_w
             }
         }
     }
+}
+
+#[test]
+fn strangers_cannot_spend_the_tries_of_the_owners_code_or_answers() {
+    // max_tries is 3: three wrong codes from strangers exhaust theirs, not the owner's.
+    let mut s = given(ready()).and(otp_request(10, 1));
+    for i in 0..3 {
+        s.step(fail_from(11 + i, AttemptFlow::Otp, elsewhere(1)))
+            .unwrap();
+    }
+    assert_eq!(
+        s.step(fail_from(20, AttemptFlow::Otp, elsewhere(2))),
+        Err(DomainError::ChallengeExhausted)
+    );
+    let from_stranger = Command::ResetPinViaOtp(ResetPinViaOtp {
+        at: t(21),
+        via: IdentifierKind::Email,
+        pin_hash: h("new"),
+        origin: Some(elsewhere(1)),
+    });
+    assert_eq!(s.step(from_stranger), Err(DomainError::ChallengeExhausted));
+    assert!(
+        s.step(otp_reset(22, IdentifierKind::Email)).is_ok(),
+        "the owner's code works"
+    );
+
+    // Security answers: five wrong from strangers, and the owner can still answer.
+    let mut s = given(ready());
+    for i in 1..=5 {
+        s.step(fail_from(i, AttemptFlow::SecurityAnswer, elsewhere(1)))
+            .unwrap();
+    }
+    assert_eq!(
+        s.step(fail_from(6, AttemptFlow::SecurityAnswer, elsewhere(1))),
+        Err(DomainError::SecurityAnswersExhausted)
+    );
+    assert_eq!(s.state().answer_failures(Standing::Familiar), 0);
+    assert!(s.step(answer_reset(7)).is_ok());
 }
