@@ -217,9 +217,15 @@ impl Lockout {
         let consecutive = count.saturating_add(1);
         let lock = (current.is_none() && consecutive >= policy.max_failures.max(1)).then(|| {
             let number = locks_so_far.saturating_add(1);
+            // Strangers' locks are never permanent: a permanent one would shut every unfamiliar
+            // network out for good, the owner's next one included, at a stranger's will.
+            let secs = match stranger {
+                true => Some(policy.lock_secs(number).unwrap_or(policy.max_lock_secs)),
+                false => policy.lock_secs(number),
+            };
             Lock {
                 since: at,
-                until: policy.lock_secs(number).map(|secs| at.plus_secs(secs)),
+                until: secs.map(|secs| at.plus_secs(secs)),
                 number,
             }
         });

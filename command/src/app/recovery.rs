@@ -305,7 +305,14 @@ impl CommandService {
         let mut budget = None;
         let committed = self
             .decide_and_commit(id, ctx, async |state: &Account, at| {
-                let profile = state.profile()?;
+                // An identifier claimed by a registration not (or never) appended answers as an
+                // unknown one does.
+                let Ok(profile) = state.profile() else {
+                    return match reveal {
+                        true => Err(AppError::UnknownIdentifier(kind)),
+                        false => Ok(Decision::Nothing),
+                    };
+                };
                 if let Some(spent) = spent {
                     self.suppressed(spent, Some(id));
                     return Ok(Decision::Nothing);

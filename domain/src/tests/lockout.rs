@@ -427,3 +427,24 @@ fn proving_the_pin_resets_the_strangers_count() {
     s.step(pin_login(11, d(12), 60)).unwrap();
     assert_eq!(s.state().lockout().stranger_failures(), 0);
 }
+
+#[test]
+fn strangers_cannot_make_their_lock_permanent() {
+    let mut s = given(ready()).with_policy(|p| p.lockout.permanent_after_locks = Some(1));
+    strangers_guess(&mut s, &[elsewhere(1); 5]);
+    let lock = s.state().lockout().stranger_lock_at(t(6)).expect("locked");
+    assert_eq!(
+        lock.until,
+        Some(t(5).plus_secs(86_400)),
+        "capped, not permanent"
+    );
+    // The account's own lock still follows the policy.
+    let mut s = given(ready()).with_policy(|p| p.lockout.permanent_after_locks = Some(1));
+    for i in 1..=5 {
+        s.step(fail(i, AttemptFlow::Password)).unwrap();
+    }
+    assert_eq!(
+        s.state().lockout().lock_at(t(6)).map(|l| l.until),
+        Some(None)
+    );
+}
