@@ -16,6 +16,7 @@ use pinauth_domain::{
     SetPin, SetPinVia, TokenKind, decide,
 };
 use ring::rand::SystemRandom;
+use std::time::Instant;
 use uuid::Uuid;
 
 impl CommandService {
@@ -129,18 +130,21 @@ impl CommandService {
         let hasher = &self.inner.hasher;
         let mut verdicts = Verdicts::reserve(hasher)?;
         let (kind, value) = identifier.lookup();
-        let started = std::time::Instant::now();
         let Some(id) = self.inner.lookups.resolve(kind, value).await? else {
             let _turn = self.unknown_turn(identifier).await;
+            let served = Instant::now();
             verdicts.nothing(hasher, password).await?;
-            self.inner.padding.pad(Flow::Login, started).await;
+            self.inner.padding.pad(Flow::Login, served).await;
             return Err(AppError::InvalidCredentials);
         };
         let candidates = Candidates::draw(&self.inner.rng)?;
         let (origin, policy) = (self.origin(ctx), self.policy());
         let reveal = self.inner.settings.recovery.reveal_unknown;
+        // Timed from the account's turn: what an unknown identifier's request is padded to.
+        let mut served: Option<Instant> = None;
         let committed = self
             .decide_and_commit(id, ctx, async |state: &Account, at| {
+                served.get_or_insert_with(Instant::now);
                 let guard = state.password_guard(at, origin.as_ref(), policy);
                 if matches!(guard, Err(DomainError::NotRegistered)) {
                     verdicts.nothing(hasher, password).await?;
@@ -165,7 +169,9 @@ impl CommandService {
                 )))
             })
             .await;
-        self.inner.padding.record(Flow::Login, started);
+        if let Some(served) = served {
+            self.inner.padding.record(Flow::Login, served);
+        }
         let committed = committed?;
         Ok(Done {
             value: login_outcome(&committed, &candidates)?,

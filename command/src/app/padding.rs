@@ -2,7 +2,10 @@
 //! the same flow, so that neither the answer nor its timing tells whether the account exists.
 //! The verifications are the same already (a dummy one where a known account has a hash); the
 //! padding covers what only a known account costs: its load and the append that records the
-//! attempt. BENCHMARKS.md ("no enumeration") shows both distributions.
+//! attempt. Both are timed from the account's turn (an unknown identifier takes one of its own),
+//! not from the request's arrival: parallel requests for one account queue for its turn, and a
+//! pad learnt with the queueing in it would make an unknown identifier's parallel requests slower
+//! than a known one's. BENCHMARKS.md ("no enumeration") shows both distributions.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -27,7 +30,7 @@ pub(super) struct Padding {
 }
 
 impl Padding {
-    /// A known request of `flow`, started at `started`, is done.
+    /// A known request of `flow`, served from `started` (its turn), is done.
     pub(super) fn record(&self, flow: Flow, started: Instant) {
         let sample = started.elapsed().as_micros() as f64;
         let mut micros = self.micros.lock().unwrap_or_else(|p| p.into_inner());
@@ -40,7 +43,8 @@ impl Padding {
         }
     }
 
-    /// Waits until an unknown request of `flow` has taken as long as a known one usually does.
+    /// Waits until an unknown request of `flow`, served from `started` (its turn), has taken as
+    /// long as a known one usually does.
     /// Tokio's timer wakes on millisecond ticks and a known request may take well under one, so
     /// the last millisecond is waited by yielding to other tasks rather than sleeping (a sleep
     /// alone made unknown forgot requests 2.5 times as slow as known ones).

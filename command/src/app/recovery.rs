@@ -199,7 +199,6 @@ impl CommandService {
         reset_url: Option<String>,
         ctx: &RequestContext,
     ) -> Result<Done<ForgotOutcome>, AppError> {
-        let started = Instant::now();
         let settings = &self.inner.settings.recovery;
         // Everything checkable without the account is checked first, alike for known and unknown.
         // A template name that is not configured falls back to the default, as on LoginRadius
@@ -258,7 +257,8 @@ impl CommandService {
             if let Some(spent) = spent {
                 self.suppressed(spent, None);
                 let _turn = self.unknown_turn(identifier).await;
-                self.inner.padding.pad(Flow::Forgot, started).await;
+                let served = Instant::now();
+                self.inner.padding.pad(Flow::Forgot, served).await;
                 return Ok(Done {
                     value: ForgotOutcome { challenge: None },
                     position: None,
@@ -268,7 +268,8 @@ impl CommandService {
                 return Err(AppError::ResetRateLimited);
             }
             let _turn = self.unknown_turn(identifier).await;
-            self.inner.padding.pad(Flow::Forgot, started).await;
+            let served = Instant::now();
+            self.inner.padding.pad(Flow::Forgot, served).await;
             return Ok(Done {
                 value: ForgotOutcome { challenge: None },
                 position: None,
@@ -303,8 +304,11 @@ impl CommandService {
         // Spent at most once per request, however often a conflict makes it decide again.
         let mut request_allowed = None;
         let mut budget = None;
+        // Timed from the account's turn: what an unknown identifier's request is padded to.
+        let mut served: Option<Instant> = None;
         let committed = self
             .decide_and_commit(id, ctx, async |state: &Account, at| {
+                served.get_or_insert_with(Instant::now);
                 // An identifier claimed by a registration not (or never) appended answers as an
                 // unknown one does.
                 let Ok(profile) = state.profile() else {
@@ -374,7 +378,9 @@ impl CommandService {
             .events
             .iter()
             .any(|e| matches!(e.kind, EventKind::PinResetRequested { .. }));
-        self.inner.padding.record(Flow::Forgot, started);
+        if let Some(served) = served {
+            self.inner.padding.record(Flow::Forgot, served);
+        }
         Ok(committed.done(ForgotOutcome {
             challenge: opened.then_some(challenge_id),
         }))
@@ -488,21 +494,24 @@ impl CommandService {
         let (kind, value) = identifier.lookup();
         let via = identifier.kind();
         let reveal = self.inner.settings.recovery.reveal_unknown;
-        let started = Instant::now();
         let Some(id) = self.inner.lookups.resolve(kind, value).await? else {
             if reveal {
                 return Err(AppError::UnknownIdentifier(kind));
             }
             let _turn = self.unknown_turn(identifier).await;
-            self.inner.padding.pad(Flow::Otp, started).await;
+            let served = Instant::now();
+            self.inner.padding.pad(Flow::Otp, served).await;
             return Err(AppError::WrongOtp);
         };
         let presented = self.otp_digest(otp);
         let mut new_pin = NewPin::new(pin);
         let (origin, policy) = (self.origin(ctx), self.policy());
         let max_tries = policy.otp.max_tries;
+        // Timed from the account's turn: what an unknown identifier's request is padded to.
+        let mut served: Option<Instant> = None;
         let committed = self
             .decide_and_commit(id, ctx, async |state: &Account, at| {
+                served.get_or_insert_with(Instant::now);
                 let standing = state.standing(at, origin.as_ref(), policy);
                 let stranger = standing.is_stranger();
                 // A stranger is told "wrong code" whatever the challenge's state, as an unknown
@@ -537,7 +546,9 @@ impl CommandService {
                 })))
             })
             .await;
-        self.inner.padding.record(Flow::Otp, started);
+        if let Some(served) = served {
+            self.inner.padding.record(Flow::Otp, served);
+        }
         Ok(committed?.done(()))
     }
 
@@ -593,23 +604,26 @@ impl CommandService {
         let hasher = &self.inner.hasher;
         let mut verdicts = Verdicts::reserve(hasher)?;
         let reveal = self.inner.settings.recovery.reveal_unknown;
-        let started = Instant::now();
         let Some(id) = self.inner.lookups.resolve(kind, value).await? else {
             if reveal {
                 return Err(AppError::UnknownIdentifier(kind));
             }
             let _turn = self.unknown_turn(identifier).await;
+            let served = Instant::now();
             let decoys = self.decoy_questions(identifier);
             let answer = all_wrong(&mut verdicts, hasher, &decoys, answers).await?;
-            self.inner.padding.pad(Flow::Answers, started).await;
+            self.inner.padding.pad(Flow::Answers, served).await;
             return Err(answer);
         };
         let mut new_pin = NewPin::new(pin);
         let (origin, policy) = (self.origin(ctx), self.policy());
         let min_answers = self.inner.settings.recovery.min_security_answers;
         let flow = AttemptFlow::SecurityAnswer;
+        // Timed from the account's turn: what an unknown identifier's request is padded to.
+        let mut served: Option<Instant> = None;
         let committed = self
             .decide_and_commit(id, ctx, async |state: &Account, at| {
+                served.get_or_insert_with(Instant::now);
                 let conceal = !reveal && state.standing(at, origin.as_ref(), policy).is_stranger();
                 // The questions the account shows: its own, or (without any) its decoys.
                 // The questions a stranger is shown (see `questions_shown`).
@@ -669,7 +683,9 @@ impl CommandService {
                 )))
             })
             .await;
-        self.inner.padding.record(Flow::Answers, started);
+        if let Some(served) = served {
+            self.inner.padding.record(Flow::Answers, served);
+        }
         Ok(committed?.done(()))
     }
 
