@@ -415,8 +415,8 @@ impl Hasher {
     }
 }
 
-/// The PHC form of an argon2id hash: `$argon2id$v=19$m=…,t=…,p=…$salt$hash`, base64 without padding
-/// (what the `argon2` crate writes and reads).
+/// The PHC form of an argon2id hash: `$argon2id$v=19$m=…,t=…,p=…$salt$hash`, read and written by
+/// the `password-hash` crate that `argon2` builds on (only argon2id version 19 is accepted).
 struct Phc {
     params: Argon2Params,
     salt: Vec<u8>,
@@ -425,51 +425,44 @@ struct Phc {
 
 impl Phc {
     fn parse(text: &str) -> Option<Self> {
-        use base64::Engine;
-        let b64 = base64::engine::general_purpose::STANDARD_NO_PAD;
-        let mut parts = text.split('$');
-        let ("", "argon2id", "v=19", params, salt, hash, None) = (
-            parts.next()?,
-            parts.next()?,
-            parts.next()?,
-            parts.next()?,
-            parts.next()?,
-            parts.next()?,
-            parts.next(),
-        ) else {
+        use argon2::password_hash::PasswordHash;
+        let parsed = PasswordHash::new(text).ok()?;
+        if parsed.algorithm != argon2::Algorithm::Argon2id.ident() || parsed.version != Some(19) {
             return None;
-        };
-        let mut p = Argon2Params {
-            m_kib: 0,
-            t: 0,
-            p: 0,
-        };
-        for pair in params.split(',') {
-            let (k, v) = pair.split_once('=')?;
-            let v: u32 = v.parse().ok()?;
-            match k {
-                "m" => p.m_kib = v,
-                "t" => p.t = v,
-                "p" => p.p = v,
-                _ => return None,
-            }
         }
+        let params = argon2::Params::try_from(&parsed).ok()?;
+        let mut salt = [0u8; 64];
+        let salt = parsed.salt?.decode_b64(&mut salt).ok()?.to_vec();
+        let hash = parsed.hash?.as_bytes().to_vec();
         Some(Self {
-            params: p,
-            salt: b64.decode(salt).ok()?,
-            hash: b64.decode(hash).ok()?,
+            params: Argon2Params {
+                m_kib: params.m_cost(),
+                t: params.t_cost(),
+                p: params.p_cost(),
+            },
+            salt,
+            hash,
         })
     }
 
-    fn format(&self) -> String {
-        use base64::Engine;
-        let b64 = base64::engine::general_purpose::STANDARD_NO_PAD;
+    fn format(&self) -> Result<String, HashError> {
+        use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
+        let unformattable = |e: argon2::password_hash::Error| HashError::Failed(e.to_string());
         let Argon2Params { m_kib, t, p } = self.params;
-        format!(
-            "$argon2id$v=19$m={m_kib},t={t},p={p}${}${}",
-            b64.encode(&self.salt),
-            b64.encode(&self.hash)
-        )
+        let mut params = ParamsString::new();
+        params.add_decimal("m", m_kib).map_err(unformattable)?;
+        params.add_decimal("t", t).map_err(unformattable)?;
+        params.add_decimal("p", p).map_err(unformattable)?;
+        let salt = SaltString::encode_b64(&self.salt).map_err(unformattable)?;
+        let hash = Output::new(&self.hash).map_err(unformattable)?;
+        Ok(PasswordHash {
+            algorithm: argon2::Algorithm::Argon2id.ident(),
+            version: Some(19),
+            params,
+            salt: Some(salt.as_salt()),
+            hash: Some(hash),
+        }
+        .to_string())
     }
 }
 
@@ -523,7 +516,7 @@ impl HasherCore {
                 salt: salt.to_vec(),
                 hash: hash.to_vec(),
             }
-            .format(),
+            .format()?,
         ))
     }
 
@@ -567,6 +560,35 @@ impl HasherCore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn phc_strings_round_trip_and_only_argon2id_v19_is_read() {
+        let phc = Phc {
+            params: Argon2Params {
+                m_kib: 64,
+                t: 2,
+                p: 1,
+            },
+            salt: vec![7; 16],
+            hash: vec![9; 32],
+        };
+        let text = phc.format().unwrap();
+        assert!(text.starts_with("$argon2id$v=19$m=64,t=2,p=1$"), "{text}");
+        let back = Phc::parse(&text).unwrap();
+        assert_eq!(
+            (back.params, back.salt, back.hash),
+            (phc.params, phc.salt, phc.hash)
+        );
+        for other in [
+            text.replace("argon2id", "argon2i"),
+            text.replace("v=19", "v=16"),
+            text.replace("m=64", "m=x"),
+            "not a hash".to_owned(),
+            String::new(),
+        ] {
+            assert!(Phc::parse(&other).is_none(), "{other}");
+        }
+    }
 
     #[test]
     fn hashes_are_standard_phc_strings_the_argon2_crate_reads() {
