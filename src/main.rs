@@ -519,20 +519,32 @@ async fn rebuild(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// One CSV cell. A cell an attacker chose (the user agent) that starts as a formula would run when
-/// the report is opened in a spreadsheet, so such a cell gets a leading `'` (OWASP's CSV injection
-/// advice); then cells with separators, quotes or line breaks are quoted (RFC 4180).
-fn csv_field(text: &str) -> String {
-    let text = if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{text}")
+/// A CSV cell as the audit writes it. A cell an attacker chose (the user agent) that starts as a
+/// formula would run when the report is opened in a spreadsheet, so such a cell gets a leading
+/// `'` (OWASP's CSV injection advice); quoting (RFC 4180) is the `csv` crate's.
+fn neutralised(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{text}").into()
     } else {
-        text.to_owned()
-    };
-    if text.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text
+        text.into()
     }
+}
+
+/// One CSV line of `cells`, each neutralised, ending in `\n`.
+fn csv_line(cells: &[&str]) -> std::io::Result<Vec<u8>> {
+    let mut writer = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::Any(b'\n'))
+        .from_writer(Vec::new());
+    writer
+        .write_record(
+            cells
+                .iter()
+                .map(|c| neutralised(c).into_owned().into_bytes()),
+        )
+        .map_err(std::io::Error::other)?;
+    writer
+        .into_inner()
+        .map_err(|e| std::io::Error::other(e.to_string()))
 }
 
 async fn audit(config: Config, query: AuditQuery, format: Format) -> anyhow::Result<()> {
@@ -544,10 +556,16 @@ async fn audit(config: Config, query: AuditQuery, format: Format) -> anyhow::Res
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     if let Format::Csv = format {
-        writeln!(
-            out,
-            "time,account,flow,outcome,lock_triggered,client_ip,user_agent,origin"
-        )?;
+        out.write_all(&csv_line(&[
+            "time",
+            "account",
+            "flow",
+            "outcome",
+            "lock_triggered",
+            "client_ip",
+            "user_agent",
+            "origin",
+        ])?)?;
     }
     let write = |out: &mut std::io::BufWriter<std::io::StdoutLock<'_>>,
                  r: &AuditRecord|
@@ -569,18 +587,16 @@ async fn audit(config: Config, query: AuditQuery, format: Format) -> anyhow::Res
                 });
                 writeln!(out, "{line}")
             }
-            Format::Csv => writeln!(
-                out,
-                "{},{},{},{},{},{},{},{}",
-                r.at.to_rfc3339(),
-                r.account,
-                flow,
-                outcome,
-                r.lock_triggered,
-                csv_field(r.client_ip.as_deref().unwrap_or("")),
-                csv_field(r.user_agent.as_deref().unwrap_or("")),
-                origin
-            ),
+            Format::Csv => out.write_all(&csv_line(&[
+                &r.at.to_rfc3339(),
+                &r.account.to_string(),
+                &flow,
+                &outcome,
+                if r.lock_triggered { "true" } else { "false" },
+                r.client_ip.as_deref().unwrap_or(""),
+                r.user_agent.as_deref().unwrap_or(""),
+                origin,
+            ])?),
         }
     };
     let store: &dyn EventStore = store.as_ref();
@@ -594,19 +610,27 @@ async fn audit(config: Config, query: AuditQuery, format: Format) -> anyhow::Res
 
 #[cfg(test)]
 mod tests {
-    use super::csv_field;
+    use super::csv_line;
+
+    fn line(cell: &str) -> String {
+        let bytes = csv_line(&[cell, "end"]).unwrap();
+        String::from_utf8(bytes).unwrap()
+    }
 
     #[test]
     fn csv_cells_that_a_spreadsheet_would_run_as_formulas_are_neutralised() {
-        assert_eq!(csv_field("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
-        assert_eq!(csv_field("+1"), "'+1");
-        assert_eq!(csv_field("-2+3"), "'-2+3");
-        assert_eq!(csv_field("@SUM(A1)"), "'@SUM(A1)");
-        assert_eq!(csv_field("\t=1"), "'\t=1");
-        assert_eq!(csv_field("\r=1"), "\"'\r=1\"");
-        assert_eq!(csv_field("curl/8.0"), "curl/8.0");
-        assert_eq!(csv_field("a, b"), "\"a, b\"");
-        assert_eq!(csv_field("a=b"), "a=b");
-        assert_eq!(csv_field(""), "");
+        assert_eq!(
+            line("=HYPERLINK(\"x\")"),
+            "\"'=HYPERLINK(\"\"x\"\")\",end\n"
+        );
+        assert_eq!(line("+1"), "'+1,end\n");
+        assert_eq!(line("-2+3"), "'-2+3,end\n");
+        assert_eq!(line("@SUM(A1)"), "'@SUM(A1),end\n");
+        assert_eq!(line("\t=1"), "'\t=1,end\n");
+        assert_eq!(line("\r=1"), "\"'\r=1\",end\n");
+        assert_eq!(line("curl/8.0"), "curl/8.0,end\n");
+        assert_eq!(line("a, b"), "\"a, b\",end\n");
+        assert_eq!(line("a=b"), "a=b,end\n");
+        assert_eq!(line(""), ",end\n");
     }
 }
