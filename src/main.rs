@@ -468,6 +468,69 @@ async fn run(config: Config, role: Role) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Progress of a long command on stderr: an `indicatif` bar (position against the log's head,
+/// events, rate, ETA) on a terminal, a plain line every tenth of the way otherwise (a log file
+/// or CI gets ten lines, not a thousand redraws).
+struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    what: &'static str,
+    started: std::time::Instant,
+    tenths: std::cell::Cell<u64>,
+}
+
+impl Progress {
+    fn new(what: &'static str) -> Self {
+        use std::io::IsTerminal;
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = indicatif::ProgressBar::new(0);
+            let style = indicatif::ProgressStyle::with_template(
+                "{prefix}: [{bar:30}] {percent:>3}% {msg}, ETA {eta}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+            bar.set_style(style);
+            bar.set_prefix(what);
+            bar
+        });
+        Self {
+            bar,
+            what,
+            started: std::time::Instant::now(),
+            tenths: std::cell::Cell::new(0),
+        }
+    }
+
+    fn rate(&self, events: u64) -> f64 {
+        events as f64 / self.started.elapsed().as_secs_f64().max(1e-3)
+    }
+
+    fn update(&self, position: u64, head: u64, events: u64) {
+        let message = format!("{events} events, {:.0} events/s", self.rate(events));
+        match &self.bar {
+            Some(bar) => {
+                bar.set_length(head.max(1));
+                bar.set_position(position.min(head));
+                bar.set_message(message);
+            }
+            None => {
+                let tenth = (position.min(head) * 10).checked_div(head).unwrap_or(10);
+                if tenth > self.tenths.get() {
+                    self.tenths.set(tenth);
+                    eprintln!("{}: {:>3}%, {message}", self.what, tenth * 10);
+                }
+            }
+        }
+    }
+
+    fn finish(&self, events: u64) {
+        if let Some(bar) = &self.bar {
+            bar.finish_with_message(format!(
+                "{events} events, {:.0} events/s",
+                self.rate(events)
+            ));
+        }
+    }
+}
+
 /// The file the read models and the token index keep their snapshots in.
 fn snapshot_store(config: &Config) -> anyhow::Result<SnapshotStore> {
     Ok(SnapshotStore::open(config.data.join("projections.db"))?)
@@ -477,36 +540,17 @@ async fn rebuild(config: Config) -> anyhow::Result<()> {
     let store = open_store(&config)?;
     let snapshots = snapshot_store(&config)?;
     let started = std::time::Instant::now();
-    let mut stderr = std::io::stderr();
     let mut replayed = 0u64;
+    let progress = Progress::new("rebuild");
     // Replay without a snapshot store, then write the snapshot: it replaces the old one only once
     // the replay is complete.
     let models: ReadModels = pinauth_projections::runner::rebuild(store.as_ref(), None, |p| {
         replayed = p.events;
-        let secs = started.elapsed().as_secs_f64().max(1e-3);
-        let rate = p.events as f64 / secs;
-        let done = if p.head == 0 {
-            1.0
-        } else {
-            p.position as f64 / p.head as f64
-        };
-        let eta = if done > 0.0 {
-            secs * (1.0 - done) / done
-        } else {
-            0.0
-        };
-        let _ = write!(
-            stderr,
-            "\rrebuild: {} events, {:.0} events/s, {:>3.0}%, ETA {:.0}s   ",
-            p.events,
-            rate,
-            done * 100.0,
-            eta
-        );
+        progress.update(p.position, p.head, p.events);
     })
     .await?;
+    progress.finish(replayed);
     let replay = started.elapsed().as_secs_f64();
-    eprintln!();
     let saving = std::time::Instant::now();
     snapshots.save(pinauth_projections::runner::SNAPSHOT, &models)?;
     println!(

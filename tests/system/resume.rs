@@ -54,6 +54,22 @@ async fn a_query_process_killed_mid_stream_resumes_to_what_a_rebuild_gives() {
     drop(snapshots);
     let out = run(&["projections", "rebuild", "--data", data.to_str().unwrap()]);
     assert!(out.contains("rebuilt the read models"), "{out}");
+    // Not on a terminal, progress is a few plain lines on stderr, ending at 100%.
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_pinauth"))
+        .args(["projections", "rebuild", "--data", data.to_str().unwrap()])
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("rebuild: "))
+        .collect();
+    assert!(
+        (1..=10).contains(&lines.len()) && lines.last().is_some_and(|l| l.contains("100%")),
+        "{stderr}"
+    );
+    assert!(!stderr.contains('\r'), "no redraws in a log: {stderr:?}");
     let rebuilt: pinauth_projections::ReadModels = SnapshotStore::open(data.join("projections.db"))
         .unwrap()
         .load(SNAPSHOT)
