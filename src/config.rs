@@ -44,10 +44,32 @@ pub struct Config {
     pub accounts: pinauth_command::app::AccountSettings,
     /// What each command process limits by itself: throttling per origin, message budgets.
     pub limits: pinauth_command::limits::LimitSettings,
+    /// How pinauth logs.
+    pub log: Log,
     /// The notifier.
     pub notify: Notify,
     /// `/metrics`.
     pub metrics: Metrics,
+}
+
+/// How pinauth logs: the `[log]` section.
+#[derive(Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct Log {
+    /// `text` (the default: readable lines) or `json` (one JSON object a line, for a log
+    /// pipeline). Also `PINAUTH_LOG__FORMAT`.
+    pub format: LogFormat,
+}
+
+/// The log's format.
+#[derive(Deserialize, Default, Clone, Copy, PartialEq, Eq, Debug)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Readable lines.
+    #[default]
+    Text,
+    /// One JSON object a line.
+    Json,
 }
 
 /// `/metrics` settings.
@@ -164,6 +186,7 @@ impl Default for Config {
             recovery: Default::default(),
             accounts: Default::default(),
             limits: Default::default(),
+            log: Log::default(),
             notify: Notify::default(),
             metrics: Metrics::default(),
         }

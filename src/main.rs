@@ -133,14 +133,18 @@ fn main() -> anyhow::Result<()> {
     // Before any file is created, SQLite's own included.
     files::private_umask();
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
+    let mut config = Config::load(cli.config.as_deref(), std::env::vars())?;
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
-    let mut config = Config::load(cli.config.as_deref(), std::env::vars())?;
+        .with_writer(std::io::stderr);
+    match config.log.format {
+        config::LogFormat::Json => logs.json().flatten_event(true).init(),
+        config::LogFormat::Text => logs
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+    }
     let place = |config: &mut Config, place: Place| {
         config.data = place.data.unwrap_or_else(|| config.data.clone());
         config.listen = place.listen.unwrap_or_else(|| config.listen.clone());

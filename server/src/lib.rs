@@ -131,25 +131,68 @@ fn follow<M: Model>(
     });
 }
 
+/// Every request, answered, then logged at info (`pinauth::http`): method, route template,
+/// status and latency. The route is the path with ids as `{uid}`, and only for a path that is an
+/// endpoint: a client's path or query (where LoginRadius puts tokens) never reaches the log.
 async fn entry(
     req: HttpRequest,
     payload: web::Payload,
     services: web::Data<Services>,
 ) -> HttpResponse {
+    let started = std::time::Instant::now();
+    let (response, matched) = answer(&req, payload, &services).await;
+    let route = match matched {
+        true => route_template(req.path()),
+        false => "unmatched".to_owned(),
+    };
+    tracing::info!(
+        target: "pinauth::http",
+        method = %req.method(),
+        route = %route,
+        status = response.status().as_u16(),
+        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+        "request"
+    );
+    response
+}
+
+/// `path` in lower case with every segment that is a UUID replaced by `{uid}`.
+fn route_template(path: &str) -> String {
+    path.trim_end_matches('/')
+        .split('/')
+        .map(|segment| match uuid::Uuid::try_parse(segment) {
+            Ok(_) => "{uid}".to_owned(),
+            Err(_) => segment.to_ascii_lowercase(),
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// The answer, and whether the path was one of the endpoints.
+async fn answer(
+    req: &HttpRequest,
+    payload: web::Payload,
+    services: &Services,
+) -> (HttpResponse, bool) {
     let body = match read_body(payload, services.max_body_bytes).await {
         Ok(body) => body,
-        Err(e) => return e.error_response(),
+        Err(e) => return (e.error_response(), false),
     };
     if let Some(command) = &services.command
-        && let Some(response) = pinauth_command::http::handle(command, &req, &body).await
+        && let Some(response) = pinauth_command::http::handle(command, req, &body).await
     {
-        return no_store(response);
+        return (no_store(response), true);
     }
     if let Some(query) = &services.query
-        && let Some(response) = pinauth_query::handle(query, &req).await
+        && let Some(response) = pinauth_query::handle(query, req).await
     {
-        return no_store(response);
+        return (no_store(response), true);
     }
+    let matched = matches!(req.path(), "/health/live" | "/health/ready" | "/metrics");
+    (fallback(req, services).await, matched)
+}
+
+async fn fallback(req: &HttpRequest, services: &Services) -> HttpResponse {
     match req.path() {
         "/health/live" => HttpResponse::Ok().json(serde_json::json!({ "status": "live" })),
         "/health/ready" if services.is_ready() => {
@@ -221,5 +264,25 @@ pub fn configure(services: Services) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
         cfg.app_data(web::Data::new(services))
             .default_service(web::to(entry));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn routes_are_logged_as_templates_without_ids() {
+        assert_eq!(
+            super::route_template(
+                "/Identity/v2/Manage/Account/6B4B23DE-42E5-4BBA-9024-7B0EA99DB371/pin/unlock/"
+            ),
+            "/identity/v2/manage/account/{uid}/pin/unlock"
+        );
+        assert_eq!(
+            super::route_template(
+                "/identity/v2/manage/account/6b4b23de42e54bba90247b0ea99db371/reauth/pin"
+            ),
+            "/identity/v2/manage/account/{uid}/reauth/pin"
+        );
+        assert_eq!(super::route_template("/health/live"), "/health/live");
     }
 }

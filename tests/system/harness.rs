@@ -33,6 +33,16 @@ fn test_env(cmd: &mut Command) {
 impl Process {
     /// `pinauth <role> --data <data> --listen 127.0.0.1:0`, waiting until it listens.
     pub fn start(role: &str, data: &Path, extra_env: &[(&str, &str)]) -> Self {
+        Self::start_with_stderr(role, data, extra_env, Stdio::inherit())
+    }
+
+    /// [`Process::start`] with its stderr (the log) sent to `stderr`.
+    pub fn start_with_stderr(
+        role: &str,
+        data: &Path,
+        extra_env: &[(&str, &str)],
+        stderr: Stdio,
+    ) -> Self {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_pinauth"));
         cmd.args([role, "--data"])
             .arg(data)
@@ -41,11 +51,7 @@ impl Process {
         for (k, v) in extra_env {
             cmd.env(k, v);
         }
-        let mut child = cmd
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
+        let mut child = cmd.stdout(Stdio::piped()).stderr(stderr).spawn().unwrap();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let (mut base, mut key) = (None, None);
         while base.is_none() || key.is_none() {

@@ -12,6 +12,7 @@ mod audit;
 mod files;
 mod gateway;
 mod kurrent;
+mod logs;
 mod notify;
 mod replicas;
 mod resume;
