@@ -201,7 +201,7 @@ async fn fallback(req: &HttpRequest, services: &Services) -> HttpResponse {
         "/health/ready" => {
             HttpResponse::ServiceUnavailable().json(serde_json::json!({ "status": "catching up" }))
         }
-        "/metrics" if !services.may_read_metrics(&req) => {
+        "/metrics" if !services.may_read_metrics(req) => {
             let mut response = ApiError::from(Catalog::MetricsTokenInvalid).error_response();
             response
                 .headers_mut()
@@ -210,7 +210,7 @@ async fn fallback(req: &HttpRequest, services: &Services) -> HttpResponse {
         }
         "/metrics" => HttpResponse::Ok()
             .content_type("text/plain; version=0.0.4")
-            .body(metrics(&services).await),
+            .body(metrics(services).await),
         _ => ApiError::not_found().error_response(),
     }
 }
