@@ -167,6 +167,9 @@ pub struct Store {
     pub max_event_bytes: usize,
     /// Embedded store only: how often other processes' writes are looked for.
     pub poll_interval_ms: u64,
+    /// KurrentDB only: how long an append whose outcome is unknown (a timeout, an election) is
+    /// retried, with the same event ids, before it answers 503.
+    pub append_retry_ms: u64,
 }
 
 impl Default for Config {
@@ -210,6 +213,7 @@ impl Default for Store {
             namespace: String::new(),
             max_event_bytes: pinauth_store::DEFAULT_MAX_EVENT_BYTES,
             poll_interval_ms: 5,
+            append_retry_ms: 10_000,
         }
     }
 }

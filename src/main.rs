@@ -260,6 +260,7 @@ fn open_store(config: &Config) -> anyhow::Result<Arc<dyn EventStore>> {
         let options = KurrentOptions {
             namespace: config.store.namespace.clone(),
             max_event_bytes: config.store.max_event_bytes,
+            append_retry: Duration::from_millis(config.store.append_retry_ms),
         };
         return Ok(Arc::new(KurrentStore::connect(url, options)?));
     }

@@ -86,6 +86,7 @@ struct Shared {
     drops: watch::Sender<u64>,
     unavailable: AtomicBool,
     failing_appends: AtomicU64,
+    timing_out_appends: AtomicU64,
     subscriptions_opened: AtomicU64,
 }
 
@@ -128,6 +129,7 @@ impl KurrentDouble {
             drops,
             unavailable: AtomicBool::new(false),
             failing_appends: AtomicU64::new(0),
+            timing_out_appends: AtomicU64::new(0),
             subscriptions_opened: AtomicU64::new(0),
         });
         let (stop, stopped) = oneshot::channel::<()>();
@@ -263,6 +265,14 @@ impl Faults {
         self.0.failing_appends.store(n, Ordering::Release);
     }
 
+    /// The next `n` appends are committed (when they succeed) and then answered `ABORTED`
+    /// "Operation timed out", as KurrentDB answers an append whose commit did not reach its
+    /// quorum in time (`StorageWriterService.cs`, `IndexWriter.CheckCommit`): the client cannot
+    /// tell whether it was written.
+    pub fn time_out_next_appends(&self, n: u64) {
+        self.0.timing_out_appends.store(n, Ordering::Release);
+    }
+
     /// Ends every live subscription with an `UNAVAILABLE` error, as a server restart would.
     pub fn drop_subscriptions(&self) {
         self.0.drops.send_modify(|g| *g += 1);
@@ -358,6 +368,14 @@ impl Streams for Service {
         if let append_resp::Result::Success(_) = &result {
             let len = self.shared.log().events.len();
             self.shared.head.send_replace(len);
+        }
+        let timed_out = self
+            .shared
+            .timing_out_appends
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+            .is_ok();
+        if timed_out {
+            return Err(Status::aborted("Operation timed out"));
         }
         Ok(Response::new(AppendResp {
             result: Some(result),

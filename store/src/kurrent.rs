@@ -37,6 +37,9 @@ pub struct KurrentOptions {
     pub namespace: String,
     /// Largest event accepted (type, data and metadata).
     pub max_event_bytes: usize,
+    /// How long an append whose outcome is unknown (a server timeout, no leader, the connection
+    /// lost) is retried with the same event ids before it answers `Unavailable` (default 10 s).
+    pub append_retry: std::time::Duration,
 }
 
 impl Default for KurrentOptions {
@@ -44,6 +47,7 @@ impl Default for KurrentOptions {
         Self {
             namespace: String::new(),
             max_event_bytes: crate::DEFAULT_MAX_EVENT_BYTES,
+            append_retry: std::time::Duration::from_secs(10),
         }
     }
 }
@@ -77,6 +81,7 @@ pub struct KurrentStore {
     client: Client,
     namespace: Arc<str>,
     max_event_bytes: usize,
+    append_retry: std::time::Duration,
 }
 
 impl KurrentStore {
@@ -98,6 +103,7 @@ impl KurrentStore {
             client,
             namespace: Arc::from(options.namespace),
             max_event_bytes: options.max_event_bytes,
+            append_retry: options.append_retry,
         })
     }
 
@@ -173,11 +179,33 @@ impl KurrentStore {
         };
         let data: Vec<EventData> = events.into_iter().map(event_data).collect();
         let options = AppendToStreamOptions::default().stream_state(state);
-        match self
-            .client
-            .append_to_stream(self.server_name(&stream), &options, data)
-            .await
-        {
+        // An append whose outcome is unknown is sent again with the same event ids: with an
+        // exact revision or `NoStream` the server writes it at most once and answers the retry
+        // as it answered the original. With `Any` or `StreamExists` it would write it twice, so
+        // those are not retried.
+        let retryable = matches!(
+            expected,
+            ExpectedRevision::NoStream | ExpectedRevision::Exact(_)
+        );
+        let deadline = std::time::Instant::now() + self.append_retry;
+        let mut pause = std::time::Duration::from_millis(25);
+        let answer = loop {
+            let answer = self
+                .client
+                .append_to_stream(self.server_name(&stream), &options, data.clone())
+                .await;
+            match answer {
+                Err(e)
+                    if retryable && outcome_unknown(&e) && std::time::Instant::now() < deadline =>
+                {
+                    tracing::warn!(error = %e, "an append's outcome is unknown: sending it again");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(std::time::Duration::from_secs(1));
+                }
+                other => break other,
+            }
+        };
+        match answer {
             Ok(written) => Ok(AppendResult {
                 next_revision: written.next_expected_version,
                 position: Position {
@@ -312,14 +340,29 @@ fn event_data(event: NewEvent) -> EventData {
 }
 
 fn store_error(e: kurrentdb::Error) -> StoreError {
+    match outcome_unknown(&e) {
+        true => StoreError::Unavailable(e.to_string()),
+        false => StoreError::Backend(e.to_string()),
+    }
+}
+
+/// Whether `e` leaves a call's outcome unknown and worth retrying: the server is out, not the
+/// leader, or timed out. A commit or prepare timeout comes back as `ABORTED` "Operation timed
+/// out", which the client passes through as an unmapped gRPC error; the append may have been
+/// written (KurrentDB's `StorageWriterService.cs`).
+fn outcome_unknown(e: &kurrentdb::Error) -> bool {
     use kurrentdb::Error as E;
     match e {
         E::ServerError(_)
         | E::NotLeaderException(_)
         | E::ConnectionClosed
         | E::GrpcConnectionError(_)
-        | E::DeadlineExceeded => StoreError::Unavailable(e.to_string()),
-        other => StoreError::Backend(other.to_string()),
+        | E::DeadlineExceeded => true,
+        E::Grpc { code, .. } => matches!(
+            code,
+            tonic::Code::Aborted | tonic::Code::Unavailable | tonic::Code::DeadlineExceeded
+        ),
+        _ => false,
     }
 }
 

@@ -310,3 +310,66 @@ fn a_bad_connection_string_is_refused_without_echoing_its_credentials() {
     pinauth_store::kurrent::check_url("kurrentdb://admin:changeit@a:2113,b:2113,c:2113").unwrap();
     pinauth_store::kurrent::check_url("esdb+discover://cluster.example:2113?tls=false").unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_append_the_server_timed_out_is_sent_again_and_written_once() {
+    let (store, double) = on_double().await;
+    let name = stream("account-timeout");
+    double.faults().time_out_next_appends(1);
+    let first = store
+        .append(name.clone(), ExpectedRevision::NoStream, vec![event("0")])
+        .await
+        .unwrap();
+    double.faults().time_out_next_appends(3);
+    let second = store
+        .append(
+            name.clone(),
+            ExpectedRevision::Exact(0),
+            vec![event("1"), event("2")],
+        )
+        .await
+        .unwrap();
+    assert_eq!((first.next_revision, second.next_revision), (0, 2));
+    assert_eq!(double.faults().event_count(), 3, "each written once");
+    let read = store.read_stream(name, 0, 10).await.unwrap();
+    assert_eq!(read.len(), 3);
+    assert!(second.position > first.position);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_its_retry_budget_a_timed_out_append_is_unavailable_not_a_backend_failure() {
+    let double = KurrentDouble::start().await.unwrap();
+    let options = KurrentOptions {
+        append_retry: Duration::from_millis(200),
+        ..KurrentOptions::default()
+    };
+    let store = KurrentStore::connect(&double.url(), options).unwrap();
+    let name = stream("account-timeout-budget");
+    double.faults().time_out_next_appends(1_000);
+    let err = store
+        .append(name.clone(), ExpectedRevision::NoStream, vec![event("0")])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+    assert_eq!(
+        double.faults().event_count(),
+        1,
+        "written once, whatever the answers said"
+    );
+    // `Any` is never sent again: a second write of it would be a second event.
+    let err = store
+        .append(
+            stream("account-any"),
+            ExpectedRevision::Any,
+            vec![event("0")],
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+    assert_eq!(double.faults().event_count(), 2);
+    double.faults().time_out_next_appends(0);
+    store
+        .append(name, ExpectedRevision::Exact(0), vec![event("1")])
+        .await
+        .unwrap();
+}
