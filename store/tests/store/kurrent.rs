@@ -136,8 +136,13 @@ async fn a_dropped_subscription_resumes_without_repeating_or_skipping() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unavailable_server_is_reported_as_unavailable_and_recovered_from() {
-    let (store, double) = on_double().await;
-    let store = Arc::new(store);
+    let double = KurrentDouble::start().await.unwrap();
+    // A short retry budget: an outage longer than it is reported, not waited out.
+    let options = KurrentOptions {
+        append_retry: Duration::from_millis(100),
+        ..KurrentOptions::default()
+    };
+    let store = Arc::new(KurrentStore::connect(&double.url(), options).unwrap());
     store
         .append(
             stream("account-u"),
@@ -372,4 +377,26 @@ async fn past_its_retry_budget_a_timed_out_append_is_unavailable_not_a_backend_f
         .append(name, ExpectedRevision::Exact(0), vec![event("1")])
         .await
         .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_append_during_a_short_outage_waits_it_out_within_the_retry_budget() {
+    let (store, double) = on_double().await;
+    let faults = double.faults();
+    faults.set_unavailable(true);
+    let back = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        faults.set_unavailable(false);
+    });
+    let written = store
+        .append(
+            stream("account-outage"),
+            ExpectedRevision::NoStream,
+            vec![event("0")],
+        )
+        .await
+        .unwrap();
+    back.await.unwrap();
+    assert_eq!(written.next_revision, 0);
+    assert_eq!(double.faults().event_count(), 1);
 }
