@@ -170,6 +170,9 @@ pub struct Store {
     /// KurrentDB only: how long an append whose outcome is unknown (a timeout, an election) is
     /// retried, with the same event ids, before it answers 503.
     pub append_retry_ms: u64,
+    /// KurrentDB only: how long a subscription keeps resubscribing through failures (an
+    /// election, a restart) before it reports an error.
+    pub resubscribe_ms: u64,
 }
 
 impl Default for Config {
@@ -214,6 +217,7 @@ impl Default for Store {
             max_event_bytes: pinauth_store::DEFAULT_MAX_EVENT_BYTES,
             poll_interval_ms: 5,
             append_retry_ms: 10_000,
+            resubscribe_ms: 30_000,
         }
     }
 }

@@ -261,6 +261,7 @@ fn open_store(config: &Config) -> anyhow::Result<Arc<dyn EventStore>> {
             namespace: config.store.namespace.clone(),
             max_event_bytes: config.store.max_event_bytes,
             append_retry: Duration::from_millis(config.store.append_retry_ms),
+            resubscribe_budget: Duration::from_millis(config.store.resubscribe_ms),
         };
         return Ok(Arc::new(KurrentStore::connect(url, options)?));
     }

@@ -9,8 +9,9 @@
 //!   includes it, so the adapter reads one more and drops what is not after the caller's position.
 //! - Subscriptions are filtered catch-up subscriptions to `$all`. The adapter resubscribes by
 //!   itself after a drop, from the last event or filter checkpoint it saw (commit and prepare
-//!   positions both kept), and reports an error only after [`RESUBSCRIBE_ATTEMPTS`] failures in a
-//!   row, after which a consumer may subscribe again.
+//!   positions both kept), and reports an error only once it has failed for
+//!   `KurrentOptions::resubscribe_budget` in a row (default 30 s: an election and the client's
+//!   rediscovery take longer than a few seconds), after which a consumer may subscribe again.
 //! - System streams (`$…`) are never seen. An optional namespace is prepended to every stream name
 //!   and stripped on the way back, so several deployments (or test runs) can share one database.
 
@@ -27,9 +28,6 @@ use kurrentdb::{
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Failed resubscriptions in a row before a subscription reports an error.
-pub const RESUBSCRIBE_ATTEMPTS: u32 = 8;
-
 /// Adapter settings beyond the connection string.
 #[derive(Clone, Debug)]
 pub struct KurrentOptions {
@@ -40,6 +38,9 @@ pub struct KurrentOptions {
     /// How long an append whose outcome is unknown (a server timeout, no leader, the connection
     /// lost) is retried with the same event ids before it answers `Unavailable` (default 10 s).
     pub append_retry: std::time::Duration,
+    /// How long a subscription keeps resubscribing through failures in a row before it reports
+    /// an error (default 30 s).
+    pub resubscribe_budget: std::time::Duration,
 }
 
 impl Default for KurrentOptions {
@@ -48,6 +49,7 @@ impl Default for KurrentOptions {
             namespace: String::new(),
             max_event_bytes: crate::DEFAULT_MAX_EVENT_BYTES,
             append_retry: std::time::Duration::from_secs(10),
+            resubscribe_budget: std::time::Duration::from_secs(30),
         }
     }
 }
@@ -82,6 +84,7 @@ pub struct KurrentStore {
     namespace: Arc<str>,
     max_event_bytes: usize,
     append_retry: std::time::Duration,
+    resubscribe_budget: std::time::Duration,
 }
 
 impl KurrentStore {
@@ -104,6 +107,7 @@ impl KurrentStore {
             namespace: Arc::from(options.namespace),
             max_event_bytes: options.max_event_bytes,
             append_retry: options.append_retry,
+            resubscribe_budget: options.resubscribe_budget,
         })
     }
 
@@ -406,6 +410,8 @@ impl EventStore for KurrentStore {
             after,
             live: None,
             failures: 0,
+            failing_since: None,
+            budget: self.resubscribe_budget,
         };
         Box::pin(futures_util::stream::unfold(state, Subscribing::next))
     }
@@ -513,6 +519,10 @@ struct Subscribing {
     after: Option<Position>,
     live: Option<kurrentdb::Subscription>,
     failures: u32,
+    /// When the failures in a row began.
+    failing_since: Option<std::time::Instant>,
+    /// How long they may last before the subscription reports an error.
+    budget: Duration,
 }
 
 impl Subscribing {
@@ -534,6 +544,7 @@ impl Subscribing {
             match live.next_subscription_event().await {
                 Ok(SubscriptionEvent::EventAppeared(event)) => {
                     self.failures = 0;
+                    self.failing_since = None;
                     let Some(event) = convert(&self.namespace, &event) else {
                         continue;
                     };
@@ -545,6 +556,7 @@ impl Subscribing {
                 }
                 Ok(SubscriptionEvent::Checkpoint(p)) => {
                     self.failures = 0;
+                    self.failing_since = None;
                     let p = Position {
                         commit: p.commit,
                         prepare: p.prepare,
@@ -554,13 +566,19 @@ impl Subscribing {
                 Ok(_) => {}
                 Err(e) => {
                     self.live = None;
-                    self.failures += 1;
-                    if self.failures >= RESUBSCRIBE_ATTEMPTS {
+                    self.failures = self.failures.saturating_add(1);
+                    let since = *self
+                        .failing_since
+                        .get_or_insert_with(std::time::Instant::now);
+                    if since.elapsed() >= self.budget {
                         self.failures = 0;
+                        self.failing_since = None;
                         return Some((Err(store_error(e)), self));
                     }
-                    let backoff = 25u64 << self.failures.min(6);
-                    tokio::time::sleep(Duration::from_millis(backoff)).await;
+                    tracing::debug!(error = %e, failures = self.failures, "resubscribing");
+                    let backoff = Duration::from_millis(25u64 << self.failures.min(6));
+                    let left = self.budget.saturating_sub(since.elapsed());
+                    tokio::time::sleep(backoff.min(left)).await;
                 }
             }
         }

@@ -186,15 +186,49 @@ async fn an_unavailable_server_is_reported_as_unavailable_and_recovered_from() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_subscription_reports_an_error_when_the_server_stays_away() {
-    let (store, double) = on_double().await;
+async fn a_subscription_reports_an_error_when_the_server_stays_away_past_its_budget() {
+    let double = KurrentDouble::start().await.unwrap();
+    let options = KurrentOptions {
+        resubscribe_budget: Duration::from_secs(2),
+        ..KurrentOptions::default()
+    };
+    let store = KurrentStore::connect(&double.url(), options).unwrap();
     let mut sub = store.subscribe_all(None, Filter::All);
     double.faults().set_unavailable(true);
+    let started = std::time::Instant::now();
     let got = tokio::time::timeout(Duration::from_secs(30), sub.next())
         .await
         .expect("the subscription gives up in time")
         .expect("an item");
     assert!(matches!(got, Err(StoreError::Unavailable(_))), "{got:?}");
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "not before its budget"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscription_rides_out_an_outage_longer_than_the_old_five_second_budget() {
+    let (store, double) = on_double().await;
+    let mut sub = store.subscribe_all(None, Filter::All);
+    let faults = double.faults();
+    faults.set_unavailable(true);
+    // The subscription keeps trying through the whole outage (6 s; it gave up after 4.75 s).
+    let outage = async {
+        tokio::time::sleep(Duration::from_secs(6)).await;
+        faults.set_unavailable(false);
+        store
+            .append(
+                stream("account-after"),
+                ExpectedRevision::NoStream,
+                vec![event("0")],
+            )
+            .await
+            .unwrap();
+    };
+    let (got, ()) = tokio::join!(next(&mut sub), outage);
+    assert_eq!(got.stream.as_str(), "account-after");
+    assert!(double.faults().subscriptions_opened() >= 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
