@@ -148,6 +148,7 @@ async fn answer(
                 .projection
                 .read(|m| m.token(&digest, TokenKind::Access, now))
                 .map_err(|p| problem(p, TokenKind::Access))?;
+            pinauth_wire::scope::note_account(entry.account);
             if let Endpoint::Profile = endpoint {
                 let profile = state
                     .projection

@@ -131,8 +131,8 @@ fn follow<M: Model>(
     });
 }
 
-/// Every request, answered, then logged at info (`pinauth::http`): method, route template,
-/// status and latency. The route is the path with ids as `{uid}`, and only for a path that is an
+/// Every request, answered, then logged at info (`pinauth::http`): its id (the correlation id of
+/// the events it writes), method, route template, status, latency and the account it acted on. The route is the path with ids as `{uid}`, and only for a path that is an
 /// endpoint: a client's path or query (where LoginRadius puts tokens) never reaches the log.
 async fn entry(
     req: HttpRequest,
@@ -140,17 +140,21 @@ async fn entry(
     services: web::Data<Services>,
 ) -> HttpResponse {
     let started = std::time::Instant::now();
-    let (response, matched) = answer(&req, payload, &services).await;
+    let request_id = uuid::Uuid::new_v4();
+    let ((response, matched), account) =
+        pinauth_wire::scope::scope(request_id, answer(&req, payload, &services)).await;
     let route = match matched {
         true => route_template(req.path()),
         false => "unmatched".to_owned(),
     };
     tracing::info!(
         target: "pinauth::http",
+        request_id = %request_id,
         method = %req.method(),
         route = %route,
         status = response.status().as_u16(),
         latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+        account = account.map(|a| a.to_string()),
         "request"
     );
     response

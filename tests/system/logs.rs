@@ -37,6 +37,7 @@ async fn json_logs_are_one_object_a_line_and_hold_no_secret() {
         )
         .await;
     let data_envelope = registered.ok()["Data"].clone();
+    let uid = data_envelope["Profile"]["Uid"].as_str().unwrap().to_owned();
     let mut secrets: Vec<String> = ["access_token", "refresh_token", "session_token"]
         .iter()
         .map(|k| data_envelope[*k].as_str().unwrap().to_owned())

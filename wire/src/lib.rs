@@ -5,6 +5,7 @@
 
 pub mod error;
 pub mod request;
+pub mod scope;
 pub mod views;
 
 pub use error::{ApiError, Catalog};

@@ -109,6 +109,7 @@ impl CommandService {
                 }
             }
         }
+        pinauth_wire::scope::note_account(id);
         let committed = self
             .inner
             .repository

@@ -75,6 +75,7 @@ impl CommandService {
         mut attempt: impl AsyncFnMut(&Account, Timestamp) -> Result<Decision, AppError>,
     ) -> Result<Committed, AppError> {
         let repository = &self.inner.repository;
+        pinauth_wire::scope::note_account(id);
         let origin = self.origin(ctx);
         let _turn = repository.turn(id).await;
         for round in 0..MAX_TRIES {

@@ -217,7 +217,9 @@ fn context(req: &HttpRequest, trust_forwarded_for: bool) -> RequestContext {
         .and_then(|v| v.to_str().ok())
         .map(|ua| ua.chars().take(256).collect());
     RequestContext {
-        request_id: Uuid::new_v4(),
+        // The request log's id when the entry runs the request in a scope: one id for the log
+        // line and the events' correlation id.
+        request_id: pinauth_wire::scope::id().unwrap_or_else(Uuid::new_v4),
         client_ip: forwarded
             .or_else(|| req.peer_addr().map(|a| a.ip()))
             .map(|ip| ip.to_string()),
