@@ -118,6 +118,36 @@ async fn json_logs_are_one_object_a_line_and_hold_no_secret() {
             .iter()
             .any(|r| r["route"] == "/identity/v2/auth/login/pin" && r["status"] == 200)
     );
+    // Each line names its request and the account it acted on; the request id is the
+    // correlation id of the events it wrote.
+    for route in [
+        "/identity/v2/auth/register",
+        "/identity/v2/auth/login/pin",
+        "/identity/v2/auth/access_token/validate",
+    ] {
+        let line = requests.iter().find(|r| r["route"] == route).unwrap();
+        assert_eq!(line["account"], uid.as_str(), "{line}");
+    }
+    let ids: Vec<&str> = requests
+        .iter()
+        .map(|r| r["request_id"].as_str().unwrap())
+        .collect();
+    let log = rusqlite::Connection::open(data.join("pinauth.db")).unwrap();
+    let correlations: Vec<String> = log
+        .prepare("SELECT metadata FROM events WHERE stream LIKE 'account-%'")
+        .unwrap()
+        .query_map([], |row| row.get::<_, Vec<u8>>(0))
+        .unwrap()
+        .map(|m| {
+            let meta: Value = serde_json::from_slice(&m.unwrap()).unwrap();
+            meta["correlation_id"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert!(!correlations.is_empty());
+    assert!(
+        correlations.iter().all(|c| ids.contains(&c.as_str())),
+        "{correlations:?} {ids:?}"
+    );
     for needle in secrets.iter().map(String::as_str).chain([
         email,
         "log.keeper",
