@@ -131,9 +131,11 @@ fn follow<M: Model>(
     });
 }
 
-/// Every request, answered, then logged at info (`pinauth::http`): its id (the correlation id of
-/// the events it writes), method, route template, status, latency and the account it acted on. The route is the path with ids as `{uid}`, and only for a path that is an
-/// endpoint: a client's path or query (where LoginRadius puts tokens) never reaches the log.
+/// Every request, answered, then logged at debug (`pinauth::http`;
+/// `RUST_LOG=info,pinauth::http=debug` shows them): its id (the correlation id of the events it
+/// writes), method, route template, status, latency and the account it acted on. The route is the
+/// path with ids as `{uid}`, and only for a path that is an endpoint: a client's path or query
+/// (where LoginRadius puts tokens) never reaches the log.
 async fn entry(
     req: HttpRequest,
     payload: web::Payload,
@@ -143,20 +145,24 @@ async fn entry(
     let request_id = uuid::Uuid::new_v4();
     let ((response, matched), account) =
         pinauth_wire::scope::scope(request_id, answer(&req, payload, &services)).await;
-    let route = match matched {
-        true => route_template(req.path()),
-        false => "unmatched".to_owned(),
-    };
-    tracing::info!(
-        target: "pinauth::http",
-        request_id = %request_id,
-        method = %req.method(),
-        route = %route,
-        status = response.status().as_u16(),
-        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
-        account = account.map(|a| a.to_string()),
-        "request"
-    );
+    if tracing::enabled!(target: "pinauth::http", tracing::Level::DEBUG) {
+        let route = match matched {
+            true => route_template(req.path()),
+            false => "unmatched".to_owned(),
+        };
+        // At debug, not info: a line per request on stderr cost the query service 24% of its
+        // validation rate (BENCHMARKS.md, seventh session).
+        tracing::debug!(
+            target: "pinauth::http",
+            request_id = %request_id,
+            method = %req.method(),
+            route = %route,
+            status = response.status().as_u16(),
+            latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+            account = account.map(|a| a.to_string()),
+            "request"
+        );
+    }
     response
 }
 
