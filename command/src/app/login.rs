@@ -27,7 +27,7 @@ impl CommandService {
         ctx: &RequestContext,
     ) -> Result<Done<Login>, AppError> {
         let at = self.now();
-        let origin = self.origin(ctx);
+        let origin = ctx.origin;
         let id = AccountId::from_uuid(Uuid::new_v4());
         let candidates = Candidates::draw(&self.inner.rng)?;
         let command = |password_hash, pin, security_answers| RegisterAccount {
@@ -139,7 +139,7 @@ impl CommandService {
             return Err(AppError::InvalidCredentials);
         };
         let candidates = Candidates::draw(&self.inner.rng)?;
-        let (origin, policy) = (self.origin(ctx), self.policy());
+        let (origin, policy) = (ctx.origin, self.policy());
         let reveal = self.inner.settings.recovery.reveal_unknown;
         // Timed from the account's turn: what an unknown identifier's request is padded to.
         let mut served: Option<Instant> = None;
@@ -193,7 +193,7 @@ impl CommandService {
             .account_of_token(session_token, TokenKind::PinSession)
             .await?;
         let candidates = Candidates::draw(&self.inner.rng)?;
-        let (origin, policy) = (self.origin(ctx), self.policy());
+        let (origin, policy) = (ctx.origin, self.policy());
         let committed = self
             .decide_and_commit(id, ctx, async |state: &Account, at| {
                 // The session token names the account already: a lock is told, as it is.

@@ -72,6 +72,9 @@ pub struct RequestContext {
     pub request_id: Uuid,
     /// The client's IP address.
     pub client_ip: Option<String>,
+    /// Its network, tagged ([`CommandService::origin_of`]): what smart lockout and the limits
+    /// count by. Computed once, where the context is made.
+    pub origin: Option<Origin>,
     /// The client's user agent (already truncated).
     pub user_agent: Option<String>,
 }
@@ -320,7 +323,7 @@ impl CommandService {
     /// Admits one more request that presents a secret or costs a hash or a message from the
     /// request's origin, or refuses it (429) before anything is hashed or read.
     pub fn admit(&self, ctx: &RequestContext) -> Result<(), AppError> {
-        if self.inner.limits.admit(self.origin(ctx).as_ref()) {
+        if self.inner.limits.admit(ctx.origin.as_ref()) {
             Ok(())
         } else {
             self.metrics().throttled();
@@ -328,9 +331,9 @@ impl CommandService {
         }
     }
 
-    /// The request's origin: its client's network, tagged.
-    fn origin(&self, ctx: &RequestContext) -> Option<Origin> {
-        self.inner.origins.of(ctx.client_ip.as_deref())
+    /// The origin of a client address: its network, tagged.
+    pub fn origin_of(&self, ip: std::net::IpAddr) -> Origin {
+        self.inner.origins.of_ip(ip)
     }
 
     /// The turn an unknown identifier's request takes: the one a known account's request takes

@@ -27,7 +27,7 @@ impl CommandService {
         let hasher = &self.inner.hasher;
         let mut verdicts = Verdicts::reserve(hasher)?;
         let mut new_pin = NewPin::new(new_pin);
-        let (origin, policy) = (self.origin(ctx), self.policy());
+        let (origin, policy) = (ctx.origin, self.policy());
         let committed = self
             .decide_and_commit(id, ctx, async |state: &Account, at| {
                 let guard = state.change_pin_guard(at, &access, origin.as_ref(), policy);
@@ -65,7 +65,7 @@ impl CommandService {
         let mut verdicts = Verdicts::reserve(hasher)?;
         let token =
             Token::generate(&self.inner.rng).map_err(|e| AppError::Corrupt(e.to_string()))?;
-        let (origin, policy) = (self.origin(ctx), self.policy());
+        let (origin, policy) = (ctx.origin, self.policy());
         let committed = self
             .decide_and_commit(id, ctx, async |state: &Account, at| {
                 // The access token names the account already: a lock is told, as it is.

@@ -236,7 +236,7 @@ impl CommandService {
             None => settings.default_reset_url.clone(),
         };
         let (kind, value) = identifier.lookup();
-        let origin = self.origin(ctx);
+        let origin = ctx.origin;
         let reveal = settings.reveal_unknown;
         let sms = matches!(channel, ForgotChannel::Sms { .. });
         let request_key = |familiar| RequestKey {
@@ -505,7 +505,7 @@ impl CommandService {
         };
         let presented = self.otp_digest(otp);
         let mut new_pin = NewPin::new(pin);
-        let (origin, policy) = (self.origin(ctx), self.policy());
+        let (origin, policy) = (ctx.origin, self.policy());
         let max_tries = policy.otp.max_tries;
         // Timed from the account's turn: what an unknown identifier's request is padded to.
         let mut served: Option<Instant> = None;
@@ -616,7 +616,7 @@ impl CommandService {
             return Err(answer);
         };
         let mut new_pin = NewPin::new(pin);
-        let (origin, policy) = (self.origin(ctx), self.policy());
+        let (origin, policy) = (ctx.origin, self.policy());
         let min_answers = self.inner.settings.recovery.min_security_answers;
         let flow = AttemptFlow::SecurityAnswer;
         // Timed from the account's turn: what an unknown identifier's request is padded to.
@@ -715,7 +715,7 @@ impl CommandService {
         let state = &loaded.state;
         let own = own_questions(state);
         let stranger = state
-            .standing(self.now(), self.origin(ctx).as_ref(), self.policy())
+            .standing(self.now(), ctx.origin.as_ref(), self.policy())
             .is_stranger();
         let shown = match stranger && !reveal {
             true => self.questions_shown(identifier, &own),

@@ -76,7 +76,7 @@ impl CommandService {
     ) -> Result<Committed, AppError> {
         let repository = &self.inner.repository;
         pinauth_wire::scope::note_account(id);
-        let origin = self.origin(ctx);
+        let origin = ctx.origin;
         let _turn = repository.turn(id).await;
         for round in 0..MAX_TRIES {
             let at = self.now();

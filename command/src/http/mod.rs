@@ -205,7 +205,8 @@ impl Call<'_> {
     }
 }
 
-fn context(req: &HttpRequest, trust_forwarded_for: bool) -> RequestContext {
+fn context(req: &HttpRequest, state: &ApiState) -> RequestContext {
+    let trust_forwarded_for = state.settings.trust_forwarded_for;
     let forwarded = trust_forwarded_for
         .then(|| req.headers().get("x-forwarded-for")?.to_str().ok())
         .flatten()
@@ -216,13 +217,13 @@ fn context(req: &HttpRequest, trust_forwarded_for: bool) -> RequestContext {
         .get("user-agent")
         .and_then(|v| v.to_str().ok())
         .map(|ua| ua.chars().take(256).collect());
+    let ip = forwarded.or_else(|| req.peer_addr().map(|a| a.ip()));
     RequestContext {
         // The request log's id when the entry runs the request in a scope: one id for the log
         // line and the events' correlation id.
         request_id: pinauth_wire::scope::id().unwrap_or_else(Uuid::new_v4),
-        client_ip: forwarded
-            .or_else(|| req.peer_addr().map(|a| a.ip()))
-            .map(|ip| ip.to_string()),
+        client_ip: ip.map(|ip| ip.to_string()),
+        origin: ip.map(|ip| state.service.origin_of(ip)),
         user_agent,
     }
 }
@@ -253,7 +254,7 @@ pub async fn handle(state: &ApiState, req: &HttpRequest, body: &[u8]) -> Option<
         req,
         query,
         body,
-        ctx: context(req, state.settings.trust_forwarded_for),
+        ctx: context(req, state),
     };
     Some(match handlers::run(endpoint, &call).await {
         Ok(reply) => reply.into_response(),
