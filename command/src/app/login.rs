@@ -132,10 +132,9 @@ impl CommandService {
         let mut verdicts = Verdicts::reserve(hasher)?;
         let (kind, value) = identifier.lookup();
         let Some(id) = self.inner.lookups.resolve(kind, value).await? else {
-            let _turn = self.unknown_turn(identifier).await;
-            let served = Instant::now();
+            let unknown = self.unknown_request(identifier, Flow::Login).await;
             verdicts.nothing(hasher, password).await?;
-            self.inner.padding.pad(Flow::Login, served).await;
+            unknown.finish().await;
             return Err(AppError::InvalidCredentials);
         };
         let candidates = Candidates::draw(&self.inner.rng)?;

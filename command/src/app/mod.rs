@@ -336,16 +336,22 @@ impl CommandService {
         self.inner.origins.of_ip(ip)
     }
 
-    /// The turn an unknown identifier's request takes: the one a known account's request takes
-    /// (held across its verification and append), keyed by the identifier instead, so that
-    /// parallel requests for one identifier queue alike whether it exists or not.
-    async fn unknown_turn(&self, identifier: &Identifier) -> tokio::sync::OwnedMutexGuard<()> {
+    /// Starts serving an unknown identifier's request of `flow` as a known account's would be:
+    /// it takes a turn (a known account's is held across its verification and append), keyed by
+    /// the identifier instead, so that parallel requests for one identifier queue alike whether it
+    /// exists or not; [`padding::Unknown::finish`] then pads it from that turn.
+    async fn unknown_request(
+        &self,
+        identifier: &Identifier,
+        flow: padding::Flow,
+    ) -> padding::Unknown<'_> {
         let (kind, value) = identifier.lookup();
         let tag = self.tag(kind.name(), value);
         let mut bytes = [0u8; 16];
         bytes.copy_from_slice(tag.as_bytes().get(..16).unwrap_or(&[0; 16]));
         let phantom = pinauth_domain::AccountId::from_uuid(Uuid::from_bytes(bytes));
-        self.inner.repository.turn(phantom).await
+        let turn = self.inner.repository.turn(phantom).await;
+        self.inner.padding.unknown(flow, turn)
     }
 
     /// A keyed tag of `value` for in-memory limits: no identifier or address is kept in the clear.

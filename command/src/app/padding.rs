@@ -23,6 +23,21 @@ pub(super) enum Flow {
     Answers,
 }
 
+/// An unknown identifier's request being served: its turn, and when it began.
+pub(super) struct Unknown<'a> {
+    padding: &'a Padding,
+    flow: Flow,
+    served: Instant,
+    _turn: tokio::sync::OwnedMutexGuard<()>,
+}
+
+impl Unknown<'_> {
+    /// Pads the request to a known one's usual time, then gives its turn back.
+    pub(super) async fn finish(self) {
+        self.padding.pad(self.flow, self.served).await;
+    }
+}
+
 /// A moving average of how long known requests take, per flow.
 #[derive(Default)]
 pub(super) struct Padding {
@@ -43,12 +58,26 @@ impl Padding {
         }
     }
 
+    /// An unknown request of `flow`, served from now, holding `turn`.
+    pub(super) fn unknown(
+        &self,
+        flow: Flow,
+        turn: tokio::sync::OwnedMutexGuard<()>,
+    ) -> Unknown<'_> {
+        Unknown {
+            padding: self,
+            flow,
+            served: Instant::now(),
+            _turn: turn,
+        }
+    }
+
     /// Waits until an unknown request of `flow`, served from `started` (its turn), has taken as
     /// long as a known one usually does.
     /// Tokio's timer wakes on millisecond ticks and a known request may take well under one, so
     /// the last millisecond is waited by yielding to other tasks rather than sleeping (a sleep
     /// alone made unknown forgot requests 2.5 times as slow as known ones).
-    pub(super) async fn pad(&self, flow: Flow, started: Instant) {
+    async fn pad(&self, flow: Flow, started: Instant) {
         let typical = {
             let micros = self.micros.lock().unwrap_or_else(|p| p.into_inner());
             Duration::from_micros(micros.get(flow as usize).copied().unwrap_or(0.0) as u64)

@@ -254,22 +254,17 @@ impl CommandService {
             if reveal {
                 return Err(AppError::UnknownIdentifier(kind));
             }
-            if let Some(spent) = spent {
-                self.suppressed(spent, None);
-                let _turn = self.unknown_turn(identifier).await;
-                let served = Instant::now();
-                self.inner.padding.pad(Flow::Forgot, served).await;
-                return Ok(Done {
-                    value: ForgotOutcome { challenge: None },
-                    position: None,
-                });
+            match spent {
+                Some(spent) => self.suppressed(spent, None),
+                None if !self.inner.limits.reset_request(&request_key(false)) => {
+                    return Err(AppError::ResetRateLimited);
+                }
+                None => {}
             }
-            if !self.inner.limits.reset_request(&request_key(false)) {
-                return Err(AppError::ResetRateLimited);
-            }
-            let _turn = self.unknown_turn(identifier).await;
-            let served = Instant::now();
-            self.inner.padding.pad(Flow::Forgot, served).await;
+            self.unknown_request(identifier, Flow::Forgot)
+                .await
+                .finish()
+                .await;
             return Ok(Done {
                 value: ForgotOutcome { challenge: None },
                 position: None,
@@ -498,9 +493,10 @@ impl CommandService {
             if reveal {
                 return Err(AppError::UnknownIdentifier(kind));
             }
-            let _turn = self.unknown_turn(identifier).await;
-            let served = Instant::now();
-            self.inner.padding.pad(Flow::Otp, served).await;
+            self.unknown_request(identifier, Flow::Otp)
+                .await
+                .finish()
+                .await;
             return Err(AppError::WrongOtp);
         };
         let presented = self.otp_digest(otp);
@@ -608,11 +604,10 @@ impl CommandService {
             if reveal {
                 return Err(AppError::UnknownIdentifier(kind));
             }
-            let _turn = self.unknown_turn(identifier).await;
-            let served = Instant::now();
+            let unknown = self.unknown_request(identifier, Flow::Answers).await;
             let decoys = self.decoy_questions(identifier);
             let answer = all_wrong(&mut verdicts, hasher, &decoys, answers).await?;
-            self.inner.padding.pad(Flow::Answers, served).await;
+            unknown.finish().await;
             return Err(answer);
         };
         let mut new_pin = NewPin::new(pin);
