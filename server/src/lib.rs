@@ -142,10 +142,10 @@ async fn entry(
     services: web::Data<Services>,
 ) -> HttpResponse {
     let started = std::time::Instant::now();
-    let request_id = uuid::Uuid::new_v4();
-    let ((response, matched), account) =
-        pinauth_wire::scope::scope(request_id, answer(&req, payload, &services)).await;
+    let ((response, matched), seen) =
+        pinauth_wire::scope::scope(answer(&req, payload, &services)).await;
     if tracing::enabled!(target: "pinauth::http", tracing::Level::DEBUG) {
+        let request_id = seen.id.unwrap_or_else(uuid::Uuid::new_v4);
         let route = match matched {
             true => route_template(req.path()),
             false => "unmatched".to_owned(),
@@ -159,7 +159,7 @@ async fn entry(
             route = %route,
             status = response.status().as_u16(),
             latency_ms = started.elapsed().as_secs_f64() * 1000.0,
-            account = account.map(|a| a.to_string()),
+            account = seen.account.map(|a| a.to_string()),
             "request"
         );
     }
