@@ -10,13 +10,18 @@
 //! - [`lookup`]: lookup streams are named `lookup-{kind}-{hex(HMAC-SHA256(lookup key, value))}`.
 //! - [`sealed`]: reset secrets are sealed for the notifier with ChaCha20-Poly1305, the challenge id
 //!   as associated data.
+//! - [`datakey`]: per-account data keys, wrapped for the key store, and personal data sealed
+//!   under them with ChaCha20-Poly1305, purpose and account id as associated data.
 //! - [`ct_eq`]: secrets presented by clients are compared in constant time.
 //!
-//! Synchronous, no I/O: a library of formats, not a service.
+//! Synchronous, no I/O: a library of formats, not a service; but for [`vault`], which joins the
+//! key store port to the data-key formats, so that every service seals and opens the same way.
 
+pub mod datakey;
 pub mod lookup;
 pub mod sealed;
 pub mod token;
+pub mod vault;
 
 use std::fmt;
 

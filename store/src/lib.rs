@@ -14,6 +14,7 @@
 //! [`kurrent::KurrentStore`] (KurrentDB/EventStoreDB, for clusters).
 
 mod append;
+pub mod keys;
 pub mod kurrent;
 pub mod memory;
 pub mod sqlite;

@@ -1,0 +1,209 @@
+//! Per-account data keys, and what is sealed under them: the formats behind crypto-shredding.
+//!
+//! - Each account has a 32-byte data key, drawn at random when the account first needs one. The
+//!   key store keeps it *wrapped*: nonce (12 bytes) ‖ ChaCha20-Poly1305 of the key ‖ tag, under
+//!   the service's wrapping key, with `"pinauth-datakey\0"` ‖ the account id's 16 bytes as
+//!   associated data. A copy of the key store alone opens nothing, and a wrapped key moved to
+//!   another account does not unwrap.
+//! - Personal data is sealed under the data key in the same layout, with the purpose (for example
+//!   [`PROFILE`]) ‖ the account id as associated data, so sealed bytes copied into another account
+//!   or another field do not open.
+//! - Erasing the account's key makes every value sealed under it unreadable; the sealed bytes stay
+//!   in the log, and anything computed over them (a chain hash) still verifies.
+//!
+//! Sealed values sit in stored events for as long as the log is kept: a change here must still open
+//! what was sealed before it (the tests open fixed vectors).
+
+use crate::RandomError;
+use crate::sealed::SealError;
+use pinauth_domain::{AccountId, Sealed};
+use ring::aead;
+use ring::rand::SecureRandom;
+use std::fmt;
+
+const NONCE_LEN: usize = 12;
+const WRAP_PURPOSE: &[u8] = b"pinauth-datakey\0";
+
+/// The purpose of a sealed profile (`ProfileUpdated.profile`).
+pub const PROFILE: &[u8] = b"pinauth-profile\0";
+
+/// The key that wraps data keys for the key store. Never printed.
+#[derive(Clone)]
+pub struct WrappingKey([u8; 32]);
+
+/// One account's data key, unwrapped. Never printed.
+#[derive(Clone)]
+pub struct DataKey([u8; 32]);
+
+impl fmt::Debug for WrappingKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("WrappingKey([redacted])")
+    }
+}
+
+impl fmt::Debug for DataKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("DataKey([redacted])")
+    }
+}
+
+fn cipher(key: &[u8; 32]) -> Option<aead::LessSafeKey> {
+    aead::UnboundKey::new(&aead::CHACHA20_POLY1305, key)
+        .ok()
+        .map(aead::LessSafeKey::new)
+}
+
+fn aad(purpose: &[u8], account: &AccountId) -> Vec<u8> {
+    let mut aad = Vec::with_capacity(purpose.len() + 16);
+    aad.extend_from_slice(purpose);
+    aad.extend_from_slice(account.as_uuid().as_bytes());
+    aad
+}
+
+fn seal_bytes(
+    key: &[u8; 32],
+    aad: &[u8],
+    plaintext: &[u8],
+    rng: &dyn SecureRandom,
+) -> Result<Vec<u8>, SealError> {
+    let cipher = cipher(key).ok_or(SealError::Encrypt)?;
+    let mut nonce = [0u8; NONCE_LEN];
+    rng.fill(&mut nonce).map_err(|_| RandomError)?;
+    let mut sealed = Vec::with_capacity(NONCE_LEN + plaintext.len() + aead::MAX_TAG_LEN);
+    sealed.extend_from_slice(&nonce);
+    sealed.extend_from_slice(plaintext);
+    let mut body = sealed.split_off(NONCE_LEN);
+    cipher
+        .seal_in_place_append_tag(
+            aead::Nonce::assume_unique_for_key(nonce),
+            aead::Aad::from(aad),
+            &mut body,
+        )
+        .map_err(|_| SealError::Encrypt)?;
+    sealed.extend_from_slice(&body);
+    Ok(sealed)
+}
+
+fn open_bytes(key: &[u8; 32], aad: &[u8], sealed: &[u8]) -> Option<Vec<u8>> {
+    let cipher = cipher(key)?;
+    let (nonce, ciphertext) = sealed.split_at_checked(NONCE_LEN)?;
+    let nonce = aead::Nonce::try_assume_unique_for_key(nonce).ok()?;
+    let mut buffer = ciphertext.to_vec();
+    let len = cipher
+        .open_in_place(nonce, aead::Aad::from(aad), &mut buffer)
+        .ok()?
+        .len();
+    buffer.truncate(len);
+    Some(buffer)
+}
+
+impl WrappingKey {
+    /// The wrapping key from its 32 bytes.
+    pub fn new(key: [u8; 32]) -> Self {
+        Self(key)
+    }
+
+    /// A fresh data key for `account`, wrapped: what the key store keeps.
+    pub fn new_data_key(
+        &self,
+        account: &AccountId,
+        rng: &dyn SecureRandom,
+    ) -> Result<Vec<u8>, SealError> {
+        let mut key = [0u8; 32];
+        rng.fill(&mut key).map_err(|_| RandomError)?;
+        seal_bytes(&self.0, &aad(WRAP_PURPOSE, account), &key, rng)
+    }
+
+    /// The data key of `account` from its wrapped form; `None` if it does not unwrap (another
+    /// wrapping key, another account, altered bytes).
+    pub fn unwrap(&self, account: &AccountId, wrapped: &[u8]) -> Option<DataKey> {
+        let key = open_bytes(&self.0, &aad(WRAP_PURPOSE, account), wrapped)?;
+        <[u8; 32]>::try_from(key.as_slice()).ok().map(DataKey)
+    }
+}
+
+impl DataKey {
+    /// Seals `plaintext` for `purpose` of `account`, with a fresh nonce.
+    pub fn seal(
+        &self,
+        account: &AccountId,
+        purpose: &[u8],
+        plaintext: &[u8],
+        rng: &dyn SecureRandom,
+    ) -> Result<Sealed, SealError> {
+        seal_bytes(&self.0, &aad(purpose, account), plaintext, rng).map(Sealed::from_bytes)
+    }
+
+    /// Opens what [`DataKey::seal`] sealed for `purpose` of `account`; `None` if it does not open.
+    pub fn open(&self, account: &AccountId, purpose: &[u8], sealed: &Sealed) -> Option<Vec<u8>> {
+        open_bytes(&self.0, &aad(purpose, account), sealed.as_bytes())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use ring::rand::SystemRandom;
+    use uuid::Uuid;
+
+    fn account(n: u128) -> AccountId {
+        AccountId::from_uuid(Uuid::from_u128(n))
+    }
+
+    #[test]
+    fn a_data_key_unwraps_for_its_account_only_and_seals_for_its_purpose_only() {
+        let rng = SystemRandom::new();
+        let wrapping = WrappingKey::new([3; 32]);
+        let wrapped = wrapping.new_data_key(&account(1), &rng).unwrap();
+        assert!(wrapping.unwrap(&account(2), &wrapped).is_none());
+        assert!(
+            WrappingKey::new([4; 32])
+                .unwrap(&account(1), &wrapped)
+                .is_none()
+        );
+        let key = wrapping.unwrap(&account(1), &wrapped).unwrap();
+        let sealed = key
+            .seal(&account(1), PROFILE, b"{\"FirstName\":\"Ada\"}", &rng)
+            .unwrap();
+        assert_eq!(
+            key.open(&account(1), PROFILE, &sealed).as_deref(),
+            Some(&b"{\"FirstName\":\"Ada\"}"[..])
+        );
+        assert!(key.open(&account(2), PROFILE, &sealed).is_none());
+        assert!(key.open(&account(1), b"other\0", &sealed).is_none());
+        let mut altered = sealed.as_bytes().to_vec();
+        altered[20] ^= 1;
+        assert!(
+            key.open(&account(1), PROFILE, &Sealed::from_bytes(altered))
+                .is_none()
+        );
+        let other = wrapping
+            .unwrap(
+                &account(1),
+                &wrapping.new_data_key(&account(1), &rng).unwrap(),
+            )
+            .unwrap();
+        assert!(other.open(&account(1), PROFILE, &sealed).is_none());
+    }
+
+    /// Fixed vectors: a wrapped key and a profile sealed under it by the first version must open
+    /// in every later one.
+    #[test]
+    fn what_was_sealed_before_still_opens() {
+        let wrapping = WrappingKey::new([7; 32]);
+        let wrapped = pinauth_domain::hex::decode(WRAPPED_V1).unwrap();
+        let key = wrapping
+            .unwrap(&account(9), &wrapped)
+            .expect("the wrapping format changed");
+        let sealed = Sealed::from_bytes(pinauth_domain::hex::decode(SEALED_V1).unwrap());
+        assert_eq!(
+            key.open(&account(9), PROFILE, &sealed).as_deref(),
+            Some(&br#"{"FirstName":"Ada"}"#[..]),
+            "the sealing format changed"
+        );
+    }
+
+    const WRAPPED_V1: &str = "a0a7425d964ceceb0976dcc01a564800b287f3cd1c61b7b644bba6ef4dd58a4070c598ea972e304fb525ccc9d7f27bb52d073f3cc005e7ddb3f1e7ea";
+    const SEALED_V1: &str = "a72b1a20dc160e9c1865e3c779cd71907997c09ac2e56d30aadb9e5519845af84766fa8eaa85c07311d7e92ca28644";
+}

@@ -1,0 +1,176 @@
+//! Sealing and opening an account's personal data: its data key from the key store (created on
+//! first use), unwrapped, then the formats of [`crate::datakey`].
+
+use crate::datakey::WrappingKey;
+use crate::sealed::SealError;
+use pinauth_domain::{AccountId, Sealed};
+use pinauth_store::StoreError;
+use pinauth_store::keys::CachedKeys;
+use ring::rand::SystemRandom;
+use std::fmt;
+
+/// The key store and the wrapping key, together.
+pub struct Vault {
+    keys: CachedKeys,
+    wrapping: WrappingKey,
+    rng: SystemRandom,
+}
+
+/// Why a value could not be sealed.
+#[derive(Debug)]
+pub enum VaultError {
+    /// The key store failed.
+    Store(StoreError),
+    /// The key store holds a key that does not unwrap (another wrapping key, altered bytes).
+    KeyDoesNotUnwrap,
+    /// No nonce or key: the random source failed; or the plaintext did not encrypt.
+    Seal(SealError),
+}
+
+impl fmt::Display for VaultError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Store(e) => write!(f, "the key store failed: {e}"),
+            Self::KeyDoesNotUnwrap => f.write_str("an account's data key does not unwrap"),
+            Self::Seal(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for VaultError {}
+
+/// What opening found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Opened {
+    /// The plaintext.
+    Plain(Vec<u8>),
+    /// The account's key is erased (or was never made): the value is unreadable for good.
+    Erased,
+    /// The value does not open under the account's key: altered, or sealed for another account
+    /// or purpose.
+    Invalid,
+}
+
+impl Vault {
+    /// A vault over `keys`, wrapping data keys under `wrapping`.
+    pub fn new(keys: CachedKeys, wrapping: WrappingKey) -> Self {
+        Self {
+            keys,
+            wrapping,
+            rng: SystemRandom::new(),
+        }
+    }
+
+    /// Seals `plaintext` for `purpose` of `account`, creating its data key if it has none.
+    pub async fn seal(
+        &self,
+        account: &AccountId,
+        purpose: &[u8],
+        plaintext: &[u8],
+    ) -> Result<Sealed, VaultError> {
+        let wrapped = match self
+            .keys
+            .get(*account.as_uuid())
+            .await
+            .map_err(VaultError::Store)?
+        {
+            Some(wrapped) => wrapped,
+            None => {
+                let fresh = self
+                    .wrapping
+                    .new_data_key(account, &self.rng)
+                    .map_err(VaultError::Seal)?;
+                self.keys
+                    .create(*account.as_uuid(), fresh)
+                    .await
+                    .map_err(VaultError::Store)?
+            }
+        };
+        let key = self
+            .wrapping
+            .unwrap(account, &wrapped)
+            .ok_or(VaultError::KeyDoesNotUnwrap)?;
+        key.seal(account, purpose, plaintext, &self.rng)
+            .map_err(VaultError::Seal)
+    }
+
+    /// Opens what [`Vault::seal`] sealed for `purpose` of `account`.
+    pub async fn open(
+        &self,
+        account: &AccountId,
+        purpose: &[u8],
+        sealed: &Sealed,
+    ) -> Result<Opened, StoreError> {
+        let Some(wrapped) = self.keys.get(*account.as_uuid()).await? else {
+            return Ok(Opened::Erased);
+        };
+        let Some(key) = self.wrapping.unwrap(account, &wrapped) else {
+            tracing::error!(%account, "the account's data key does not unwrap: is the wrapping key the one it was made with?");
+            return Ok(Opened::Invalid);
+        };
+        Ok(match key.open(account, purpose, sealed) {
+            Some(plain) => Opened::Plain(plain),
+            None => Opened::Invalid,
+        })
+    }
+
+    /// Erases the data key of `account`: everything sealed under it is unreadable from now on.
+    pub async fn erase(&self, account: &AccountId) -> Result<(), StoreError> {
+        self.keys.erase(*account.as_uuid()).await
+    }
+
+    /// Forgets a cached key that another process erased.
+    pub fn forget(&self, account: &AccountId) {
+        self.keys.forget(*account.as_uuid());
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::datakey::PROFILE;
+    use pinauth_store::keys::MemoryKeyStore;
+    use std::sync::Arc;
+
+    #[tokio::test]
+    async fn a_sealed_value_opens_until_its_account_key_is_erased() {
+        let store = Arc::new(MemoryKeyStore::default());
+        let vault = Vault::new(CachedKeys::new(store.clone(), 8), WrappingKey::new([1; 32]));
+        let a = AccountId::from_uuid(uuid::Uuid::from_u128(1));
+        let b = AccountId::from_uuid(uuid::Uuid::from_u128(2));
+        let sealed = vault.seal(&a, PROFILE, b"ada").await.unwrap();
+        let again = vault.seal(&a, PROFILE, b"ada").await.unwrap();
+        assert_ne!(sealed, again);
+        assert_eq!(
+            vault.open(&a, PROFILE, &sealed).await.unwrap(),
+            Opened::Plain(b"ada".to_vec())
+        );
+        assert_eq!(
+            vault.open(&a, PROFILE, &again).await.unwrap(),
+            Opened::Plain(b"ada".to_vec())
+        );
+        // Another account's key exists but does not open it.
+        vault.seal(&b, PROFILE, b"bob").await.unwrap();
+        assert_eq!(
+            vault.open(&b, PROFILE, &sealed).await.unwrap(),
+            Opened::Invalid
+        );
+        // Another process (no cache) opens it through the store.
+        let other = Vault::new(CachedKeys::new(store, 8), WrappingKey::new([1; 32]));
+        assert_eq!(
+            other.open(&a, PROFILE, &sealed).await.unwrap(),
+            Opened::Plain(b"ada".to_vec())
+        );
+        vault.erase(&a).await.unwrap();
+        other.forget(&a);
+        assert_eq!(
+            vault.open(&a, PROFILE, &sealed).await.unwrap(),
+            Opened::Erased
+        );
+        assert_eq!(
+            other.open(&a, PROFILE, &sealed).await.unwrap(),
+            Opened::Erased
+        );
+    }
+}

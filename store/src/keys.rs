@@ -1,0 +1,402 @@
+//! The key store: one data key per account, kept outside the event log so that erasing it makes
+//! the account's sealed personal data unreadable (crypto-shredding) while its events stay.
+//!
+//! The store keeps opaque bytes (the data key wrapped under the service's wrapping key, by
+//! `pinauth_contract::datakey`) and knows nothing of them, like the event store. Adapters:
+//! - [`SqliteKeyStore`]: the embedded default, a file of its own in the data folder, with
+//!   `secure_delete` on and a rollback journal, so an erased key is overwritten in the file and
+//!   lingers in no write-ahead log;
+//! - [`LogKeyStore`]: a stream `datakey-{uuid}` per account in an event store every replica
+//!   shares (KurrentDB deployments); its erasure is a tombstone, physical after a scavenge;
+//! - [`MemoryKeyStore`], for tests.
+//!
+//! [`CachedKeys`] keeps the keys read lately in memory: the query side opens a profile on every
+//! profile request.
+
+use crate::{BoxFuture, EventStore, ExpectedRevision, NewEvent, StoreError, StreamName};
+use rusqlite::{Connection, OptionalExtension};
+use std::collections::HashMap;
+use std::num::NonZeroUsize;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use uuid::Uuid;
+
+/// The key store port: a wrapped data key per account id.
+pub trait KeyStore: Send + Sync + 'static {
+    /// Keeps `wrapped` as the key of `account` unless it has one; answers the key kept (the one
+    /// given, or the earlier one: the first writer wins, so concurrent creators agree).
+    fn create(&self, account: Uuid, wrapped: Vec<u8>)
+    -> BoxFuture<'_, Result<Vec<u8>, StoreError>>;
+
+    /// The key of `account`; `None` when it never had one or it was erased.
+    fn get(&self, account: Uuid) -> BoxFuture<'_, Result<Option<Vec<u8>>, StoreError>>;
+
+    /// Erases the key of `account`, for good; erasing a missing key is not an error.
+    fn erase(&self, account: Uuid) -> BoxFuture<'_, Result<(), StoreError>>;
+}
+
+/// Keys in memory, for tests.
+#[derive(Default)]
+pub struct MemoryKeyStore {
+    keys: Mutex<HashMap<Uuid, Vec<u8>>>,
+}
+
+impl MemoryKeyStore {
+    fn keys(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, Vec<u8>>> {
+        self.keys.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl KeyStore for MemoryKeyStore {
+    fn create(
+        &self,
+        account: Uuid,
+        wrapped: Vec<u8>,
+    ) -> BoxFuture<'_, Result<Vec<u8>, StoreError>> {
+        let kept = self.keys().entry(account).or_insert(wrapped).clone();
+        Box::pin(async move { Ok(kept) })
+    }
+
+    fn get(&self, account: Uuid) -> BoxFuture<'_, Result<Option<Vec<u8>>, StoreError>> {
+        let kept = self.keys().get(&account).cloned();
+        Box::pin(async move { Ok(kept) })
+    }
+
+    fn erase(&self, account: Uuid) -> BoxFuture<'_, Result<(), StoreError>> {
+        self.keys().remove(&account);
+        Box::pin(async { Ok(()) })
+    }
+}
+
+/// Keys in a SQLite file of their own (`datakeys.db` in the data folder).
+pub struct SqliteKeyStore {
+    path: PathBuf,
+    conn: Arc<Mutex<Connection>>,
+}
+
+fn backend(error: rusqlite::Error) -> StoreError {
+    StoreError::Backend(error.to_string())
+}
+
+impl SqliteKeyStore {
+    /// Opens (or creates) the key file at `path`.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let path = path.as_ref().to_path_buf();
+        let conn = Connection::open(&path).map_err(backend)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(backend)?;
+        // A deleted row's bytes are overwritten with zeros, and the rollback journal that held
+        // the page before the delete is removed when the transaction ends: no copy of an erased
+        // key stays in the file or beside it (a WAL would keep old pages until a checkpoint).
+        conn.pragma_update(None, "secure_delete", true)
+            .map_err(backend)?;
+        let _: String = conn
+            .query_row("PRAGMA journal_mode=DELETE", [], |row| row.get(0))
+            .map_err(backend)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(backend)?;
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS data_keys (
+                account BLOB PRIMARY KEY NOT NULL,
+                wrapped BLOB NOT NULL
+            ) WITHOUT ROWID;",
+        )
+        .map_err(backend)?;
+        Ok(Self {
+            path,
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    /// The file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn with<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> BoxFuture<'_, Result<T, StoreError>> {
+        let conn = Arc::clone(&self.conn);
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || {
+                let mut conn = conn.lock().unwrap_or_else(|p| p.into_inner());
+                work(&mut conn).map_err(backend)
+            })
+            .await
+            .map_err(|e| StoreError::Backend(e.to_string()))?
+        })
+    }
+}
+
+impl KeyStore for SqliteKeyStore {
+    fn create(
+        &self,
+        account: Uuid,
+        wrapped: Vec<u8>,
+    ) -> BoxFuture<'_, Result<Vec<u8>, StoreError>> {
+        self.with(move |conn| {
+            let tx = conn.transaction()?;
+            tx.execute(
+                "INSERT INTO data_keys (account, wrapped) VALUES (?1, ?2)
+                 ON CONFLICT (account) DO NOTHING",
+                rusqlite::params![account.as_bytes(), wrapped],
+            )?;
+            let kept: Vec<u8> = tx.query_row(
+                "SELECT wrapped FROM data_keys WHERE account = ?1",
+                [account.as_bytes()],
+                |row| row.get(0),
+            )?;
+            tx.commit()?;
+            Ok(kept)
+        })
+    }
+
+    fn get(&self, account: Uuid) -> BoxFuture<'_, Result<Option<Vec<u8>>, StoreError>> {
+        self.with(move |conn| {
+            conn.query_row(
+                "SELECT wrapped FROM data_keys WHERE account = ?1",
+                [account.as_bytes()],
+                |row| row.get(0),
+            )
+            .optional()
+        })
+    }
+
+    fn erase(&self, account: Uuid) -> BoxFuture<'_, Result<(), StoreError>> {
+        self.with(move |conn| {
+            conn.execute(
+                "DELETE FROM data_keys WHERE account = ?1",
+                [account.as_bytes()],
+            )?;
+            Ok(())
+        })
+    }
+}
+
+/// The event type of a key stream's one event.
+pub const DATA_KEY_CREATED: &str = "DataKeyCreated";
+
+/// Keys in an event store that every replica shares: stream `datakey-{uuid}`, one
+/// `DataKeyCreated` event holding the wrapped key in hex, created with `NoStream` (so the first
+/// writer wins). The read side's subscriptions filter on `account-` and never see these streams.
+///
+/// Erasure needs the store to delete a stream for good (KurrentDB's tombstone, then a scavenge
+/// to reclaim the bytes), which the event store port does not offer yet: [`KeyStore::erase`]
+/// answers [`StoreError::Backend`] here.
+pub struct LogKeyStore {
+    store: Arc<dyn EventStore>,
+}
+
+impl LogKeyStore {
+    /// Keys in `store`.
+    pub fn new(store: Arc<dyn EventStore>) -> Self {
+        Self { store }
+    }
+
+    fn stream(account: Uuid) -> Result<StreamName, StoreError> {
+        StreamName::parse(&format!("datakey-{}", account.simple()))
+    }
+
+    async fn read(&self, account: Uuid) -> Result<Option<Vec<u8>>, StoreError> {
+        let events = self.store.read_stream(Self::stream(account)?, 0, 1).await?;
+        let Some(event) = events.first() else {
+            return Ok(None);
+        };
+        let hex: KeyRecord = serde_json::from_slice(&event.data)
+            .map_err(|e| StoreError::Backend(format!("a data key record does not decode: {e}")))?;
+        decode_hex(&hex.wrapped)
+            .map(Some)
+            .ok_or_else(|| StoreError::Backend("a data key record is not hex".into()))
+    }
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct KeyRecord {
+    wrapped: String,
+}
+
+fn encode_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn decode_hex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+impl KeyStore for LogKeyStore {
+    fn create(
+        &self,
+        account: Uuid,
+        wrapped: Vec<u8>,
+    ) -> BoxFuture<'_, Result<Vec<u8>, StoreError>> {
+        Box::pin(async move {
+            let record = serde_json::to_vec(&KeyRecord {
+                wrapped: encode_hex(&wrapped),
+            })
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
+            let event = NewEvent {
+                // Random, not derived from the account: two creators with different keys must
+                // conflict (NoStream), not pass for a retry of one append.
+                id: Uuid::new_v4(),
+                event_type: DATA_KEY_CREATED.to_owned(),
+                data: record,
+                metadata: b"{}".to_vec(),
+            };
+            match self
+                .store
+                .append(
+                    Self::stream(account)?,
+                    ExpectedRevision::NoStream,
+                    vec![event],
+                )
+                .await
+            {
+                Ok(_) => Ok(wrapped),
+                Err(StoreError::WrongExpectedRevision { .. }) => self
+                    .read(account)
+                    .await?
+                    .ok_or_else(|| StoreError::Backend("the data key stream is empty".into())),
+                Err(other) => Err(other),
+            }
+        })
+    }
+
+    fn get(&self, account: Uuid) -> BoxFuture<'_, Result<Option<Vec<u8>>, StoreError>> {
+        Box::pin(self.read(account))
+    }
+
+    fn erase(&self, _account: Uuid) -> BoxFuture<'_, Result<(), StoreError>> {
+        // Needs a hard delete of the key stream (KurrentDB's tombstone), which the event store
+        // port does not offer yet: account deletion is issue 17.
+        Box::pin(async {
+            Err(StoreError::Backend(
+                "erasing a data key kept in the event store is not supported yet".into(),
+            ))
+        })
+    }
+}
+
+/// A key store with the keys read lately kept in memory (at most `capacity`, least recently used
+/// evicted). An erasure here forgets the key at once; other processes forget it when they see the
+/// account's deletion.
+pub struct CachedKeys {
+    store: Arc<dyn KeyStore>,
+    cache: Mutex<lru::LruCache<Uuid, Arc<[u8]>>>,
+}
+
+impl CachedKeys {
+    /// `store`, with up to `capacity` keys kept in memory.
+    pub fn new(store: Arc<dyn KeyStore>, capacity: usize) -> Self {
+        let capacity = NonZeroUsize::new(capacity).unwrap_or(NonZeroUsize::MIN);
+        Self {
+            store,
+            cache: Mutex::new(lru::LruCache::new(capacity)),
+        }
+    }
+
+    fn cache(&self) -> std::sync::MutexGuard<'_, lru::LruCache<Uuid, Arc<[u8]>>> {
+        self.cache.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The key of `account`, creating it with `wrapped` if it has none.
+    pub async fn create(&self, account: Uuid, wrapped: Vec<u8>) -> Result<Arc<[u8]>, StoreError> {
+        if let Some(kept) = self.cache().get(&account) {
+            return Ok(Arc::clone(kept));
+        }
+        let kept: Arc<[u8]> = self.store.create(account, wrapped).await?.into();
+        self.cache().put(account, Arc::clone(&kept));
+        Ok(kept)
+    }
+
+    /// The key of `account`, if it has one.
+    pub async fn get(&self, account: Uuid) -> Result<Option<Arc<[u8]>>, StoreError> {
+        if let Some(kept) = self.cache().get(&account) {
+            return Ok(Some(Arc::clone(kept)));
+        }
+        let Some(kept) = self.store.get(account).await? else {
+            return Ok(None);
+        };
+        let kept: Arc<[u8]> = kept.into();
+        self.cache().put(account, Arc::clone(&kept));
+        Ok(Some(kept))
+    }
+
+    /// Erases the key of `account` here and in the store.
+    pub async fn erase(&self, account: Uuid) -> Result<(), StoreError> {
+        self.cache().pop(&account);
+        self.store.erase(account).await
+    }
+
+    /// Forgets the cached key of `account` (another process erased it).
+    pub fn forget(&self, account: Uuid) {
+        self.cache().pop(&account);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::memory::MemoryStore;
+
+    async fn behaves(store: &dyn KeyStore) {
+        let a = Uuid::new_v4();
+        let b = Uuid::new_v4();
+        assert_eq!(store.get(a).await.unwrap(), None);
+        assert_eq!(store.create(a, vec![1, 2, 3]).await.unwrap(), vec![1, 2, 3]);
+        // The first writer wins.
+        assert_eq!(store.create(a, vec![9]).await.unwrap(), vec![1, 2, 3]);
+        assert_eq!(store.get(a).await.unwrap(), Some(vec![1, 2, 3]));
+        assert_eq!(store.create(b, vec![4]).await.unwrap(), vec![4]);
+        assert_eq!(store.get(b).await.unwrap(), Some(vec![4]));
+    }
+
+    #[tokio::test]
+    async fn every_adapter_keeps_the_first_key_per_account() {
+        behaves(&MemoryKeyStore::default()).await;
+        let dir = tempfile::tempdir().unwrap();
+        behaves(&SqliteKeyStore::open(dir.path().join("datakeys.db")).unwrap()).await;
+        behaves(&LogKeyStore::new(Arc::new(MemoryStore::new()))).await;
+    }
+
+    #[tokio::test]
+    async fn an_erased_sqlite_key_leaves_no_byte_of_it_in_the_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteKeyStore::open(dir.path().join("datakeys.db")).unwrap();
+        let marker = b"erase-me-0123456789abcdef-erase-me".to_vec();
+        let account = Uuid::new_v4();
+        store.create(account, marker.clone()).await.unwrap();
+        for _ in 0..50 {
+            store.create(Uuid::new_v4(), vec![7; 48]).await.unwrap();
+        }
+        store.erase(account).await.unwrap();
+        assert_eq!(store.get(account).await.unwrap(), None);
+        store.erase(account).await.unwrap();
+        drop(store);
+        for entry in std::fs::read_dir(dir.path()).unwrap() {
+            let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+            assert!(
+                !bytes.windows(marker.len()).any(|w| w == marker),
+                "an erased key is still in the folder"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn the_cache_answers_without_the_store_and_forgets_what_is_erased() {
+        let store = Arc::new(MemoryKeyStore::default());
+        let cached = CachedKeys::new(store.clone(), 2);
+        let a = Uuid::new_v4();
+        assert_eq!(&*cached.create(a, vec![1]).await.unwrap(), &[1]);
+        store.keys().remove(&a);
+        assert_eq!(cached.get(a).await.unwrap().as_deref(), Some(&[1][..]));
+        cached.erase(a).await.unwrap();
+        assert_eq!(cached.get(a).await.unwrap(), None);
+    }
+}
