@@ -276,6 +276,22 @@ fn open_store(config: &Config) -> anyhow::Result<Arc<dyn EventStore>> {
     )?))
 }
 
+/// Where the accounts' data keys are kept: beside the embedded log in `datakeys.db`, or, with
+/// KurrentDB, in its `datakey-{uuid}` streams that every replica shares.
+fn key_store(
+    config: &Config,
+    store: &Arc<dyn EventStore>,
+) -> anyhow::Result<Arc<dyn pinauth_store::keys::KeyStore>> {
+    use pinauth_store::keys::{LogKeyStore, SqliteKeyStore};
+    if config.store.url.is_some() {
+        return Ok(Arc::new(LogKeyStore::new(store.clone())));
+    }
+    Ok(Arc::new(
+        SqliteKeyStore::open(config.data.join("datakeys.db"))
+            .context("cannot open the data-key store")?,
+    ))
+}
+
 fn credentials(config: &Config) -> anyhow::Result<(Credentials, bool)> {
     match (&config.api_key, &config.api_secret) {
         (Some(api_key), Some(api_secret)) => Ok((
@@ -346,8 +362,12 @@ fn command_state(
     };
     let snapshots = snapshot_store(config).context("cannot open the token-index snapshot")?;
     let routes = Projection::<TokenRoutes>::new(store.clone(), Some(snapshots));
+    let stores = pinauth_command::app::Stores {
+        data_keys: key_store(config, &store)?,
+        events: store,
+    };
     let service = CommandService::new(
-        store,
+        stores,
         settings,
         hasher,
         lookups,
@@ -414,10 +434,15 @@ fn query_state(
         api_secret: credentials.api_secret.clone(),
         max_wait: Duration::from_millis(config.projections.max_wait_ms),
     };
+    let vault = pinauth_contract::vault::Vault::new(
+        pinauth_store::keys::CachedKeys::new(key_store(config, &store)?, config.accounts.cached),
+        keys(config)?.wrapping_key(),
+    );
     Ok(QueryState {
         projection: Projection::<ReadModels>::new(store, Some(snapshots)),
         settings: Arc::new(settings),
         now: Arc::new(|| SystemClock.now()),
+        vault: Arc::new(vault),
     })
 }
 

@@ -114,6 +114,19 @@ impl Keys {
         hmac::Key::new(hmac::HMAC_SHA256, derived.as_ref())
     }
 
+    /// The key that wraps the accounts' data keys in the key store, derived from the lookup key
+    /// (so no new key is needed in an existing `keys.toml`). Rotating the lookup key must rewrap
+    /// every data key.
+    pub fn wrapping_key(&self) -> pinauth_contract::datakey::WrappingKey {
+        let derived = hmac::sign(
+            &hmac::Key::new(hmac::HMAC_SHA256, &self.lookup),
+            b"pinauth data-key wrapping v1",
+        );
+        let mut key = [0u8; 32];
+        key.copy_from_slice(derived.as_ref());
+        pinauth_contract::datakey::WrappingKey::new(key)
+    }
+
     /// The notifier's sealing key bytes.
     pub fn notifier_key(&self) -> &[u8; 32] {
         &self.notifier

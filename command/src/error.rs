@@ -70,6 +70,10 @@ pub enum AppError {
     /// Optimistic concurrency kept failing: too many writers on one account.
     #[error("too much contention on one account")]
     Contention,
+    /// Personal data could not be sealed: the random source failed, or the account's data key
+    /// does not unwrap (the wrapping key is not the one it was made with).
+    #[error("personal data could not be sealed: {0}")]
+    Sealing(String),
     /// A stored event could not be read back.
     #[error("a stored event is unreadable: {0}")]
     Corrupt(String),

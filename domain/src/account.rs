@@ -17,7 +17,7 @@
 use crate::command::*;
 use crate::error::DomainError;
 use crate::event::*;
-use crate::ids::{AccountId, ChallengeId, Digest, Origin, SecretHash};
+use crate::ids::{AccountId, ChallengeId, Digest, Origin, Sealed, SecretHash};
 use crate::lockout::{FailureOutcome, Lock, Lockout, Standing};
 use crate::policy::Policy;
 use crate::time::Timestamp;
@@ -122,6 +122,9 @@ pub struct Account {
     /// tokens unless one may have expired: replaying a stream is linear in its events.
     #[serde(default)]
     next_expiry: Option<Timestamp>,
+    /// The profile fields, sealed under the account's data key, as last set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    profile_fields: Option<Sealed>,
 }
 
 impl Challenge {
@@ -135,6 +138,11 @@ impl Challenge {
 }
 
 impl Account {
+    /// The profile fields, sealed under the account's data key; `None` when none were ever set.
+    pub fn profile_fields(&self) -> Option<&Sealed> {
+        self.profile_fields.as_ref()
+    }
+
     /// The state after `events`, from nothing.
     pub fn from_events<'a>(events: impl IntoIterator<Item = &'a Event>) -> Self {
         events.into_iter().fold(Self::default(), evolve)
@@ -459,6 +467,9 @@ pub fn decide(
                 security_answers: c.security_answers,
                 origin: c.origin,
             })];
+            if let Some(profile) = c.profile {
+                events.push(event(EventKind::ProfileUpdated { profile }));
+            }
             let pin_set = match c.pin {
                 PinChoice::Given(pin_hash) => {
                     events.push(event(EventKind::PinSet {
@@ -547,6 +558,15 @@ pub fn decide(
                     })])
                 }
             }
+        }
+        Command::UpdateProfile(c) => {
+            state.profile()?;
+            if let ProfileEditor::Holder { access_token } = c.by {
+                state.token(at, TokenKind::Access, &access_token)?;
+            }
+            Ok(vec![event(EventKind::ProfileUpdated {
+                profile: c.profile,
+            })])
         }
         Command::SkipPin(c) => {
             state.profile()?;
@@ -872,6 +892,7 @@ pub fn evolve(mut state: Account, event: &Event) -> Account {
             set_pin(&mut state, pin_hash, at);
         }
         EventKind::PinSkipped => state.pin.skipped_at = Some(at),
+        EventKind::ProfileUpdated { profile } => state.profile_fields = Some(profile.clone()),
         EventKind::SessionStarted {
             method,
             access,

@@ -56,6 +56,8 @@ pub struct RegisterAccount {
     pub pin_auth_token: Digest,
     /// Where the request came from (`None`: no address known, a stranger).
     pub origin: Option<Origin>,
+    /// The profile fields given, sealed under the account's data key.
+    pub profile: Option<Sealed>,
 }
 
 /// The password was verified: start a session, or ask for the PIN first.
@@ -271,6 +273,29 @@ pub struct ResetPinViaSecurityAnswer {
     pub origin: Option<Origin>,
 }
 
+/// Who changes a profile.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProfileEditor {
+    /// Its holder, with this access token.
+    Holder {
+        /// The access token presented.
+        access_token: Digest,
+    },
+    /// The app's backend, with the app secret.
+    App,
+}
+
+/// Replace the profile fields (the command layer merged the update into the fields it opened).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UpdateProfile {
+    /// Now.
+    pub at: Timestamp,
+    /// Who.
+    pub by: ProfileEditor,
+    /// Every profile field after the update, sealed under the account's data key.
+    pub profile: Sealed,
+}
+
 /// An administrator clears the lock.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct UnlockPin {
@@ -317,6 +342,8 @@ pub enum Command {
     UseReauthToken(UseReauthToken),
     /// See [`RevokeRefreshToken`].
     RevokeRefreshToken(RevokeRefreshToken),
+    /// See [`UpdateProfile`].
+    UpdateProfile(UpdateProfile),
 }
 
 impl Command {
@@ -341,6 +368,7 @@ impl Command {
             Self::ReauthenticateWithPin(c) => c.at,
             Self::UseReauthToken(c) => c.at,
             Self::RevokeRefreshToken(c) => c.at,
+            Self::UpdateProfile(c) => c.at,
         }
     }
 }

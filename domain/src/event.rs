@@ -201,6 +201,12 @@ pub enum EventKind {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         origin: Option<Origin>,
     },
+    /// The profile fields (names, birth date, custom fields, ...) were set: all of them, sealed
+    /// under the account's data key (personal data: erasing the key makes them unreadable).
+    ProfileUpdated {
+        /// The fields, sealed.
+        profile: Sealed,
+    },
     /// A PIN was set where there was none.
     PinSet {
         /// argon2id of the PIN.
@@ -430,6 +436,7 @@ impl EventKind {
     pub fn event_type(&self) -> &'static str {
         match self {
             Self::AccountRegistered { .. } => "AccountRegistered",
+            Self::ProfileUpdated { .. } => "ProfileUpdated",
             Self::PinSet { .. } => "PinSet",
             Self::PinSkipped => "PinSkipped",
             Self::SessionStarted { .. } => "SessionStarted",

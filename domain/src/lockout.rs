@@ -274,6 +274,7 @@ impl Lockout {
             }
             EventKind::PinUnlocked | EventKind::PinReset { .. } => self.clear(),
             EventKind::AccountRegistered { .. }
+            | EventKind::ProfileUpdated { .. }
             | EventKind::PinSet { .. }
             | EventKind::PinSkipped
             | EventKind::AccessTokensRevoked { .. }

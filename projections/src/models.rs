@@ -124,6 +124,7 @@ impl ReadModels {
                 view.pin_changed_at = Some(at);
             }
             EventKind::PinSkipped => view.pin_skipped_at = Some(at),
+            EventKind::ProfileUpdated { profile } => view.profile = Some(profile.clone()),
             EventKind::SessionStarted { .. } | EventKind::AccessTokenRefreshed { .. } => {
                 for (kind, token) in event.kind.ended_tokens() {
                     if let Some(kind) = IndexedKind::of(kind) {

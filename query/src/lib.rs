@@ -7,11 +7,14 @@
 //! it, boundedly, and fails clearly when the read side is behind.
 
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
+use pinauth_contract::datakey::PROFILE;
 use pinauth_contract::token::Token;
+use pinauth_contract::vault::{Opened, Vault};
 use pinauth_domain::{AccountId, Timestamp, TokenKind};
 use pinauth_projections::Projection;
 use pinauth_projections::models::{AccountView, Attempt, LockoutView, TokenProblem};
 use pinauth_wire::error::{token_expired, token_invalid};
+use pinauth_wire::profile::{ProfileFields, Selection};
 use pinauth_wire::request::{
     Query, access_token, check_api_key, check_api_secret, header, route_path,
 };
@@ -43,6 +46,8 @@ pub struct QueryState {
     pub settings: Arc<QuerySettings>,
     /// The clock.
     pub now: Now,
+    /// Opens the accounts' profile fields.
+    pub vault: Arc<Vault>,
 }
 
 /// A successful answer: the token checks, asked most, are written without a JSON tree.
@@ -73,6 +78,8 @@ enum Endpoint {
     Profile,
     ValidateSessionToken,
     Lockout(AccountId),
+    /// `GET /manage/account/{uid}`: LoginRadius's Account Profiles by UID.
+    AccountProfile(AccountId),
     LockedAccounts,
     Attempts(AccountId),
 }
@@ -89,11 +96,12 @@ fn route(method: &str, path: &str) -> Option<Endpoint> {
         "/identity/v2/manage/account/pin/lockouts" => Endpoint::LockedAccounts,
         _ => {
             let rest = path.strip_prefix("/identity/v2/manage/account/")?;
-            let (uid, what) = rest.split_once('/')?;
+            let (uid, what) = rest.split_once('/').unwrap_or((rest, ""));
             let id = AccountId::from_uuid(uuid::Uuid::try_parse(uid).ok()?);
             match what {
                 "pin/lockout" => Endpoint::Lockout(id),
                 "pin/attempts" => Endpoint::Attempts(id),
+                "" => Endpoint::AccountProfile(id),
                 _ => return None,
             }
         }
@@ -137,6 +145,7 @@ async fn answer(
 ) -> Result<Answer, ApiError> {
     let query = Query::parse(req.query_string());
     check_api_key(&query, &state.settings.api_key)?;
+    let selection = Selection::parse(query.get("fields"))?;
     let now = (state.now)();
     match endpoint {
         Endpoint::ValidateAccessToken | Endpoint::AccessTokenInfo | Endpoint::Profile => {
@@ -150,11 +159,9 @@ async fn answer(
                 .map_err(|p| problem(p, TokenKind::Access))?;
             pinauth_wire::scope::note_account(entry.account);
             if let Endpoint::Profile = endpoint {
-                let profile = state
-                    .projection
-                    .read(|m| m.account(&entry.account).and_then(|a| profile(a, now)));
-                return profile
-                    .map(Answer::Json)
+                return profile(state, &entry.account, now)
+                    .await?
+                    .map(|p| Answer::Json(selection.apply(&p)))
                     .ok_or_else(|| token_invalid(TokenKind::Access));
             }
             if let Endpoint::AccessTokenInfo = endpoint {
@@ -192,6 +199,14 @@ async fn answer(
                 .ok_or(Catalog::UidNotFound)?;
             Ok(Answer::Json(lockout_json(&view)))
         }
+        Endpoint::AccountProfile(id) => {
+            check_api_secret(req, &state.settings.api_secret)?;
+            read_your_writes(state, req).await?;
+            profile(state, &id, now)
+                .await?
+                .map(|p| Answer::Json(selection.apply(&p)))
+                .ok_or_else(|| Catalog::UidNotFound.into())
+        }
         Endpoint::LockedAccounts => {
             check_api_secret(req, &state.settings.api_secret)?;
             read_your_writes(state, req).await?;
@@ -214,7 +229,42 @@ async fn answer(
     }
 }
 
-fn profile(view: &AccountView, now: Timestamp) -> Option<Value> {
+/// The profile of account `id` as the read models know it, its fields opened; `None` when the
+/// account is not registered.
+async fn profile(
+    state: &QueryState,
+    id: &AccountId,
+    now: Timestamp,
+) -> Result<Option<Value>, ApiError> {
+    let sealed = state.projection.read(|m| {
+        m.account(id)
+            .filter(|v| v.registration().is_some())
+            .map(|v| v.profile().cloned())
+    });
+    let Some(sealed) = sealed else {
+        return Ok(None);
+    };
+    let fields = match &sealed {
+        None => ProfileFields::new(),
+        Some(sealed) => match state.vault.open(id, PROFILE, sealed).await {
+            Ok(Opened::Plain(json)) => ProfileFields::from_json(&json).unwrap_or_default(),
+            Ok(Opened::Erased) => ProfileFields::new(),
+            Ok(Opened::Invalid) => {
+                tracing::error!(account = %id, "a sealed profile does not open under its account's key");
+                ProfileFields::new()
+            }
+            Err(error) => {
+                tracing::warn!(%error, "the key store cannot be read");
+                return Err(Catalog::Unavailable.into());
+            }
+        },
+    };
+    Ok(state
+        .projection
+        .read(|m| m.account(id).and_then(|v| profile_of(v, &fields, now))))
+}
+
+fn profile_of(view: &AccountView, fields: &ProfileFields, now: Timestamp) -> Option<Value> {
     let registration = view.registration()?;
     Some(views::profile_of(&views::ProfileFacts {
         account_id: view.id(),
@@ -226,6 +276,7 @@ fn profile(view: &AccountView, now: Timestamp) -> Option<Value> {
         pin_changed_at: view.pin_changed_at(),
         locked: view.lockout().lock_at(now).is_some(),
         registered_at: registration.registered_at,
+        fields,
     }))
 }
 

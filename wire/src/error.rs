@@ -192,6 +192,12 @@ catalog! {
         /// 938: a management call names a uid no account has.
         UidNotFound = 403, 938, "User does not exist",
             "The user's account does not exist, please use a valid user.";
+        /// 968: a `BirthDate` that is not a date, or is in the future.
+        BirthDateInvalid = 400, 968, "The date is invalid or has an invalid format",
+            "The provided birth date either is in the future or has an invalid format, please use the valid date and date format (mm/dd/yyyy).";
+        /// 993: a `CustomFields` entry that is not a flat string of at most 1000 characters.
+        CustomFieldInvalid = 403, 993, "Custom field is invalid",
+            "This custom field is invalid, please use a correct or valid custom field.";
         /// 1044: the account's stream already holds a registration.
         AlreadyRegistered = 403, 1044, "This account ID is already registered with your site",
             "The account already exists.";

@@ -4,6 +4,7 @@
 //! names.
 
 pub mod error;
+pub mod profile;
 pub mod request;
 pub mod scope;
 pub mod views;

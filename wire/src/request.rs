@@ -87,6 +87,14 @@ impl Body {
             .filter(|v| !v.is_null())
     }
 
+    /// The value of `name`, in any case, `null` included (for updates, where `null` clears).
+    pub fn raw(&self, name: &str) -> Option<&Value> {
+        self.0
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
+    }
+
     /// A string field, bounded in length; other types are refused.
     pub fn string(&self, name: &str) -> Result<Option<String>, ApiError> {
         self.get(name).map(|v| string_of(name, v)).transpose()

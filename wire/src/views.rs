@@ -1,6 +1,7 @@
 //! Response bodies in LoginRadius's shapes. A successful body never contains a `Description` key
 //! (the Java SDK treats one as an error).
 
+use crate::profile::ProfileFields;
 use pinauth_domain::{Account, AccountId, Email, Phone, Timestamp, Username};
 use serde_json::{Map, Value, json};
 
@@ -29,10 +30,13 @@ pub struct ProfileFacts<'a> {
     pub locked: bool,
     /// When it was registered.
     pub registered_at: Timestamp,
+    /// Its profile fields, opened.
+    pub fields: &'a ProfileFields,
 }
 
-/// The profile LoginRadius returns, with the `PIN` block but never a hash.
-pub fn profile(account: &Account, now: Timestamp) -> Value {
+/// The profile LoginRadius returns, with the `PIN` block but never a hash, and the account's
+/// profile `fields` (opened by the caller).
+pub fn profile(account: &Account, fields: &ProfileFields, now: Timestamp) -> Value {
     let Ok(p) = account.profile() else {
         return Value::Null;
     };
@@ -47,6 +51,7 @@ pub fn profile(account: &Account, now: Timestamp) -> Value {
         pin_changed_at: pin.last_changed_at,
         locked: account.lockout().lock_at(now).is_some(),
         registered_at: p.registered_at,
+        fields,
     })
 }
 
@@ -56,7 +61,7 @@ pub const PIN_SET: &str = "********";
 
 /// The profile LoginRadius returns, from its facts.
 pub fn profile_of(p: &ProfileFacts<'_>) -> Value {
-    json!({
+    let mut profile = json!({
         "ID": p.account_id.to_string(),
         "Uid": p.account_id.to_string(),
         "Email": p.email.map(|e| json!([{ "Type": "Primary", "Value": e.as_str() }])),
@@ -71,7 +76,11 @@ pub fn profile_of(p: &ProfileFacts<'_>) -> Value {
         "IsLoginLocked": p.locked,
         "LoginLockedType": if p.locked { "Suspend" } else { "None" },
         "CreatedDate": p.registered_at.to_rfc3339(),
-    })
+    });
+    if let Value::Object(map) = &mut profile {
+        p.fields.write_into(map);
+    }
+    profile
 }
 
 /// A token as handed out: its text and when it expires.
@@ -88,11 +97,10 @@ pub fn envelope(
     access: TokenView<'_>,
     refresh: TokenView<'_>,
     session: Option<TokenView<'_>>,
-    account: &Account,
-    now: Timestamp,
+    profile: Value,
 ) -> Value {
     let mut body = Map::new();
-    body.insert("Profile".into(), profile(account, now));
+    body.insert("Profile".into(), profile);
     body.insert(
         "access_token".into(),
         Value::String(access.token.to_owned()),

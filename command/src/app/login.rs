@@ -15,6 +15,7 @@ use pinauth_domain::{
     LogInWithPin, NewTokens, Pin, PinChoice, RegisterAccount, SecretHash, SecurityAnswerHash,
     SetPin, SetPinVia, TokenKind, decide,
 };
+use pinauth_wire::profile::ProfileFields;
 use ring::rand::SystemRandom;
 use std::time::Instant;
 use uuid::Uuid;
@@ -30,7 +31,7 @@ impl CommandService {
         let origin = ctx.origin;
         let id = AccountId::from_uuid(Uuid::new_v4());
         let candidates = Candidates::draw(&self.inner.rng)?;
-        let command = |password_hash, pin, security_answers| RegisterAccount {
+        let command = |password_hash, pin, security_answers, profile| RegisterAccount {
             at,
             account_id: id,
             email: reg.email.clone(),
@@ -42,6 +43,7 @@ impl CommandService {
             tokens: candidates.new_tokens(),
             pin_auth_token: candidates.pin_auth.digest(),
             origin,
+            profile,
         };
         // Refuse what the policy refuses before spending hashes on it.
         let placeholder = SecretHash::from_phc(String::new());
@@ -52,7 +54,7 @@ impl CommandService {
         };
         decide(
             &Account::default(),
-            Command::RegisterAccount(command(placeholder, pin_placeholder, vec![])),
+            Command::RegisterAccount(command(placeholder, pin_placeholder, vec![], None)),
             self.policy(),
         )?;
 
@@ -74,9 +76,17 @@ impl CommandService {
                 answer_hash: self.inner.hasher.hash(answer).await?,
             });
         }
+        let mut fields = ProfileFields::new();
+        fields.apply(&reg.profile);
+        // The data key is made here, before the account exists: a registration that fails from
+        // now on leaves a key that nothing was sealed under, harmless like an orphan lookup.
+        let profile = match fields.is_empty() {
+            true => None,
+            false => Some(self.seal_profile(&id, &fields).await?),
+        };
         let events = decide(
             &Account::default(),
-            Command::RegisterAccount(command(password_hash, pin, answers)),
+            Command::RegisterAccount(command(password_hash, pin, answers, profile)),
             self.policy(),
         )?;
 

@@ -36,6 +36,7 @@ mod admin;
 mod login;
 mod padding;
 mod pin;
+mod profile;
 mod recovery;
 mod repository;
 mod reset_url;
@@ -43,6 +44,7 @@ mod retry;
 mod tokens;
 mod verdicts;
 
+pub use profile::ProfileEditor;
 pub use recovery::{ForgotChannel, ForgotOutcome, IssuedForApp, RecoverySettings, ResetSecret};
 pub use reset_url::{AllowedResetUrl, InvalidAllowedResetUrl};
 
@@ -135,6 +137,8 @@ pub struct Registration {
     pub pin: PinInput,
     /// Security answers by question (answers already normalized).
     pub answers: Vec<(QuestionId, Plaintext)>,
+    /// Profile fields given.
+    pub profile: pinauth_wire::profile::ProfileUpdate,
 }
 
 /// A token handed out, with its expiry.
@@ -251,14 +255,25 @@ struct Inner {
     origins: OriginTags,
     /// Tags identifiers and destinations for the limits and the decoy questions.
     tags: ring::hmac::Key,
+    /// Seals and opens the accounts' personal data under their data keys.
+    vault: pinauth_contract::vault::Vault,
+}
+
+/// Where the command service keeps what it writes.
+#[derive(Clone)]
+pub struct Stores {
+    /// The event log.
+    pub events: Arc<dyn EventStore>,
+    /// The accounts' data keys (see `pinauth_store::keys`).
+    pub data_keys: Arc<dyn pinauth_store::keys::KeyStore>,
 }
 
 impl CommandService {
-    /// The service over `store`. `routes` routes presented tokens to their accounts: it catches
+    /// The service over `stores`. `routes` routes presented tokens to their accounts: it catches
     /// up by itself on a miss, and whoever runs the service may also keep it following the log
     /// ([`Projection::run`]) so that misses are rare.
     pub fn new(
-        store: Arc<dyn EventStore>,
+        stores: Stores,
         settings: AppSettings,
         hasher: Hasher,
         lookups: Lookups,
@@ -270,12 +285,13 @@ impl CommandService {
             .map(|json| crate::crypto::sha256(&json).to_hex())
             .unwrap_or_default();
         let repository = repository::Repository::new(
-            store,
+            stores.events,
             settings.cached_accounts,
             settings.snapshot_every,
             fingerprint.get(..16).unwrap_or_default().to_owned(),
         );
         let limits = Limits::new(&settings.limits, &settings.policy.recovery, clock.clone());
+        let settings_cached_keys = settings.cached_accounts;
         Self {
             inner: Arc::new(Inner {
                 repository,
@@ -291,6 +307,10 @@ impl CommandService {
                 otp_key: keys.otp_key(),
                 sealing_key: SealingKey(*keys.notifier_key()),
                 padding: padding::Padding::default(),
+                vault: pinauth_contract::vault::Vault::new(
+                    pinauth_store::keys::CachedKeys::new(stores.data_keys, settings_cached_keys),
+                    keys.wrapping_key(),
+                ),
             }),
         }
     }

@@ -48,6 +48,10 @@ pub fn api_error(e: AppError) -> ApiError {
         AppError::UnknownIdentifier(LookupKind::Email) => Catalog::EmailNotFound.into(),
         AppError::UnknownIdentifier(LookupKind::Username) => Catalog::UsernameNotFound.into(),
         AppError::UnknownIdentifier(LookupKind::Phone) => Catalog::PhoneNotFound.into(),
+        AppError::Sealing(error) => {
+            tracing::error!(%error, "sealing failure");
+            Catalog::Internal.into()
+        }
         AppError::Corrupt(error) => {
             tracing::error!(%error, "unreadable stored event");
             Catalog::Internal.into()

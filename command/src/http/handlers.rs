@@ -2,10 +2,12 @@
 
 use super::{Call, Reply, views};
 use crate::app::{ForgotChannel, ResetSecret};
-use crate::app::{Identifier, PinInput, Registration};
+use crate::app::{Identifier, Login, PinInput, ProfileEditor, Registration};
 use crate::crypto::Plaintext;
+use crate::error::AppError;
 use actix_web::http::Method;
 use pinauth_domain::{Email, IdentifierKind, Phone, Pin, QuestionId, Username};
+use pinauth_wire::profile::ProfileUpdate;
 use pinauth_wire::{ApiError, Catalog};
 
 /// The command service's endpoints.
@@ -20,6 +22,7 @@ pub enum Endpoint {
     InvalidateAccessToken,
     RefreshAccessToken,
     UpdateAccount,
+    ManageUpdateAccount(pinauth_domain::AccountId),
     Forgot(IdentifierKind),
     ResetByOtp(IdentifierKind),
     ResetByToken,
@@ -83,12 +86,17 @@ pub fn route(method: &Method, path: &str) -> Option<Endpoint> {
             SecurityQuestions(IdentifierKind::Phone)
         }
         ("PUT", p) => {
-            let uid = p
-                .strip_prefix("/identity/v2/manage/account/")?
-                .strip_suffix("/pin/unlock")?;
-            UnlockPin(pinauth_domain::AccountId::from_uuid(
-                uuid::Uuid::try_parse(uid).ok()?,
-            ))
+            let rest = p.strip_prefix("/identity/v2/manage/account/")?;
+            let (uid, unlock) = match rest.strip_suffix("/pin/unlock") {
+                Some(uid) => (uid, true),
+                None => (rest, false),
+            };
+            let id = pinauth_domain::AccountId::from_uuid(uuid::Uuid::try_parse(uid).ok()?);
+            if unlock {
+                UnlockPin(id)
+            } else {
+                ManageUpdateAccount(id)
+            }
         }
         ("POST", p) if p.starts_with("/identity/v2/manage/account/emailtoken/") => {
             MultipurposeEmailToken(p.ends_with("/emailtoken/forgotpin"))
@@ -121,6 +129,7 @@ impl Endpoint {
                 | Self::InvalidateAccessToken
                 | Self::RefreshAccessToken
                 | Self::UnlockPin(_)
+                | Self::ManageUpdateAccount(_)
                 | Self::ValidateReauth(_)
                 | Self::GenerateSott
                 | Self::RevokeRefreshToken
@@ -148,6 +157,7 @@ pub async fn run(endpoint: Endpoint, call: &Call<'_>) -> Result<Reply, ApiError>
         Endpoint::InvalidateAccessToken => invalidate_access_token(call).await,
         Endpoint::RefreshAccessToken => refresh_access_token(call).await,
         Endpoint::UpdateAccount => update_account(call).await,
+        Endpoint::ManageUpdateAccount(account) => manage_update_account(call, account).await,
         Endpoint::Forgot(kind) => forgot(call, kind).await,
         Endpoint::ResetByOtp(kind) => reset_by_otp(call, kind).await,
         Endpoint::ResetByToken => reset_by_token(call).await,
@@ -243,6 +253,20 @@ pub fn normalize_answer(answer: &str) -> String {
     answer.trim().to_lowercase()
 }
 
+/// The envelope of a login, its profile with the account's fields and the `fields` selection.
+async fn login_answer(call: &Call<'_>, login: &Login) -> Result<serde_json::Value, ApiError> {
+    let profile = match login {
+        Login::Session { account, .. } => call.profile_view(account).await?,
+        Login::PinSetupRequired { .. } => serde_json::Value::Null,
+    };
+    views::login(login, profile)
+}
+
+/// `nullsupport=true`: a `null` field in an update clears it.
+fn null_support(call: &Call<'_>) -> Result<bool, ApiError> {
+    call.query.flag("nullsupport")
+}
+
 async fn register(call: &Call<'_>) -> Result<Reply, ApiError> {
     if let Some(verifier) = call.sott() {
         let sott = call
@@ -267,6 +291,7 @@ async fn register(call: &Call<'_>) -> Result<Reply, ApiError> {
     .map(|p| phone_of(&p))
     .transpose()?;
     let password = password_of(call, &body)?;
+    let profile = ProfileUpdate::parse(&body, false, call.service().now())?;
     let pin = match body.object("PINInfo")? {
         None => PinInput::Absent,
         Some(info) => match info.string("PIN")?.filter(|p| !p.is_empty()) {
@@ -304,11 +329,12 @@ async fn register(call: &Call<'_>) -> Result<Reply, ApiError> {
                 password,
                 pin,
                 answers,
+                profile,
             },
             &call.ctx,
         )
         .await?;
-    let envelope = views::login(&done.value, call.service().now())?;
+    let envelope = login_answer(call, &done.value).await?;
     Ok(Reply::new(
         serde_json::json!({ "IsPosted": true, "Data": envelope }),
         done.position,
@@ -335,7 +361,7 @@ async fn login(call: &Call<'_>) -> Result<Reply, ApiError> {
         .log_in_with_password(&identifier, &Plaintext::new(password), &call.ctx)
         .await?;
     Ok(Reply::new(
-        views::login(&done.value, call.service().now())?,
+        login_answer(call, &done.value).await?,
         done.position,
     ))
 }
@@ -348,7 +374,7 @@ async fn login_by_pin(call: &Call<'_>) -> Result<Reply, ApiError> {
         .log_in_with_pin(session_token, &Plaintext::new(pin), &call.ctx)
         .await?;
     Ok(Reply::new(
-        views::login(&done.value, call.service().now())?,
+        login_answer(call, &done.value).await?,
         done.position,
     ))
 }
@@ -361,7 +387,7 @@ async fn set_pin_by_pin_auth_token(call: &Call<'_>) -> Result<Reply, ApiError> {
         .set_pin_with_pin_auth_token(token, &pin, &call.ctx)
         .await?;
     Ok(Reply::new(
-        views::login(&done.value, call.service().now())?,
+        login_answer(call, &done.value).await?,
         done.position,
     ))
 }
@@ -560,34 +586,63 @@ async fn revoke_refresh_token(call: &Call<'_>) -> Result<Reply, ApiError> {
     ))
 }
 
-/// `PUT /auth/account`: sets or skips the PIN when the body has `PINInfo`; without it (an
-/// ordinary profile update from the SDKs) it changes nothing pinauth keeps and answers the
-/// profile. (Profile fields other than the identifiers are not kept yet: issue 16, item 2.)
+/// `PUT /auth/account`: updates the profile fields the body names (`nullsupport=true` lets a
+/// `null` clear one), and sets or skips the PIN when the body has `PINInfo`; answers
+/// `{"IsPosted": true, "Data": profile}`. Every field is checked before anything is written.
 async fn update_account(call: &Call<'_>) -> Result<Reply, ApiError> {
     let access_token = call.access_token()?;
-    let Some(info) = call.json()?.object("PINInfo")? else {
-        let account = call
+    let body = call.json()?;
+    let update = ProfileUpdate::parse(&body, null_support(call)?, call.service().now())?;
+    let pin = match body.object("PINInfo")? {
+        None => None,
+        Some(info) => Some(match info.string("PIN")?.filter(|p| !p.is_empty()) {
+            Some(raw) => Some(pin_of(call, &raw, "PIN")?),
+            None if info.flag("Skipped")? == Some(true) => None,
+            None => return Err(ApiError::parameter("PINInfo.PIN")),
+        }),
+    };
+    let mut position = None;
+    if let Some(pin) = &pin {
+        let done = call
             .service()
-            .account_by_access_token(&access_token)
+            .update_pin_info(&access_token, pin.as_ref(), &call.ctx)
             .await?;
-        return Ok(Reply::new(
-            serde_json::json!({ "IsPosted": true, "Data": views::profile(&account, call.service().now()) }),
-            None,
-        ));
-    };
-    let pin = match info.string("PIN")?.filter(|p| !p.is_empty()) {
-        Some(raw) => Some(pin_of(call, &raw, "PIN")?),
-        None if info.flag("Skipped")? == Some(true) => None,
-        None => return Err(ApiError::parameter("PINInfo.PIN")),
-    };
+        position = done.position;
+    }
     let done = call
         .service()
-        .update_pin_info(&access_token, pin.as_ref(), &call.ctx)
+        .update_profile(ProfileEditor::Holder(&access_token), &update, &call.ctx)
         .await?;
+    let (account, fields) = &done.value;
+    let profile = views::profile(account, fields, call.service().now());
     Ok(Reply::new(
-        serde_json::json!({ "IsPosted": true, "Data": views::profile(&done.value, call.service().now()) }),
-        done.position,
+        serde_json::json!({ "IsPosted": true, "Data": call.selection.apply(&profile) }),
+        done.position.or(position),
     ))
+}
+
+/// `PUT /manage/account/{uid}` (app secret): LoginRadius's Account Update, for the profile
+/// fields; answers the profile itself.
+async fn manage_update_account(
+    call: &Call<'_>,
+    account: pinauth_domain::AccountId,
+) -> Result<Reply, ApiError> {
+    call.check_api_secret()?;
+    let body = call.json()?;
+    let update = ProfileUpdate::parse(&body, null_support(call)?, call.service().now())?;
+    let done = call
+        .service()
+        .update_profile(ProfileEditor::App(account), &update, &call.ctx)
+        .await
+        .map_err(|e| match e {
+            AppError::Domain(pinauth_domain::DomainError::NotRegistered) => {
+                ApiError::from(Catalog::UidNotFound)
+            }
+            other => other.into(),
+        })?;
+    let (account, fields) = &done.value;
+    let profile = views::profile(account, fields, call.service().now());
+    Ok(Reply::new(call.selection.apply(&profile), done.position))
 }
 
 /// The identifier named `kind` in a body (`Email`, `UserName` or `Phone`), parsed.

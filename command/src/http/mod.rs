@@ -16,8 +16,10 @@ use crate::sott::SottVerifier;
 use actix_web::http::Method;
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use futures_util::StreamExt;
+use pinauth_domain::Account;
 use pinauth_store::Position;
 use pinauth_wire::ApiError;
+use pinauth_wire::profile::Selection;
 use pinauth_wire::request::{self as wire, Query};
 use serde::Deserialize;
 use std::sync::Arc;
@@ -161,6 +163,8 @@ pub struct Call<'a> {
     query: Query<'a>,
     body: &'a [u8],
     ctx: RequestContext,
+    /// What the `fields` parameter keeps of a profile answer.
+    selection: Selection,
 }
 
 impl Call<'_> {
@@ -197,6 +201,14 @@ impl Call<'_> {
     /// The access token: `Authorization: Bearer`, else the `access_token` query parameter.
     fn access_token(&self) -> Result<String, ApiError> {
         wire::access_token(self.req, &self.query)
+    }
+
+    /// The profile of `account` as answered: its facts and opened fields, then the `fields`
+    /// selection.
+    async fn profile_view(&self, account: &Account) -> Result<serde_json::Value, ApiError> {
+        let fields = self.service().profile_fields(account).await?;
+        let profile = pinauth_wire::views::profile(account, &fields, self.service().now());
+        Ok(self.selection.apply(&profile))
     }
 
     /// The app secret of a management call.
@@ -249,12 +261,17 @@ pub async fn handle(state: &ApiState, req: &HttpRequest, body: &[u8]) -> Option<
     if let Err(e) = wire::check_api_key(&query, &state.app.api_key) {
         return Some(e.error_response());
     }
+    let selection = match Selection::parse(query.get("fields")) {
+        Ok(selection) => selection,
+        Err(e) => return Some(e.error_response()),
+    };
     let call = Call {
         state,
         req,
         query,
         body,
         ctx: context(req, state),
+        selection,
     };
     Some(match handlers::run(endpoint, &call).await {
         Ok(reply) => reply.into_response(),

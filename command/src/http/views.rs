@@ -1,7 +1,6 @@
 //! The command service's views: a login as LoginRadius answers it.
 
 use crate::app::{IssuedToken, Login};
-use pinauth_domain::Timestamp;
 use pinauth_wire::ApiError;
 use pinauth_wire::views::{TokenView, envelope};
 use serde_json::Value;
@@ -12,14 +11,15 @@ fn text(token: &IssuedToken) -> String {
     token.token.as_string()
 }
 
-/// The envelope of a login, or the 1243 error when a required PIN must be set first.
-pub fn login(login: &Login, now: Timestamp) -> Result<Value, ApiError> {
+/// The envelope of a login with the account's `profile` (as the caller renders it), or the 1243
+/// error when a required PIN must be set first.
+pub fn login(login: &Login, profile: Value) -> Result<Value, ApiError> {
     match login {
         Login::Session {
             access,
             refresh,
             session,
-            account,
+            ..
         } => {
             let (a, r, s) = (text(access), text(refresh), session.as_ref().map(text));
             let session = match (session, &s) {
@@ -39,8 +39,7 @@ pub fn login(login: &Login, now: Timestamp) -> Result<Value, ApiError> {
                     expires_at: refresh.expires_at,
                 },
                 session,
-                account,
-                now,
+                profile,
             ))
         }
         Login::PinSetupRequired { token } => {

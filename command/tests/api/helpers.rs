@@ -198,8 +198,15 @@ pub async fn spawn_with(change: impl FnOnce(&mut Options)) -> TestApp {
         limits: options.limits.clone(),
         ..AppSettings::default()
     };
+    let data_keys: Arc<dyn pinauth_store::keys::KeyStore> = Arc::new(
+        pinauth_store::keys::SqliteKeyStore::open(db.with_file_name("datakeys.db")).unwrap(),
+    );
+    let stores = pinauth_command::app::Stores {
+        events: store.clone(),
+        data_keys: data_keys.clone(),
+    };
     let service = CommandService::new(
-        store.clone(),
+        stores,
         settings,
         hasher,
         lookups,
@@ -217,6 +224,10 @@ pub async fn spawn_with(change: impl FnOnce(&mut Options)) -> TestApp {
                 max_wait: std::time::Duration::from_secs(2),
             }),
             now: Arc::new(move || clock.now()),
+            vault: Arc::new(pinauth_contract::vault::Vault::new(
+                pinauth_store::keys::CachedKeys::new(data_keys, 64),
+                keys_kept.wrapping_key(),
+            )),
         }
     });
     let max_body_bytes = options.http.max_body_bytes;

@@ -14,6 +14,7 @@ mod front;
 mod hardening;
 mod lifecycle;
 mod login;
+mod profile;
 mod reauth;
 mod recovery;
 mod refusals;

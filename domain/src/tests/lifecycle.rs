@@ -16,6 +16,7 @@ fn register(pin: PinChoice) -> Command {
         pin,
         tokens: tokens(1),
         pin_auth_token: d(9),
+        profile: None,
     })
 }
 
@@ -555,4 +556,47 @@ fn a_pin_that_breaks_the_policy_is_refused_with_a_reason() {
         ..PinPolicy::default()
     };
     assert!(Pin::parse("1234", &lenient).is_ok());
+}
+
+#[test]
+fn a_profile_is_set_at_registration_and_replaced_by_its_holder_or_the_app() {
+    let sealed = |n: u8| Sealed::from_bytes(vec![n; 40]);
+    let Command::RegisterAccount(mut with_profile) = register(PinChoice::Absent) else {
+        unreachable!()
+    };
+    with_profile.profile = Some(sealed(1));
+    let events = given([])
+        .with_policy(optional)
+        .when(Command::RegisterAccount(with_profile))
+        .events();
+    assert_eq!(kinds(&events)[..2], ["AccountRegistered", "ProfileUpdated"]);
+    assert_eq!(
+        Account::from_events(&events).profile_fields(),
+        Some(&sealed(1))
+    );
+
+    let update = |by| {
+        Command::UpdateProfile(UpdateProfile {
+            at: t(5),
+            by,
+            profile: sealed(2),
+        })
+    };
+    let holder = |token| ProfileEditor::Holder {
+        access_token: token,
+    };
+    let mut scenario = given(ready());
+    scenario.step(update(holder(d(10)))).unwrap();
+    assert_eq!(scenario.state().profile_fields(), Some(&sealed(2)));
+    given(ready())
+        .when(update(holder(d(99))))
+        .then_err(DomainError::TokenInvalid {
+            kind: TokenKind::Access,
+        });
+    given(ready())
+        .when(update(ProfileEditor::App))
+        .then([at(5, EventKind::ProfileUpdated { profile: sealed(2) })]);
+    given([])
+        .when(update(ProfileEditor::App))
+        .then_err(DomainError::NotRegistered);
 }

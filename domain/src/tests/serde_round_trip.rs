@@ -99,6 +99,9 @@ pub fn one_of_each() -> Vec<EventKind> {
         },
         EventKind::ReauthTokenUsed { token: d(1) },
         EventKind::RefreshTokenRevoked { token: d(12) },
+        EventKind::ProfileUpdated {
+            profile: Sealed::from_bytes(vec![3, 4, 5]),
+        },
     ]
 }
 
@@ -124,13 +127,14 @@ fn index(kind: &EventKind) -> usize {
         EventKind::PinReauthenticated { .. } => 17,
         EventKind::ReauthTokenUsed { .. } => 18,
         EventKind::RefreshTokenRevoked { .. } => 19,
+        EventKind::ProfileUpdated { .. } => 20,
     }
 }
 
 #[test]
 fn the_sample_covers_every_event_kind() {
     let indices: Vec<usize> = one_of_each().iter().map(index).collect();
-    assert_eq!(indices, (0..20).collect::<Vec<_>>());
+    assert_eq!(indices, (0..21).collect::<Vec<_>>());
 }
 
 #[test]

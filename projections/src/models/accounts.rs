@@ -4,7 +4,7 @@
 
 use super::attempts::RecentAttempts;
 use crate::sessions::{Epochs, Slot};
-use pinauth_domain::{AccountId, Email, Factor, Lockout, Phone, Timestamp, Username};
+use pinauth_domain::{AccountId, Email, Factor, Lockout, Phone, Sealed, Timestamp, Username};
 use serde::{Deserialize, Serialize};
 
 /// Who the account is, from its registration.
@@ -39,6 +39,9 @@ pub struct AccountView {
     pub(super) horizon: Option<Timestamp>,
     /// Revocation epochs of access and PIN session tokens.
     pub(super) epochs: Epochs,
+    /// The profile fields, sealed under the account's data key, as last set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) profile: Option<Sealed>,
 }
 
 impl AccountView {
@@ -54,6 +57,7 @@ impl AccountView {
             attempts: RecentAttempts::default(),
             horizon: None,
             epochs: Epochs::default(),
+            profile: None,
         }
     }
 
@@ -80,6 +84,11 @@ impl AccountView {
     /// When the PIN was last set, changed or reset.
     pub fn pin_changed_at(&self) -> Option<Timestamp> {
         self.pin_changed_at
+    }
+
+    /// The profile fields, sealed under the account's data key.
+    pub fn profile(&self) -> Option<&Sealed> {
+        self.profile.as_ref()
     }
 
     /// Failure counts and lock.

@@ -151,6 +151,9 @@ impl Writer {
                 pin: PinChoice::Given(SecretHash::from_phc("pin".into())),
                 tokens,
                 pin_auth_token: self.next(),
+                // Half the accounts have profile fields: the read side keeps their sealed bytes.
+                profile: (idx % 2 == 0)
+                    .then(|| pinauth_domain::Sealed::from_bytes(vec![(idx % 251) as u8; 24])),
             }),
             Op::PasswordLogin => Command::LogInWithPassword(LogInWithPassword {
                 origin,
