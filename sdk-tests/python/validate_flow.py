@@ -17,7 +17,8 @@ def main(base, key, secret):
     LoginRadius.CUSTOM_DOMAIN = base.rstrip("/") + "/"
     lr = LoginRadius()
     email = f"sdk-{uuid.uuid4().hex[:8]}@example.com"
-    model = {"Email": [{"Type": "Primary", "Value": email}], "Password": "sdk password 1", "PINInfo": {"PIN": "7294", "Skipped": False}}
+    model = {"Email": [{"Type": "Primary", "Value": email}], "Password": "sdk password 1", "PINInfo": {"PIN": "7294", "Skipped": False},
+             "FirstName": "Ann", "City": "Oslo", "CustomFields": {"plan": "gold"}}
     registered = expect_ok("registration with a PIN", lr.authentication.user_registration_by_email(model, lr.get_sott()))
     access_token = registered["Data"]["access_token"]
 
@@ -26,12 +27,26 @@ def main(base, key, secret):
 
     profile = expect_ok("read the profile", lr.authentication.get_profile_by_access_token(access_token))
     assert profile["Email"][0]["Value"] == email, profile
+    assert profile["FirstName"] == "Ann" and profile["City"] == "Oslo" and profile["CustomFields"] == {"plan": "gold"}, profile
     # A PIN is set: not null, as LoginRadius's samples show, and never the PIN or its hash.
     assert profile["PIN"]["Skipped"] is False and profile["PIN"]["PIN"] == "********", profile
 
     # An ordinary profile update (no PINInfo), as any SDK app makes one.
-    updated = expect_ok("profile update without PINInfo", lr.authentication.update_profile_by_access_token(access_token, {"FirstName": "Ann"}))
-    assert updated["IsPosted"] is True, updated
+    updated = expect_ok("profile update without PINInfo", lr.authentication.update_profile_by_access_token(access_token, {"FirstName": "Anna"}))
+    assert updated["IsPosted"] is True and updated["Data"]["FirstName"] == "Anna" and updated["Data"]["City"] == "Oslo", updated
+    cleared = expect_ok("profile update with nullSupport", lr.authentication.update_profile_by_access_token(access_token, {"City": None}, null_support=True))
+    assert cleared["Data"]["City"] is None, cleared
+    selected = expect_ok("read the profile with fields", lr.authentication.get_profile_by_access_token(access_token, fields="FirstName,Email/Value"))
+    assert selected == {"FirstName": "Anna", "Email": [{"Value": email}]}, selected
+    expect_error("a bad birth date", lr.authentication.update_profile_by_access_token(access_token, {"BirthDate": "31-31-1990"}), 968)
+
+    # The app's backend reads and updates the profile by uid.
+    uid = profile["Uid"]
+    by_uid = expect_ok("profile by uid", lr.account.get_account_profile_by_uid(uid))
+    assert by_uid["FirstName"] == "Anna", by_uid
+    changed = expect_ok("update by uid", lr.account.update_account_by_uid({"LastName": "Berg"}, uid))
+    assert changed["LastName"] == "Berg" and changed["FullName"] == "Anna Berg", changed
+    expect_error("profile of an unknown uid", lr.account.get_account_profile_by_uid(uuid.uuid4().hex), 938)
 
     # The questions the site offers, by access token (a list, not an error object).
     questions = lr.authentication.get_security_questions_by_access_token(access_token)

@@ -434,3 +434,34 @@ async fn an_append_during_a_short_outage_waits_it_out_within_the_retry_budget() 
     assert_eq!(written.next_revision, 0);
     assert_eq!(double.faults().event_count(), 1);
 }
+
+/// Data keys kept in KurrentDB: two replicas (two clients) creating the same account's key at
+/// once agree on one, and each reads the other's.
+#[tokio::test]
+async fn replicas_share_data_keys_kept_in_key_streams() {
+    use pinauth_store::keys::{KeyStore, LogKeyStore};
+    let double = KurrentDouble::start().await.unwrap();
+    let replica = || {
+        LogKeyStore::new(Arc::new(
+            KurrentStore::connect(&double.url(), KurrentOptions::default()).unwrap(),
+        ))
+    };
+    let (a, b) = (replica(), replica());
+    let account = uuid::Uuid::new_v4();
+    assert_eq!(a.get(account).await.unwrap(), None);
+    let (from_a, from_b) = tokio::join!(
+        a.create(account, vec![1; 60]),
+        b.create(account, vec![2; 60])
+    );
+    let (from_a, from_b) = (from_a.unwrap(), from_b.unwrap());
+    assert_eq!(from_a, from_b, "both replicas use the first key written");
+    assert_eq!(b.get(account).await.unwrap(), Some(from_a.clone()));
+    assert_eq!(a.create(account, vec![3; 60]).await.unwrap(), from_a);
+    // The read side's subscription (account- streams) never sees key streams.
+    let store = KurrentStore::connect(&double.url(), KurrentOptions::default()).unwrap();
+    let accounts = store
+        .read_all(None, 100, Filter::prefix("account-"))
+        .await
+        .unwrap();
+    assert!(accounts.is_empty());
+}
