@@ -323,6 +323,19 @@ fn keys(config: &Config) -> anyhow::Result<Keys> {
     }
 }
 
+/// The deployment's keys, never made here: the query service opens what the command service
+/// sealed, so keys of its own would open nothing.
+fn existing_keys(config: &Config) -> anyhow::Result<Keys> {
+    if config.keys.is_none() && !config.data.join("keys.toml").exists() {
+        bail!(
+            "the query service needs the deployment's keys to open profile fields: give it the \
+             command service's {} (or the same [keys] settings)",
+            config.data.join("keys.toml").display()
+        );
+    }
+    keys(config)
+}
+
 fn command_state(
     config: &Config,
     store: Arc<dyn EventStore>,
@@ -436,7 +449,7 @@ fn query_state(
     };
     let vault = pinauth_contract::vault::Vault::new(
         pinauth_store::keys::CachedKeys::new(key_store(config, &store)?, config.accounts.cached),
-        keys(config)?.wrapping_key(),
+        existing_keys(config)?.wrapping_key(),
     );
     Ok(QueryState {
         projection: Projection::<ReadModels>::new(store, Some(snapshots)),

@@ -115,12 +115,17 @@ impl Keys {
     }
 
     /// The key that wraps the accounts' data keys in the key store, derived from the lookup key
-    /// (so no new key is needed in an existing `keys.toml`). Rotating the lookup key must rewrap
-    /// every data key.
+    /// (so no new key is needed in an existing `keys.toml`) in two steps, the first under a label
+    /// that begins with a NUL byte: no lookup name or tag (HMACs of identifiers and addresses
+    /// under the same key) can equal it. Rotating the lookup key must rewrap every data key.
     pub fn wrapping_key(&self) -> pinauth_contract::datakey::WrappingKey {
-        let derived = hmac::sign(
+        let intermediate = hmac::sign(
             &hmac::Key::new(hmac::HMAC_SHA256, &self.lookup),
-            b"pinauth data-key wrapping v1",
+            b"\0pinauth data keys",
+        );
+        let derived = hmac::sign(
+            &hmac::Key::new(hmac::HMAC_SHA256, intermediate.as_ref()),
+            b"wrapping v1",
         );
         let mut key = [0u8; 32];
         key.copy_from_slice(derived.as_ref());

@@ -145,7 +145,10 @@ async fn answer(
 ) -> Result<Answer, ApiError> {
     let query = Query::parse(req.query_string());
     check_api_key(&query, &state.settings.api_key)?;
-    let selection = Selection::parse(query.get("fields"))?;
+    let selection = match endpoint {
+        Endpoint::Profile | Endpoint::AccountProfile(_) => Selection::parse(query.get("fields"))?,
+        _ => Selection::All,
+    };
     let now = (state.now)();
     match endpoint {
         Endpoint::ValidateAccessToken | Endpoint::AccessTokenInfo | Endpoint::Profile => {

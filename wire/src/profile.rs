@@ -65,8 +65,17 @@ const MAX_CUSTOM_NAME_CHARS: usize = 64;
 const MAX_CUSTOM_VALUE_CHARS: usize = 1000;
 
 /// The profile fields a request changes, validated: each with its new value, or `None` to clear it.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// Personal data: its `Debug` names the fields, never their values.
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct ProfileUpdate(Vec<(&'static str, Option<Value>)>);
+
+impl std::fmt::Debug for ProfileUpdate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.0.iter().map(|(name, _)| name))
+            .finish()
+    }
+}
 
 impl ProfileUpdate {
     /// The profile fields of `body` (see the module header); the first invalid field is refused
@@ -95,9 +104,16 @@ impl ProfileUpdate {
     }
 }
 
-/// An account's profile fields, validated (see the module header).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// An account's profile fields, validated (see the module header). Personal data: its `Debug`
+/// names the fields, never their values.
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct ProfileFields(Map<String, Value>);
+
+impl std::fmt::Debug for ProfileFields {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.0.keys()).finish()
+    }
+}
 
 impl ProfileFields {
     /// No fields.
@@ -565,6 +581,7 @@ mod tests {
         assert_eq!(cleared.get("FirstName"), None);
         assert_eq!(cleared.get("LastName"), Some(&json!("Lovelace")));
 
+        assert_eq!(format!("{fields:?}").contains("Lovelace"), false);
         let mut profile = Map::new();
         fields.write_into(&mut profile);
         assert_eq!(profile["FullName"], json!("Ada Lovelace"));

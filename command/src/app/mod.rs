@@ -14,8 +14,10 @@
 //!   another replica issued a moment ago routes at once. The aggregate decides whether it is valid.
 //!
 //! Flows: `login.rs` (registration, password and PIN login, setting a required PIN), `pin.rs`
-//! (changing, setting or skipping the PIN), `tokens.rs` (invalidation, refresh, routing),
-//! `recovery.rs` (forgot and reset), `admin.rs` (what an administrator does).
+//! (changing the PIN, re-authentication), `profile.rs` (profile fields, and setting or skipping
+//! an optional PIN with them), `tokens.rs` (invalidation, refresh, routing), `recovery.rs`
+//! (forgot and reset), `deletion.rs` (deleting the account), `admin.rs` (what an administrator
+//! does).
 
 use crate::crypto::{Hasher, Keys, LookupKind, Plaintext, Token};
 use crate::error::AppError;
@@ -44,7 +46,7 @@ mod retry;
 mod tokens;
 mod verdicts;
 
-pub use profile::ProfileEditor;
+pub use profile::{PinInfo, ProfileEditor};
 pub use recovery::{ForgotChannel, ForgotOutcome, IssuedForApp, RecoverySettings, ResetSecret};
 pub use reset_url::{AllowedResetUrl, InvalidAllowedResetUrl};
 

@@ -1,5 +1,5 @@
-//! Changing the PIN with an access token, setting or skipping an optional PIN through the
-//! profile, and re-authenticating with the PIN before a sensitive operation.
+//! Changing the PIN with an access token, and re-authenticating with the PIN before a sensitive
+//! operation. (Setting or skipping an optional PIN through the profile is in `profile.rs`.)
 
 use super::retry::Decision;
 use super::verdicts::{NewPin, Verdicts};
@@ -7,10 +7,9 @@ use super::{CommandService, Done, IssuedToken, RequestContext};
 use crate::crypto::{Plaintext, Token};
 use crate::error::AppError;
 use pinauth_domain::{
-    Account, AccountId, AttemptFlow, ChangePin, Command, DomainError, EventKind, Pin,
-    ReauthenticateWithPin, SetPin, SetPinVia, SkipPin, TokenKind, UseReauthToken,
+    Account, AccountId, AttemptFlow, ChangePin, Command, EventKind, Pin, ReauthenticateWithPin,
+    TokenKind, UseReauthToken,
 };
-use std::sync::Arc;
 
 impl CommandService {
     /// Changes the PIN with the old one and an access token.
@@ -115,42 +114,5 @@ impl CommandService {
             })
             .await?;
         Ok(committed.done(()))
-    }
-
-    /// Sets (`Some`) or skips (`None`) an optional PIN through the profile, with an access token.
-    pub async fn update_pin_info(
-        &self,
-        access_token: &str,
-        pin: Option<&Pin>,
-        ctx: &RequestContext,
-    ) -> Result<Done<Account>, AppError> {
-        let (id, access_token) = self
-            .account_of_token(access_token, TokenKind::Access)
-            .await?;
-        let mut new_pin = pin.map(NewPin::new);
-        let committed = self
-            .decide_and_commit(id, ctx, async |state: &Account, at| {
-                let Some(new_pin) = new_pin.as_mut() else {
-                    return Ok(Decision::Decide(Command::SkipPin(SkipPin {
-                        at,
-                        access_token,
-                    })));
-                };
-                // Refuse what would be refused before spending a hash on the PIN.
-                state.token(at, TokenKind::Access, &access_token)?;
-                if state.pin().hash.is_some() {
-                    return Err(DomainError::PinAlreadySet.into());
-                }
-                Ok(Decision::Decide(Command::SetPin(SetPin {
-                    at,
-                    pin_hash: new_pin.hash(self).await?,
-                    via: SetPinVia::ProfileUpdate { access_token },
-                })))
-            })
-            .await?;
-        Ok(Done {
-            value: Arc::unwrap_or_clone(committed.state),
-            position: committed.position,
-        })
     }
 }

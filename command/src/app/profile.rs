@@ -2,15 +2,19 @@
 //! changed by their holder (with an access token) or by the app (with the app secret).
 //!
 //! An update is merged into the fields opened from the state it is decided on, inside the
-//! decide-append loop, so two concurrent updates of different fields both land.
+//! decide-append loop, so two concurrent updates of different fields both land; a `PINInfo` that
+//! comes with it is decided in the same append.
 
 use super::retry::Decision;
+use super::verdicts::NewPin;
 use super::{CommandService, Done, RequestContext};
 use crate::error::AppError;
 use pinauth_contract::datakey::PROFILE;
 use pinauth_contract::vault::{Opened, VaultError};
-use pinauth_domain::UpdateProfile;
-use pinauth_domain::{Account, AccountId, Command, ProfileEditor as Editor, Sealed, TokenKind};
+use pinauth_domain::{
+    Account, AccountId, Command, DomainError, Pin, ProfileEditor as Editor, Sealed, SetPin,
+    SetPinVia, SkipPin, TokenKind, UpdateProfile,
+};
 use pinauth_wire::profile::{ProfileFields, ProfileUpdate};
 use std::sync::Arc;
 
@@ -31,23 +35,52 @@ impl From<VaultError> for AppError {
     }
 }
 
+/// What a profile update does to an optional PIN (`PINInfo`).
+pub enum PinInfo<'a> {
+    /// Sets it.
+    Set(&'a Pin),
+    /// Skips it.
+    Skip,
+}
+
 impl CommandService {
-    /// The profile fields of `account`, opened. Fields that do not open (an erased key, altered
-    /// bytes) read as none, and the second is logged: a profile never stops a login.
-    pub async fn profile_fields(&self, account: &Account) -> Result<ProfileFields, AppError> {
+    /// The profile fields of `account`, opened, for an answer. Fields that cannot be read (the
+    /// key store fails, the key is erased, the bytes do not open) read as none and the failure is
+    /// logged: a profile answer never fails a login that was already written.
+    pub async fn profile_fields(&self, account: &Account) -> ProfileFields {
+        match self.open_profile(account).await {
+            Ok(Some(fields)) => fields,
+            Ok(None) => ProfileFields::new(),
+            Err(error) => {
+                tracing::warn!(%error, "profile fields cannot be read; answered without them");
+                ProfileFields::new()
+            }
+        }
+    }
+
+    /// The profile fields of `account`: `Ok(None)` when they cannot be read although a profile
+    /// is stored (its key is erased or missing, or the bytes do not open), which an update must
+    /// not take for "no fields".
+    async fn open_profile(&self, account: &Account) -> Result<Option<ProfileFields>, AppError> {
         let (Some(sealed), Ok(profile)) = (account.profile_fields(), account.profile()) else {
-            return Ok(ProfileFields::new());
+            return Ok(Some(ProfileFields::new()));
         };
         let id = profile.account_id;
         Ok(match self.inner.vault.open(&id, PROFILE, sealed).await? {
-            Opened::Plain(json) => ProfileFields::from_json(&json).unwrap_or_else(|| {
-                tracing::error!(account = %id, "a sealed profile is not a JSON object");
-                ProfileFields::new()
-            }),
-            Opened::Erased => ProfileFields::new(),
+            Opened::Plain(json) => match ProfileFields::from_json(&json) {
+                Some(fields) => Some(fields),
+                None => {
+                    tracing::error!(account = %id, "a sealed profile is not a JSON object");
+                    None
+                }
+            },
+            Opened::Erased => {
+                tracing::error!(account = %id, "the data key of a stored profile is missing: was the key store restored apart from the log?");
+                None
+            }
             Opened::Invalid => {
                 tracing::error!(account = %id, "a sealed profile does not open under its account's key");
-                ProfileFields::new()
+                None
             }
         })
     }
@@ -65,12 +98,15 @@ impl CommandService {
             .await?)
     }
 
-    /// Applies `update` to the profile fields of the editor's account; answers the account and
-    /// its fields after it. An update that changes nothing writes nothing.
+    /// Applies `update` to the profile fields of the editor's account, and `pin` to its optional
+    /// PIN, in one append (both or neither); answers the account and its fields after it. An
+    /// update that changes nothing writes nothing. Stored fields that cannot be read are not
+    /// overwritten: the update is refused.
     pub async fn update_profile(
         &self,
         editor: ProfileEditor<'_>,
         update: &ProfileUpdate,
+        pin: Option<PinInfo<'_>>,
         ctx: &RequestContext,
     ) -> Result<Done<(Account, ProfileFields)>, AppError> {
         let (id, by) = match editor {
@@ -80,6 +116,10 @@ impl CommandService {
             }
             ProfileEditor::App(id) => (id, Editor::App),
         };
+        let mut new_pin = match &pin {
+            Some(PinInfo::Set(pin)) => Some(NewPin::new(pin)),
+            _ => None,
+        };
         let mut after = ProfileFields::new();
         let committed = self
             .decide_and_commit(id, ctx, async |state: &Account, at| {
@@ -87,17 +127,46 @@ impl CommandService {
                 if let Editor::Holder { access_token } = by {
                     state.token(at, TokenKind::Access, &access_token)?;
                 }
-                let before = self.profile_fields(state).await?;
+                let mut commands = Vec::new();
+                match (&pin, by) {
+                    (None, _) => {}
+                    (Some(PinInfo::Skip), Editor::Holder { access_token }) => {
+                        commands.push(Command::SkipPin(SkipPin { at, access_token }));
+                    }
+                    (Some(PinInfo::Set(_)), Editor::Holder { access_token }) => {
+                        // Refuse what would be refused before spending a hash on the PIN.
+                        if state.pin().hash.is_some() {
+                            return Err(DomainError::PinAlreadySet.into());
+                        }
+                        let pin_hash = match new_pin.as_mut() {
+                            Some(new_pin) => new_pin.hash(self).await?,
+                            None => return Err(DomainError::PinNotSet.into()),
+                        };
+                        commands.push(Command::SetPin(SetPin {
+                            at,
+                            pin_hash,
+                            via: SetPinVia::ProfileUpdate { access_token },
+                        }));
+                    }
+                    (Some(_), Editor::App) => {}
+                }
+                let before = self
+                    .open_profile(state)
+                    .await?
+                    .ok_or_else(|| AppError::Sealing("the stored profile cannot be read".into()))?;
                 after = before.clone();
                 after.apply(update);
-                if after == before {
-                    return Ok(Decision::Nothing);
+                if after != before {
+                    commands.push(Command::UpdateProfile(UpdateProfile {
+                        at,
+                        by,
+                        profile: self.seal_profile(&id, &after).await?,
+                    }));
                 }
-                Ok(Decision::Decide(Command::UpdateProfile(UpdateProfile {
-                    at,
-                    by,
-                    profile: self.seal_profile(&id, &after).await?,
-                })))
+                Ok(match commands.len() {
+                    0 => Decision::Nothing,
+                    _ => Decision::DecideAll(commands),
+                })
             })
             .await?;
         Ok(Done {

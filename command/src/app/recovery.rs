@@ -301,6 +301,8 @@ impl CommandService {
         let mut budget = None;
         // Timed from the account's turn: what an unknown identifier's request is padded to.
         let mut served: Option<Instant> = None;
+        // Counted once, though a refusal decided on a cached state is decided again.
+        let mut suppressed_counted = false;
         let committed = self
             .decide_and_commit(id, ctx, async |state: &Account, at| {
                 served.get_or_insert_with(Instant::now);
@@ -313,7 +315,9 @@ impl CommandService {
                     };
                 };
                 if let Some(spent) = spent {
-                    self.suppressed(spent, Some(id));
+                    if !std::mem::replace(&mut suppressed_counted, true) {
+                        self.suppressed(spent, Some(id));
+                    }
                     return Ok(Decision::Nothing);
                 }
                 let familiar = !state.standing(at, origin.as_ref(), policy).is_stranger();
@@ -342,7 +346,9 @@ impl CommandService {
                     self.inner.limits.destination_message(&destination).err()
                 });
                 if let Some(spent) = spent {
-                    self.suppressed(spent, Some(id));
+                    if !std::mem::replace(&mut suppressed_counted, true) {
+                        self.suppressed(spent, Some(id));
+                    }
                     return Ok(Decision::Nothing);
                 }
                 let sealed = self.seal(

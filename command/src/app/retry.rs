@@ -40,6 +40,9 @@ pub(super) enum Decision {
         /// Answer `answer` even when locked.
         conceal: bool,
     },
+    /// Append what these commands decide, each on the state the ones before it leave, in one
+    /// append: all of them or none.
+    DecideAll(Vec<Command>),
     /// Write nothing and answer as done.
     Nothing,
 }
@@ -99,10 +102,40 @@ impl CommandService {
                     Command::FailPinAttempt(FailPinAttempt { at, flow, origin }),
                     Some((answer, conceal)),
                 ),
+                // Nothing to write, decided on a cached state: another process may have moved the
+                // account on (changed what "nothing" was measured against, or ended the token the
+                // attempt checked), so decide again on the state read now.
+                Decision::Nothing if !fresh => continue,
                 Decision::Nothing => {
                     return repository
                         .append(id, loaded, Vec::new(), ctx, self.now())
                         .await;
+                }
+                Decision::DecideAll(commands) => {
+                    let mut state = Account::clone(&loaded.state);
+                    let mut events = Vec::new();
+                    let mut refused = None;
+                    for command in commands {
+                        match decide(&state, command, self.policy()) {
+                            Ok(decided) => {
+                                state = decided.iter().fold(state, pinauth_domain::evolve);
+                                events.extend(decided);
+                            }
+                            Err(e) => {
+                                refused = Some(e);
+                                break;
+                            }
+                        }
+                    }
+                    match refused {
+                        Some(_) if !fresh => continue,
+                        Some(e) => return Err(e.into()),
+                        None => {}
+                    }
+                    match repository.append(id, loaded, events, ctx, self.now()).await {
+                        Err(e) if e.is_conflict() => continue,
+                        other => return other,
+                    }
                 }
             };
             let events = match decide(&loaded.state, command, self.policy()) {

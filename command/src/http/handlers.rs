@@ -2,7 +2,7 @@
 
 use super::{Call, Reply, views};
 use crate::app::{ForgotChannel, ResetSecret};
-use crate::app::{Identifier, Login, PinInput, ProfileEditor, Registration};
+use crate::app::{Identifier, Login, PinInfo, PinInput, ProfileEditor, Registration};
 use crate::crypto::Plaintext;
 use crate::error::AppError;
 use actix_web::http::Method;
@@ -117,6 +117,20 @@ pub fn route(method: &Method, path: &str) -> Option<Endpoint> {
 }
 
 impl Endpoint {
+    /// Whether it answers a profile (a login's envelope, or the profile itself), which the
+    /// `fields` parameter selects from.
+    pub fn answers_profile(&self) -> bool {
+        matches!(
+            self,
+            Self::Register
+                | Self::Login
+                | Self::LoginByPin
+                | Self::SetPinByPinAuthToken
+                | Self::UpdateAccount
+                | Self::ManageUpdateAccount(_)
+        )
+    }
+
     /// Whether a request to it presents a secret (a password, PIN, OTP, answer, reset token or
     /// SOTT) or costs a hash or a message, and so counts toward its origin's rate: a registration,
     /// a login, anything that sets or changes a PIN, every forgot and reset request, and the
@@ -601,23 +615,24 @@ async fn update_account(call: &Call<'_>) -> Result<Reply, ApiError> {
             None => return Err(ApiError::parameter("PINInfo.PIN")),
         }),
     };
-    let mut position = None;
-    if let Some(pin) = &pin {
-        let done = call
-            .service()
-            .update_pin_info(&access_token, pin.as_ref(), &call.ctx)
-            .await?;
-        position = done.position;
-    }
+    let pin_info = pin.as_ref().map(|pin| match pin {
+        Some(pin) => PinInfo::Set(pin),
+        None => PinInfo::Skip,
+    });
     let done = call
         .service()
-        .update_profile(ProfileEditor::Holder(&access_token), &update, &call.ctx)
+        .update_profile(
+            ProfileEditor::Holder(&access_token),
+            &update,
+            pin_info,
+            &call.ctx,
+        )
         .await?;
     let (account, fields) = &done.value;
     let profile = views::profile(account, fields, call.service().now());
     Ok(Reply::new(
         serde_json::json!({ "IsPosted": true, "Data": call.selection.apply(&profile) }),
-        done.position.or(position),
+        done.position,
     ))
 }
 
@@ -632,7 +647,7 @@ async fn manage_update_account(
     let update = ProfileUpdate::parse(&body, null_support(call)?, call.service().now())?;
     let done = call
         .service()
-        .update_profile(ProfileEditor::App(account), &update, &call.ctx)
+        .update_profile(ProfileEditor::App(account), &update, None, &call.ctx)
         .await
         .map_err(|e| match e {
             AppError::Domain(pinauth_domain::DomainError::NotRegistered) => {

@@ -206,7 +206,7 @@ impl Call<'_> {
     /// The profile of `account` as answered: its facts and opened fields, then the `fields`
     /// selection.
     async fn profile_view(&self, account: &Account) -> Result<serde_json::Value, ApiError> {
-        let fields = self.service().profile_fields(account).await?;
+        let fields = self.service().profile_fields(account).await;
         let profile = pinauth_wire::views::profile(account, &fields, self.service().now());
         Ok(self.selection.apply(&profile))
     }
@@ -261,9 +261,13 @@ pub async fn handle(state: &ApiState, req: &HttpRequest, body: &[u8]) -> Option<
     if let Err(e) = wire::check_api_key(&query, &state.app.api_key) {
         return Some(e.error_response());
     }
-    let selection = match Selection::parse(query.get("fields")) {
-        Ok(selection) => selection,
-        Err(e) => return Some(e.error_response()),
+    // Only where a profile is answered: elsewhere `fields` selects nothing and is not checked.
+    let selection = match endpoint.answers_profile() {
+        true => match Selection::parse(query.get("fields")) {
+            Ok(selection) => selection,
+            Err(e) => return Some(e.error_response()),
+        },
+        false => Selection::All,
     };
     let call = Call {
         state,

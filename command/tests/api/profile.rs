@@ -357,3 +357,46 @@ async fn concurrent_updates_of_different_fields_both_land() {
         assert_eq!(profile.ok()[field], format!("new {field}"), "{field}");
     }
 }
+
+#[actix_web::test]
+async fn a_replica_with_a_stale_account_decides_an_update_on_the_log_not_its_cache() {
+    let a = profile_app().await;
+    let b = spawn_with(|o| {
+        o.query = true;
+        o.share = a.shared();
+    })
+    .await;
+    let data = a
+        .post(
+            "/identity/v2/auth/register",
+            "",
+            registration("ada@example.com"),
+        )
+        .await
+        .ok()["Data"]
+        .clone();
+    let token = data["access_token"].as_str().unwrap();
+    // A caches the account; B changes the name; A is asked for the name A's cache holds.
+    a.put_account(token, "", json!({ "City": "Bath" }))
+        .await
+        .ok();
+    b.put_account(token, "", json!({ "FirstName": "Bob" }))
+        .await
+        .ok();
+    let answer = a
+        .put_account(token, "", json!({ "FirstName": "Ada" }))
+        .await;
+    assert_eq!(answer.ok()["Data"]["FirstName"], "Ada");
+    assert_eq!(answer.ok()["Data"]["City"], "Bath");
+    assert_eq!(b.own_profile(token, "").await.ok()["FirstName"], "Ada");
+    // A token ended on B is refused on A, even for an update that would change nothing.
+    b.send(
+        "GET",
+        b.url("/identity/v2/auth/access_token/invalidate", ""),
+        &[("Authorization", &format!("Bearer {token}"))],
+        None,
+    )
+    .await
+    .ok();
+    a.put_account(token, "", json!({})).await.error(403, 905);
+}
