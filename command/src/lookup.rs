@@ -26,7 +26,7 @@ pub enum LookupEvent {
         /// When.
         at: Timestamp,
     },
-    /// The claim of `account_id` was withdrawn (its registration failed).
+    /// The claim of `account_id` was withdrawn (its registration failed, or it was deleted).
     LookupReleased {
         /// The account.
         account_id: AccountId,
@@ -176,6 +176,41 @@ impl Lookups {
             .await
         {
             tracing::warn!(error = %e, "could not release a lookup claim; it will be taken over after the grace period");
+        }
+    }
+
+    /// Releases `value` if it belongs to `account` (a deleted account's): a new registration may
+    /// claim it at once. A value already released, or claimed since by another account, is left.
+    pub async fn release_account(
+        &self,
+        kind: LookupKind,
+        value: &str,
+        account: AccountId,
+        at: Timestamp,
+        request: Uuid,
+    ) -> Result<(), AppError> {
+        let stream = self.stream(kind, value)?;
+        let Some(Latest {
+            revision,
+            event: LookupEvent::LookupClaimed { account_id, .. },
+        }) = self.latest(&stream).await?
+        else {
+            return Ok(());
+        };
+        if account_id != account {
+            return Ok(());
+        }
+        let event = LookupEvent::LookupReleased {
+            account_id: account,
+            at,
+        };
+        match self
+            .append(&stream, ExpectedRevision::Exact(revision), &event, request)
+            .await
+        {
+            // Moved on meanwhile (released by a retry, or taken over): nothing left to release.
+            Ok(_) | Err(AppError::Store(StoreError::WrongExpectedRevision { .. })) => Ok(()),
+            Err(e) => Err(e),
         }
     }
 

@@ -125,6 +125,9 @@ pub struct Account {
     /// The profile fields, sealed under the account's data key, as last set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     profile_fields: Option<Sealed>,
+    /// When the account was deleted: it refuses every command since.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    deleted_at: Option<Timestamp>,
 }
 
 impl Challenge {
@@ -148,9 +151,23 @@ impl Account {
         events.into_iter().fold(Self::default(), evolve)
     }
 
-    /// The profile, or `NotRegistered`.
+    /// The profile, or `NotRegistered` (never registered, or deleted).
     pub fn profile(&self) -> Result<&Profile, DomainError> {
-        self.profile.as_ref().ok_or(DomainError::NotRegistered)
+        match self.deleted_at {
+            Some(_) => Err(DomainError::NotRegistered),
+            None => self.profile.as_ref().ok_or(DomainError::NotRegistered),
+        }
+    }
+
+    /// When the account was deleted.
+    pub fn deleted_at(&self) -> Option<Timestamp> {
+        self.deleted_at
+    }
+
+    /// The profile of a deleted account, as it was registered: what the deletion must release
+    /// (its identifiers' lookups). `None` if it was never registered.
+    pub fn former_profile(&self) -> Option<&Profile> {
+        self.profile.as_ref()
     }
 
     /// The PIN state.
@@ -242,6 +259,12 @@ impl Account {
         origin: Option<&Origin>,
         policy: &Policy,
     ) -> Result<&SecretHash, DomainError> {
+        // A deleted account holds no token: its session token is simply invalid.
+        if self.deleted_at.is_some() {
+            return Err(DomainError::TokenInvalid {
+                kind: TokenKind::PinSession,
+            });
+        }
         self.profile()?;
         if !policy.requirement.pin_login_enabled {
             return Err(DomainError::PinLoginDisabled);
@@ -272,8 +295,8 @@ impl Account {
         origin: Option<&Origin>,
         policy: &Policy,
     ) -> Result<&SecretHash, DomainError> {
-        self.profile()?;
         self.token(at, TokenKind::Access, access_token)?;
+        self.profile()?;
         let hash = self.pin_hash()?;
         self.not_locked(at, self.standing(at, origin, policy))?;
         Ok(hash)
@@ -450,7 +473,7 @@ pub fn decide(
     let event = |kind| Event { at, kind };
     match command {
         Command::RegisterAccount(c) => {
-            if state.profile.is_some() {
+            if state.profile.is_some() || state.deleted_at.is_some() {
                 return Err(DomainError::AlreadyRegistered);
             }
             if c.email.is_none() && c.username.is_none() && c.phone.is_none() {
@@ -560,17 +583,42 @@ pub fn decide(
             }
         }
         Command::UpdateProfile(c) => {
-            state.profile()?;
             if let ProfileEditor::Holder { access_token } = c.by {
                 state.token(at, TokenKind::Access, &access_token)?;
             }
+            state.profile()?;
             Ok(vec![event(EventKind::ProfileUpdated {
                 profile: c.profile,
             })])
         }
-        Command::SkipPin(c) => {
-            state.profile()?;
+        Command::RequestAccountDeletion(c) => {
             state.token(at, TokenKind::Access, &c.access_token)?;
+            let profile = state.profile()?;
+            if profile.email.is_none() {
+                return Err(DomainError::ChannelUnavailable);
+            }
+            Ok(vec![event(EventKind::AccountDeletionRequested {
+                request: c.request,
+                token: IssuedToken {
+                    hash: c.token,
+                    expires_at: at.plus_secs(policy.tokens.delete_secs),
+                },
+                sealed: c.sealed,
+                template: c.template,
+            })])
+        }
+        Command::DeleteAccount(c) => {
+            if let Deleter::Holder { token } = c.by {
+                state.token(at, TokenKind::Deletion, &token)?;
+            }
+            state.profile()?;
+            Ok(vec![event(EventKind::AccountDeleted {
+                by_app: matches!(c.by, Deleter::App),
+            })])
+        }
+        Command::SkipPin(c) => {
+            state.token(at, TokenKind::Access, &c.access_token)?;
+            state.profile()?;
             if policy.requirement.required {
                 return Err(DomainError::PinSkipNotAllowed);
             }
@@ -682,23 +730,23 @@ pub fn decide(
             Ok(events)
         }
         Command::InvalidatePinSession(c) => {
-            state.profile()?;
             state.token(at, TokenKind::PinSession, &c.session_token)?;
+            state.profile()?;
             Ok(vec![event(EventKind::PinSessionTokenInvalidated {
                 token: c.session_token,
             })])
         }
         Command::InvalidateAccessToken(c) => {
-            state.profile()?;
             state.token(at, TokenKind::Access, &c.access_token)?;
+            state.profile()?;
             Ok(vec![event(EventKind::AccessTokenInvalidated {
                 token: c.access_token,
                 refresh_revoked: c.prevent_refresh,
             })])
         }
         Command::RefreshAccessToken(c) => {
-            state.profile()?;
             state.token(at, TokenKind::Refresh, &c.refresh_token)?;
+            state.profile()?;
             let access = IssuedToken {
                 hash: c.access,
                 expires_at: at.plus_secs(policy.tokens.access_secs),
@@ -783,8 +831,8 @@ pub fn decide(
             })])
         }
         Command::UseReauthToken(c) => {
-            state.profile()?;
             let token = state.token(at, TokenKind::Reauth, &c.token)?;
+            state.profile()?;
             // It ends with the access token it was asked under, however that ends (expiry,
             // invalidation, a session limit, a reset).
             let access_lives = token
@@ -798,8 +846,8 @@ pub fn decide(
             Ok(vec![event(EventKind::ReauthTokenUsed { token: c.token })])
         }
         Command::RevokeRefreshToken(c) => {
-            state.profile()?;
             state.token(at, TokenKind::Refresh, &c.refresh_token)?;
+            state.profile()?;
             Ok(vec![event(EventKind::RefreshTokenRevoked {
                 token: c.refresh_token,
             })])
@@ -893,6 +941,17 @@ pub fn evolve(mut state: Account, event: &Event) -> Account {
         }
         EventKind::PinSkipped => state.pin.skipped_at = Some(at),
         EventKind::ProfileUpdated { profile } => state.profile_fields = Some(profile.clone()),
+        EventKind::AccountDeletionRequested { token, .. } => {
+            state.tokens.retain(|t| t.kind != TokenKind::Deletion);
+            add_token(&mut state, at, TokenKind::Deletion, *token, None);
+        }
+        EventKind::AccountDeleted { .. } => {
+            state.deleted_at = Some(at);
+            state.tokens.clear();
+            state.next_expiry = None;
+            state.challenge = None;
+            state.profile_fields = None;
+        }
         EventKind::SessionStarted {
             method,
             access,
@@ -995,7 +1054,7 @@ pub fn evolve(mut state: Account, event: &Event) -> Account {
                 TokenKind::Refresh | TokenKind::Reauth => {
                     t.paired_with.is_some() && t.paired_with == *except
                 }
-                TokenKind::PinSession | TokenKind::PinAuth => true,
+                TokenKind::PinSession | TokenKind::PinAuth | TokenKind::Deletion => true,
             });
         }
         EventKind::PinSessionsRevoked { except, .. } => state

@@ -296,6 +296,44 @@ pub struct UpdateProfile {
     pub profile: Sealed,
 }
 
+/// The holder asks for the account's deletion link, with an access token.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequestAccountDeletion {
+    /// Now.
+    pub at: Timestamp,
+    /// The access token presented.
+    pub access_token: Digest,
+    /// The message's id.
+    pub request: ChallengeId,
+    /// The new delete token.
+    pub token: Digest,
+    /// The address and link, sealed for the notifier.
+    pub sealed: Sealed,
+    /// The message template asked for, if any.
+    pub template: Option<String>,
+}
+
+/// Who deletes an account.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Deleter {
+    /// Its holder, with the delete token from the mailed link.
+    Holder {
+        /// The delete token presented.
+        token: Digest,
+    },
+    /// The app's backend, with the app secret.
+    App,
+}
+
+/// Delete the account.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DeleteAccount {
+    /// Now.
+    pub at: Timestamp,
+    /// Who.
+    pub by: Deleter,
+}
+
 /// An administrator clears the lock.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct UnlockPin {
@@ -344,6 +382,10 @@ pub enum Command {
     RevokeRefreshToken(RevokeRefreshToken),
     /// See [`UpdateProfile`].
     UpdateProfile(UpdateProfile),
+    /// See [`RequestAccountDeletion`].
+    RequestAccountDeletion(RequestAccountDeletion),
+    /// See [`DeleteAccount`].
+    DeleteAccount(DeleteAccount),
 }
 
 impl Command {
@@ -369,6 +411,8 @@ impl Command {
             Self::UseReauthToken(c) => c.at,
             Self::RevokeRefreshToken(c) => c.at,
             Self::UpdateProfile(c) => c.at,
+            Self::RequestAccountDeletion(c) => c.at,
+            Self::DeleteAccount(c) => c.at,
         }
     }
 }

@@ -42,6 +42,8 @@ pub enum TokenKind {
     /// Proves a recent PIN re-authentication to the app's backend, once
     /// (`SecondFactorValidationToken`).
     Reauth,
+    /// Confirms the deletion of the account, from the link mailed to its holder (`deletetoken`).
+    Deletion,
 }
 
 /// A token handed out: the digest of its value and when it stops being valid.
@@ -373,6 +375,24 @@ pub enum EventKind {
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         by_app: bool,
     },
+    /// The holder asked to delete the account: a link with a delete token is mailed to them.
+    AccountDeletionRequested {
+        /// Names the message for the notifier (its ledger key, and the sealed link's associated
+        /// data).
+        request: ChallengeId,
+        /// The delete token; a newer request replaces it.
+        token: IssuedToken,
+        /// The address and link, sealed for the notifier.
+        sealed: Sealed,
+        /// The message template asked for, if any.
+        template: Option<String>,
+    },
+    /// The account was deleted: its sessions end, its identifiers are released, its data key is
+    /// erased, and it refuses every command from now on.
+    AccountDeleted {
+        /// By the app's backend (`DELETE /manage/account/{uid}`), not by its holder's link.
+        by_app: bool,
+    },
     /// The PIN was reset; the lock and failure counts are cleared.
     PinReset {
         /// How.
@@ -404,6 +424,9 @@ impl EventKind {
             }
             Self::AccessTokenRefreshed { access, .. } => {
                 [Some((TokenKind::Access, *access)), None, None]
+            }
+            Self::AccountDeletionRequested { token, .. } => {
+                [Some((TokenKind::Deletion, *token)), None, None]
             }
             _ => [None; 3],
         };
@@ -456,6 +479,8 @@ impl EventKind {
             Self::AccessTokenRefreshed { .. } => "AccessTokenRefreshed",
             Self::PinResetRequested { .. } => "PinResetRequested",
             Self::PinReset { .. } => "PinReset",
+            Self::AccountDeletionRequested { .. } => "AccountDeletionRequested",
+            Self::AccountDeleted { .. } => "AccountDeleted",
         }
     }
 }

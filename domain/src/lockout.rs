@@ -275,6 +275,8 @@ impl Lockout {
             EventKind::PinUnlocked | EventKind::PinReset { .. } => self.clear(),
             EventKind::AccountRegistered { .. }
             | EventKind::ProfileUpdated { .. }
+            | EventKind::AccountDeletionRequested { .. }
+            | EventKind::AccountDeleted { .. }
             | EventKind::PinSet { .. }
             | EventKind::PinSkipped
             | EventKind::AccessTokensRevoked { .. }

@@ -167,10 +167,17 @@ pub struct TokenLifetimes {
     /// `SecondFactorValidationToken` of a PIN re-authentication (default 5 minutes).
     #[serde(default = "default_reauth_secs")]
     pub reauth_secs: u64,
+    /// Delete token sent in an account-deletion link (default 1 hour).
+    #[serde(default = "default_delete_secs")]
+    pub delete_secs: u64,
 }
 
 fn default_reauth_secs() -> u64 {
     300
+}
+
+fn default_delete_secs() -> u64 {
+    3600
 }
 
 impl Default for TokenLifetimes {
@@ -182,6 +189,7 @@ impl Default for TokenLifetimes {
             pin_auth_secs: 600,
             reset_secs: 3600,
             reauth_secs: default_reauth_secs(),
+            delete_secs: default_delete_secs(),
         }
     }
 }

@@ -20,6 +20,9 @@ pub struct Message {
     pub text: String,
     /// For SMS: deliver by voice call.
     pub voice: bool,
+    /// The account it is for (its pseudonymous id): the outbox line is dropped when the account
+    /// is deleted. Not sent to SMTP or the webhook.
+    pub account: String,
 }
 
 /// Why a send failed.
@@ -82,6 +85,45 @@ pub enum Channel {
 }
 
 impl Channel {
+    /// Drops every outbox line of `account` (the account was deleted), rewriting the file
+    /// atomically; other channels keep nothing. Returns how many lines were dropped.
+    pub fn forget_account(&self, account: &str) -> std::io::Result<usize> {
+        let Self::Outbox(dir) = self else {
+            return Ok(0);
+        };
+        let path = dir.join("outbox.jsonl");
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(e),
+        };
+        let of_account = |line: &str| {
+            serde_json::from_str::<serde_json::Value>(line)
+                .ok()
+                .is_some_and(|v| v.get("account").and_then(|a| a.as_str()) == Some(account))
+        };
+        let kept: Vec<&str> = text.lines().filter(|l| !of_account(l)).collect();
+        let dropped = text.lines().count() - kept.len();
+        if dropped == 0 {
+            return Ok(0);
+        }
+        use std::os::unix::fs::OpenOptionsExt;
+        let temporary = dir.join("outbox.jsonl.tmp");
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&temporary)?;
+        for line in kept {
+            file.write_all(line.as_bytes())?;
+            file.write_all(b"\n")?;
+        }
+        file.sync_data()?;
+        std::fs::rename(&temporary, &path)?;
+        Ok(dropped)
+    }
+
     /// An SMTP channel.
     pub fn smtp(config: &SmtpConfig) -> Result<Self, SendError> {
         use lettre::AsyncSmtpTransport;
@@ -174,5 +216,47 @@ impl Channel {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn message(account: &str, to: &str) -> Message {
+        Message {
+            idempotency_key: format!("{account}-{to}"),
+            channel: "email",
+            to: to.into(),
+            subject: "Reset your PIN".into(),
+            text: format!("link for {to}"),
+            voice: false,
+            account: account.into(),
+        }
+    }
+
+    #[actix_web::test]
+    async fn a_deleted_accounts_outbox_lines_are_dropped_and_the_others_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let outbox = Channel::Outbox(dir.path().to_path_buf());
+        assert_eq!(outbox.forget_account("a").unwrap(), 0);
+        for m in [
+            message("a", "ada@example.com"),
+            message("b", "bo@example.com"),
+            message("a", "ada@example.com"),
+        ] {
+            outbox.send(&m).await.unwrap();
+        }
+        assert_eq!(outbox.forget_account("a").unwrap(), 2);
+        let text = std::fs::read_to_string(dir.path().join("outbox.jsonl")).unwrap();
+        assert!(!text.contains("ada@example.com"));
+        assert!(text.contains("bo@example.com"));
+        assert_eq!(text.lines().count(), 1);
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("outbox.jsonl")]);
     }
 }

@@ -9,10 +9,31 @@ use std::sync::Mutex;
 pub struct Pending {
     /// The challenge (the idempotency key).
     pub challenge_id: String,
+    /// The account it is for (empty in ledgers written before accounts were recorded).
+    pub account: String,
     /// The `PinResetRequested` event, as stored.
     pub event: String,
     /// Attempts so far.
     pub attempts: u32,
+}
+
+/// What the notifier takes in from the log.
+#[derive(Clone, Debug)]
+pub enum Intake {
+    /// A message to deliver.
+    Deliver {
+        /// Its id (the idempotency key).
+        challenge_id: String,
+        /// The account it is for.
+        account: String,
+        /// The event, as stored.
+        event: String,
+    },
+    /// The account was deleted: its deliveries are dropped.
+    Forget {
+        /// The account.
+        account: String,
+    },
 }
 
 /// A delivery and its outcome.
@@ -42,6 +63,8 @@ impl Ledger {
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         conn.query_row("PRAGMA journal_mode=WAL", [], |_| Ok(()))?;
         conn.pragma_update(None, "synchronous", "FULL")?;
+        // A deleted account's rows are overwritten, not left in free pages.
+        conn.pragma_update(None, "secure_delete", true)?;
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS checkpoint (id INTEGER PRIMARY KEY CHECK (id = 1), position INTEGER NOT NULL);
              CREATE TABLE IF NOT EXISTS deliveries (
@@ -49,6 +72,13 @@ impl Ledger {
                  attempts INTEGER NOT NULL DEFAULT 0, next_attempt_ms INTEGER NOT NULL,
                  last_error TEXT, updated_ms INTEGER NOT NULL);",
         )?;
+        // Ledgers written before account deletion have no account column; their rows keep none.
+        let has_account: bool = conn
+            .prepare("SELECT 1 FROM pragma_table_info('deliveries') WHERE name = 'account'")?
+            .exists([])?;
+        if !has_account {
+            conn.execute_batch("ALTER TABLE deliveries ADD COLUMN account TEXT")?;
+        }
         Ok(Self {
             conn: Mutex::new(conn),
         })
@@ -72,35 +102,54 @@ impl Ledger {
     /// Records new deliveries and the checkpoint after them, in one transaction.
     pub fn take_in(
         &self,
-        deliveries: &[(String, String)],
+        deliveries: &[Intake],
         checkpoint: u64,
         now_ms: i64,
     ) -> Result<(), LedgerError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        for (challenge_id, event) in deliveries {
-            tx.execute(
-                "INSERT OR IGNORE INTO deliveries (challenge_id, event, status, next_attempt_ms, updated_ms) VALUES (?1, ?2, 'pending', ?3, ?3)",
-                params![challenge_id, event, now_ms],
-            )?;
+        for intake in deliveries {
+            match intake {
+                Intake::Deliver {
+                    challenge_id,
+                    account,
+                    event,
+                } => {
+                    tx.execute(
+                        "INSERT OR IGNORE INTO deliveries (challenge_id, event, status, next_attempt_ms, updated_ms, account) VALUES (?1, ?2, 'pending', ?3, ?3, ?4)",
+                        params![challenge_id, event, now_ms, account],
+                    )?;
+                }
+                Intake::Forget { account } => {
+                    tx.execute("DELETE FROM deliveries WHERE account = ?1", [account])?;
+                }
+            }
         }
         tx.execute(
             "INSERT INTO checkpoint (id, position) VALUES (1, ?1) ON CONFLICT(id) DO UPDATE SET position = excluded.position",
             params![i64::try_from(checkpoint).unwrap_or(i64::MAX)],
         )?;
         tx.commit()?;
+        if deliveries
+            .iter()
+            .any(|i| matches!(i, Intake::Forget { .. }))
+        {
+            // The write-ahead log still holds the pages as they were before the delete.
+            conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        }
         Ok(())
     }
 
     /// Pending deliveries due at `now_ms`.
     pub fn due(&self, now_ms: i64) -> Result<Vec<Pending>, LedgerError> {
         let conn = self.conn();
-        let mut select = conn.prepare("SELECT challenge_id, event, attempts FROM deliveries WHERE status = 'pending' AND next_attempt_ms <= ?1 ORDER BY next_attempt_ms LIMIT 100")?;
+        let mut select = conn.prepare("SELECT challenge_id, event, attempts, COALESCE(account, '') FROM deliveries WHERE status = 'pending' AND next_attempt_ms <= ?1 ORDER BY next_attempt_ms LIMIT 100")?;
         let rows = select.query_map([now_ms], |r| {
             Ok(Pending {
                 challenge_id: r.get(0)?,
                 event: r.get(1)?,
                 attempts: r.get(2)?,
+                account: r.get(3)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)

@@ -1,7 +1,8 @@
-//! Takes reset requests in from the event log and delivers them.
+//! Takes reset requests and account-deletion links in from the event log and delivers them;
+//! drops what it kept of an account (ledger rows, outbox lines) when the account is deleted.
 
 use crate::channels::{Channel, Message};
-use crate::ledger::{Ledger, LedgerError};
+use crate::ledger::{Intake, Ledger, LedgerError};
 use crate::templates::{Templates, Values};
 use futures_util::StreamExt;
 use pinauth_contract::sealed;
@@ -81,9 +82,24 @@ impl Notifier {
             };
             let mut requests = Vec::new();
             for recorded in &page {
-                if &*recorded.event_type != "PinResetRequested" {
+                let wanted = matches!(
+                    &*recorded.event_type,
+                    "PinResetRequested" | "AccountDeletionRequested" | "AccountDeleted"
+                );
+                if !wanted {
                     continue;
                 }
+                let account = recorded
+                    .stream
+                    .as_str()
+                    .strip_prefix("account-")
+                    .unwrap_or_default()
+                    .to_owned();
+                let deliver = |id: &pinauth_domain::ChallengeId| Intake::Deliver {
+                    challenge_id: id.as_uuid().to_string(),
+                    account: account.clone(),
+                    event: String::from_utf8_lossy(&recorded.data).into_owned(),
+                };
                 match serde_json::from_slice::<Event>(&recorded.data) {
                     // Issued to the app's backend, which delivers it.
                     Ok(Event {
@@ -93,15 +109,33 @@ impl Notifier {
                     Ok(Event {
                         kind: EventKind::PinResetRequested { challenge_id, .. },
                         ..
+                    }) => requests.push(deliver(&challenge_id)),
+                    Ok(Event {
+                        kind: EventKind::AccountDeletionRequested { request, .. },
+                        ..
+                    }) => requests.push(deliver(&request)),
+                    Ok(Event {
+                        kind: EventKind::AccountDeleted { .. },
+                        ..
                     }) => {
-                        requests.push((
-                            challenge_id.as_uuid().to_string(),
-                            String::from_utf8_lossy(&recorded.data).into_owned(),
-                        ));
+                        match self.config.email.forget_account(&account) {
+                            Ok(0) => {}
+                            Ok(dropped) => tracing::info!(
+                                dropped,
+                                "a deleted account's outbox lines were dropped"
+                            ),
+                            Err(error) => {
+                                tracing::error!(%error, "a deleted account's outbox lines could not be dropped")
+                            }
+                        }
+                        if let Err(error) = self.config.sms.forget_account(&account) {
+                            tracing::error!(%error, "a deleted account's outbox lines could not be dropped");
+                        }
+                        requests.push(Intake::Forget { account });
                     }
                     _ => tracing::error!(
                         position = recorded.position.commit,
-                        "an unreadable reset request was skipped"
+                        "an unreadable notifier event was skipped"
                     ),
                 }
             }
@@ -116,28 +150,58 @@ impl Notifier {
         let mut delivered = 0;
         for pending in self.ledger.due(now)? {
             let attempts = pending.attempts.saturating_add(1);
-            let Ok(Event {
-                at,
-                kind:
-                    EventKind::PinResetRequested {
-                        challenge_id,
-                        channel,
-                        sealed,
-                        expires_at,
-                        template,
-                        ..
-                    },
-            }) = serde_json::from_str::<Event>(&pending.event)
-            else {
-                self.ledger.record(
-                    &pending.challenge_id,
-                    "unreadable",
-                    attempts,
-                    now,
-                    Some("the recorded event does not decode"),
-                    now,
-                )?;
-                continue;
+            let decoded = serde_json::from_str::<Event>(&pending.event);
+            let (at, challenge_id, channel, sealed, expires_at, template, deletion) = match decoded
+            {
+                Ok(Event {
+                    at,
+                    kind:
+                        EventKind::PinResetRequested {
+                            challenge_id,
+                            channel,
+                            sealed,
+                            expires_at,
+                            template,
+                            ..
+                        },
+                }) => (
+                    at,
+                    challenge_id,
+                    channel,
+                    sealed,
+                    expires_at,
+                    template,
+                    false,
+                ),
+                Ok(Event {
+                    at,
+                    kind:
+                        EventKind::AccountDeletionRequested {
+                            request,
+                            token,
+                            sealed,
+                            template,
+                        },
+                }) => (
+                    at,
+                    request,
+                    ResetChannel::Email,
+                    sealed,
+                    token.expires_at,
+                    template,
+                    true,
+                ),
+                _ => {
+                    self.ledger.record(
+                        &pending.challenge_id,
+                        "unreadable",
+                        attempts,
+                        now,
+                        Some("the recorded event does not decode"),
+                        now,
+                    )?;
+                    continue;
+                }
             };
             if now >= expires_at.unix_millis() {
                 tracing::warn!(challenge = %pending.challenge_id, "a reset message expired before it could be delivered");
@@ -174,6 +238,9 @@ impl Notifier {
                 .unwrap_or(0),
             };
             let (fallback, channel_name, target, voice) = match channel {
+                ResetChannel::Email if deletion => {
+                    ("account-delete", "email", &self.config.email, false)
+                }
                 ResetChannel::Email if is_link => {
                     ("pin-reset-link", "email", &self.config.email, false)
                 }
@@ -191,6 +258,7 @@ impl Notifier {
                 subject,
                 text,
                 voice,
+                account: pending.account.clone(),
             };
             match target.send(&message).await {
                 Ok(()) => {

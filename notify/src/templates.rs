@@ -46,6 +46,15 @@ impl Default for Templates {
         };
         Self(BTreeMap::from([
             (
+                "account-delete".into(),
+                t(
+                    TemplateChannel::Email,
+                    false,
+                    "Delete your account",
+                    "Someone asked to delete your account. If it was you, open this link to delete it for good:\n\n#Url#\n\nIf not, ignore this message: nothing is deleted.",
+                ),
+            ),
+            (
                 "pin-reset-link".into(),
                 t(
                     TemplateChannel::Email,

@@ -125,6 +125,15 @@ impl ReadModels {
             }
             EventKind::PinSkipped => view.pin_skipped_at = Some(at),
             EventKind::ProfileUpdated { profile } => view.profile = Some(profile.clone()),
+            EventKind::AccountDeleted { .. } => {
+                // Its answers end: no profile, no lockout, no token (its attempts stay for the
+                // audit, under its id).
+                view.deleted = true;
+                view.registration = None;
+                view.profile = None;
+                self.revoke(number, IndexedKind::Access, None);
+                self.revoke(number, IndexedKind::PinSession, None);
+            }
             EventKind::SessionStarted { .. } | EventKind::AccessTokenRefreshed { .. } => {
                 for (kind, token) in event.kind.ended_tokens() {
                     if let Some(kind) = IndexedKind::of(kind) {
@@ -174,6 +183,7 @@ impl ReadModels {
             | EventKind::PinResetRequested { .. }
             | EventKind::PinReauthenticated { .. }
             | EventKind::ReauthTokenUsed { .. }
+            | EventKind::AccountDeletionRequested { .. }
             | EventKind::RefreshTokenRevoked { .. } => {}
         }
     }

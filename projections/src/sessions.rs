@@ -56,7 +56,9 @@ impl IndexedKind {
         match kind {
             TokenKind::Access => Some(Self::Access),
             TokenKind::PinSession => Some(Self::PinSession),
-            TokenKind::Refresh | TokenKind::PinAuth | TokenKind::Reauth => None,
+            TokenKind::Refresh | TokenKind::PinAuth | TokenKind::Reauth | TokenKind::Deletion => {
+                None
+            }
         }
     }
 

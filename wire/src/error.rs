@@ -265,6 +265,9 @@ catalog! {
         /// 979: a reset token that is not a pending challenge's.
         InvalidResetToken = 403, 979, "The link cannot be accessed",
             "The link is either expired or has already been used, please request a new link.";
+        /// 979: a delete token that is not the account's pending one, or has expired.
+        DeleteTokenInvalid = 403, 979, "The link cannot be accessed",
+            "The delete link is either expired or has already been used, please request a new one.";
         /// 1242: a reset token whose challenge was already used.
         ResetTokenUsed = 403, 1242, "The email verification link has already been used",
             "This link has already been used, please use the 'forgot pin' option again.";
@@ -473,6 +476,7 @@ pub fn token_invalid(kind: TokenKind) -> ApiError {
         TokenKind::PinAuth => Catalog::PinAuthTokenInvalid,
         TokenKind::Refresh => Catalog::RefreshTokenInvalid,
         TokenKind::Reauth => Catalog::ReauthTokenInvalid,
+        TokenKind::Deletion => Catalog::DeleteTokenInvalid,
     }
     .into()
 }
@@ -485,6 +489,7 @@ pub fn token_expired(kind: TokenKind) -> ApiError {
         TokenKind::PinAuth => Catalog::PinAuthTokenExpired,
         TokenKind::Refresh => Catalog::RefreshTokenExpired,
         TokenKind::Reauth => Catalog::ReauthTokenInvalid,
+        TokenKind::Deletion => Catalog::DeleteTokenInvalid,
     }
     .into()
 }

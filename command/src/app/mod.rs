@@ -35,6 +35,7 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 mod admin;
+mod deletion;
 mod login;
 mod padding;
 mod pin;
@@ -46,6 +47,7 @@ mod retry;
 mod tokens;
 mod verdicts;
 
+pub use deletion::Deletion;
 pub use profile::{PinInfo, ProfileEditor};
 pub use recovery::{ForgotChannel, ForgotOutcome, IssuedForApp, RecoverySettings, ResetSecret};
 pub use reset_url::{AllowedResetUrl, InvalidAllowedResetUrl};

@@ -123,10 +123,10 @@ impl CommandService {
         let mut after = ProfileFields::new();
         let committed = self
             .decide_and_commit(id, ctx, async |state: &Account, at| {
-                state.profile()?;
                 if let Editor::Holder { access_token } = by {
                     state.token(at, TokenKind::Access, &access_token)?;
                 }
+                state.profile()?;
                 let mut commands = Vec::new();
                 match (&pin, by) {
                     (None, _) => {}

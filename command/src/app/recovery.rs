@@ -66,6 +66,13 @@ pub struct RecoverySettings {
     pub questions: Vec<String>,
     /// How many questions a decoy list has (at most as many as are configured; default 3).
     pub decoy_questions: usize,
+    /// Delete URLs (`deleteUrl` of an account-deletion request) must be under one of these, as
+    /// reset URLs must be under `reset_url_allowlist` (error 1248 otherwise).
+    pub delete_url_allowlist: Vec<AllowedResetUrl>,
+    /// The delete URL used when a request names none.
+    pub default_delete_url: String,
+    /// The email template of the deletion link when a request names none (or one not configured).
+    pub default_delete_template: String,
 }
 
 impl Default for RecoverySettings {
@@ -90,6 +97,14 @@ impl Default for RecoverySettings {
             min_security_answers: 1,
             questions: Vec::new(),
             decoy_questions: 3,
+            delete_url_allowlist: vec![AllowedResetUrl::new(
+                "http",
+                "localhost",
+                3000,
+                "/delete-account",
+            )],
+            default_delete_url: "http://localhost:3000/delete-account".into(),
+            default_delete_template: "account-delete".into(),
         }
     }
 }
@@ -135,7 +150,7 @@ pub enum ResetSecret {
 }
 
 /// `asked` when `configured` says so, else `default` (with a warning when a name was asked for).
-fn known_or_default(
+pub(super) fn known_or_default(
     asked: Option<String>,
     default: &str,
     configured: impl Fn(&str) -> bool,
@@ -180,7 +195,11 @@ impl CommandService {
     }
 
     /// `secret`, sealed for the notifier alone (the format is the contract's).
-    fn seal(&self, challenge: &ChallengeId, secret: &SealedSecret) -> Result<Sealed, AppError> {
+    pub(super) fn seal(
+        &self,
+        challenge: &ChallengeId,
+        secret: &SealedSecret,
+    ) -> Result<Sealed, AppError> {
         sealed::seal(
             &self.inner.sealing_key.0,
             challenge,

@@ -1,12 +1,14 @@
 //! One function per endpoint: parse at the edge, call the use case, shape the answer.
 
 use super::{Call, Reply, views};
+use crate::app::{Deletion, Identifier, Login, PinInfo, PinInput, ProfileEditor, Registration};
 use crate::app::{ForgotChannel, ResetSecret};
-use crate::app::{Identifier, Login, PinInfo, PinInput, ProfileEditor, Registration};
 use crate::crypto::Plaintext;
 use crate::error::AppError;
 use actix_web::http::Method;
+use pinauth_domain::TokenKind;
 use pinauth_domain::{Email, IdentifierKind, Phone, Pin, QuestionId, Username};
+use pinauth_wire::error::token_invalid;
 use pinauth_wire::profile::ProfileUpdate;
 use pinauth_wire::{ApiError, Catalog};
 
@@ -23,6 +25,12 @@ pub enum Endpoint {
     RefreshAccessToken,
     UpdateAccount,
     ManageUpdateAccount(pinauth_domain::AccountId),
+    /// `DELETE /auth/account`: mail a deletion link.
+    RequestDeletion,
+    /// `GET /auth/account/delete?deletetoken=`: the link's deletion.
+    DeleteByLink,
+    /// `DELETE /manage/account/{uid}`.
+    ManageDeleteAccount(pinauth_domain::AccountId),
     Forgot(IdentifierKind),
     ResetByOtp(IdentifierKind),
     ResetByToken,
@@ -60,6 +68,11 @@ pub fn route(method: &Method, path: &str) -> Option<Endpoint> {
         ("GET", "/identity/v2/auth/access_token/invalidate") => InvalidateAccessToken,
         ("GET", "/identity/v2/manage/account/access_token/refresh") => RefreshAccessToken,
         ("PUT", "/identity/v2/auth/account") => UpdateAccount,
+        ("DELETE", "/identity/v2/auth/account") => RequestDeletion,
+        ("GET", "/identity/v2/auth/account/delete") => DeleteByLink,
+        ("DELETE", p) => ManageDeleteAccount(pinauth_domain::AccountId::from_uuid(
+            uuid::Uuid::try_parse(p.strip_prefix("/identity/v2/manage/account/")?).ok()?,
+        )),
         ("POST", "/identity/v2/auth/pin/forgot/email") => Forgot(IdentifierKind::Email),
         ("POST", "/identity/v2/auth/pin/forgot/username") => Forgot(IdentifierKind::Username),
         ("POST", "/identity/v2/auth/pin/forgot/otp") => Forgot(IdentifierKind::Phone),
@@ -144,6 +157,8 @@ impl Endpoint {
                 | Self::RefreshAccessToken
                 | Self::UnlockPin(_)
                 | Self::ManageUpdateAccount(_)
+                | Self::ManageDeleteAccount(_)
+                | Self::DeleteByLink
                 | Self::ValidateReauth(_)
                 | Self::GenerateSott
                 | Self::RevokeRefreshToken
@@ -172,6 +187,9 @@ pub async fn run(endpoint: Endpoint, call: &Call<'_>) -> Result<Reply, ApiError>
         Endpoint::RefreshAccessToken => refresh_access_token(call).await,
         Endpoint::UpdateAccount => update_account(call).await,
         Endpoint::ManageUpdateAccount(account) => manage_update_account(call, account).await,
+        Endpoint::RequestDeletion => request_deletion(call).await,
+        Endpoint::DeleteByLink => delete_by_link(call).await,
+        Endpoint::ManageDeleteAccount(account) => manage_delete_account(call, account).await,
         Endpoint::Forgot(kind) => forgot(call, kind).await,
         Endpoint::ResetByOtp(kind) => reset_by_otp(call, kind).await,
         Endpoint::ResetByToken => reset_by_token(call).await,
@@ -658,6 +676,78 @@ async fn manage_update_account(
     let (account, fields) = &done.value;
     let profile = views::profile(account, fields, call.service().now());
     Ok(Reply::new(call.selection.apply(&profile), done.position))
+}
+
+/// A query parameter, trimmed, if not blank.
+fn query_text(call: &Call<'_>, name: &str) -> Option<String> {
+    call.query
+        .get(name)
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned)
+}
+
+/// `DELETE /auth/account?deleteUrl=&emailTemplate=`: mails the holder a link that deletes the
+/// account: `{"IsDeleteRequestAccepted": true}`.
+async fn request_deletion(call: &Call<'_>) -> Result<Reply, ApiError> {
+    let access_token = call.access_token()?;
+    let done = call
+        .service()
+        .request_deletion(
+            &access_token,
+            query_text(call, "deleteurl"),
+            query_text(call, "emailtemplate"),
+            &call.ctx,
+        )
+        .await?;
+    Ok(Reply::new(
+        serde_json::json!({ "IsDeleteRequestAccepted": true }),
+        done.position,
+    ))
+}
+
+/// `GET /auth/account/delete?deletetoken=`: the link's deletion: `{"IsPosted": true}`. A token
+/// that is not a pending deletion's (used, replaced, expired, or never issued) answers 979.
+async fn delete_by_link(call: &Call<'_>) -> Result<Reply, ApiError> {
+    let token = call.query.required("deletetoken")?.to_owned();
+    let done = call
+        .service()
+        .delete_account(Deletion::Link(&token), &call.ctx)
+        .await
+        .map_err(|e| match e {
+            AppError::Domain(pinauth_domain::DomainError::NotRegistered) => {
+                token_invalid(TokenKind::Deletion)
+            }
+            other => other.into(),
+        })?;
+    Ok(Reply::new(
+        serde_json::json!({ "IsPosted": true }),
+        done.position,
+    ))
+}
+
+/// `DELETE /manage/account/{uid}` (app secret): deletes the account at once:
+/// `{"IsDeleted": true, "RecordsDeleted": 1}`; 938 for a uid no account has. Deleting a deleted
+/// account answers the same (and finishes a deletion a crash interrupted).
+async fn manage_delete_account(
+    call: &Call<'_>,
+    account: pinauth_domain::AccountId,
+) -> Result<Reply, ApiError> {
+    call.check_api_secret()?;
+    let done = call
+        .service()
+        .delete_account(Deletion::App(account), &call.ctx)
+        .await
+        .map_err(|e| match e {
+            AppError::Domain(pinauth_domain::DomainError::NotRegistered) => {
+                ApiError::from(Catalog::UidNotFound)
+            }
+            other => other.into(),
+        })?;
+    Ok(Reply::new(
+        serde_json::json!({ "IsDeleted": true, "RecordsDeleted": 1 }),
+        done.position,
+    ))
 }
 
 /// The identifier named `kind` in a body (`Email`, `UserName` or `Phone`), parsed.

@@ -10,6 +10,7 @@ mod helpers;
 mod outbox;
 
 mod concurrency;
+mod deletion;
 mod front;
 mod hardening;
 mod lifecycle;

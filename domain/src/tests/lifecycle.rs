@@ -600,3 +600,64 @@ fn a_profile_is_set_at_registration_and_replaced_by_its_holder_or_the_app() {
         .when(update(ProfileEditor::App))
         .then_err(DomainError::NotRegistered);
 }
+
+#[test]
+fn a_deleted_account_refuses_everything_and_holds_no_token() {
+    let request = |access_token| {
+        Command::RequestAccountDeletion(RequestAccountDeletion {
+            at: t(5),
+            access_token,
+            request: challenge_id(4),
+            token: d(40),
+            sealed: Sealed::from_bytes(vec![1; 30]),
+            template: None,
+        })
+    };
+    let delete = |secs, by| Command::DeleteAccount(DeleteAccount { at: t(secs), by });
+    given(ready())
+        .when(request(d(99)))
+        .then_err(DomainError::TokenInvalid {
+            kind: TokenKind::Access,
+        });
+    let requested = given(ready()).and(request(d(10)));
+    requested
+        .history()
+        .last()
+        .map(|e| assert_eq!(e.event_type(), "AccountDeletionRequested"));
+    // The link's token, within its hour, deletes; another token or a late one does not.
+    given(requested.history())
+        .when(delete(6, Deleter::Holder { token: d(41) }))
+        .then_err(DomainError::TokenInvalid {
+            kind: TokenKind::Deletion,
+        });
+    given(requested.history())
+        .when(delete(5 + 3600, Deleter::Holder { token: d(40) }))
+        .then_err(DomainError::TokenExpired {
+            kind: TokenKind::Deletion,
+        });
+    let deleted = given(requested.history()).and(delete(6, Deleter::Holder { token: d(40) }));
+    let state = deleted.state();
+    assert_eq!(state.deleted_at(), Some(t(6)));
+    assert!(state.tokens().is_empty());
+    assert!(state.former_profile().is_some());
+    for command in [password_login(7, 60), delete(7, Deleter::App)] {
+        given(deleted.history())
+            .when(command)
+            .then_err(DomainError::NotRegistered);
+    }
+    // Its tokens are simply invalid.
+    given(deleted.history())
+        .when(pin_login(7, d(12), 60))
+        .then_err(DomainError::TokenInvalid {
+            kind: TokenKind::PinSession,
+        });
+    given(deleted.history())
+        .when(request(d(10)))
+        .then_err(DomainError::TokenInvalid {
+            kind: TokenKind::Access,
+        });
+    // The app deletes without a link.
+    given(ready())
+        .when(delete(5, Deleter::App))
+        .then([at(5, EventKind::AccountDeleted { by_app: true })]);
+}

@@ -102,6 +102,13 @@ pub fn one_of_each() -> Vec<EventKind> {
         EventKind::ProfileUpdated {
             profile: Sealed::from_bytes(vec![3, 4, 5]),
         },
+        EventKind::AccountDeletionRequested {
+            request: challenge_id(13),
+            token,
+            sealed: Sealed::from_bytes(vec![6, 7]),
+            template: None,
+        },
+        EventKind::AccountDeleted { by_app: true },
     ]
 }
 
@@ -128,13 +135,15 @@ fn index(kind: &EventKind) -> usize {
         EventKind::ReauthTokenUsed { .. } => 18,
         EventKind::RefreshTokenRevoked { .. } => 19,
         EventKind::ProfileUpdated { .. } => 20,
+        EventKind::AccountDeletionRequested { .. } => 21,
+        EventKind::AccountDeleted { .. } => 22,
     }
 }
 
 #[test]
 fn the_sample_covers_every_event_kind() {
     let indices: Vec<usize> = one_of_each().iter().map(index).collect();
-    assert_eq!(indices, (0..21).collect::<Vec<_>>());
+    assert_eq!(indices, (0..23).collect::<Vec<_>>());
 }
 
 #[test]
@@ -226,6 +235,7 @@ fn the_issued_tokens_of_each_kind_of_event() {
             }
             EventKind::PinAuthTokenIssued { .. } => &[TokenKind::PinAuth],
             EventKind::AccessTokenRefreshed { .. } => &[TokenKind::Access],
+            EventKind::AccountDeletionRequested { .. } => &[TokenKind::Deletion],
             _ => &[],
         };
         assert_eq!(issued, expected, "{}", kind.event_type());

@@ -42,6 +42,9 @@ pub struct AccountView {
     /// The profile fields, sealed under the account's data key, as last set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(super) profile: Option<Sealed>,
+    /// Deleted: it answers nothing but its attempts to the audit.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(super) deleted: bool,
 }
 
 impl AccountView {
@@ -58,6 +61,7 @@ impl AccountView {
             horizon: None,
             epochs: Epochs::default(),
             profile: None,
+            deleted: false,
         }
     }
 
@@ -84,6 +88,11 @@ impl AccountView {
     /// When the PIN was last set, changed or reset.
     pub fn pin_changed_at(&self) -> Option<Timestamp> {
         self.pin_changed_at
+    }
+
+    /// Deleted.
+    pub fn deleted(&self) -> bool {
+        self.deleted
     }
 
     /// The profile fields, sealed under the account's data key.

@@ -141,7 +141,7 @@ fn agrees_with_domain(models: &ReadModels, writer: &Writer, now: i64) -> Result<
                 prop_assert_eq!(got, expected, "{:?} token of account {}", kind, idx)
             }
             // Checked by the command side only; never valid on the read side.
-            TokenKind::Refresh | TokenKind::PinAuth | TokenKind::Reauth => {
+            TokenKind::Refresh | TokenKind::PinAuth | TokenKind::Reauth | TokenKind::Deletion => {
                 prop_assert_eq!(got, Err(TokenProblem::Invalid))
             }
         }
