@@ -524,7 +524,7 @@ async fn generate(data: std::path::PathBuf, target: u64, sessions: u32) -> anyho
                 history.extend(events);
                 Ok(())
             };
-        step(&mut state, pinauth_domain::Command::RegisterAccount(RegisterAccount { profile: None, origin: Some(pinauth_domain::Origin::of(pinauth_domain::Digest::from_bytes([9; 32]))),
+        step(&mut state, pinauth_domain::Command::RegisterAccount(RegisterAccount { identifiers: None, profile: None, origin: Some(pinauth_domain::Origin::of(pinauth_domain::Digest::from_bytes([9; 32]))),
             at,
             account_id: id,
             email: Some(Email::parse(&format!("gen{account}@example.com")).map_err(|e| anyhow::anyhow!("{e}"))?),
@@ -999,7 +999,7 @@ async fn load_account(target: u64, runs: usize) -> anyhow::Result<()> {
         at = at.plus_secs(60);
         let last = (history.len() as u64) + revision.map_or(0, |r| r + 1) + 1 >= target;
         let command = if n == 1 {
-            pinauth_domain::Command::RegisterAccount(RegisterAccount { profile: None, origin: Some(pinauth_domain::Origin::of(pinauth_domain::Digest::from_bytes([9; 32]))),
+            pinauth_domain::Command::RegisterAccount(RegisterAccount { identifiers: None, profile: None, origin: Some(pinauth_domain::Origin::of(pinauth_domain::Digest::from_bytes([9; 32]))),
                 at,
                 account_id: id,
                 email: Some(Email::parse("load@example.com").map_err(|e| anyhow::anyhow!("{e}"))?),

@@ -27,6 +27,21 @@ const WRAP_PURPOSE: &[u8] = b"pinauth-datakey\0";
 /// The purpose of a sealed profile (`ProfileUpdated.profile`).
 pub const PROFILE: &[u8] = b"pinauth-profile\0";
 
+/// The purpose of sealed identifiers (`AccountRegistered.identifiers`).
+pub const IDENTIFIERS: &[u8] = b"pinauth-identifiers\0";
+
+/// The purpose of a sealed client (address and user agent, in an event's metadata).
+pub const CLIENT: &[u8] = b"pinauth-client\0";
+
+/// The purpose of what is sealed for the notifier to send (destination, secret, link) about
+/// challenge `challenge`: the challenge id joins the purpose, so a sealed message copied into
+/// another challenge's event does not open.
+pub fn notify_purpose(challenge: &pinauth_domain::ChallengeId) -> Vec<u8> {
+    let mut purpose = b"pinauth-notify\0".to_vec();
+    purpose.extend_from_slice(challenge.as_uuid().as_bytes());
+    purpose
+}
+
 /// The key that wraps data keys for the key store. Never printed.
 #[derive(Clone)]
 pub struct WrappingKey([u8; 32]);

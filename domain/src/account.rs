@@ -21,7 +21,7 @@ use crate::ids::{AccountId, ChallengeId, Digest, Origin, Sealed, SecretHash};
 use crate::lockout::{FailureOutcome, Lock, Lockout, Standing};
 use crate::policy::Policy;
 use crate::time::Timestamp;
-use crate::values::{Email, IdentifierKind, Phone, Username};
+use crate::values::{Email, IdentifierKind, IdentifierKinds, Identifiers, Phone, Username};
 use serde::{Deserialize, Serialize};
 
 /// The most tokens of one kind a login ends to come within the session limits.
@@ -35,11 +35,17 @@ pub const MAX_FAMILIAR_ORIGINS: usize = 16;
 pub struct Profile {
     /// The account.
     pub account_id: AccountId,
-    /// Normalized email.
+    /// The identifiers, sealed under the account's data key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identifiers: Option<SealedIdentifiers>,
+    /// Normalized email in plain text (an account registered before identifiers were sealed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<Email>,
-    /// Normalized username.
+    /// Normalized username in plain text (as `email`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub username: Option<Username>,
-    /// Normalized phone.
+    /// Normalized phone in plain text (as `email`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phone: Option<Phone>,
     /// argon2id of the password.
     pub password_hash: SecretHash,
@@ -47,6 +53,31 @@ pub struct Profile {
     pub security_answers: Vec<SecurityAnswerHash>,
     /// When it was registered.
     pub registered_at: Timestamp,
+}
+
+impl Profile {
+    /// Which identifiers the account has, sealed or not.
+    pub fn kinds(&self) -> IdentifierKinds {
+        let mut kinds = self
+            .identifiers
+            .as_ref()
+            .map(|i| i.kinds)
+            .unwrap_or_default();
+        kinds.email |= self.email.is_some();
+        kinds.username |= self.username.is_some();
+        kinds.phone |= self.phone.is_some();
+        kinds
+    }
+
+    /// The identifiers in plain text, when the account has them so (registered before they were
+    /// sealed); `None` when they are sealed.
+    pub fn plain_identifiers(&self) -> Option<Identifiers> {
+        self.identifiers.is_none().then(|| Identifiers {
+            email: self.email.clone(),
+            username: self.username.clone(),
+            phone: self.phone.clone(),
+        })
+    }
 }
 
 /// The PIN as the account holds it.
@@ -476,13 +507,19 @@ pub fn decide(
             if state.profile.is_some() || state.deleted_at.is_some() {
                 return Err(DomainError::AlreadyRegistered);
             }
-            if c.email.is_none() && c.username.is_none() && c.phone.is_none() {
+            let sealed_kinds = c.identifiers.as_ref().map(|i| i.kinds).unwrap_or_default();
+            if sealed_kinds.is_empty()
+                && c.email.is_none()
+                && c.username.is_none()
+                && c.phone.is_none()
+            {
                 return Err(DomainError::IdentifierRequired);
             }
             let r = &policy.requirement;
             let must_give = r.required && r.ask_on_registration;
             let mut events = vec![event(EventKind::AccountRegistered {
                 account_id: c.account_id,
+                identifiers: c.identifiers,
                 email: c.email,
                 username: c.username,
                 phone: c.phone,
@@ -594,7 +631,7 @@ pub fn decide(
         Command::RequestAccountDeletion(c) => {
             state.token(at, TokenKind::Access, &c.access_token)?;
             let profile = state.profile()?;
-            if profile.email.is_none() {
+            if !profile.kinds().email {
                 return Err(DomainError::ChannelUnavailable);
             }
             Ok(vec![event(EventKind::AccountDeletionRequested {
@@ -761,8 +798,8 @@ pub fn decide(
         Command::RequestPinReset(c) => {
             let profile = state.profile()?;
             let reachable = match c.channel {
-                ResetChannel::Email => profile.email.is_some(),
-                ResetChannel::Sms { .. } => profile.phone.is_some(),
+                ResetChannel::Email => profile.kinds().email,
+                ResetChannel::Sms { .. } => profile.kinds().phone,
             };
             if !reachable {
                 return Err(DomainError::ChannelUnavailable);
@@ -915,6 +952,7 @@ pub fn evolve(mut state: Account, event: &Event) -> Account {
     match &event.kind {
         EventKind::AccountRegistered {
             account_id,
+            identifiers,
             email,
             username,
             phone,
@@ -925,6 +963,7 @@ pub fn evolve(mut state: Account, event: &Event) -> Account {
             touch_familiar(&mut state, *origin, at);
             state.profile = Some(Profile {
                 account_id: *account_id,
+                identifiers: identifiers.clone(),
                 email: email.clone(),
                 username: username.clone(),
                 phone: phone.clone(),

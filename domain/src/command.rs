@@ -4,7 +4,9 @@
 //! builds a command, so `decide` stays pure: a command that says `LogInWithPin` means the PIN was
 //! right; a wrong one arrives as `FailPinAttempt`.
 
-use crate::event::{AttemptFlow, ChallengeSecret, ResetChannel, SecurityAnswerHash};
+use crate::event::{
+    AttemptFlow, ChallengeSecret, ResetChannel, SealedIdentifiers, SecurityAnswerHash,
+};
 use crate::ids::{AccountId, ChallengeId, Digest, Origin, Sealed, SecretHash};
 use crate::time::Timestamp;
 use crate::values::{Email, IdentifierKind, Phone, Username};
@@ -38,7 +40,9 @@ pub struct RegisterAccount {
     pub at: Timestamp,
     /// The new account's id.
     pub account_id: AccountId,
-    /// Email, if given.
+    /// The identifiers, sealed (what the command service gives; the plain ones are `None`).
+    pub identifiers: Option<SealedIdentifiers>,
+    /// Email in plain text (domain tests, and tools replaying old events).
     pub email: Option<Email>,
     /// Username, if given.
     pub username: Option<Username>,

@@ -6,7 +6,7 @@
 
 use crate::ids::{AccountId, ChallengeId, Digest, Origin, Sealed, SecretHash};
 use crate::time::Timestamp;
-use crate::values::{Email, IdentifierKind, Phone, QuestionId, Username};
+use crate::values::{Email, IdentifierKind, IdentifierKinds, Phone, QuestionId, Username};
 use serde::{Deserialize, Serialize};
 
 mod stored;
@@ -172,6 +172,16 @@ pub enum RevocationReason {
     PinReset,
 }
 
+/// An account's identifiers sealed under its data key (the JSON of
+/// [`crate::Identifiers`]), and which kinds they are.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SealedIdentifiers {
+    /// Which kinds.
+    pub kinds: IdentifierKinds,
+    /// The values, sealed.
+    pub sealed: Sealed,
+}
+
 /// A security answer, hashed, with the question it answers.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SecurityAnswerHash {
@@ -189,11 +199,19 @@ pub enum EventKind {
     AccountRegistered {
         /// The account.
         account_id: AccountId,
-        /// Normalized email, when given.
+        /// The identifiers, sealed under the account's data key (personal data: erasing the
+        /// key makes them unreadable), with which kinds there are in the clear.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        identifiers: Option<SealedIdentifiers>,
+        /// Normalized email in plain text: only in events written before identifiers were
+        /// sealed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         email: Option<Email>,
-        /// Normalized username, when given.
+        /// Normalized username in plain text (as `email`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         username: Option<Username>,
-        /// Normalized phone, when given.
+        /// Normalized phone in plain text (as `email`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         phone: Option<Phone>,
         /// argon2id of the password.
         password_hash: SecretHash,

@@ -13,8 +13,10 @@ use crate::account::Account;
 use serde::{Deserialize, Serialize};
 
 /// The encoding of `Account` that snapshots written now carry. 2: PIN session tokens are paired
-/// with their access token (`ActiveToken::paired_with`), which version 1 left empty.
-pub const VERSION: u32 = 2;
+/// with their access token (`ActiveToken::paired_with`), which version 1 left empty. 3: the
+/// profile's identifiers may be sealed, and a deleted account says so; a version 2 snapshot would
+/// still decode, but one written by this release must not be read by an earlier one.
+pub const VERSION: u32 = 3;
 
 #[derive(Serialize)]
 struct Written<'a> {

@@ -174,6 +174,68 @@ pub enum IdentifierKind {
     Phone,
 }
 
+/// An account's identifiers in plain text: what the command layer seals under the account's data
+/// key for `AccountRegistered` and opens again, never itself in an event.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Identifiers {
+    /// Normalized email.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<Email>,
+    /// Normalized username.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<Username>,
+    /// Normalized phone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<Phone>,
+}
+
+impl Identifiers {
+    /// Which kinds it holds (not personal: what a sealed registration says in the clear).
+    pub fn kinds(&self) -> IdentifierKinds {
+        IdentifierKinds {
+            email: self.email.is_some(),
+            username: self.username.is_some(),
+            phone: self.phone.is_some(),
+        }
+    }
+}
+
+impl fmt::Debug for Identifiers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Identifiers({:?})", self.kinds())
+    }
+}
+
+/// Which identifiers an account has.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdentifierKinds {
+    /// An email.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub email: bool,
+    /// A username.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub username: bool,
+    /// A phone.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub phone: bool,
+}
+
+impl IdentifierKinds {
+    /// Whether it has `kind`.
+    pub fn has(&self, kind: IdentifierKind) -> bool {
+        match kind {
+            IdentifierKind::Email => self.email,
+            IdentifierKind::Username => self.username,
+            IdentifierKind::Phone => self.phone,
+        }
+    }
+
+    /// Whether it has none.
+    pub fn is_empty(&self) -> bool {
+        !(self.email || self.username || self.phone)
+    }
+}
+
 /// The id of a configured security question, as the client sends it (`{"<QuestionId>": "answer"}`).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]

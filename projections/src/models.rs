@@ -105,12 +105,14 @@ impl ReadModels {
         view.lockout.apply(event);
         match &event.kind {
             EventKind::AccountRegistered {
+                identifiers,
                 email,
                 username,
                 phone,
                 ..
             } => {
                 view.registration = Some(Registration {
+                    identifiers: identifiers.clone(),
                     email: email.clone(),
                     username: username.clone(),
                     phone: phone.clone(),

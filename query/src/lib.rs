@@ -7,10 +7,10 @@
 //! it, boundedly, and fails clearly when the read side is behind.
 
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
-use pinauth_contract::datakey::PROFILE;
+use pinauth_contract::datakey::{IDENTIFIERS, PROFILE};
 use pinauth_contract::token::Token;
 use pinauth_contract::vault::{Opened, Vault};
-use pinauth_domain::{AccountId, Timestamp, TokenKind};
+use pinauth_domain::{AccountId, Identifiers, Timestamp, TokenKind};
 use pinauth_projections::Projection;
 use pinauth_projections::models::{AccountView, Attempt, LockoutView, TokenProblem};
 use pinauth_wire::error::{token_expired, token_invalid};
@@ -240,12 +240,27 @@ async fn profile(
     now: Timestamp,
 ) -> Result<Option<Value>, ApiError> {
     let sealed = state.projection.read(|m| {
-        m.account(id)
-            .filter(|v| v.registration().is_some())
-            .map(|v| v.profile().cloned())
+        m.account(id).and_then(|v| {
+            let registration = v.registration()?;
+            Some((v.profile().cloned(), registration.identifiers.clone()))
+        })
     });
-    let Some(sealed) = sealed else {
+    let Some((sealed, sealed_identifiers)) = sealed else {
         return Ok(None);
+    };
+    let identifiers = match &sealed_identifiers {
+        None => None,
+        Some(sealed) => match state.vault.open(id, IDENTIFIERS, &sealed.sealed).await {
+            Ok(Opened::Plain(json)) => serde_json::from_slice::<Identifiers>(&json).ok(),
+            Ok(Opened::Erased | Opened::Invalid) => {
+                tracing::error!(account = %id, "the identifiers of a registered account cannot be opened");
+                None
+            }
+            Err(error) => {
+                tracing::warn!(%error, "the key store cannot be read");
+                return Err(Catalog::Unavailable.into());
+            }
+        },
     };
     let fields = match &sealed {
         None => ProfileFields::new(),
@@ -262,18 +277,34 @@ async fn profile(
             }
         },
     };
-    Ok(state
-        .projection
-        .read(|m| m.account(id).and_then(|v| profile_of(v, &fields, now))))
+    Ok(state.projection.read(|m| {
+        m.account(id)
+            .and_then(|v| profile_of(v, identifiers.as_ref(), &fields, now))
+    }))
 }
 
-fn profile_of(view: &AccountView, fields: &ProfileFields, now: Timestamp) -> Option<Value> {
+/// The profile answer of `view`, with its `identifiers` opened (`None`: as registered in plain
+/// text, or unreadable).
+fn profile_of(
+    view: &AccountView,
+    identifiers: Option<&Identifiers>,
+    fields: &ProfileFields,
+    now: Timestamp,
+) -> Option<Value> {
     let registration = view.registration()?;
+    let (email, username, phone) = match identifiers {
+        Some(i) => (i.email.as_ref(), i.username.as_ref(), i.phone.as_ref()),
+        None => (
+            registration.email.as_ref(),
+            registration.username.as_ref(),
+            registration.phone.as_ref(),
+        ),
+    };
     Some(views::profile_of(&views::ProfileFacts {
         account_id: view.id(),
-        email: registration.email.as_ref(),
-        username: registration.username.as_ref(),
-        phone: registration.phone.as_ref(),
+        email,
+        username,
+        phone,
         pin_set: view.pin_set(),
         pin_skipped_at: view.pin_skipped_at(),
         pin_changed_at: view.pin_changed_at(),

@@ -2,7 +2,7 @@
 //! (the Java SDK treats one as an error).
 
 use crate::profile::ProfileFields;
-use pinauth_domain::{Account, AccountId, Email, Phone, Timestamp, Username};
+use pinauth_domain::{Account, AccountId, Email, Identifiers, Phone, Timestamp, Username};
 use serde_json::{Map, Value, json};
 
 /// LoginRadius's placeholder for a date that was never set (`SkippedDate` in their samples).
@@ -35,17 +35,22 @@ pub struct ProfileFacts<'a> {
 }
 
 /// The profile LoginRadius returns, with the `PIN` block but never a hash, and the account's
-/// profile `fields` (opened by the caller).
-pub fn profile(account: &Account, fields: &ProfileFields, now: Timestamp) -> Value {
+/// `identifiers` and profile `fields` (opened by the caller).
+pub fn profile(
+    account: &Account,
+    identifiers: &Identifiers,
+    fields: &ProfileFields,
+    now: Timestamp,
+) -> Value {
     let Ok(p) = account.profile() else {
         return Value::Null;
     };
     let pin = account.pin();
     profile_of(&ProfileFacts {
         account_id: p.account_id,
-        email: p.email.as_ref(),
-        username: p.username.as_ref(),
-        phone: p.phone.as_ref(),
+        email: identifiers.email.as_ref(),
+        username: identifiers.username.as_ref(),
+        phone: identifiers.phone.as_ref(),
         pin_set: pin.hash.is_some(),
         pin_skipped_at: pin.skipped_at,
         pin_changed_at: pin.last_changed_at,

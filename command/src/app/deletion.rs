@@ -64,9 +64,9 @@ impl CommandService {
         let link = format!("{delete_url}{sep}deletetoken={}", token.as_string());
         let committed = self
             .decide_and_commit(id, ctx, async |state: &Account, at| {
-                let profile = state.profile()?;
+                let identifiers = self.identifiers(state.profile()?).await?;
                 // The link goes by email: an account without one is told so (1023).
-                let to = profile
+                let to = identifiers
                     .email
                     .as_ref()
                     .ok_or(AppError::UnknownIdentifier(LookupKind::Email))?;
@@ -120,21 +120,31 @@ impl CommandService {
             .await?;
         let now = self.now();
         if let Some(former) = committed.state.former_profile() {
-            let identifiers = [
-                former
+            // Read before the key is erased; a retry after the erasure finds them unreadable,
+            // and their lookups are then taken over after the grace period like orphans.
+            let identifiers = match self.identifiers(former).await {
+                Ok(identifiers) => identifiers,
+                Err(AppError::Sealing(error)) => {
+                    tracing::warn!(%error, "a deleted account's identifiers are unreadable: their lookups are left to the grace period");
+                    pinauth_domain::Identifiers::default()
+                }
+                Err(other) => return Err(other),
+            };
+            let lookups = [
+                identifiers
                     .email
                     .as_ref()
                     .map(|e| (LookupKind::Email, e.as_str())),
-                former
+                identifiers
                     .username
                     .as_ref()
                     .map(|u| (LookupKind::Username, u.as_str())),
-                former
+                identifiers
                     .phone
                     .as_ref()
                     .map(|p| (LookupKind::Phone, p.as_str())),
             ];
-            for (kind, value) in identifiers.into_iter().flatten() {
+            for (kind, value) in lookups.into_iter().flatten() {
                 self.inner
                     .lookups
                     .release_account(kind, value, id, now, ctx.request_id)

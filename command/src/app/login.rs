@@ -11,9 +11,9 @@ use crate::crypto::{LookupKind, Plaintext, Token};
 use crate::error::AppError;
 use crate::lookup::Claim;
 use pinauth_domain::{
-    Account, AccountId, AttemptFlow, Command, Digest, DomainError, EventKind, LogInWithPassword,
-    LogInWithPin, NewTokens, Pin, PinChoice, RegisterAccount, SecretHash, SecurityAnswerHash,
-    SetPin, SetPinVia, TokenKind, decide,
+    Account, AccountId, AttemptFlow, Command, Digest, DomainError, EventKind, Identifiers,
+    LogInWithPassword, LogInWithPin, NewTokens, Pin, PinChoice, RegisterAccount, SealedIdentifiers,
+    SecretHash, SecurityAnswerHash, SetPin, SetPinVia, TokenKind, decide,
 };
 use pinauth_wire::profile::ProfileFields;
 use ring::rand::SystemRandom;
@@ -31,20 +31,32 @@ impl CommandService {
         let origin = ctx.origin;
         let id = AccountId::from_uuid(Uuid::new_v4());
         let candidates = Candidates::draw(&self.inner.rng)?;
-        let command = |password_hash, pin, security_answers, profile| RegisterAccount {
-            at,
-            account_id: id,
+        let plain = Identifiers {
             email: reg.email.clone(),
             username: reg.username.clone(),
             phone: reg.phone.clone(),
-            password_hash,
-            security_answers,
-            pin,
-            tokens: candidates.new_tokens(),
-            pin_auth_token: candidates.pin_auth.digest(),
-            origin,
-            profile,
         };
+        // The checks before hashing see which kinds there are; the event gets them sealed.
+        let placeholder_identifiers = SealedIdentifiers {
+            kinds: plain.kinds(),
+            sealed: pinauth_domain::Sealed::from_bytes(Vec::new()),
+        };
+        let command =
+            |password_hash, pin, security_answers, profile, identifiers| RegisterAccount {
+                identifiers: Some(identifiers),
+                at,
+                account_id: id,
+                email: None,
+                username: None,
+                phone: None,
+                password_hash,
+                security_answers,
+                pin,
+                tokens: candidates.new_tokens(),
+                pin_auth_token: candidates.pin_auth.digest(),
+                origin,
+                profile,
+            };
         // Refuse what the policy refuses before spending hashes on it.
         let placeholder = SecretHash::from_phc(String::new());
         let pin_placeholder = match &reg.pin {
@@ -54,7 +66,13 @@ impl CommandService {
         };
         decide(
             &Account::default(),
-            Command::RegisterAccount(command(placeholder, pin_placeholder, vec![], None)),
+            Command::RegisterAccount(command(
+                placeholder,
+                pin_placeholder,
+                vec![],
+                None,
+                placeholder_identifiers,
+            )),
             self.policy(),
         )?;
 
@@ -79,14 +97,16 @@ impl CommandService {
         let mut fields = ProfileFields::new();
         fields.apply(&reg.profile);
         // The data key is made here, before the account exists: a registration that fails from
-        // now on leaves a key that nothing was sealed under, harmless like an orphan lookup.
+        // now on leaves a key that nothing stored was sealed under, harmless like an orphan
+        // lookup.
         let profile = match fields.is_empty() {
             true => None,
             false => Some(self.seal_profile(&id, &fields).await?),
         };
+        let identifiers = self.seal_identifiers(&id, &plain).await?;
         let events = decide(
             &Account::default(),
-            Command::RegisterAccount(command(password_hash, pin, answers, profile)),
+            Command::RegisterAccount(command(password_hash, pin, answers, profile, identifiers)),
             self.policy(),
         )?;
 

@@ -9,11 +9,11 @@ use super::retry::Decision;
 use super::verdicts::NewPin;
 use super::{CommandService, Done, RequestContext};
 use crate::error::AppError;
-use pinauth_contract::datakey::PROFILE;
+use pinauth_contract::datakey::{IDENTIFIERS, PROFILE};
 use pinauth_contract::vault::{Opened, VaultError};
 use pinauth_domain::{
-    Account, AccountId, Command, DomainError, Pin, ProfileEditor as Editor, Sealed, SetPin,
-    SetPinVia, SkipPin, TokenKind, UpdateProfile,
+    Account, AccountId, Command, DomainError, Identifiers, Pin, Profile, ProfileEditor as Editor,
+    Sealed, SealedIdentifiers, SetPin, SetPinVia, SkipPin, TokenKind, UpdateProfile,
 };
 use pinauth_wire::profile::{ProfileFields, ProfileUpdate};
 use std::sync::Arc;
@@ -180,5 +180,58 @@ impl CommandService {
         let loaded = self.inner.repository.load(id).await?;
         loaded.state.profile()?;
         Ok(Account::clone(&loaded.state))
+    }
+}
+
+impl CommandService {
+    /// The identifiers of `profile` in plain text: opened from their seal, or as registered
+    /// before identifiers were sealed. An error when they cannot be read (the data key is gone).
+    pub(super) async fn identifiers(&self, profile: &Profile) -> Result<Identifiers, AppError> {
+        if let Some(plain) = profile.plain_identifiers() {
+            return Ok(plain);
+        }
+        let Some(sealed) = &profile.identifiers else {
+            return Ok(Identifiers::default());
+        };
+        let id = profile.account_id;
+        match self
+            .inner
+            .vault
+            .open(&id, IDENTIFIERS, &sealed.sealed)
+            .await?
+        {
+            Opened::Plain(json) => serde_json::from_slice(&json)
+                .map_err(|_| AppError::Corrupt(format!("the identifiers of {id} are not JSON"))),
+            Opened::Erased => Err(AppError::Sealing(format!(
+                "the data key of account {id} is missing: its identifiers cannot be read"
+            ))),
+            Opened::Invalid => Err(AppError::Sealing(format!(
+                "the identifiers of account {id} do not open under its key"
+            ))),
+        }
+    }
+
+    /// [`Self::identifiers`] for an answer: what cannot be read is answered as none, and logged.
+    pub async fn identifiers_or_none(&self, account: &Account) -> Identifiers {
+        let Ok(profile) = account.profile() else {
+            return Identifiers::default();
+        };
+        self.identifiers(profile).await.unwrap_or_else(|error| {
+            tracing::warn!(%error, "identifiers cannot be read; answered without them");
+            Identifiers::default()
+        })
+    }
+
+    /// `identifiers` sealed under the data key of `id` (made now if it has none).
+    pub(super) async fn seal_identifiers(
+        &self,
+        id: &AccountId,
+        identifiers: &Identifiers,
+    ) -> Result<SealedIdentifiers, AppError> {
+        let json = serde_json::to_vec(identifiers).map_err(|e| AppError::Sealing(e.to_string()))?;
+        Ok(SealedIdentifiers {
+            kinds: identifiers.kinds(),
+            sealed: self.inner.vault.seal(id, IDENTIFIERS, &json).await?,
+        })
     }
 }

@@ -345,9 +345,10 @@ impl CommandService {
                 if !allowed {
                     return Err(AppError::ResetRateLimited);
                 }
+                let identifiers = self.identifiers(profile).await?;
                 let to = match channel {
-                    ForgotChannel::Email => profile.email.as_ref().map(|e| e.as_str()),
-                    ForgotChannel::Sms { .. } => profile.phone.as_ref().map(|p| p.as_str()),
+                    ForgotChannel::Email => identifiers.email.as_ref().map(|e| e.as_str()),
+                    ForgotChannel::Sms { .. } => identifiers.phone.as_ref().map(|p| p.as_str()),
                 };
                 let Some(to) = to else {
                     return match familiar || reveal {

@@ -646,10 +646,10 @@ async fn update_account(call: &Call<'_>) -> Result<Reply, ApiError> {
             &call.ctx,
         )
         .await?;
-    let (account, fields) = &done.value;
-    let profile = views::profile(account, fields, call.service().now());
+    let (account, _) = &done.value;
+    let profile = call.profile_view(account).await?;
     Ok(Reply::new(
-        serde_json::json!({ "IsPosted": true, "Data": call.selection.apply(&profile) }),
+        serde_json::json!({ "IsPosted": true, "Data": profile }),
         done.position,
     ))
 }
@@ -673,9 +673,8 @@ async fn manage_update_account(
             }
             other => other.into(),
         })?;
-    let (account, fields) = &done.value;
-    let profile = views::profile(account, fields, call.service().now());
-    Ok(Reply::new(call.selection.apply(&profile), done.position))
+    let (account, _) = &done.value;
+    Ok(Reply::new(call.profile_view(account).await?, done.position))
 }
 
 /// A query parameter, trimmed, if not blank.

@@ -206,8 +206,10 @@ impl Call<'_> {
     /// The profile of `account` as answered: its facts and opened fields, then the `fields`
     /// selection.
     async fn profile_view(&self, account: &Account) -> Result<serde_json::Value, ApiError> {
+        let identifiers = self.service().identifiers_or_none(account).await;
         let fields = self.service().profile_fields(account).await;
-        let profile = pinauth_wire::views::profile(account, &fields, self.service().now());
+        let profile =
+            pinauth_wire::views::profile(account, &identifiers, &fields, self.service().now());
         Ok(self.selection.apply(&profile))
     }
 

@@ -54,6 +54,7 @@ pub fn registered() -> Event {
         0,
         EventKind::AccountRegistered {
             account_id: account_id(),
+            identifiers: None,
             email: Some(Email::parse("ann@example.com").unwrap()),
             username: Some(Username::parse("ann").unwrap()),
             phone: Some(Phone::parse("+14155550100").unwrap()),

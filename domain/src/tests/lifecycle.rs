@@ -5,6 +5,7 @@ use crate::*;
 
 fn register(pin: PinChoice) -> Command {
     Command::RegisterAccount(RegisterAccount {
+        identifiers: None,
         origin: Some(home()),
         at: t(0),
         account_id: account_id(),

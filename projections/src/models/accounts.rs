@@ -4,13 +4,18 @@
 
 use super::attempts::RecentAttempts;
 use crate::sessions::{Epochs, Slot};
-use pinauth_domain::{AccountId, Email, Factor, Lockout, Phone, Sealed, Timestamp, Username};
+use pinauth_domain::{
+    AccountId, Email, Factor, Lockout, Phone, Sealed, SealedIdentifiers, Timestamp, Username,
+};
 use serde::{Deserialize, Serialize};
 
 /// Who the account is, from its registration.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Registration {
-    /// Normalized email.
+    /// The identifiers, sealed under the account's data key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identifiers: Option<SealedIdentifiers>,
+    /// Normalized email in plain text (an account registered before identifiers were sealed).
     pub email: Option<Email>,
     /// Normalized username.
     pub username: Option<Username>,

@@ -140,6 +140,7 @@ impl Writer {
                 return;
             }
             Op::Register => Command::RegisterAccount(RegisterAccount {
+                identifiers: None,
                 origin,
                 at,
                 account_id: id,
