@@ -422,8 +422,13 @@ fn notifier(
             outbox.display()
         );
     }
+    let vault = pinauth_contract::vault::Vault::new(
+        pinauth_store::keys::CachedKeys::new(key_store(config, &store)?, config.accounts.cached),
+        keys.wrapping_key(),
+    );
     let notify = pinauth_notify::NotifierConfig {
         key: *keys.notifier_key(),
+        vault: Arc::new(vault),
         templates: pinauth_notify::templates::Templates::with(config.notify.templates.clone()),
         email,
         sms,
@@ -635,6 +640,42 @@ fn csv_line(cells: &[&str]) -> std::io::Result<Vec<u8>> {
         .map_err(|e| std::io::Error::other(e.to_string()))
 }
 
+/// The audit's clients, opened through the key store.
+struct VaultClients(pinauth_contract::vault::Vault);
+
+impl pinauth_projections::audit::ClientOpener for VaultClients {
+    fn open<'a>(
+        &'a self,
+        account: pinauth_domain::AccountId,
+        sealed: &'a pinauth_domain::Sealed,
+    ) -> pinauth_store::BoxFuture<
+        'a,
+        Result<pinauth_projections::audit::OpenedClient, pinauth_store::StoreError>,
+    > {
+        use pinauth_contract::vault::Opened;
+        use pinauth_projections::audit::OpenedClient;
+        Box::pin(async move {
+            Ok(
+                match self
+                    .0
+                    .open(&account, pinauth_contract::datakey::CLIENT, sealed)
+                    .await?
+                {
+                    Opened::Plain(json) => {
+                        let record: pinauth_contract::datakey::ClientRecord =
+                            serde_json::from_slice(&json).unwrap_or_default();
+                        OpenedClient::Known {
+                            ip: record.ip,
+                            user_agent: record.user_agent,
+                        }
+                    }
+                    Opened::Erased | Opened::Invalid => OpenedClient::Erased,
+                },
+            )
+        })
+    }
+}
+
 async fn audit(config: Config, query: AuditQuery, format: Format) -> anyhow::Result<()> {
     let path = config.data.join("pinauth.db");
     if !path.exists() {
@@ -653,6 +694,7 @@ async fn audit(config: Config, query: AuditQuery, format: Format) -> anyhow::Res
             "client_ip",
             "user_agent",
             "origin",
+            "erased",
         ])?)?;
     }
     let write = |out: &mut std::io::BufWriter<std::io::StdoutLock<'_>>,
@@ -672,6 +714,7 @@ async fn audit(config: Config, query: AuditQuery, format: Format) -> anyhow::Res
                     "client_ip": r.client_ip,
                     "user_agent": r.user_agent,
                     "origin": origin,
+                    "erased": r.erased,
                 });
                 writeln!(out, "{line}")
             }
@@ -684,11 +727,16 @@ async fn audit(config: Config, query: AuditQuery, format: Format) -> anyhow::Res
                 r.client_ip.as_deref().unwrap_or(""),
                 r.user_agent.as_deref().unwrap_or(""),
                 origin,
+                if r.erased { "true" } else { "false" },
             ])?),
         }
     };
+    let clients = VaultClients(pinauth_contract::vault::Vault::new(
+        pinauth_store::keys::CachedKeys::new(key_store(&config, &store)?, 1024),
+        existing_keys(&config)?.wrapping_key(),
+    ));
     let store: &dyn EventStore = store.as_ref();
-    failed_attempts(store, &query, |r| {
+    failed_attempts(store, &query, &clients, |r| {
         write(&mut out, r).map_err(|e| e.to_string())
     })
     .await?;

@@ -42,6 +42,23 @@ pub fn notify_purpose(challenge: &pinauth_domain::ChallengeId) -> Vec<u8> {
     purpose
 }
 
+/// Where a request came from, as sealed under [`CLIENT`] in an event's metadata.
+#[derive(Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ClientRecord {
+    /// The client's IP address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip: Option<String>,
+    /// The client's user agent (truncated by the HTTP layer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
+}
+
+impl fmt::Debug for ClientRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ClientRecord([redacted])")
+    }
+}
+
 /// The key that wraps data keys for the key store. Never printed.
 #[derive(Clone)]
 pub struct WrappingKey([u8; 32]);

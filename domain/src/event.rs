@@ -515,10 +515,15 @@ pub struct EventMetadata {
     /// The command or event that caused it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub causation_id: Option<uuid::Uuid>,
-    /// The client's IP address, where known.
+    /// The client's IP address and user agent, sealed under the account's data key (personal
+    /// data: erasing the key makes them unreadable), where known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client: Option<Sealed>,
+    /// The client's IP address in plain text: only in events written before clients were sealed,
+    /// and in lookup streams' (which have no data key).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_ip: Option<String>,
-    /// The client's user agent, where known (truncated by the HTTP layer).
+    /// The client's user agent in plain text (as `client_ip`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_agent: Option<String>,
     /// Fingerprint of the policy that applied.

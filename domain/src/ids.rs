@@ -220,9 +220,9 @@ impl fmt::Debug for SecretHash {
     }
 }
 
-/// An OTP or reset token sealed (ChaCha20-Poly1305) under the notifier's key, so that the notifier
-/// alone can deliver it. Opaque to the domain. Serialized as hex.
-#[derive(Clone, PartialEq, Eq)]
+/// Bytes sealed (ChaCha20-Poly1305) by the command layer: personal data under the account's data
+/// key, or what the notifier alone delivers. Opaque to the domain. Serialized as hex.
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Sealed(Vec<u8>);
 
 impl Sealed {

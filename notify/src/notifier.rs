@@ -5,7 +5,8 @@ use crate::channels::{Channel, Message};
 use crate::ledger::{Intake, Ledger, LedgerError};
 use crate::templates::{Templates, Values};
 use futures_util::StreamExt;
-use pinauth_contract::sealed;
+use pinauth_contract::sealed::{self, SealedSecret};
+use pinauth_contract::vault::{Opened, Vault};
 use pinauth_domain::{Event, EventKind, ResetChannel, Timestamp};
 use pinauth_store::{EventStore, Filter, Position, StoreError};
 use std::path::Path;
@@ -14,8 +15,11 @@ use std::time::Duration;
 
 /// What the notifier needs.
 pub struct NotifierConfig {
-    /// The key the command service seals reset secrets with.
+    /// The key the command service sealed reset secrets with before they were sealed under the
+    /// accounts' data keys: what is still pending from then opens with it.
     pub key: [u8; 32],
+    /// Opens what is sealed under the accounts' data keys.
+    pub vault: Arc<Vault>,
     /// Message templates.
     pub templates: Templates,
     /// Where email goes.
@@ -215,8 +219,8 @@ impl Notifier {
                 )?;
                 continue;
             }
-            let Some(secret) = sealed::open(&self.config.key, &challenge_id, &sealed) else {
-                tracing::error!(challenge = %pending.challenge_id, "a sealed reset secret does not open with this notifier's key");
+            let Some(secret) = self.open(&pending.account, &challenge_id, &sealed).await? else {
+                tracing::error!(challenge = %pending.challenge_id, "a sealed message does not open: its account's key is erased, or it was sealed under another key");
                 self.ledger.record(
                     &pending.challenge_id,
                     "unreadable",
@@ -289,6 +293,25 @@ impl Notifier {
             }
         }
         Ok(delivered)
+    }
+
+    /// Opens what was sealed for `challenge` of `account`: under the account's data key, or
+    /// (sealed before that) under the notifier's key.
+    async fn open(
+        &self,
+        account: &str,
+        challenge: &pinauth_domain::ChallengeId,
+        sealed: &pinauth_domain::Sealed,
+    ) -> Result<Option<SealedSecret>, NotifyError> {
+        if let Ok(uuid) = uuid::Uuid::try_parse(account) {
+            let id = pinauth_domain::AccountId::from_uuid(uuid);
+            let purpose = pinauth_contract::datakey::notify_purpose(challenge);
+            let opened = self.config.vault.open(&id, &purpose, sealed).await?;
+            if let Opened::Plain(json) = opened {
+                return Ok(serde_json::from_slice(&json).ok());
+            }
+        }
+        Ok(sealed::open(&self.config.key, challenge, sealed))
     }
 
     /// Runs until the process stops: takes in and delivers whenever the store has news, and at

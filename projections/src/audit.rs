@@ -3,7 +3,7 @@
 //! in log order, with the lock each failure triggered.
 
 use crate::models::{AttemptOutcome, account_of};
-use pinauth_domain::{AccountId, AttemptFlow, Event, EventKind, EventMetadata, Timestamp};
+use pinauth_domain::{AccountId, AttemptFlow, Event, EventKind, EventMetadata, Sealed, Timestamp};
 use pinauth_store::{EventStore, Filter, StoreError};
 use serde::Serialize;
 
@@ -38,6 +38,34 @@ pub struct AuditRecord {
     pub client_ip: Option<String>,
     /// The client's user agent, where known.
     pub user_agent: Option<String>,
+    /// The account's data key is erased (the account was deleted): its client cannot be read,
+    /// and the attempt is listed under the account's pseudonymous id alone.
+    pub erased: bool,
+}
+
+/// What the audit finds of a client sealed under its account's data key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OpenedClient {
+    /// Its address and user agent.
+    Known {
+        /// The IP address.
+        ip: Option<String>,
+        /// The user agent.
+        user_agent: Option<String>,
+    },
+    /// The account's key is erased.
+    Erased,
+}
+
+/// Opens the clients sealed in events' metadata (the key store and the wrapping key, in the
+/// binary that runs the audit).
+pub trait ClientOpener: Send + Sync {
+    /// The client of an attempt of `account`, sealed as `sealed`.
+    fn open<'a>(
+        &'a self,
+        account: AccountId,
+        sealed: &'a Sealed,
+    ) -> pinauth_store::BoxFuture<'a, Result<OpenedClient, StoreError>>;
 }
 
 /// Why a replay stopped.
@@ -63,6 +91,7 @@ pub enum AuditError {
 pub async fn failed_attempts(
     store: &dyn EventStore,
     query: &AuditQuery,
+    clients: &dyn ClientOpener,
     mut sink: impl FnMut(&AuditRecord) -> Result<(), String>,
 ) -> Result<u64, AuditError> {
     let filter = match query.account {
@@ -116,6 +145,13 @@ pub async fn failed_attempts(
             }
             let metadata: EventMetadata =
                 serde_json::from_slice(&recorded.metadata).unwrap_or_default();
+            let (client_ip, user_agent, erased) = match &metadata.client {
+                None => (metadata.client_ip, metadata.user_agent, false),
+                Some(sealed) => match clients.open(account, sealed).await? {
+                    OpenedClient::Known { ip, user_agent } => (ip, user_agent, false),
+                    OpenedClient::Erased => (None, None, true),
+                },
+            };
             pending = Some(AuditRecord {
                 at: event.at,
                 account,
@@ -123,8 +159,9 @@ pub async fn failed_attempts(
                 outcome,
                 lock_triggered: false,
                 stranger,
-                client_ip: metadata.client_ip,
-                user_agent: metadata.user_agent,
+                client_ip,
+                user_agent,
+                erased,
             });
         }
         after = page.last().map(|e| e.position).or(after);

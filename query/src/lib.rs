@@ -7,7 +7,7 @@
 //! it, boundedly, and fails clearly when the read side is behind.
 
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
-use pinauth_contract::datakey::{IDENTIFIERS, PROFILE};
+use pinauth_contract::datakey::{CLIENT, ClientRecord, IDENTIFIERS, PROFILE};
 use pinauth_contract::token::Token;
 use pinauth_contract::vault::{Opened, Vault};
 use pinauth_domain::{AccountId, Identifiers, Timestamp, TokenKind};
@@ -225,8 +225,13 @@ async fn answer(
                 return Err(Catalog::UidNotFound.into());
             }
             let attempts = state.projection.read(|m| m.attempts(&id));
+            let mut data = Vec::with_capacity(attempts.len());
+            for attempt in &attempts {
+                let client = client_of(state, &id, attempt).await?;
+                data.push(attempt_json(attempt, &client));
+            }
             Ok(Answer::Json(
-                json!({ "Count": attempts.len(), "Data": attempts.iter().map(attempt_json).collect::<Vec<_>>() }),
+                json!({ "Count": attempts.len(), "Data": data }),
             ))
         }
     }
@@ -337,13 +342,35 @@ fn lockout_json(view: &LockoutView) -> Value {
     })
 }
 
-fn attempt_json(a: &Attempt) -> Value {
+/// The client of an attempt: opened from its seal, or as recorded in plain text.
+async fn client_of(
+    state: &QueryState,
+    id: &AccountId,
+    attempt: &Attempt,
+) -> Result<ClientRecord, ApiError> {
+    let Some(sealed) = attempt.sealed_client() else {
+        return Ok(ClientRecord {
+            ip: attempt.client_ip().map(str::to_owned),
+            user_agent: attempt.user_agent().map(str::to_owned),
+        });
+    };
+    match state.vault.open(id, CLIENT, sealed).await {
+        Ok(Opened::Plain(json)) => Ok(serde_json::from_slice(&json).unwrap_or_default()),
+        Ok(Opened::Erased | Opened::Invalid) => Ok(ClientRecord::default()),
+        Err(error) => {
+            tracing::warn!(%error, "the key store cannot be read");
+            Err(Catalog::Unavailable.into())
+        }
+    }
+}
+
+fn attempt_json(a: &Attempt, client: &ClientRecord) -> Value {
     json!({
         "Date": a.at.to_rfc3339(),
         "Flow": format!("{:?}", a.flow),
         "Outcome": format!("{:?}", a.outcome),
         "LockTriggered": a.lock_triggered,
-        "ClientIp": a.client_ip(),
-        "UserAgent": a.user_agent(),
+        "ClientIp": client.ip,
+        "UserAgent": client.user_agent,
     })
 }

@@ -29,6 +29,21 @@ async fn audit_prints_exactly_the_scripted_attempts_in_both_formats() {
     }
     assert_eq!(c.pin(&serve, session, "1357").await.code(), Some(1198));
     assert_eq!(c.pin(&serve, session, PIN).await.code(), Some(1198));
+    // Bo's account is deleted: its attempt stays in the audit, under its id, marked erased.
+    let deleted = c
+        .call(
+            "DELETE",
+            format!(
+                "{}/identity/v2/manage/account/{}?apikey={}",
+                serve.base,
+                bo["Profile"]["Uid"].as_str().unwrap(),
+                serve.key
+            ),
+            &[("X-LoginRadius-ApiSecret", &secret(&data))],
+            None,
+        )
+        .await;
+    deleted.ok();
     serve.stop();
 
     let ann_id = ann["Profile"]["Uid"].as_str().unwrap();
@@ -64,8 +79,11 @@ async fn audit_prints_exactly_the_scripted_attempts_in_both_formats() {
     expected.push(row("ann", "PinLogin", "Failed", true));
     expected.push(row("ann", "PinLogin", "Refused", false));
     assert_eq!(shape, expected);
-    assert_eq!(lines[0]["user_agent"], "audit-test/1.0");
-    assert_eq!(lines[0]["client_ip"], "127.0.0.1");
+    // Bo's client is erased with his key; ann's opens.
+    assert_eq!(lines[0]["erased"], true);
+    assert_eq!(lines[0]["user_agent"], Value::Null);
+    assert_eq!(lines[1]["erased"], false);
+    assert_eq!(lines[1]["client_ip"], "127.0.0.1");
     // Registered from 127.0.0.1, so every attempt here came from a familiar origin.
     assert!(lines.iter().all(|l| l["origin"] == "familiar"));
     assert!(
@@ -78,13 +96,13 @@ async fn audit_prints_exactly_the_scripted_attempts_in_both_formats() {
     let rows: Vec<&str> = csv.lines().collect();
     assert_eq!(
         rows[0],
-        "time,account,flow,outcome,lock_triggered,client_ip,user_agent,origin"
+        "time,account,flow,outcome,lock_triggered,client_ip,user_agent,origin,erased"
     );
     assert_eq!(rows.len(), 11);
     assert_eq!(
         rows[1],
         format!(
-            "{},{bo_id},Password,Failed,false,127.0.0.1,audit-test/1.0,familiar",
+            "{},{bo_id},Password,Failed,false,,,familiar,true",
             lines[0]["time"].as_str().unwrap()
         )
     );

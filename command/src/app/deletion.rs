@@ -70,14 +70,17 @@ impl CommandService {
                     .email
                     .as_ref()
                     .ok_or(AppError::UnknownIdentifier(LookupKind::Email))?;
-                let sealed = self.seal(
-                    &request,
-                    &SealedSecret {
-                        to: to.as_str().to_owned(),
-                        secret: token.as_string(),
-                        link: Some(link.clone()),
-                    },
-                )?;
+                let sealed = self
+                    .seal_for_notifier(
+                        &id,
+                        &request,
+                        &SealedSecret {
+                            to: to.as_str().to_owned(),
+                            secret: token.as_string(),
+                            link: Some(link.clone()),
+                        },
+                    )
+                    .await?;
                 Ok(Decision::Decide(Command::RequestAccountDeletion(
                     RequestAccountDeletion {
                         at,

@@ -240,10 +240,6 @@ pub struct CommandService {
     inner: Arc<Inner>,
 }
 
-/// The notifier's key, to seal reset secrets for it alone.
-#[derive(Clone)]
-pub struct SealingKey(pub [u8; 32]);
-
 struct Inner {
     repository: repository::Repository,
     settings: AppSettings,
@@ -253,14 +249,13 @@ struct Inner {
     clock: Arc<dyn Clock>,
     rng: SystemRandom,
     otp_key: ring::hmac::Key,
-    sealing_key: SealingKey,
     padding: padding::Padding,
     limits: Limits,
     origins: OriginTags,
     /// Tags identifiers and destinations for the limits and the decoy questions.
     tags: ring::hmac::Key,
     /// Seals and opens the accounts' personal data under their data keys.
-    vault: pinauth_contract::vault::Vault,
+    vault: Arc<pinauth_contract::vault::Vault>,
 }
 
 /// Where the command service keeps what it writes.
@@ -288,14 +283,18 @@ impl CommandService {
         let fingerprint = serde_json::to_vec(&settings.policy)
             .map(|json| crate::crypto::sha256(&json).to_hex())
             .unwrap_or_default();
+        let vault = Arc::new(pinauth_contract::vault::Vault::new(
+            pinauth_store::keys::CachedKeys::new(stores.data_keys, settings.cached_accounts),
+            keys.wrapping_key(),
+        ));
         let repository = repository::Repository::new(
             stores.events,
             settings.cached_accounts,
             settings.snapshot_every,
             fingerprint.get(..16).unwrap_or_default().to_owned(),
+            vault.clone(),
         );
         let limits = Limits::new(&settings.limits, &settings.policy.recovery, clock.clone());
-        let settings_cached_keys = settings.cached_accounts;
         Self {
             inner: Arc::new(Inner {
                 repository,
@@ -309,12 +308,8 @@ impl CommandService {
                 clock,
                 rng: SystemRandom::new(),
                 otp_key: keys.otp_key(),
-                sealing_key: SealingKey(*keys.notifier_key()),
                 padding: padding::Padding::default(),
-                vault: pinauth_contract::vault::Vault::new(
-                    pinauth_store::keys::CachedKeys::new(stores.data_keys, settings_cached_keys),
-                    keys.wrapping_key(),
-                ),
+                vault,
             }),
         }
     }

@@ -26,11 +26,12 @@ use super::{CommandService, Done, Identifier, RequestContext};
 use crate::crypto::{Plaintext, Token, ct_eq};
 use crate::error::AppError;
 use crate::limits::RequestKey;
-use pinauth_contract::sealed::{self, SealedSecret};
+use pinauth_contract::datakey::notify_purpose;
+use pinauth_contract::sealed::SealedSecret;
 use pinauth_domain::{
-    Account, AttemptFlow, ChallengeId, ChallengeSecret, Command, Digest, DomainError, EventKind,
-    Pin, QuestionId, RequestPinReset, ResetChannel, ResetPinViaOtp, ResetPinViaSecurityAnswer,
-    ResetPinViaToken, Sealed,
+    Account, AccountId, AttemptFlow, ChallengeId, ChallengeSecret, Command, Digest, DomainError,
+    EventKind, Pin, QuestionId, RequestPinReset, ResetChannel, ResetPinViaOtp,
+    ResetPinViaSecurityAnswer, ResetPinViaToken, Sealed,
 };
 use ring::rand::{SecureRandom, SystemRandom};
 use std::time::Instant;
@@ -194,19 +195,20 @@ impl CommandService {
         Digest::from_bytes(bytes)
     }
 
-    /// `secret`, sealed for the notifier alone (the format is the contract's).
-    pub(super) fn seal(
+    /// `secret` sealed for the notifier under the data key of `account`, for `challenge`: the
+    /// notifier opens it through the key store, and the account's deletion makes it unreadable.
+    pub(super) async fn seal_for_notifier(
         &self,
+        account: &AccountId,
         challenge: &ChallengeId,
         secret: &SealedSecret,
     ) -> Result<Sealed, AppError> {
-        sealed::seal(
-            &self.inner.sealing_key.0,
-            challenge,
-            secret,
-            &self.inner.rng,
-        )
-        .map_err(|e| AppError::Corrupt(e.to_string()))
+        let json = serde_json::to_vec(secret).map_err(|e| AppError::Sealing(e.to_string()))?;
+        Ok(self
+            .inner
+            .vault
+            .seal(account, &notify_purpose(challenge), &json)
+            .await?)
     }
 
     /// Opens a forgot-PIN challenge and records the secret sealed for the notifier.
@@ -371,14 +373,17 @@ impl CommandService {
                     }
                     return Ok(Decision::Nothing);
                 }
-                let sealed = self.seal(
-                    &challenge_id,
-                    &SealedSecret {
-                        to: to.to_owned(),
-                        secret: secret_text.clone(),
-                        link: link.clone(),
-                    },
-                )?;
+                let sealed = self
+                    .seal_for_notifier(
+                        &id,
+                        &challenge_id,
+                        &SealedSecret {
+                            to: to.to_owned(),
+                            secret: secret_text.clone(),
+                            link: link.clone(),
+                        },
+                    )
+                    .await?;
                 Ok(Decision::Decide(Command::RequestPinReset(
                     RequestPinReset {
                         at,

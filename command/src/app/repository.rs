@@ -11,6 +11,8 @@
 use crate::crypto::event_id;
 use crate::error::AppError;
 use crate::metrics::Metrics;
+use pinauth_contract::datakey::{CLIENT, ClientRecord};
+use pinauth_contract::vault::Vault;
 use pinauth_domain::{Account, AccountId, Event, EventMetadata, Timestamp, evolve, snapshot};
 use pinauth_store::{EventStore, ExpectedRevision, NewEvent, Position, Snapshot, StreamName};
 use std::collections::HashMap;
@@ -71,6 +73,8 @@ pub(super) struct Repository {
     /// Recorded with every event: which policy decided it.
     policy_fingerprint: String,
     metrics: Metrics,
+    /// Seals the client recorded with every event under the account's data key.
+    vault: Arc<Vault>,
 }
 
 impl Repository {
@@ -79,8 +83,10 @@ impl Repository {
         cached_accounts: usize,
         snapshot_every: u64,
         policy_fingerprint: String,
+        vault: Arc<Vault>,
     ) -> Self {
         Self {
+            vault,
             store,
             cache: Mutex::default(),
             locks: Mutex::default(),
@@ -181,12 +187,25 @@ impl Repository {
             });
         }
         let stream = account_stream(id)?;
+        let client = match (&ctx.client_ip, &ctx.user_agent) {
+            (None, None) => None,
+            (ip, user_agent) => {
+                let record = ClientRecord {
+                    ip: ip.clone(),
+                    user_agent: user_agent.clone(),
+                };
+                let json =
+                    serde_json::to_vec(&record).map_err(|e| AppError::Sealing(e.to_string()))?;
+                Some(self.vault.seal(&id, CLIENT, &json).await?)
+            }
+        };
         let metadata = serde_json::to_vec(&EventMetadata {
             occurred_at: Some(now),
             correlation_id: Some(ctx.request_id),
             causation_id: None,
-            client_ip: ctx.client_ip.clone(),
-            user_agent: ctx.user_agent.clone(),
+            client,
+            client_ip: None,
+            user_agent: None,
             policy: Some(self.policy_fingerprint.clone()),
         })
         .map_err(|e| AppError::Corrupt(e.to_string()))?;

@@ -393,6 +393,46 @@ impl TestApp {
             .unwrap()
     }
 
+    /// The client recorded with an account event, opened from its seal (the metadata holds it
+    /// in no other form).
+    pub async fn client_of(
+        &self,
+        event: &RecordedEvent,
+    ) -> pinauth_contract::datakey::ClientRecord {
+        let meta: Value = serde_json::from_slice(&event.metadata).unwrap();
+        assert!(
+            meta.get("client_ip").is_none() && meta.get("user_agent").is_none(),
+            "{meta}"
+        );
+        let Some(hex) = meta["client"].as_str() else {
+            return Default::default();
+        };
+        let sealed = pinauth_domain::Sealed::from_bytes(pinauth_domain::hex::decode(hex).unwrap());
+        let vault = pinauth_contract::vault::Vault::new(
+            pinauth_store::keys::CachedKeys::new(
+                Arc::new(
+                    pinauth_store::keys::SqliteKeyStore::open(
+                        self.db.with_file_name("datakeys.db"),
+                    )
+                    .unwrap(),
+                ),
+                4,
+            ),
+            self.keys.wrapping_key(),
+        );
+        let account = pinauth_domain::AccountId::from_uuid(
+            uuid::Uuid::parse_str(event.stream.as_str().strip_prefix("account-").unwrap()).unwrap(),
+        );
+        match vault
+            .open(&account, pinauth_contract::datakey::CLIENT, &sealed)
+            .await
+            .unwrap()
+        {
+            pinauth_contract::vault::Opened::Plain(json) => serde_json::from_slice(&json).unwrap(),
+            other => panic!("the client does not open: {other:?}"),
+        }
+    }
+
     /// How many events of `event_type` the account streams hold.
     pub async fn count(&self, event_type: &str) -> usize {
         self.store

@@ -252,8 +252,16 @@ fn notifier(
     webhook: String,
     ledger: &std::path::Path,
 ) -> Notifier {
+    // The command service's data keys, in the same data folder.
+    let data_keys =
+        pinauth_store::keys::SqliteKeyStore::open(store.path().with_file_name("datakeys.db"))
+            .unwrap();
     let config = NotifierConfig {
         key: *keys.notifier_key(),
+        vault: Arc::new(pinauth_contract::vault::Vault::new(
+            pinauth_store::keys::CachedKeys::new(Arc::new(data_keys), 64),
+            keys.wrapping_key(),
+        )),
         templates: Templates::default(),
         email: Channel::smtp(&SmtpConfig {
             host: "127.0.0.1".into(),

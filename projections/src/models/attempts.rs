@@ -4,7 +4,7 @@
 //! [`crate::audit`] replays those). Most attempts come from few clients, so equal [`Client`]s are
 //! shared between attempts, through a bounded table an attacker varying its user agent cannot grow.
 
-use pinauth_domain::{AttemptFlow, Timestamp};
+use pinauth_domain::{AttemptFlow, Sealed, Timestamp};
 use pinauth_store::RecordedEvent;
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
@@ -26,10 +26,15 @@ pub enum AttemptOutcome {
 /// Where an attempt came from. Shared between attempts (most come from few clients).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Client {
-    /// The client's IP address, where known.
+    /// The client's IP address, where known, in plain text (events written before clients were
+    /// sealed).
     pub ip: Option<Box<str>>,
-    /// The client's user agent, where known.
+    /// The client's user agent, where known, in plain text (as `ip`).
     pub user_agent: Option<Box<str>>,
+    /// Address and user agent sealed under the account's data key: opened by whoever answers
+    /// (`pinauth_contract::datakey::ClientRecord`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed: Option<Sealed>,
 }
 
 /// One failed or refused attempt.
@@ -56,6 +61,11 @@ impl Attempt {
     /// The client's user agent, where known.
     pub fn user_agent(&self) -> Option<&str> {
         self.client.as_ref().and_then(|c| c.user_agent.as_deref())
+    }
+
+    /// The client, sealed under the account's data key, where known.
+    pub fn sealed_client(&self) -> Option<&Sealed> {
+        self.client.as_ref().and_then(|c| c.sealed.as_ref())
     }
 }
 
@@ -111,6 +121,8 @@ impl Clients {
         /// The part of `EventMetadata` the read side keeps, borrowed from the input.
         #[derive(Default, Deserialize)]
         struct ClientMetadata<'a> {
+            #[serde(default)]
+            client: Option<Sealed>,
             #[serde(borrow)]
             client_ip: Option<Cow<'a, str>>,
             #[serde(borrow)]
@@ -118,6 +130,14 @@ impl Clients {
         }
         let metadata: ClientMetadata<'_> =
             serde_json::from_slice(&recorded.metadata).unwrap_or_default();
+        if let Some(sealed) = metadata.client {
+            // Sealed with a fresh nonce each time: nothing to share.
+            return Some(Arc::new(Client {
+                ip: None,
+                user_agent: None,
+                sealed: Some(sealed),
+            }));
+        }
         if metadata.client_ip.is_none() && metadata.user_agent.is_none() {
             return None;
         }
@@ -139,6 +159,7 @@ impl Clients {
         let client = self.intern(Client {
             ip: ip.map(Box::from),
             user_agent: user_agent.map(Box::from),
+            sealed: None,
         });
         self.1 = Some(Arc::clone(&client));
         client

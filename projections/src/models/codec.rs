@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::Arc;
 
-const MAGIC: &[u8; 8] = b"pinRM\x00\x00\x03";
+const MAGIC: &[u8; 8] = b"pinRM\x00\x00\x04";
 const RECORD: usize = 28;
 
 /// The snapshot encoding of read models (from [`Snapshotted::encoding`]).

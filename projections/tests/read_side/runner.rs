@@ -66,6 +66,22 @@ async fn audit_replays_exactly_the_failed_and_refused_attempts_in_order() {
     audit_case(Writer::new(2)).await;
 }
 
+/// The writer records no clients: nothing is sealed for the audit to open.
+struct NoKeys;
+
+impl pinauth_projections::audit::ClientOpener for NoKeys {
+    fn open<'a>(
+        &'a self,
+        _: AccountId,
+        _: &'a pinauth_domain::Sealed,
+    ) -> pinauth_store::BoxFuture<
+        'a,
+        Result<pinauth_projections::audit::OpenedClient, pinauth_store::StoreError>,
+    > {
+        Box::pin(async { Ok(pinauth_projections::audit::OpenedClient::Erased) })
+    }
+}
+
 /// The audit replay on `writer`'s store (two accounts).
 pub async fn audit_case(mut writer: Writer) {
     writer.apply(0, &Op::Register).await;
@@ -80,7 +96,7 @@ pub async fn audit_case(mut writer: Writer) {
     writer.apply(0, &Op::WrongPin).await; // refused while locked
     let store = writer.store.clone();
     let mut all = Vec::new();
-    let count = failed_attempts(store.as_ref(), &AuditQuery::default(), |r| {
+    let count = failed_attempts(store.as_ref(), &AuditQuery::default(), &NoKeys, |r| {
         all.push(r.clone());
         Ok(())
     })
@@ -118,7 +134,7 @@ pub async fn audit_case(mut writer: Writer) {
         account: Some(AccountId::from_uuid(uuid::Uuid::from_u128(0xA001))),
         ..AuditQuery::default()
     };
-    failed_attempts(store.as_ref(), &only_bo, |_| {
+    failed_attempts(store.as_ref(), &only_bo, &NoKeys, |_| {
         mine += 1;
         Ok(())
     })
@@ -131,7 +147,7 @@ pub async fn audit_case(mut writer: Writer) {
         ..AuditQuery::default()
     };
     let mut window = Vec::new();
-    failed_attempts(store.as_ref(), &later, |r| {
+    failed_attempts(store.as_ref(), &later, &NoKeys, |r| {
         window.push(r.at);
         Ok(())
     })
