@@ -50,6 +50,31 @@ pub struct Config {
     pub notify: Notify,
     /// `/metrics`.
     pub metrics: Metrics,
+    /// Signed checkpoints over the log.
+    pub audit: Audit,
+}
+
+/// The `[audit]` section: how often the checkpointer signs.
+#[derive(Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Audit {
+    /// Sign after this many new chained events (default 1000).
+    pub checkpoint_every_events: u64,
+    /// Sign at least this often when there are new events (default 60 s).
+    pub checkpoint_every_ms: u64,
+    /// Run the checkpointer inside `pinauth serve` (default on; off when `pinauth checkpointer`
+    /// runs apart).
+    pub checkpointer_in_serve: bool,
+}
+
+impl Default for Audit {
+    fn default() -> Self {
+        Self {
+            checkpoint_every_events: 1000,
+            checkpoint_every_ms: 60_000,
+            checkpointer_in_serve: true,
+        }
+    }
 }
 
 /// How pinauth logs: the `[log]` section.
@@ -195,6 +220,7 @@ impl Default for Config {
             log: Log::default(),
             notify: Notify::default(),
             metrics: Metrics::default(),
+            audit: Audit::default(),
         }
     }
 }

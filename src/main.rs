@@ -19,6 +19,7 @@ use pinauth_server::Services;
 use pinauth_store::EventStore;
 use pinauth_store::kurrent::{KurrentOptions, KurrentStore};
 use pinauth_store::sqlite::{SqliteOptions, SqliteStore};
+use ring::signature::KeyPair as _;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -58,6 +59,13 @@ enum Command {
     Command(Place),
     /// The query API and its read models alone (reads), on the same store as `pinauth command`.
     Query(Place),
+    /// The checkpointer alone: signs checkpoints over the log (`[audit]`); run one per
+    /// deployment, with `audit.checkpointer_in_serve = false` on the `serve` processes.
+    Checkpointer {
+        /// Folder of the store and the signing key (default ./data).
+        #[arg(long)]
+        data: Option<PathBuf>,
+    },
     /// The notifier alone: delivers PIN-reset OTPs and links.
     Notify {
         /// Folder of the store (default ./data).
@@ -95,6 +103,23 @@ enum Format {
 
 #[derive(Subcommand)]
 enum AuditReport {
+    /// Checks every event's chain hash and every signed checkpoint: exits 0 on an intact log,
+    /// 1 naming the first place that does not verify.
+    Verify {
+        /// Folder of the store (default ./data).
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// The checkpoints' public key (hex, as `pinauth audit public-key` prints it); the data
+        /// folder's signing key when left out.
+        #[arg(long)]
+        public_key: Option<PathBuf>,
+    },
+    /// Prints the public key that checkpoints are verified with.
+    PublicKey {
+        /// Folder of the signing key (default ./data).
+        #[arg(long)]
+        data: Option<PathBuf>,
+    },
     /// Every failed or refused attempt, in log order.
     FailedAttempts {
         /// Folder of the store (default ./data).
@@ -162,6 +187,36 @@ fn main() -> anyhow::Result<()> {
         Command::Query(p) => {
             place(&mut config, p);
             runtime.block_on(run(config, Role::Query))
+        }
+        Command::Checkpointer { data } => {
+            config.data = data.unwrap_or(config.data);
+            runtime.block_on(async move {
+                let store = open_store(&config)?;
+                let checkpointer = checkpointer(&config, store)?;
+                println!("pinauth: checkpointer running on {}", config.data.display());
+                std::io::stdout().flush()?;
+                checkpointer.run().await;
+                Ok(())
+            })
+        }
+        Command::Audit {
+            report: AuditReport::Verify { data, public_key },
+        } => {
+            config.data = data.unwrap_or(config.data);
+            let intact = runtime.block_on(verify(config, public_key))?;
+            if !intact {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
+        Command::Audit {
+            report: AuditReport::PublicKey { data },
+        } => {
+            config.data = data.unwrap_or(config.data);
+            files::create_data_folder(&config.data)?;
+            let key = signing_key(&config)?;
+            println!("{}", pinauth_domain::hex::encode(key.public_key().as_ref()));
+            Ok(())
         }
         Command::Notify { data } => {
             config.data = data.unwrap_or(config.data);
@@ -475,6 +530,9 @@ async fn run(config: Config, role: Role) -> anyhow::Result<()> {
         Role::All | Role::Query => Some(query_state(&config, store.clone(), &credentials)?),
         Role::Command => None,
     };
+    if role == Role::All && config.audit.checkpointer_in_serve {
+        actix_web::rt::spawn(checkpointer(&config, store.clone())?.run());
+    }
     if role == Role::All {
         let notifier = notifier(&config, store.clone())?;
         let poll = Duration::from_millis(config.notify.poll_ms.max(10));
@@ -638,6 +696,101 @@ fn csv_line(cells: &[&str]) -> std::io::Result<Vec<u8>> {
     writer
         .into_inner()
         .map_err(|e| std::io::Error::other(e.to_string()))
+}
+
+/// `checkpoint.toml`: the Ed25519 key that signs checkpoints (PKCS#8, hex).
+#[derive(Serialize, Deserialize)]
+struct SigningKeyFile {
+    pkcs8: String,
+}
+
+/// The checkpoint signing key, generated into the data folder (0600) on first use.
+fn signing_key(config: &Config) -> anyhow::Result<ring::signature::Ed25519KeyPair> {
+    let (file, _) = load_or_create(&config.data.join("checkpoint.toml"), || {
+        let pkcs8 =
+            ring::signature::Ed25519KeyPair::generate_pkcs8(&ring::rand::SystemRandom::new())
+                .map_err(|_| anyhow::anyhow!("the system random source failed"))?;
+        Ok(SigningKeyFile {
+            pkcs8: pinauth_domain::hex::encode(pkcs8.as_ref()),
+        })
+    })?;
+    let bytes = pinauth_domain::hex::decode(file.pkcs8.trim())
+        .context("checkpoint.toml: the key is not hex")?;
+    ring::signature::Ed25519KeyPair::from_pkcs8(&bytes)
+        .map_err(|_| anyhow::anyhow!("checkpoint.toml does not hold an Ed25519 key"))
+}
+
+fn checkpointer(
+    config: &Config,
+    store: Arc<dyn EventStore>,
+) -> anyhow::Result<pinauth_projections::verify::Checkpointer> {
+    Ok(pinauth_projections::verify::Checkpointer::new(
+        store,
+        signing_key(config)?,
+        config.audit.checkpoint_every_events,
+        Duration::from_millis(config.audit.checkpoint_every_ms.max(10)),
+    ))
+}
+
+/// `pinauth audit verify`: whether the log is intact, reported on stdout (and the first broken
+/// place on stderr).
+async fn verify(config: Config, public_key: Option<PathBuf>) -> anyhow::Result<bool> {
+    let key = match public_key {
+        Some(path) => {
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            pinauth_domain::hex::decode(text.trim())
+                .filter(|k| k.len() == 32)
+                .with_context(|| format!("{} does not hold a 32-byte hex key", path.display()))?
+        }
+        None => {
+            if !config.data.join("checkpoint.toml").exists() {
+                bail!(
+                    "no checkpoint key in {}: give the checkpoints' public key with --public-key",
+                    config.data.display()
+                );
+            }
+            signing_key(&config)?.public_key().as_ref().to_vec()
+        }
+    };
+    let store = open_store(&config)?;
+    let head = store.head().await?.map_or(0, |p| p.commit);
+    let progress = Progress::new("verify");
+    let mut read = 0;
+    let outcome = pinauth_projections::verify::verify(store.as_ref(), &key, |position, events| {
+        read = events;
+        progress.update(position, head, events);
+    })
+    .await?;
+    progress.finish(read);
+    match outcome {
+        Ok(report) => {
+            if let Some(first) = report.first_chained
+                && report.unchained > 0
+            {
+                println!(
+                    "{} events written before chains were not checked; verification starts at position {first}",
+                    report.unchained
+                );
+            }
+            println!(
+                "intact: {} events, {} chained and checked, {} checkpoints verified, {} events after the last checkpoint",
+                report.events, report.chained, report.checkpoints, report.after_last_checkpoint
+            );
+            Ok(true)
+        }
+        Err(broken) => {
+            eprintln!(
+                "broken at position {} in stream {}: {}",
+                broken.position, broken.stream, broken.reason
+            );
+            println!(
+                "altered: position {} stream {}",
+                broken.position, broken.stream
+            );
+            Ok(false)
+        }
+    }
 }
 
 /// The audit's clients, opened through the key store.

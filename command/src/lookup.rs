@@ -9,6 +9,7 @@
 
 use crate::crypto::{LookupKind, LookupNames, event_id};
 use crate::error::AppError;
+use pinauth_contract::chain;
 use pinauth_domain::{AccountId, Timestamp};
 use pinauth_store::{EventStore, ExpectedRevision, NewEvent, StoreError, StreamName};
 use serde::{Deserialize, Serialize};
@@ -48,6 +49,8 @@ impl LookupEvent {
 struct Latest {
     revision: u64,
     event: LookupEvent,
+    /// Its chain hash ([`chain::GENESIS`] for one written before chains).
+    chain: [u8; 32],
 }
 
 /// Reads and writes lookup streams.
@@ -84,6 +87,7 @@ impl Lookups {
                 Ok(Some(Latest {
                     revision: last.revision,
                     event,
+                    chain: chain::split(&last.metadata).map_or(chain::GENESIS, |(_, c)| c),
                 }))
             }
         }
@@ -122,12 +126,13 @@ impl Lookups {
         Fut: std::future::Future<Output = Result<bool, AppError>>,
     {
         let stream = self.stream(kind, value)?;
-        let expected = match self.latest(&stream).await? {
-            None => ExpectedRevision::NoStream,
+        let (expected, previous) = match self.latest(&stream).await? {
+            None => (ExpectedRevision::NoStream, chain::GENESIS),
             Some(Latest {
                 revision,
                 event: LookupEvent::LookupReleased { .. },
-            }) => ExpectedRevision::Exact(revision),
+                chain,
+            }) => (ExpectedRevision::Exact(revision), chain),
             Some(Latest {
                 revision,
                 event:
@@ -135,23 +140,35 @@ impl Lookups {
                         account_id,
                         at: claimed_at,
                     },
+                chain,
             }) => {
                 let stale = claimed_at.plus_secs(self.grace_secs) <= at;
                 if account_id == account {
-                    return Ok(Claim { stream, revision });
+                    return Ok(Claim {
+                        stream,
+                        revision,
+                        chain,
+                    });
                 }
                 if !stale || is_registered(account_id).await? {
                     return Err(AppError::IdentifierTaken(kind));
                 }
-                ExpectedRevision::Exact(revision)
+                (ExpectedRevision::Exact(revision), chain)
             }
         };
         let event = LookupEvent::LookupClaimed {
             account_id: account,
             at,
         };
-        match self.append(&stream, expected, &event, request).await {
-            Ok(revision) => Ok(Claim { stream, revision }),
+        match self
+            .append(&stream, expected, &event, request, previous)
+            .await
+        {
+            Ok((revision, chain)) => Ok(Claim {
+                stream,
+                revision,
+                chain,
+            }),
             Err(AppError::Store(StoreError::WrongExpectedRevision { .. })) => {
                 Err(AppError::IdentifierTaken(kind))
             }
@@ -172,6 +189,7 @@ impl Lookups {
                 ExpectedRevision::Exact(claim.revision),
                 &event,
                 request,
+                claim.chain,
             )
             .await
         {
@@ -193,6 +211,7 @@ impl Lookups {
         let Some(Latest {
             revision,
             event: LookupEvent::LookupClaimed { account_id, .. },
+            chain,
         }) = self.latest(&stream).await?
         else {
             return Ok(());
@@ -205,7 +224,13 @@ impl Lookups {
             at,
         };
         match self
-            .append(&stream, ExpectedRevision::Exact(revision), &event, request)
+            .append(
+                &stream,
+                ExpectedRevision::Exact(revision),
+                &event,
+                request,
+                chain,
+            )
             .await
         {
             // Moved on meanwhile (released by a retry, or taken over): nothing left to release.
@@ -220,7 +245,8 @@ impl Lookups {
         expected: ExpectedRevision,
         event: &LookupEvent,
         request: Uuid,
-    ) -> Result<u64, AppError> {
+        previous: [u8; 32],
+    ) -> Result<(u64, [u8; 32]), AppError> {
         let data = serde_json::to_vec(event).map_err(|e| AppError::Corrupt(e.to_string()))?;
         let index = match expected {
             ExpectedRevision::Exact(rev) => {
@@ -228,17 +254,20 @@ impl Lookups {
             }
             _ => 0,
         };
+        let id = event_id(&request, stream, index);
+        let chained = chain::link(&previous, &id, event.event_type(), &data, b"{}");
         let new = NewEvent {
-            id: event_id(&request, stream, index),
+            id,
             event_type: event.event_type().into(),
             data,
-            metadata: b"{}".to_vec(),
+            metadata: chain::chained_metadata(b"{}", &chained),
         };
-        Ok(self
+        let revision = self
             .store
             .append(stream.clone(), expected, vec![new])
             .await?
-            .next_revision)
+            .next_revision;
+        Ok((revision, chained))
     }
 }
 
@@ -247,4 +276,5 @@ impl Lookups {
 pub struct Claim {
     stream: StreamName,
     revision: u64,
+    chain: [u8; 32],
 }

@@ -23,6 +23,8 @@ pub struct Metrics {
     throttled: AtomicU64,
     /// Messages not sent, by budget: destination, origin, SMS.
     suppressed: [AtomicU64; 3],
+    /// Account events refused because their chain hash does not verify.
+    chain_broken: AtomicU64,
 }
 
 impl Metrics {
@@ -50,6 +52,11 @@ impl Metrics {
     }
 
     /// Counts a request refused by the per-origin throttle.
+    /// Counts an event refused because its chain hash does not verify.
+    pub fn chain_broken(&self) {
+        self.chain_broken.fetch_add(1, Ordering::Relaxed);
+    }
+
     pub fn throttled(&self) {
         self.throttled.fetch_add(1, Ordering::Relaxed);
     }
@@ -116,6 +123,13 @@ impl Metrics {
             "counter",
             "Accounts locked out.",
             get(&self.locks),
+        );
+        single(
+            out,
+            "pinauth_chain_broken_total",
+            "counter",
+            "Account events refused by the command side because their chain hash does not verify.",
+            get(&self.chain_broken),
         );
         single(
             out,

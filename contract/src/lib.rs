@@ -17,6 +17,7 @@
 //! Synchronous, no I/O: a library of formats, not a service; but for [`vault`], which joins the
 //! key store port to the data-key formats, so that every service seals and opens the same way.
 
+pub mod chain;
 pub mod datakey;
 pub mod lookup;
 pub mod sealed;

@@ -57,6 +57,7 @@ const SUBSCRIPTION_BATCH: usize = 256;
 const DEFAULT_WINDOW: u32 = 32;
 
 /// One stored event.
+#[derive(Clone)]
 struct Stored {
     stream: String,
     revision: u64,
@@ -286,6 +287,84 @@ impl Faults {
     /// Events in the log.
     pub fn event_count(&self) -> usize {
         self.0.log().events.len()
+    }
+
+    /// Changes the data of the `index`-th event of the log, in place, as whoever can write the
+    /// database could.
+    pub fn alter_data(&self, index: usize, change: impl FnOnce(&mut Vec<u8>)) {
+        self.tamper(|events| {
+            if let Some(event) = events.get_mut(index) {
+                let mut data = event.data.to_vec();
+                change(&mut data);
+                Arc::make_mut(event).data = data.into();
+            }
+        });
+    }
+
+    /// Removes the `index`-th event of the log.
+    pub fn remove(&self, index: usize) {
+        self.tamper(|events| {
+            if index < events.len() {
+                events.remove(index);
+            }
+        });
+    }
+
+    /// Inserts a copy of the `source`-th event at `index`, with a new id (a forged event); its
+    /// stream's revisions are renumbered in order, as a careful forger would.
+    pub fn insert_copy(&self, source: usize, index: usize) {
+        self.tamper(|events| {
+            let Some(original) = events.get(source).cloned() else {
+                return;
+            };
+            let mut forged = (*original).clone();
+            forged.id = Uuid::new_v4();
+            events.insert(index.min(events.len()), Arc::new(forged));
+            for (revision, event) in events
+                .iter_mut()
+                .filter(|e| e.stream == original.stream)
+                .enumerate()
+            {
+                Arc::make_mut(event).revision = u64::try_from(revision).unwrap_or(u64::MAX);
+            }
+        });
+    }
+
+    /// Swaps the contents (id, type, data, metadata) of the `a`-th and `b`-th events, which
+    /// keep their streams, revisions and positions.
+    pub fn swap(&self, a: usize, b: usize) {
+        self.tamper(|events| {
+            let (Some(x), Some(y)) = (events.get(a).cloned(), events.get(b).cloned()) else {
+                return;
+            };
+            let (mut x2, mut y2) = ((*x).clone(), (*y).clone());
+            std::mem::swap(&mut x2.id, &mut y2.id);
+            std::mem::swap(&mut x2.event_type, &mut y2.event_type);
+            std::mem::swap(&mut x2.data, &mut y2.data);
+            std::mem::swap(&mut x2.custom_metadata, &mut y2.custom_metadata);
+            if let Some(slot) = events.get_mut(a) {
+                *slot = Arc::new(x2);
+            }
+            if let Some(slot) = events.get_mut(b) {
+                *slot = Arc::new(y2);
+            }
+        });
+    }
+
+    /// Changes the log's events, then renumbers positions in their new order (keeping each
+    /// event's stream and revision, as a database edit would) and rebuilds the stream index.
+    fn tamper(&self, change: impl FnOnce(&mut Vec<Arc<Stored>>)) {
+        let mut log = self.0.log();
+        change(&mut log.events);
+        let mut streams: HashMap<String, Vec<usize>> = HashMap::new();
+        for (i, event) in log.events.iter_mut().enumerate() {
+            // Below the first position the double ever gives (512), so later appends still
+            // follow in order.
+            let position = u64::try_from(i).unwrap_or(u64::MAX).saturating_add(1);
+            Arc::make_mut(event).position = position;
+            streams.entry(event.stream.clone()).or_default().push(i);
+        }
+        log.streams = streams;
     }
 }
 

@@ -18,6 +18,7 @@ pub mod runner;
 pub mod sessions;
 pub mod snapshot;
 pub mod tokens;
+pub mod verify;
 
 pub use models::ReadModels;
 pub use runner::{Model, Projection};

@@ -28,6 +28,7 @@ use self::attempts::Clients;
 use crate::cursor::{Cursor, Next};
 use crate::sessions::{IndexedKind, SessionIndex, Slot};
 use crate::tokens::TokenKey;
+use pinauth_contract::chain;
 use pinauth_domain::{AccountId, Digest, Event, EventKind, IssuedToken, Timestamp, TokenKind};
 use pinauth_store::RecordedEvent;
 
@@ -40,6 +41,8 @@ pub struct ReadModels {
     accounts: Vec<AccountView>,
     tokens: SessionIndex,
     clients: Clients,
+    /// Events refused because their chain hash does not verify (since this process started).
+    chain_broken: u64,
 }
 
 /// Equal when every answer is equal: revoked slots not yet swept do not count.
@@ -88,10 +91,57 @@ impl ReadModels {
                 if let Some(id) = new {
                     self.accounts.push(AccountView::new(id));
                 }
-                if let Some(event) = event {
+                if let Some(event) = event
+                    && self.chain_verifies(number, recorded)
+                {
                     self.apply_event(number, &event, recorded);
                 }
                 true
+            }
+        }
+    }
+
+    /// Events refused because their chain hash does not verify.
+    pub fn chain_broken(&self) -> u64 {
+        self.chain_broken
+    }
+
+    /// Whether `recorded` continues its account's chain; a refusal is logged and counted, and the
+    /// event is not applied (its account's later events then do not verify either: the account
+    /// stands still until the log is repaired, and `pinauth audit verify` says where).
+    fn chain_verifies(&mut self, number: u32, recorded: &RecordedEvent) -> bool {
+        let Some(view) = self.accounts.get_mut(number as usize) else {
+            return false;
+        };
+        let previous = view.chain.map_or(chain::GENESIS, |c| *c.as_bytes());
+        let verdict = match chain::split(&recorded.metadata) {
+            Some((unchained, found)) => (chain::link(
+                &previous,
+                &recorded.id,
+                &recorded.event_type,
+                &recorded.data,
+                &unchained,
+            ) == found)
+                .then_some(Some(found)),
+            None if previous == chain::GENESIS => Some(None),
+            None => None,
+        };
+        match verdict {
+            Some(found) => {
+                if let Some(found) = found {
+                    view.chain = Some(pinauth_domain::Digest::from_bytes(found));
+                }
+                true
+            }
+            None => {
+                self.chain_broken += 1;
+                tracing::error!(
+                    stream = %recorded.stream,
+                    revision = recorded.revision,
+                    position = recorded.position.commit,
+                    "the read side refused an event whose chain hash does not verify: the log may have been altered"
+                );
+                false
             }
         }
     }

@@ -260,6 +260,13 @@ async fn metrics(services: &Services) -> String {
         );
         single(
             &mut out,
+            "pinauth_read_side_chain_broken_total",
+            "counter",
+            "Account events the read models refused because their chain hash does not verify.",
+            query.projection.read(|m| m.chain_broken()),
+        );
+        single(
+            &mut out,
             "pinauth_projection_tokens",
             "gauge",
             "Tokens the read models know.",

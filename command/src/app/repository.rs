@@ -11,6 +11,7 @@
 use crate::crypto::event_id;
 use crate::error::AppError;
 use crate::metrics::Metrics;
+use pinauth_contract::chain;
 use pinauth_contract::datakey::{CLIENT, ClientRecord};
 use pinauth_contract::vault::Vault;
 use pinauth_domain::{Account, AccountId, Event, EventMetadata, Timestamp, evolve, snapshot};
@@ -28,6 +29,8 @@ pub(super) struct Loaded {
     pub(super) revision: Option<u64>,
     /// The revision of the latest snapshot known to be kept (`None`: none).
     snapshot: Option<u64>,
+    /// The chain hash of the event at `revision` (`None`: not read yet, after a snapshot).
+    chain: Option<[u8; 32]>,
 }
 
 impl Loaded {
@@ -37,7 +40,41 @@ impl Loaded {
             state: Arc::default(),
             revision: None,
             snapshot: None,
+            chain: Some(chain::GENESIS),
         }
+    }
+}
+
+/// The chain of `recorded` after `previous`, checked: `Ok(previous)` for an event written before
+/// chains (allowed only before the stream's first chained one), an error when it does not
+/// verify.
+fn verified_chain(
+    recorded: &pinauth_store::RecordedEvent,
+    previous: [u8; 32],
+) -> Result<[u8; 32], String> {
+    match chain::split(&recorded.metadata) {
+        Some((unchained, found)) => {
+            let expected = chain::link(
+                &previous,
+                &recorded.id,
+                &recorded.event_type,
+                &recorded.data,
+                &unchained,
+            );
+            if expected == found {
+                Ok(found)
+            } else {
+                Err(format!(
+                    "the chain hash of {} at revision {} does not verify",
+                    recorded.stream, recorded.revision
+                ))
+            }
+        }
+        None if previous == chain::GENESIS => Ok(previous),
+        None => Err(format!(
+            "{} at revision {} carries no chain hash after chained events",
+            recorded.stream, recorded.revision
+        )),
     }
 }
 
@@ -126,17 +163,37 @@ impl Repository {
             Some(cached) => cached,
             None => self.load_snapshot(&stream).await,
         };
-        let from = loaded.revision.map_or(0, |r| r + 1);
+        // After a snapshot, the event it was taken at is read again for its chain.
+        let (from, anchor) = match (loaded.revision, loaded.chain) {
+            (None, _) => (0, false),
+            (Some(r), Some(_)) => (r + 1, false),
+            (Some(r), None) => (r, true),
+        };
         let tail = self.store.read_stream(stream, from, usize::MAX).await?;
-        for recorded in &tail {
+        let mut records = tail.iter();
+        if anchor {
+            let found = records
+                .next()
+                .and_then(|r| chain::split(&r.metadata).map(|(_, c)| c));
+            loaded.chain = Some(found.unwrap_or(chain::GENESIS));
+        }
+        let mut applied = false;
+        for recorded in records {
+            let previous = loaded.chain.unwrap_or(chain::GENESIS);
+            let chained = verified_chain(recorded, previous).inspect_err(|error| {
+                self.metrics.chain_broken();
+                tracing::error!(%error, "an account event was refused: the log may have been altered");
+            });
+            loaded.chain = Some(chained.map_err(AppError::Corrupt)?);
             let event = Event::from_stored(&recorded.event_type, &recorded.data).map_err(|e| {
                 AppError::Corrupt(format!("{} at {}: {e}", recorded.stream, recorded.revision))
             })?;
             let state = Arc::make_mut(&mut loaded.state);
             *state = evolve(std::mem::take(state), &event);
             loaded.revision = Some(recorded.revision);
+            applied = true;
         }
-        if !tail.is_empty() {
+        if applied || anchor {
             self.cache().put(id, loaded.clone(), self.cached_accounts);
         }
         Ok(loaded)
@@ -160,6 +217,7 @@ impl Repository {
                 state: Arc::new(state),
                 revision: Some(kept.revision),
                 snapshot: Some(kept.revision),
+                chain: None,
             },
             None => {
                 // Replaced by one of this format at the account's next write.
@@ -212,19 +270,32 @@ impl Repository {
         let first_index = loaded.revision.map_or(0, |r| {
             usize::try_from(r).unwrap_or(usize::MAX).saturating_add(1)
         });
-        let new_events = events
-            .iter()
-            .enumerate()
-            .map(|(offset, event)| {
-                Ok(NewEvent {
-                    id: event_id(&ctx.request_id, &stream, first_index.saturating_add(offset)),
-                    event_type: event.event_type().to_owned(),
-                    data: serde_json::to_vec(event)
-                        .map_err(|e| AppError::Corrupt(e.to_string()))?,
-                    metadata: metadata.clone(),
-                })
-            })
-            .collect::<Result<Vec<_>, AppError>>()?;
+        // A state folded from a snapshot alone has not read the chain of its last event yet.
+        let mut previous = match (loaded.chain, loaded.revision) {
+            (Some(chain), _) => chain,
+            (None, None) => chain::GENESIS,
+            (None, Some(revision)) => self
+                .store
+                .read_stream(stream.clone(), revision, 1)
+                .await?
+                .first()
+                .and_then(|r| chain::split(&r.metadata).map(|(_, c)| c))
+                .unwrap_or(chain::GENESIS),
+        };
+        let mut new_events = Vec::with_capacity(events.len());
+        for (offset, event) in events.iter().enumerate() {
+            let id = event_id(&ctx.request_id, &stream, first_index.saturating_add(offset));
+            let event_type = event.event_type();
+            let data = serde_json::to_vec(event).map_err(|e| AppError::Corrupt(e.to_string()))?;
+            previous = chain::link(&previous, &id, event_type, &data, &metadata);
+            new_events.push(NewEvent {
+                id,
+                event_type: event_type.to_owned(),
+                data,
+                metadata: chain::chained_metadata(&metadata, &previous),
+            });
+        }
+        let last_chain = previous;
         let expected = loaded
             .revision
             .map_or(ExpectedRevision::NoStream, ExpectedRevision::Exact);
@@ -233,7 +304,7 @@ impl Repository {
         self.metrics.append_took(started.elapsed());
         let appended = appended?;
         self.metrics.record(&events);
-        let state = self.advance_cached(id, loaded, &events, appended.next_revision);
+        let state = self.advance_cached(id, loaded, &events, appended.next_revision, last_chain);
         Ok(Committed {
             events,
             state,
@@ -251,6 +322,7 @@ impl Repository {
         loaded: Loaded,
         events: &[Event],
         revision: u64,
+        chain: [u8; 32],
     ) -> Arc<Account> {
         let Loaded {
             mut state,
@@ -265,6 +337,7 @@ impl Repository {
             state: Arc::clone(&state),
             revision: Some(revision),
             snapshot: self.snapshot_if_due(id, &state, revision, snapshot),
+            chain: Some(chain),
         };
         cache.put(id, loaded, self.cached_accounts);
         state

@@ -50,6 +50,9 @@ pub struct AccountView {
     /// Deleted: it answers nothing but its attempts to the audit.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub(super) deleted: bool,
+    /// The chain hash of its last event applied (`None`: none chained yet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) chain: Option<pinauth_domain::Digest>,
 }
 
 impl AccountView {
@@ -67,6 +70,7 @@ impl AccountView {
             epochs: Epochs::default(),
             profile: None,
             deleted: false,
+            chain: None,
         }
     }
 

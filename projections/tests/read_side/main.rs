@@ -10,3 +10,4 @@ mod history;
 mod kurrent;
 mod properties;
 mod runner;
+mod verify;
