@@ -19,7 +19,7 @@ pub struct Process {
 /// Environment for fast tests: cheap argon2, frequent snapshots, and no per-process limits (every
 /// request of these tests comes from 127.0.0.1; the API tests that are about the limits,
 /// `command/tests/api/hardening.rs`, turn them on, with production's defaults where they can).
-fn test_env(cmd: &mut Command) {
+pub fn test_env(cmd: &mut Command) {
     cmd.env("PINAUTH_LIMITS__ORIGIN_PER_MINUTE", "0")
         .env("PINAUTH_LIMITS__MESSAGES_PER_DESTINATION_PER_HOUR", "0")
         .env("PINAUTH_LIMITS__MESSAGES_PER_ORIGIN_PER_HOUR", "0")

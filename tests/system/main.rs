@@ -18,3 +18,4 @@ mod replicas;
 mod resume;
 mod sdk;
 mod split;
+mod verify;
