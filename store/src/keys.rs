@@ -54,18 +54,30 @@ impl KeyStore for MemoryKeyStore {
         wrapped: Vec<u8>,
     ) -> BoxFuture<'_, Result<Vec<u8>, StoreError>> {
         let kept = self.keys().entry(account).or_insert(wrapped).clone();
-        Box::pin(async move { Ok(kept) })
+        Box::pin(async move { kept_or_erased(kept) })
     }
 
     fn get(&self, account: Uuid) -> BoxFuture<'_, Result<Option<Vec<u8>>, StoreError>> {
-        let kept = self.keys().get(&account).cloned();
+        let kept = self.keys().get(&account).cloned().filter(|k| !k.is_empty());
         Box::pin(async move { Ok(kept) })
     }
 
     fn erase(&self, account: Uuid) -> BoxFuture<'_, Result<(), StoreError>> {
-        self.keys().remove(&account);
+        // An empty key marks the erasure: the account never gets one again.
+        self.keys().insert(account, Vec::new());
         Box::pin(async { Ok(()) })
     }
+}
+
+/// A kept key, or the refusal to make one again for an account whose key was erased (an empty
+/// key marks the erasure).
+fn kept_or_erased(kept: Vec<u8>) -> Result<Vec<u8>, StoreError> {
+    if kept.is_empty() {
+        return Err(StoreError::Backend(
+            "the account's data key was erased: it is never made again".into(),
+        ));
+    }
+    Ok(kept)
 }
 
 /// Keys in a SQLite file of their own (`datakeys.db` in the data folder).
@@ -135,7 +147,7 @@ impl KeyStore for SqliteKeyStore {
         account: Uuid,
         wrapped: Vec<u8>,
     ) -> BoxFuture<'_, Result<Vec<u8>, StoreError>> {
-        self.with(move |conn| {
+        let kept = self.with(move |conn| {
             let tx = conn.transaction()?;
             tx.execute(
                 "INSERT INTO data_keys (account, wrapped) VALUES (?1, ?2)
@@ -149,13 +161,14 @@ impl KeyStore for SqliteKeyStore {
             )?;
             tx.commit()?;
             Ok(kept)
-        })
+        });
+        Box::pin(async move { kept_or_erased(kept.await?) })
     }
 
     fn get(&self, account: Uuid) -> BoxFuture<'_, Result<Option<Vec<u8>>, StoreError>> {
         self.with(move |conn| {
             conn.query_row(
-                "SELECT wrapped FROM data_keys WHERE account = ?1",
+                "SELECT wrapped FROM data_keys WHERE account = ?1 AND length(wrapped) > 0",
                 [account.as_bytes()],
                 |row| row.get(0),
             )
@@ -164,9 +177,12 @@ impl KeyStore for SqliteKeyStore {
     }
 
     fn erase(&self, account: Uuid) -> BoxFuture<'_, Result<(), StoreError>> {
+        // The row stays with an empty key (overwritten in place, `secure_delete` zeroing what the
+        // shorter row frees): the account never gets a key again.
         self.with(move |conn| {
             conn.execute(
-                "DELETE FROM data_keys WHERE account = ?1",
+                "INSERT INTO data_keys (account, wrapped) VALUES (?1, X'')
+                 ON CONFLICT (account) DO UPDATE SET wrapped = X''",
                 [account.as_bytes()],
             )?;
             Ok(())
@@ -174,16 +190,20 @@ impl KeyStore for SqliteKeyStore {
     }
 }
 
-/// The event type of a key stream's one event.
+/// The event type of a key stream's first event.
 pub const DATA_KEY_CREATED: &str = "DataKeyCreated";
+
+/// The event type that erases a key kept in an event store.
+pub const DATA_KEY_ERASED: &str = "DataKeyErased";
 
 /// Keys in an event store that every replica shares: stream `datakey-{uuid}`, one
 /// `DataKeyCreated` event holding the wrapped key in hex, created with `NoStream` (so the first
 /// writer wins). The read side's subscriptions filter on `account-` and never see these streams.
 ///
-/// Erasure needs the store to delete a stream for good (KurrentDB's tombstone, then a scavenge
-/// to reclaim the bytes), which the event store port does not offer yet: [`KeyStore::erase`]
-/// answers [`StoreError::Backend`] here.
+/// Erasure appends `DataKeyErased`: from then on every replica reads the key as gone, and it is
+/// never made again. The wrapped key's bytes stay in the database (wrapped: useless without the
+/// wrapping key) until the stream is hard-deleted and scavenged, which the event store port does
+/// not offer yet.
 pub struct LogKeyStore {
     store: Arc<dyn EventStore>,
 }
@@ -198,11 +218,22 @@ impl LogKeyStore {
         StreamName::parse(&format!("datakey-{}", account.simple()))
     }
 
+    /// Whether the key stream holds an erasure (its second event).
+    async fn erased(&self, account: Uuid) -> Result<bool, StoreError> {
+        let later = self.store.read_stream(Self::stream(account)?, 1, 1).await?;
+        Ok(later
+            .first()
+            .is_some_and(|e| &*e.event_type == DATA_KEY_ERASED))
+    }
+
     async fn read(&self, account: Uuid) -> Result<Option<Vec<u8>>, StoreError> {
         let events = self.store.read_stream(Self::stream(account)?, 0, 1).await?;
         let Some(event) = events.first() else {
             return Ok(None);
         };
+        if self.erased(account).await? {
+            return Ok(None);
+        }
         let hex: KeyRecord = serde_json::from_slice(&event.data)
             .map_err(|e| StoreError::Backend(format!("a data key record does not decode: {e}")))?;
         decode_hex(&hex.wrapped)
@@ -259,10 +290,13 @@ impl KeyStore for LogKeyStore {
                 .await
             {
                 Ok(_) => Ok(wrapped),
-                Err(StoreError::WrongExpectedRevision { .. }) => self
-                    .read(account)
-                    .await?
-                    .ok_or_else(|| StoreError::Backend("the data key stream is empty".into())),
+                Err(StoreError::WrongExpectedRevision { .. }) => {
+                    self.read(account).await?.ok_or_else(|| {
+                        StoreError::Backend(
+                            "the account's data key was erased: it is never made again".into(),
+                        )
+                    })
+                }
                 Err(other) => Err(other),
             }
         })
@@ -272,13 +306,33 @@ impl KeyStore for LogKeyStore {
         Box::pin(self.read(account))
     }
 
-    fn erase(&self, _account: Uuid) -> BoxFuture<'_, Result<(), StoreError>> {
-        // Needs a hard delete of the key stream (KurrentDB's tombstone), which the event store
-        // port does not offer yet: account deletion is issue 17.
-        Box::pin(async {
-            Err(StoreError::Backend(
-                "erasing a data key kept in the event store is not supported yet".into(),
-            ))
+    fn erase(&self, account: Uuid) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async move {
+            let stream = Self::stream(account)?;
+            if self
+                .store
+                .read_stream(stream.clone(), 0, 1)
+                .await?
+                .is_empty()
+                || self.erased(account).await?
+            {
+                return Ok(());
+            }
+            let event = NewEvent {
+                id: Uuid::new_v4(),
+                event_type: DATA_KEY_ERASED.to_owned(),
+                data: b"{}".to_vec(),
+                metadata: b"{}".to_vec(),
+            };
+            // Exactly after the key: an erasure is appended once.
+            match self
+                .store
+                .append(stream, ExpectedRevision::Exact(0), vec![event])
+                .await
+            {
+                Ok(_) | Err(StoreError::WrongExpectedRevision { .. }) => Ok(()),
+                Err(other) => Err(other),
+            }
         })
     }
 }
@@ -355,6 +409,15 @@ mod tests {
         assert_eq!(store.get(a).await.unwrap(), Some(vec![1, 2, 3]));
         assert_eq!(store.create(b, vec![4]).await.unwrap(), vec![4]);
         assert_eq!(store.get(b).await.unwrap(), Some(vec![4]));
+        store.erase(a).await.unwrap();
+        store.erase(a).await.unwrap();
+        assert_eq!(store.get(a).await.unwrap(), None);
+        assert_eq!(store.get(b).await.unwrap(), Some(vec![4]));
+        store.erase(Uuid::new_v4()).await.unwrap();
+        // An erased key is never made again.
+        let again = store.create(a, vec![5]).await;
+        assert!(again.is_err(), "{again:?}");
+        assert_eq!(store.get(a).await.unwrap(), None);
     }
 
     #[tokio::test]

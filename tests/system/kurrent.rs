@@ -121,6 +121,30 @@ async fn command_and_query_services_run_a_pin_flow_on_kurrentdb() {
         .await;
     assert_eq!(lockout.ok()["IsLocked"], false);
 
+    // Deleted on the command process: the query process refuses its token at once, and the
+    // account's data key (a datakey stream both share) reads as erased.
+    let deleted = c
+        .call(
+            "DELETE",
+            url(&command, &format!("/identity/v2/manage/account/{uid}")),
+            &[("X-LoginRadius-ApiSecret", &secret)],
+            None,
+        )
+        .await;
+    assert_eq!(deleted.ok()["IsDeleted"], true);
+    let after = c
+        .call(
+            "GET",
+            url(
+                &query,
+                &format!("/identity/v2/auth/access_token/validate?access_token={access}"),
+            ),
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(after.code(), Some(905), "{}", after.body);
+
     // Everything went to KurrentDB: no embedded log was created.
     assert!(double.faults().event_count() > 0);
     assert!(!data.join("pinauth.db").exists());

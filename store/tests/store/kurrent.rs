@@ -457,6 +457,10 @@ async fn replicas_share_data_keys_kept_in_key_streams() {
     assert_eq!(from_a, from_b, "both replicas use the first key written");
     assert_eq!(b.get(account).await.unwrap(), Some(from_a.clone()));
     assert_eq!(a.create(account, vec![3; 60]).await.unwrap(), from_a);
+    // Erased on one replica, gone on the other, and never made again.
+    a.erase(account).await.unwrap();
+    assert_eq!(b.get(account).await.unwrap(), None);
+    assert!(b.create(account, vec![4; 60]).await.is_err());
     // The read side's subscription (account- streams) never sees key streams.
     let store = KurrentStore::connect(&double.url(), KurrentOptions::default()).unwrap();
     let accounts = store
