@@ -72,6 +72,11 @@ enum Command {
         #[arg(long)]
         data: Option<PathBuf>,
     },
+    /// One account's data.
+    Account {
+        #[command(subcommand)]
+        action: AccountAction,
+    },
     /// Read-model maintenance.
     Projections {
         #[command(subcommand)]
@@ -81,6 +86,20 @@ enum Command {
     Audit {
         #[command(subcommand)]
         report: AuditReport,
+    },
+}
+
+#[derive(Subcommand)]
+enum AccountAction {
+    /// Writes the account's whole history, its personal data opened, as JSON lines: what a
+    /// subject-access request needs. Hashes and secrets are left out.
+    Export {
+        /// The account's UUID.
+        #[arg(long)]
+        uid: String,
+        /// Folder of the store (default ./data).
+        #[arg(long)]
+        data: Option<PathBuf>,
     },
 }
 
@@ -229,6 +248,15 @@ fn main() -> anyhow::Result<()> {
                     .await;
                 Ok(())
             })
+        }
+        Command::Account {
+            action: AccountAction::Export { uid, data },
+        } => {
+            config.data = data.unwrap_or(config.data);
+            let id = uuid::Uuid::try_parse(&uid)
+                .map(AccountId::from_uuid)
+                .context("--uid must be an account UUID")?;
+            runtime.block_on(export(config, id))
         }
         Command::Projections {
             action: ProjectionAction::Rebuild { data },
@@ -791,6 +819,93 @@ async fn verify(config: Config, public_key: Option<PathBuf>) -> anyhow::Result<b
             Ok(false)
         }
     }
+}
+
+/// `pinauth account export`: every event of the account, in order, one JSON object a line, with
+/// what is sealed under its data key opened in place (identifiers, profile fields, clients, the
+/// destination of its messages) and what is a secret or a hash left out.
+async fn export(config: Config, id: AccountId) -> anyhow::Result<()> {
+    use pinauth_contract::datakey::{CLIENT, IDENTIFIERS, PROFILE, notify_purpose};
+    use pinauth_contract::vault::Opened;
+    use serde_json::{Value, json};
+    let store = open_store(&config)?;
+    let vault = pinauth_contract::vault::Vault::new(
+        pinauth_store::keys::CachedKeys::new(key_store(&config, &store)?, 4),
+        existing_keys(&config)?.wrapping_key(),
+    );
+    let stream = pinauth_store::StreamName::parse(&format!("account-{id}"))?;
+    let events = store.read_stream(stream, 0, usize::MAX).await?;
+    if events.is_empty() {
+        bail!("no account {id}");
+    }
+    let open = async |purpose: &[u8], hex: &Value| -> anyhow::Result<Value> {
+        let Some(bytes) = hex.as_str().and_then(pinauth_domain::hex::decode) else {
+            return Ok(Value::Null);
+        };
+        let sealed = pinauth_domain::Sealed::from_bytes(bytes);
+        Ok(match vault.open(&id, purpose, &sealed).await? {
+            Opened::Plain(json) => serde_json::from_slice(&json).unwrap_or(Value::Null),
+            Opened::Erased => json!("erased"),
+            Opened::Invalid => json!("unreadable"),
+        })
+    };
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    for recorded in &events {
+        let mut data: Value = serde_json::from_slice(&recorded.data).unwrap_or(Value::Null);
+        let mut metadata: Value = serde_json::from_slice(&recorded.metadata).unwrap_or(Value::Null);
+        if let Value::Object(map) = &mut data {
+            for hashed in ["password_hash", "pin_hash", "security_answers", "secret"] {
+                if map.contains_key(hashed) {
+                    map.insert(hashed.into(), json!("[left out]"));
+                }
+            }
+            if let Some(identifiers) = map.get("identifiers").cloned() {
+                let opened = open(
+                    IDENTIFIERS,
+                    identifiers.get("sealed").unwrap_or(&Value::Null),
+                )
+                .await?;
+                map.insert("identifiers".into(), opened);
+            }
+            if let Some(profile) = map.get("profile").cloned() {
+                let opened = open(PROFILE, &profile).await?;
+                map.insert("profile".into(), opened);
+            }
+            let challenge = map
+                .get("challenge_id")
+                .or_else(|| map.get("request"))
+                .and_then(Value::as_str)
+                .and_then(|c| uuid::Uuid::try_parse(c).ok())
+                .map(pinauth_domain::ChallengeId::from_uuid);
+            if let (Some(sealed), Some(challenge)) = (map.get("sealed").cloned(), challenge) {
+                let mut message = open(&notify_purpose(&challenge), &sealed).await?;
+                if let Value::Object(m) = &mut message {
+                    // The OTP or token itself is a secret, not the holder's data.
+                    m.remove("secret");
+                    m.remove("link");
+                }
+                map.insert("sealed".into(), message);
+            }
+        }
+        if let Value::Object(map) = &mut metadata {
+            map.remove("chain");
+            if let Some(client) = map.get("client").cloned() {
+                let opened = open(CLIENT, &client).await?;
+                map.insert("client".into(), opened);
+            }
+        }
+        let line = json!({
+            "revision": recorded.revision,
+            "position": recorded.position.commit,
+            "type": &*recorded.event_type,
+            "data": data,
+            "metadata": metadata,
+        });
+        writeln!(out, "{line}")?;
+    }
+    out.flush()?;
+    Ok(())
 }
 
 /// The audit's clients, opened through the key store.

@@ -91,3 +91,95 @@ async fn the_log_serve_writes_verifies_and_a_changed_byte_is_named() {
         "{err}"
     );
 }
+
+#[actix_web::test]
+async fn an_account_export_opens_its_history_and_a_deletion_leaves_the_log_verifiable() {
+    let (_dir, data) = data_dir();
+    let serve = Process::start(
+        "serve",
+        &data,
+        &[("PINAUTH_AUDIT__CHECKPOINT_EVERY_EVENTS", "2")],
+    );
+    let c = Client::new();
+    let body = serde_json::json!({
+        "Email": [{ "Type": "Primary", "Value": "ada@example.com" }], "Password": PASSWORD,
+        "PINInfo": { "PIN": PIN }, "FirstName": "Augusta", "PhoneId": "+14155550123"
+    });
+    let user = c
+        .call(
+            "POST",
+            format!(
+                "{}/identity/v2/auth/register?apikey={}",
+                serve.base, serve.key
+            ),
+            &[("User-Agent", "export-test/1.0")],
+            Some(body),
+        )
+        .await
+        .ok()["Data"]
+        .clone();
+    c.forgot_by_email(&serve, "ada@example.com").await;
+    let uid = user["Profile"]["Uid"].as_str().unwrap().to_owned();
+    actix_web::rt::time::sleep(std::time::Duration::from_millis(300)).await;
+    let d = data.to_str().unwrap();
+
+    let export = |uid: &str| -> Vec<serde_json::Value> {
+        run(&["account", "export", "--uid", uid, "--data", d])
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let lines = export(&uid);
+    let registered = lines
+        .iter()
+        .find(|l| l["type"] == "AccountRegistered")
+        .unwrap();
+    assert_eq!(
+        registered["data"]["identifiers"]["email"],
+        "ada@example.com"
+    );
+    assert_eq!(registered["data"]["identifiers"]["phone"], "+14155550123");
+    assert_eq!(registered["data"]["password_hash"], "[left out]");
+    assert_eq!(
+        registered["metadata"]["client"]["user_agent"],
+        "export-test/1.0"
+    );
+    let profile = lines
+        .iter()
+        .find(|l| l["type"] == "ProfileUpdated")
+        .unwrap();
+    assert_eq!(profile["data"]["profile"]["FirstName"], "Augusta");
+    let reset = lines
+        .iter()
+        .find(|l| l["type"] == "PinResetRequested")
+        .unwrap();
+    assert_eq!(reset["data"]["sealed"]["to"], "ada@example.com");
+    assert!(reset["data"]["sealed"].get("secret").is_none());
+    let all = run(&["account", "export", "--uid", &uid, "--data", d]);
+    assert!(!all.contains("$argon2"), "a hash was exported");
+
+    // Deleted: the history is still there, its personal data erased, and the log verifies.
+    let deleted = c
+        .call(
+            "DELETE",
+            format!(
+                "{}/identity/v2/manage/account/{uid}?apikey={}",
+                serve.base, serve.key
+            ),
+            &[("X-LoginRadius-ApiSecret", &secret(&data))],
+            None,
+        )
+        .await;
+    deleted.ok();
+    actix_web::rt::time::sleep(std::time::Duration::from_millis(300)).await;
+    serve.stop();
+    let lines = export(&uid);
+    let registered = lines
+        .iter()
+        .find(|l| l["type"] == "AccountRegistered")
+        .unwrap();
+    assert_eq!(registered["data"]["identifiers"], "erased");
+    assert_eq!(lines.last().unwrap()["type"], "AccountDeleted");
+    let (ok, out, err) = verify(&["audit", "verify", "--data", d]);
+    assert!(ok, "{out}{err}");
+}
