@@ -908,10 +908,22 @@ async fn export(config: Config, id: AccountId) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The audit's clients, opened through the key store.
-struct VaultClients(pinauth_contract::vault::Vault);
+/// The audit's clients, opened through the key store (`None`: no keys in the data folder).
+struct VaultClients(Option<pinauth_contract::vault::Vault>);
 
 impl pinauth_projections::audit::ClientOpener for VaultClients {
+    fn prefetch<'a>(
+        &'a self,
+        accounts: &'a [pinauth_domain::AccountId],
+    ) -> pinauth_store::BoxFuture<'a, Result<(), pinauth_store::StoreError>> {
+        Box::pin(async move {
+            match &self.0 {
+                Some(vault) => vault.prefetch(accounts).await,
+                None => Ok(()),
+            }
+        })
+    }
+
     fn open<'a>(
         &'a self,
         account: pinauth_domain::AccountId,
@@ -923,9 +935,14 @@ impl pinauth_projections::audit::ClientOpener for VaultClients {
         use pinauth_contract::vault::Opened;
         use pinauth_projections::audit::OpenedClient;
         Box::pin(async move {
+            let Some(vault) = &self.0 else {
+                return Err(pinauth_store::StoreError::Backend(
+                    "the log holds sealed clients: the audit needs the deployment's keys.toml"
+                        .into(),
+                ));
+            };
             Ok(
-                match self
-                    .0
+                match vault
                     .open(&account, pinauth_contract::datakey::CLIENT, sealed)
                     .await?
                 {
@@ -999,10 +1016,15 @@ async fn audit(config: Config, query: AuditQuery, format: Format) -> anyhow::Res
             ])?),
         }
     };
-    let clients = VaultClients(pinauth_contract::vault::Vault::new(
-        pinauth_store::keys::CachedKeys::new(key_store(&config, &store)?, 1024),
-        existing_keys(&config)?.wrapping_key(),
-    ));
+    // A log written before clients were sealed needs no keys; a sealed client without them is an
+    // error when the audit meets one.
+    let clients = VaultClients(match existing_keys(&config) {
+        Ok(keys) => Some(pinauth_contract::vault::Vault::new(
+            pinauth_store::keys::CachedKeys::new(key_store(&config, &store)?, 8192),
+            keys.wrapping_key(),
+        )),
+        Err(_) => None,
+    });
     let store: &dyn EventStore = store.as_ref();
     failed_attempts(store, &query, &clients, |r| {
         write(&mut out, r).map_err(|e| e.to_string())

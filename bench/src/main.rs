@@ -57,6 +57,11 @@ enum Tool {
         /// Sessions (password logins) per account.
         #[arg(long, default_value_t = 3)]
         sessions: u32,
+        /// As the command service writes them now: identifiers and clients sealed under each
+        /// account's data key (kept in `datakeys.db`, keys in `keys.toml`), every event chained.
+        /// Without it, as before sealing: identifiers and clients in plain text, no chain.
+        #[arg(long)]
+        sealed: bool,
     },
     /// Raw `read_all` of every account event, decoded into domain events: events per second.
     Scan {
@@ -76,6 +81,10 @@ enum Tool {
         seconds: u64,
         #[arg(long)]
         existing: bool,
+        /// Each event chained to its stream's previous one, as the command service writes them
+        /// (the chain hash computed and added to the metadata).
+        #[arg(long)]
+        chained: bool,
     },
     /// PIN logins from `connections` concurrent clients for `seconds`: answers by status, and the
     /// p50/p99 latency of each status in milliseconds.
@@ -160,14 +169,16 @@ fn main() -> anyhow::Result<()> {
             data,
             events,
             sessions,
-        } => tokio_main(generate(data, events, sessions)),
+            sealed,
+        } => tokio_main(generate(data, events, sessions, sealed)),
         Tool::Scan { data } => tokio_main(scan(data)),
         Tool::Append {
             data,
             tasks,
             seconds,
             existing,
-        } => tokio_main(append(data, tasks, seconds, existing)),
+            chained,
+        } => tokio_main(append(data, tasks, seconds, existing, chained)),
         Tool::Overload {
             base,
             key,
@@ -499,11 +510,85 @@ fn stored(events: &[Event]) -> anyhow::Result<Vec<NewEvent>> {
         .collect()
 }
 
-async fn generate(data: std::path::PathBuf, target: u64, sessions: u32) -> anyhow::Result<()> {
+/// What `generate --sealed` seals with: fresh keys, written where `pinauth` finds them.
+struct Sealing {
+    vault: pinauth_contract::vault::Vault,
+}
+
+impl Sealing {
+    fn create(data: &std::path::Path) -> anyhow::Result<Self> {
+        let keys = pinauth_command::crypto::Keys::generate()?;
+        let file = keys.to_file();
+        std::fs::write(
+            data.join("keys.toml"),
+            format!(
+                "pepper = \"{}\"\nlookup = \"{}\"\notp = \"{}\"\nnotifier = \"{}\"\n",
+                file.pepper, file.lookup, file.otp, file.notifier
+            ),
+        )?;
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(
+            data.join("keys.toml"),
+            std::fs::Permissions::from_mode(0o600),
+        )?;
+        let store = pinauth_store::keys::SqliteKeyStore::open(data.join("datakeys.db"))?;
+        Ok(Self {
+            vault: pinauth_contract::vault::Vault::new(
+                pinauth_store::keys::CachedKeys::new(Arc::new(store), 1024),
+                keys.wrapping_key(),
+            ),
+        })
+    }
+
+    /// `events` of account `id` as the command service writes them: the client sealed into
+    /// the metadata, each event chained to the one before.
+    async fn stored(&self, id: &AccountId, events: &[Event]) -> anyhow::Result<Vec<NewEvent>> {
+        use pinauth_contract::chain;
+        let client = self
+            .vault
+            .seal(
+                id,
+                pinauth_contract::datakey::CLIENT,
+                br#"{"ip":"203.0.113.9","user_agent":"bench"}"#,
+            )
+            .await?;
+        let metadata = serde_json::to_vec(&serde_json::json!({
+            "correlation_id": "6f1c2f9e-8e64-4f52-9a53-1d2f3b4c5d6e",
+            "client": client,
+        }))?;
+        let mut previous = chain::GENESIS;
+        events
+            .iter()
+            .map(|e| {
+                let id = uuid::Uuid::new_v4();
+                let data = serde_json::to_vec(e)?;
+                previous = chain::link(&previous, &id, e.event_type(), &data, &metadata);
+                Ok(NewEvent {
+                    id,
+                    event_type: e.event_type().into(),
+                    data,
+                    metadata: chain::chained_metadata(&metadata, &previous),
+                })
+            })
+            .collect()
+    }
+}
+
+async fn generate(
+    data: std::path::PathBuf,
+    target: u64,
+    sessions: u32,
+    sealed: bool,
+) -> anyhow::Result<()> {
     let store = Arc::new(SqliteStore::open(
         data.join("pinauth.db"),
         SqliteOptions::default(),
     )?);
+    let sealing = if sealed {
+        Some(Sealing::create(&data)?)
+    } else {
+        None
+    };
     let policy = Policy::default();
     let mut written = 0u64;
     let mut account = 0u64;
@@ -524,10 +609,38 @@ async fn generate(data: std::path::PathBuf, target: u64, sessions: u32) -> anyho
                 history.extend(events);
                 Ok(())
             };
-        step(&mut state, pinauth_domain::Command::RegisterAccount(RegisterAccount { identifiers: None, profile: None, origin: Some(pinauth_domain::Origin::of(pinauth_domain::Digest::from_bytes([9; 32]))),
+        let email = Email::parse(&format!("gen{account}@example.com"))
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let identifiers = match &sealing {
+            Some(sealing) => {
+                let plain = pinauth_domain::Identifiers {
+                    email: Some(email.clone()),
+                    username: None,
+                    phone: None,
+                };
+                Some(pinauth_domain::SealedIdentifiers {
+                    kinds: plain.kinds(),
+                    sealed: sealing
+                        .vault
+                        .seal(
+                            &id,
+                            pinauth_contract::datakey::IDENTIFIERS,
+                            &serde_json::to_vec(&plain)?,
+                        )
+                        .await?,
+                })
+            }
+            None => None,
+        };
+        let plain_email = if identifiers.is_some() {
+            None
+        } else {
+            Some(email)
+        };
+        step(&mut state, pinauth_domain::Command::RegisterAccount(RegisterAccount { identifiers, profile: None, origin: Some(pinauth_domain::Origin::of(pinauth_domain::Digest::from_bytes([9; 32]))),
             at,
             account_id: id,
-            email: Some(Email::parse(&format!("gen{account}@example.com")).map_err(|e| anyhow::anyhow!("{e}"))?),
+            email: plain_email,
             username: None,
             phone: None,
             password_hash: SecretHash::from_phc("$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g".into()),
@@ -577,7 +690,11 @@ async fn generate(data: std::path::PathBuf, target: u64, sessions: u32) -> anyho
             )?;
         }
         written += history.len() as u64;
-        pending.push((id, stored(&history)?));
+        let events = match &sealing {
+            Some(sealing) => sealing.stored(&id, &history).await?,
+            None => stored(&history)?,
+        };
+        pending.push((id, events));
         if pending.len() >= 64 || written >= target {
             let batch: Vec<_> = pending
                 .drain(..)
@@ -645,8 +762,13 @@ async fn append(
     tasks: usize,
     seconds: u64,
     existing: bool,
+    chained: bool,
 ) -> anyhow::Result<()> {
-    let file = if existing { "pinauth.db" } else { "append.db" };
+    let file = match (existing, chained) {
+        (true, _) => "pinauth.db",
+        (false, false) => "append.db",
+        (false, true) => "append-chained.db",
+    };
     let store = Arc::new(SqliteStore::open(
         data.join(file),
         SqliteOptions::default(),
@@ -689,11 +811,27 @@ async fn append(
                             (stream, ExpectedRevision::NoStream)
                         }
                     };
+                    let id = uuid::Uuid::new_v4();
+                    let data = vec![b'x'; 200];
+                    let metadata = if chained {
+                        // A new stream's first event; the cost is the same at any revision.
+                        use pinauth_contract::chain;
+                        let link = chain::link(
+                            &chain::GENESIS,
+                            &id,
+                            "PinSessionTokenInvalidated",
+                            &data,
+                            b"{}",
+                        );
+                        chain::chained_metadata(b"{}", &link)
+                    } else {
+                        b"{}".to_vec()
+                    };
                     let event = NewEvent {
-                        id: uuid::Uuid::new_v4(),
+                        id,
                         event_type: "PinSessionTokenInvalidated".into(),
-                        data: vec![b'x'; 200],
-                        metadata: b"{}".to_vec(),
+                        data,
+                        metadata,
                     };
                     if let Ok(appended) = store.append(stream, expected, vec![event]).await {
                         if let Some((_, last)) = tail {

@@ -107,6 +107,77 @@ pub fn split(metadata: &[u8]) -> Option<(Vec<u8>, [u8; 32])> {
     Some((unchained, chain))
 }
 
+/// The chain `recorded` metadata carries and the chain its event should carry after `previous`,
+/// computed without copying anything (the read side checks every event it applies); `None` when
+/// the metadata carries no chain. Equal to [`split`] then [`link`].
+pub fn expected_and_found(
+    previous: &[u8; 32],
+    id: &uuid::Uuid,
+    event_type: &str,
+    data: &[u8],
+    metadata: &[u8],
+) -> Option<([u8; 32], [u8; 32])> {
+    let tail_len = MEMBER.len() + 64 + 2;
+    let start = metadata.len().checked_sub(tail_len)?;
+    let (body, tail) = metadata.split_at(start);
+    let hex = tail.strip_prefix(MEMBER)?.strip_suffix(b"\"}")?;
+    let found = decode_hex32(hex)?;
+    let members = match body.strip_suffix(b",") {
+        Some(members) => members,
+        None if body.ends_with(b"{") => body,
+        None => return None,
+    };
+    let mut context = Context::new(&SHA256);
+    context.update(b"pinauth-chain-v1");
+    context.update(previous);
+    context.update(id.as_bytes());
+    length_prefixed(&mut context, event_type.as_bytes());
+    length_prefixed(&mut context, data);
+    // The metadata without its chain: `members` and the closing brace.
+    let len = u64::try_from(members.len() + 1).unwrap_or(u64::MAX);
+    context.update(&len.to_be_bytes());
+    context.update(members);
+    context.update(b"}");
+    Some((digest(context), found))
+}
+
+/// Hex digit values (0xFF: not a hex digit), for the decode every verified event makes.
+// Evaluated at compile time: an index out of range would fail the build, not panic.
+#[allow(clippy::indexing_slicing)]
+const NIBBLES: [u8; 256] = {
+    let mut table = [0xFF; 256];
+    let mut i = 0;
+    while i < 10 {
+        table[b'0' as usize + i] = i as u8;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 6 {
+        table[b'a' as usize + i] = 10 + i as u8;
+        table[b'A' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    table
+};
+
+fn decode_hex32(hex: &[u8]) -> Option<[u8; 32]> {
+    if hex.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    let mut bad = 0u8;
+    for (byte, pair) in out.iter_mut().zip(hex.chunks_exact(2)) {
+        let &[hi, lo] = pair else {
+            return None;
+        };
+        let nibble = |c: u8| NIBBLES.get(usize::from(c)).copied().unwrap_or(0xFF);
+        let (hi, lo) = (nibble(hi), nibble(lo));
+        bad |= (hi | lo) & 0xF0;
+        *byte = (hi << 4) | (lo & 0x0F);
+    }
+    (bad == 0).then_some(out)
+}
+
 /// What a checkpoint says.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Checkpoint {
@@ -157,6 +228,13 @@ mod tests {
             assert_eq!(split(&chained), Some((unchained.to_vec(), chain)));
         }
         assert_eq!(split(b"{}"), None);
+        let id = uuid::Uuid::from_u128(3);
+        for unchained in [&b"{}"[..], br#"{"a":1}"#] {
+            let chained = chained_metadata(unchained, &chain);
+            let (expected, found) = expected_and_found(&GENESIS, &id, "T", b"d", &chained).unwrap();
+            assert_eq!(found, chain);
+            assert_eq!(expected, link(&GENESIS, &id, "T", b"d", unchained));
+        }
         assert_eq!(split(br#"{"policy":"p"}"#), None);
     }
 

@@ -114,6 +114,13 @@ impl Vault {
         })
     }
 
+    /// Reads the data keys of `accounts` not in memory yet, in one go (before opening the data of
+    /// many accounts, as a replay does).
+    pub async fn prefetch(&self, accounts: &[AccountId]) -> Result<(), StoreError> {
+        let ids: Vec<uuid::Uuid> = accounts.iter().map(|a| *a.as_uuid()).collect();
+        self.keys.prefetch(&ids).await
+    }
+
     /// Erases the data key of `account`: everything sealed under it is unreadable from now on.
     pub async fn erase(&self, account: &AccountId) -> Result<(), StoreError> {
         self.keys.erase(*account.as_uuid()).await

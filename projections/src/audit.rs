@@ -60,6 +60,15 @@ pub enum OpenedClient {
 /// Opens the clients sealed in events' metadata (the key store and the wrapping key, in the
 /// binary that runs the audit).
 pub trait ClientOpener: Send + Sync {
+    /// Prepares to open the clients of `accounts` (reads their keys in one go); by default
+    /// nothing.
+    fn prefetch<'a>(
+        &'a self,
+        _accounts: &'a [AccountId],
+    ) -> pinauth_store::BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async { Ok(()) })
+    }
+
     /// The client of an attempt of `account`, sealed as `sealed`.
     fn open<'a>(
         &'a self,
@@ -112,6 +121,12 @@ pub async fn failed_attempts(
     let mut after = None;
     loop {
         let page = store.read_all(after, 4096, filter.clone()).await?;
+        let sealed_accounts: Vec<AccountId> = page
+            .iter()
+            .filter(|r| matches!(&*r.event_type, "PinAttemptFailed" | "PinAttemptRefused"))
+            .filter_map(account_of)
+            .collect();
+        clients.prefetch(&sealed_accounts).await?;
         for recorded in &page {
             let Some(account) = account_of(recorded) else {
                 continue;

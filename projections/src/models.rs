@@ -114,15 +114,15 @@ impl ReadModels {
             return false;
         };
         let previous = view.chain.map_or(chain::GENESIS, |c| *c.as_bytes());
-        let verdict = match chain::split(&recorded.metadata) {
-            Some((unchained, found)) => (chain::link(
-                &previous,
-                &recorded.id,
-                &recorded.event_type,
-                &recorded.data,
-                &unchained,
-            ) == found)
-                .then_some(Some(found)),
+        let checked = chain::expected_and_found(
+            &previous,
+            &recorded.id,
+            &recorded.event_type,
+            &recorded.data,
+            &recorded.metadata,
+        );
+        let verdict = match checked {
+            Some((expected, found)) => (expected == found).then_some(Some(found)),
             None if previous == chain::GENESIS => Some(None),
             None => None,
         };

@@ -21,6 +21,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use uuid::Uuid;
 
+/// Accounts with their wrapped keys (`None`: none), as [`KeyStore::get_many`] answers.
+pub type KeysOf = Vec<(Uuid, Option<Vec<u8>>)>;
+
 /// The key store port: a wrapped data key per account id.
 pub trait KeyStore: Send + Sync + 'static {
     /// Keeps `wrapped` as the key of `account` unless it has one; answers the key kept (the one
@@ -33,6 +36,18 @@ pub trait KeyStore: Send + Sync + 'static {
 
     /// Erases the key of `account`, for good; erasing a missing key is not an error.
     fn erase(&self, account: Uuid) -> BoxFuture<'_, Result<(), StoreError>>;
+
+    /// The keys of `accounts` (`None` where there is none), in one go where the adapter can:
+    /// what a replay that opens many accounts' data asks for.
+    fn get_many(&self, accounts: Vec<Uuid>) -> BoxFuture<'_, Result<KeysOf, StoreError>> {
+        Box::pin(async move {
+            let mut out = Vec::with_capacity(accounts.len());
+            for account in accounts {
+                out.push((account, self.get(account).await?));
+            }
+            Ok(out)
+        })
+    }
 }
 
 /// Keys in memory, for tests.
@@ -173,6 +188,24 @@ impl KeyStore for SqliteKeyStore {
                 |row| row.get(0),
             )
             .optional()
+        })
+    }
+
+    fn get_many(&self, accounts: Vec<Uuid>) -> BoxFuture<'_, Result<KeysOf, StoreError>> {
+        // One trip to the blocking pool for all of them, not one each.
+        self.with(move |conn| {
+            let mut select = conn.prepare_cached(
+                "SELECT wrapped FROM data_keys WHERE account = ?1 AND length(wrapped) > 0",
+            )?;
+            accounts
+                .into_iter()
+                .map(|account| {
+                    let kept = select
+                        .query_row([account.as_bytes()], |row| row.get(0))
+                        .optional()?;
+                    Ok((account, kept))
+                })
+                .collect()
         })
     }
 
@@ -380,6 +413,28 @@ impl CachedKeys {
         let kept: Arc<[u8]> = kept.into();
         self.cache().put(account, Arc::clone(&kept));
         Ok(Some(kept))
+    }
+
+    /// Reads the keys of those of `accounts` not in memory yet, in one go.
+    pub async fn prefetch(&self, accounts: &[Uuid]) -> Result<(), StoreError> {
+        let missing: Vec<Uuid> = {
+            let cache = self.cache();
+            let mut seen = std::collections::HashSet::new();
+            accounts
+                .iter()
+                .filter(|a| !cache.contains(a) && seen.insert(**a))
+                .copied()
+                .collect()
+        };
+        if missing.is_empty() {
+            return Ok(());
+        }
+        for (account, kept) in self.store.get_many(missing).await? {
+            if let Some(kept) = kept {
+                self.cache().put(account, kept.into());
+            }
+        }
+        Ok(())
     }
 
     /// Erases the key of `account` here and in the store.
