@@ -584,11 +584,9 @@ async fn generate(
         data.join("pinauth.db"),
         SqliteOptions::default(),
     )?);
-    let sealing = if sealed {
-        Some(Sealing::create(&data)?)
-    } else {
-        None
-    };
+    // Keys in both cases: the query service will not start without the deployment's keys.
+    let sealing = Sealing::create(&data)?;
+    let sealing = sealed.then_some(sealing);
     let policy = Policy::default();
     let mut written = 0u64;
     let mut account = 0u64;

@@ -180,6 +180,30 @@ async fn an_account_export_opens_its_history_and_a_deletion_leaves_the_log_verif
         .unwrap();
     assert_eq!(registered["data"]["identifiers"], "erased");
     assert_eq!(lines.last().unwrap()["type"], "AccountDeleted");
+    // Nothing personal of the account is left in any file of the data folder: the log and its
+    // WAL, the snapshots, the key store, the notifier's ledger and the file outbox (which held the
+    // reset mail in plain text until the deletion).
+    let mut files = vec![data.clone()];
+    let mut scanned = Vec::new();
+    while let Some(path) = files.pop() {
+        if path.is_dir() {
+            files.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+            continue;
+        }
+        let bytes = std::fs::read(&path).unwrap();
+        for personal in [&b"ada@example.com"[..], b"Augusta", b"14155550123"] {
+            assert!(
+                !bytes.windows(personal.len()).any(|w| w == personal),
+                "{} holds {}",
+                path.display(),
+                String::from_utf8_lossy(personal)
+            );
+        }
+        scanned.push(path.file_name().unwrap().to_string_lossy().into_owned());
+    }
+    for expected in ["pinauth.db", "datakeys.db", "notify.db", "outbox.jsonl", "projections.db"] {
+        assert!(scanned.iter().any(|f| f == expected), "{expected} not scanned: {scanned:?}");
+    }
     let (ok, out, err) = verify(&["audit", "verify", "--data", d]);
     assert!(ok, "{out}{err}");
 }

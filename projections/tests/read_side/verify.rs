@@ -9,6 +9,7 @@ use pinauth_projections::models::ReadModels;
 use pinauth_projections::verify::{Checkpointer, verify};
 use pinauth_store::kurrent::{KurrentOptions, KurrentStore};
 use pinauth_store::sqlite::{SqliteOptions, SqliteStore};
+use pinauth_store::memory::MemoryStore;
 use pinauth_store::*;
 use ring::signature::{Ed25519KeyPair, KeyPair};
 use std::sync::Arc;
@@ -250,4 +251,52 @@ async fn the_read_side_refuses_a_tampered_event_and_counts_it() {
     }
     // The altered event and the one after it (its chain no longer follows) are refused.
     assert_eq!(models.chain_broken(), 2);
+}
+
+#[tokio::test]
+async fn a_log_written_before_chains_is_checked_from_its_first_chained_event() {
+    let store = Arc::new(MemoryStore::new());
+    // Two events written before chains, then chained ones continuing the same stream.
+    let stream = StreamName::parse(A).unwrap();
+    for (i, expected) in [ExpectedRevision::NoStream, ExpectedRevision::Exact(0)]
+        .into_iter()
+        .enumerate()
+    {
+        let event = NewEvent {
+            id: uuid::Uuid::new_v4(),
+            event_type: "PinSkipped".into(),
+            data: format!(r#"{{"at":{i},"event_type":"PinSkipped"}}"#).into_bytes(),
+            metadata: br#"{"client_ip":"203.0.113.9"}"#.to_vec(),
+        };
+        store.append(stream.clone(), expected, vec![event]).await.unwrap();
+    }
+    append_chained(store.as_ref(), A, 2).await;
+    let signing = key();
+    let public_key = signing.public_key().as_ref().to_vec();
+    Checkpointer::new(store.clone(), signing, 1000, Duration::from_secs(60))
+        .sign_to_head()
+        .await
+        .unwrap();
+    let report = verify(store.as_ref(), &public_key, |_, _| {})
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((report.unchained, report.chained, report.checkpoints), (2, 2, 1));
+    assert!(report.first_chained.is_some());
+    // An unchained event after chained ones is not a legacy one: it was inserted.
+    let late = NewEvent {
+        id: uuid::Uuid::new_v4(),
+        event_type: "PinSkipped".into(),
+        data: br#"{"at":9,"event_type":"PinSkipped"}"#.to_vec(),
+        metadata: b"{}".to_vec(),
+    };
+    store
+        .append(stream, ExpectedRevision::Exact(3), vec![late])
+        .await
+        .unwrap();
+    let broken = verify(store.as_ref(), &public_key, |_, _| {})
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert!(broken.reason.contains("no chain hash"), "{}", broken.reason);
 }
