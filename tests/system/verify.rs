@@ -201,8 +201,17 @@ async fn an_account_export_opens_its_history_and_a_deletion_leaves_the_log_verif
         }
         scanned.push(path.file_name().unwrap().to_string_lossy().into_owned());
     }
-    for expected in ["pinauth.db", "datakeys.db", "notify.db", "outbox.jsonl", "projections.db"] {
-        assert!(scanned.iter().any(|f| f == expected), "{expected} not scanned: {scanned:?}");
+    for expected in [
+        "pinauth.db",
+        "datakeys.db",
+        "notify.db",
+        "outbox.jsonl",
+        "projections.db",
+    ] {
+        assert!(
+            scanned.iter().any(|f| f == expected),
+            "{expected} not scanned: {scanned:?}"
+        );
     }
     let (ok, out, err) = verify(&["audit", "verify", "--data", d]);
     assert!(ok, "{out}{err}");

@@ -8,8 +8,8 @@ use pinauth_kurrent_double::KurrentDouble;
 use pinauth_projections::models::ReadModels;
 use pinauth_projections::verify::{Checkpointer, verify};
 use pinauth_store::kurrent::{KurrentOptions, KurrentStore};
-use pinauth_store::sqlite::{SqliteOptions, SqliteStore};
 use pinauth_store::memory::MemoryStore;
+use pinauth_store::sqlite::{SqliteOptions, SqliteStore};
 use pinauth_store::*;
 use ring::signature::{Ed25519KeyPair, KeyPair};
 use std::sync::Arc;
@@ -268,7 +268,10 @@ async fn a_log_written_before_chains_is_checked_from_its_first_chained_event() {
             data: format!(r#"{{"at":{i},"event_type":"PinSkipped"}}"#).into_bytes(),
             metadata: br#"{"client_ip":"203.0.113.9"}"#.to_vec(),
         };
-        store.append(stream.clone(), expected, vec![event]).await.unwrap();
+        store
+            .append(stream.clone(), expected, vec![event])
+            .await
+            .unwrap();
     }
     append_chained(store.as_ref(), A, 2).await;
     let signing = key();
@@ -281,7 +284,10 @@ async fn a_log_written_before_chains_is_checked_from_its_first_chained_event() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!((report.unchained, report.chained, report.checkpoints), (2, 2, 1));
+    assert_eq!(
+        (report.unchained, report.chained, report.checkpoints),
+        (2, 2, 1)
+    );
     assert!(report.first_chained.is_some());
     // An unchained event after chained ones is not a legacy one: it was inserted.
     let late = NewEvent {
