@@ -44,13 +44,28 @@ pub fn link(
     data: &[u8],
     unchained_metadata: &[u8],
 ) -> [u8; 32] {
+    link_parts(previous, id, event_type, data, &[unchained_metadata])
+}
+
+/// [`link`] with the metadata given in parts, hashed as their concatenation (no copy).
+fn link_parts(
+    previous: &[u8; 32],
+    id: &uuid::Uuid,
+    event_type: &str,
+    data: &[u8],
+    metadata: &[&[u8]],
+) -> [u8; 32] {
     let mut context = Context::new(&SHA256);
     context.update(b"pinauth-chain-v1");
     context.update(previous);
     context.update(id.as_bytes());
     length_prefixed(&mut context, event_type.as_bytes());
     length_prefixed(&mut context, data);
-    length_prefixed(&mut context, unchained_metadata);
+    let len: usize = metadata.iter().map(|part| part.len()).sum();
+    context.update(&u64::try_from(len).unwrap_or(u64::MAX).to_be_bytes());
+    for part in metadata {
+        context.update(part);
+    }
     digest(context)
 }
 
@@ -127,18 +142,9 @@ pub fn expected_and_found(
         None if body.ends_with(b"{") => body,
         None => return None,
     };
-    let mut context = Context::new(&SHA256);
-    context.update(b"pinauth-chain-v1");
-    context.update(previous);
-    context.update(id.as_bytes());
-    length_prefixed(&mut context, event_type.as_bytes());
-    length_prefixed(&mut context, data);
     // The metadata without its chain: `members` and the closing brace.
-    let len = u64::try_from(members.len() + 1).unwrap_or(u64::MAX);
-    context.update(&len.to_be_bytes());
-    context.update(members);
-    context.update(b"}");
-    Some((digest(context), found))
+    let expected = link_parts(previous, id, event_type, data, &[members, b"}"]);
+    Some((expected, found))
 }
 
 /// Hex digit values (0xFF: not a hex digit), for the decode every verified event makes.

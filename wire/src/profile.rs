@@ -581,7 +581,7 @@ mod tests {
         assert_eq!(cleared.get("FirstName"), None);
         assert_eq!(cleared.get("LastName"), Some(&json!("Lovelace")));
 
-        assert_eq!(format!("{fields:?}").contains("Lovelace"), false);
+        assert!(!format!("{fields:?}").contains("Lovelace"));
         let mut profile = Map::new();
         fields.write_into(&mut profile);
         assert_eq!(profile["FullName"], json!("Ada Lovelace"));

@@ -667,14 +667,17 @@ async fn manage_update_account(
         .service()
         .update_profile(ProfileEditor::App(account), &update, None, &call.ctx)
         .await
-        .map_err(|e| match e {
-            AppError::Domain(pinauth_domain::DomainError::NotRegistered) => {
-                ApiError::from(Catalog::UidNotFound)
-            }
-            other => other.into(),
-        })?;
+        .map_err(uid_not_found)?;
     let (account, _) = &done.value;
     Ok(Reply::new(call.profile_view(account).await?, done.position))
+}
+
+/// The error of a management call naming an account: 938 for a uid no account has.
+fn uid_not_found(e: AppError) -> ApiError {
+    match e {
+        AppError::Domain(pinauth_domain::DomainError::NotRegistered) => Catalog::UidNotFound.into(),
+        other => other.into(),
+    }
 }
 
 /// A query parameter, trimmed, if not blank.
@@ -737,12 +740,7 @@ async fn manage_delete_account(
         .service()
         .delete_account(Deletion::App(account), &call.ctx)
         .await
-        .map_err(|e| match e {
-            AppError::Domain(pinauth_domain::DomainError::NotRegistered) => {
-                ApiError::from(Catalog::UidNotFound)
-            }
-            other => other.into(),
-        })?;
+        .map_err(uid_not_found)?;
     Ok(Reply::new(
         serde_json::json!({ "IsDeleted": true, "RecordsDeleted": 1 }),
         done.position,

@@ -621,10 +621,10 @@ fn a_deleted_account_refuses_everything_and_holds_no_token() {
             kind: TokenKind::Access,
         });
     let requested = given(ready()).and(request(d(10)));
-    requested
-        .history()
-        .last()
-        .map(|e| assert_eq!(e.event_type(), "AccountDeletionRequested"));
+    assert_eq!(
+        requested.history().last().map(Event::event_type),
+        Some("AccountDeletionRequested")
+    );
     // The link's token, within its hour, deletes; another token or a late one does not.
     given(requested.history())
         .when(delete(6, Deleter::Holder { token: d(41) }))

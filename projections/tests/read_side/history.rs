@@ -153,7 +153,8 @@ impl Writer {
                 tokens,
                 pin_auth_token: self.next(),
                 // Half the accounts have profile fields: the read side keeps their sealed bytes.
-                profile: (idx % 2 == 0)
+                profile: idx
+                    .is_multiple_of(2)
                     .then(|| pinauth_domain::Sealed::from_bytes(vec![(idx % 251) as u8; 24])),
             }),
             Op::PasswordLogin => Command::LogInWithPassword(LogInWithPassword {
