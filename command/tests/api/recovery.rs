@@ -824,3 +824,80 @@ async fn the_apps_backend_gets_forgot_pin_tokens_and_otps_to_deliver_itself() {
     let deliveries = app.outbox().notifier.ledger().deliveries().unwrap();
     assert_eq!(deliveries.len(), 1, "{deliveries:?}");
 }
+
+/// A reset message sealed under the notifier's own key (as releases before data keys sealed them)
+/// and still pending is delivered: the notifier falls back to its key when the account's data key
+/// does not open it.
+#[actix_web::test]
+async fn a_message_sealed_under_the_notifiers_key_before_data_keys_is_still_delivered() {
+    use pinauth_domain::{
+        ChallengeId, ChallengeSecret, Event, EventKind, IdentifierKind, ResetChannel, Timestamp,
+    };
+    use pinauth_store::{EventStore, ExpectedRevision, NewEvent, StreamName};
+    let app = spawn_app().await;
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = crate::outbox::Outbox::receivers(
+        app.store.clone(),
+        &app.keys,
+        app.clock.clone(),
+        dir.path(),
+    )
+    .await;
+    let uid = app.user_with_pin(EMAIL).await["Profile"]["Uid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let challenge = ChallengeId::from_uuid(uuid::Uuid::new_v4());
+    let link = "http://localhost:3000/reset-pin?vtoken=7b0c9d6e-3f2a-4b1c-8d5e-6f7a8b9c0d1e";
+    let sealed = pinauth_contract::sealed::seal(
+        app.keys.notifier_key(),
+        &challenge,
+        &pinauth_contract::sealed::SealedSecret {
+            to: EMAIL.into(),
+            secret: "7b0c9d6e-3f2a-4b1c-8d5e-6f7a8b9c0d1e".into(),
+            link: Some(link.into()),
+        },
+        &ring::rand::SystemRandom::new(),
+    )
+    .unwrap();
+    let now = pinauth_command::app::Clock::now(app.clock.as_ref());
+    let event = Event {
+        at: now,
+        kind: EventKind::PinResetRequested {
+            challenge_id: challenge,
+            via: IdentifierKind::Email,
+            channel: ResetChannel::Email,
+            secret: ChallengeSecret::Link {
+                token: pinauth_domain::Digest::from_bytes([1; 32]),
+            },
+            sealed,
+            expires_at: Timestamp::from_unix_millis(now.unix_millis() + 3_600_000),
+            template: None,
+            reset_url: None,
+            stranger: false,
+            by_app: false,
+        },
+    };
+    let stream = StreamName::parse(&format!("account-{uid}")).unwrap();
+    let last = app
+        .store
+        .read_stream(stream.clone(), 0, 1000)
+        .await
+        .unwrap();
+    app.store
+        .append(
+            stream,
+            ExpectedRevision::Exact(last.last().unwrap().revision),
+            vec![NewEvent {
+                id: uuid::Uuid::new_v4(),
+                event_type: "PinResetRequested".into(),
+                data: serde_json::to_vec(&event).unwrap(),
+                metadata: b"{}".to_vec(),
+            }],
+        )
+        .await
+        .unwrap();
+    assert_eq!(outbox.notifier.take_in().await.unwrap(), 1);
+    assert_eq!(outbox.notifier.deliver_due().await.unwrap(), 1);
+    assert!(outbox.mail_to(EMAIL, 1).await.contains(link));
+}
