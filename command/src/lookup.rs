@@ -87,7 +87,7 @@ impl Lookups {
                 Ok(Some(Latest {
                     revision: last.revision,
                     event,
-                    chain: chain::split(&last.metadata).map_or(chain::GENESIS, |(_, c)| c),
+                    chain: chain::found(&last.metadata).unwrap_or(chain::GENESIS),
                 }))
             }
         }

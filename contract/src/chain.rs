@@ -103,35 +103,11 @@ pub fn chained_metadata(unchained: &[u8], chain: &[u8; 32]) -> Vec<u8> {
     out
 }
 
-/// The metadata without its chain, and the chain; `None` when it carries none (an event written
-/// before chains) or it is not the last member as [`chained_metadata`] writes it.
-pub fn split(metadata: &[u8]) -> Option<(Vec<u8>, [u8; 32])> {
-    let tail_len = MEMBER.len() + 64 + 2;
-    let start = metadata.len().checked_sub(tail_len)?;
-    let (body, tail) = metadata.split_at(start);
-    let hex = tail.strip_prefix(MEMBER)?.strip_suffix(b"\"}")?;
-    let chain: [u8; 32] = pinauth_domain::hex::decode(std::str::from_utf8(hex).ok()?)?
-        .try_into()
-        .ok()?;
-    let mut unchained = match body.strip_suffix(b",") {
-        Some(members) => members.to_vec(),
-        None if body.ends_with(b"{") => body.to_vec(),
-        None => return None,
-    };
-    unchained.push(b'}');
-    Some((unchained, chain))
-}
-
-/// The chain `recorded` metadata carries and the chain its event should carry after `previous`,
-/// computed without copying anything (the read side checks every event it applies); `None` when
-/// the metadata carries no chain. Equal to [`split`] then [`link`].
-pub fn expected_and_found(
-    previous: &[u8; 32],
-    id: &uuid::Uuid,
-    event_type: &str,
-    data: &[u8],
-    metadata: &[u8],
-) -> Option<([u8; 32], [u8; 32])> {
+/// The metadata's members before its chain (the opening brace included, without the comma
+/// before the chain), and the chain; `None` when it carries none (an event written before
+/// chains) or it is not the last member as [`chained_metadata`] writes it. The metadata without
+/// its chain is the members and a closing brace.
+fn parse(metadata: &[u8]) -> Option<(&[u8], [u8; 32])> {
     let tail_len = MEMBER.len() + 64 + 2;
     let start = metadata.len().checked_sub(tail_len)?;
     let (body, tail) = metadata.split_at(start);
@@ -142,9 +118,58 @@ pub fn expected_and_found(
         None if body.ends_with(b"{") => body,
         None => return None,
     };
-    // The metadata without its chain: `members` and the closing brace.
+    Some((members, found))
+}
+
+/// The chain the metadata carries; `None` when it carries none.
+pub fn found(metadata: &[u8]) -> Option<[u8; 32]> {
+    parse(metadata).map(|(_, found)| found)
+}
+
+/// The chain `recorded` metadata carries and the chain its event should carry after `previous`,
+/// computed without copying anything (the read side checks every event it applies); `None` when
+/// the metadata carries no chain.
+fn expected_and_found(
+    previous: &[u8; 32],
+    id: &uuid::Uuid,
+    event_type: &str,
+    data: &[u8],
+    metadata: &[u8],
+) -> Option<([u8; 32], [u8; 32])> {
+    let (members, found) = parse(metadata)?;
     let expected = link_parts(previous, id, event_type, data, &[members, b"}"]);
     Some((expected, found))
+}
+
+/// Why an event does not continue its stream's chain.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Broken {
+    /// Its chain hash does not verify: it was changed, inserted or moved.
+    Altered,
+    /// It carries no chain hash after chained events.
+    Unchained,
+}
+
+/// The stream's chain after `recorded`, whose previous event left `previous`: the event's own
+/// chain when it carries one that verifies; `previous` unchanged for an event written before
+/// chains, which may only come before the stream's first chained one. The one check that the
+/// command side, the read side and `audit verify` all make.
+pub fn next(
+    previous: &[u8; 32],
+    recorded: &pinauth_store::RecordedEvent,
+) -> Result<[u8; 32], Broken> {
+    match expected_and_found(
+        previous,
+        &recorded.id,
+        &recorded.event_type,
+        &recorded.data,
+        &recorded.metadata,
+    ) {
+        Some((expected, found)) if expected == found => Ok(found),
+        Some(_) => Err(Broken::Altered),
+        None if *previous == GENESIS => Ok(*previous),
+        None => Err(Broken::Unchained),
+    }
 }
 
 /// Hex digit values (0xFF: not a hex digit), for the decode every verified event makes.
@@ -231,9 +256,13 @@ mod tests {
             let chained = chained_metadata(unchained, &chain);
             let value: serde_json::Value = serde_json::from_slice(&chained).unwrap();
             assert_eq!(value["chain"], pinauth_domain::hex::encode(&chain));
-            assert_eq!(split(&chained), Some((unchained.to_vec(), chain)));
+            let (members, found) = parse(&chained).unwrap();
+            assert_eq!(
+                ([members, b"}"].concat(), found),
+                (unchained.to_vec(), chain)
+            );
         }
-        assert_eq!(split(b"{}"), None);
+        assert_eq!(found(b"{}"), None);
         let id = uuid::Uuid::from_u128(3);
         for unchained in [&b"{}"[..], br#"{"a":1}"#] {
             let chained = chained_metadata(unchained, &chain);
@@ -241,7 +270,7 @@ mod tests {
             assert_eq!(found, chain);
             assert_eq!(expected, link(&GENESIS, &id, "T", b"d", unchained));
         }
-        assert_eq!(split(br#"{"policy":"p"}"#), None);
+        assert_eq!(found(br#"{"policy":"p"}"#), None);
     }
 
     #[test]

@@ -114,26 +114,14 @@ impl ReadModels {
             return false;
         };
         let previous = view.chain.map_or(chain::GENESIS, |c| *c.as_bytes());
-        let checked = chain::expected_and_found(
-            &previous,
-            &recorded.id,
-            &recorded.event_type,
-            &recorded.data,
-            &recorded.metadata,
-        );
-        let verdict = match checked {
-            Some((expected, found)) => (expected == found).then_some(Some(found)),
-            None if previous == chain::GENESIS => Some(None),
-            None => None,
-        };
-        match verdict {
-            Some(found) => {
-                if let Some(found) = found {
-                    view.chain = Some(pinauth_domain::Digest::from_bytes(found));
+        match chain::next(&previous, recorded) {
+            Ok(next) => {
+                if next != previous {
+                    view.chain = Some(pinauth_domain::Digest::from_bytes(next));
                 }
                 true
             }
-            None => {
+            Err(_) => {
                 self.chain_broken += 1;
                 tracing::error!(
                     stream = %recorded.stream,

@@ -189,7 +189,7 @@ impl Checkpointer {
 
 /// Adds a chained event to the running hash and the count (an unchained one adds nothing).
 fn absorb(recorded: &RecordedEvent, running: &mut [u8; 32], count: &mut u64) {
-    if let Some((_, found)) = chain::split(&recorded.metadata) {
+    if let Some(found) = chain::found(&recorded.metadata) {
         *running = chain::run(running, recorded.stream.as_str(), &found);
         *count += 1;
     }
@@ -268,7 +268,7 @@ pub async fn verify(
                     reason,
                 )));
             }
-            let Some((_, found)) = chain::split(&recorded.metadata) else {
+            let Some(found) = chain::found(&recorded.metadata) else {
                 report.unchained += 1;
                 continue;
             };
@@ -330,31 +330,16 @@ fn check(
         ));
     }
     let previous_chain = previous.map_or(chain::GENESIS, |(_, c)| c);
-    let chain = match chain::split(&recorded.metadata) {
-        Some((unchained, found)) => {
-            let expected = chain::link(
-                &previous_chain,
-                &recorded.id,
-                &recorded.event_type,
-                &recorded.data,
-                &unchained,
-            );
-            if expected != found {
-                return Err(format!(
-                    "the chain hash of revision {} does not verify: the event was changed, inserted or moved",
-                    recorded.revision
-                ));
-            }
-            found
-        }
-        None if previous_chain == chain::GENESIS => chain::GENESIS,
-        None => {
-            return Err(format!(
-                "revision {} carries no chain hash after chained events",
-                recorded.revision
-            ));
-        }
-    };
+    let chain = chain::next(&previous_chain, recorded).map_err(|broken| match broken {
+        chain::Broken::Altered => format!(
+            "the chain hash of revision {} does not verify: the event was changed, inserted or moved",
+            recorded.revision
+        ),
+        chain::Broken::Unchained => format!(
+            "revision {} carries no chain hash after chained events",
+            recorded.revision
+        ),
+    })?;
     streams.insert(recorded.stream.clone(), (recorded.revision, chain));
     Ok(())
 }

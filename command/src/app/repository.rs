@@ -45,37 +45,21 @@ impl Loaded {
     }
 }
 
-/// The chain of `recorded` after `previous`, checked: `Ok(previous)` for an event written before
-/// chains (allowed only before the stream's first chained one), an error when it does not
-/// verify.
+/// The chain of `recorded` after `previous` ([`chain::next`]), or why it does not verify.
 fn verified_chain(
     recorded: &pinauth_store::RecordedEvent,
     previous: [u8; 32],
 ) -> Result<[u8; 32], String> {
-    match chain::split(&recorded.metadata) {
-        Some((unchained, found)) => {
-            let expected = chain::link(
-                &previous,
-                &recorded.id,
-                &recorded.event_type,
-                &recorded.data,
-                &unchained,
-            );
-            if expected == found {
-                Ok(found)
-            } else {
-                Err(format!(
-                    "the chain hash of {} at revision {} does not verify",
-                    recorded.stream, recorded.revision
-                ))
-            }
-        }
-        None if previous == chain::GENESIS => Ok(previous),
-        None => Err(format!(
+    chain::next(&previous, recorded).map_err(|broken| match broken {
+        chain::Broken::Altered => format!(
+            "the chain hash of {} at revision {} does not verify",
+            recorded.stream, recorded.revision
+        ),
+        chain::Broken::Unchained => format!(
             "{} at revision {} carries no chain hash after chained events",
             recorded.stream, recorded.revision
-        )),
-    }
+        ),
+    })
 }
 
 /// What an append left: the events, the state after them, and where the last one landed.
@@ -172,9 +156,7 @@ impl Repository {
         let tail = self.store.read_stream(stream, from, usize::MAX).await?;
         let mut records = tail.iter();
         if anchor {
-            let found = records
-                .next()
-                .and_then(|r| chain::split(&r.metadata).map(|(_, c)| c));
+            let found = records.next().and_then(|r| chain::found(&r.metadata));
             loaded.chain = Some(found.unwrap_or(chain::GENESIS));
         }
         let mut applied = false;
@@ -279,7 +261,7 @@ impl Repository {
                 .read_stream(stream.clone(), revision, 1)
                 .await?
                 .first()
-                .and_then(|r| chain::split(&r.metadata).map(|(_, c)| c))
+                .and_then(|r| chain::found(&r.metadata))
                 .unwrap_or(chain::GENESIS),
         };
         let mut new_events = Vec::with_capacity(events.len());

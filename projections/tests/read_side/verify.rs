@@ -29,7 +29,7 @@ async fn append_chained(store: &dyn EventStore, stream: &str, n: usize) {
         .unwrap();
     let mut previous = existing
         .last()
-        .and_then(|e| chain::split(&e.metadata).map(|(_, c)| c))
+        .and_then(|e| chain::found(&e.metadata))
         .unwrap_or(chain::GENESIS);
     let mut revision = existing.last().map(|e| e.revision);
     for i in 0..n {
