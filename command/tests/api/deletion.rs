@@ -83,31 +83,13 @@ impl TestApp {
         );
         // No byte of its email, username, phone or names is in any file of the data folder (log
         // and its WAL, snapshots, key store, notifier ledger).
-        let dir = self.db.parent().unwrap().to_path_buf();
-        let mut files = vec![dir.clone()];
-        let mut scanned = 0;
-        while let Some(path) = files.pop() {
-            if path.is_dir() {
-                files.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
-                continue;
-            }
-            let bytes = std::fs::read(&path).unwrap();
-            scanned += 1;
-            for personal in [
-                &b"ada@example.com"[..],
-                b"ada_lovelace_1815",
-                b"14155550123",
-                b"Augusta",
-                b"Lovelace",
-            ] {
-                assert!(
-                    !bytes.windows(personal.len()).any(|w| w == personal),
-                    "{} holds {}",
-                    path.display(),
-                    String::from_utf8_lossy(personal)
-                );
-            }
-        }
+        let scanned = self.assert_no_file_holds(&[
+            b"ada@example.com",
+            b"ada_lovelace_1815",
+            b"14155550123",
+            b"Augusta",
+            b"Lovelace",
+        ]);
         assert!(scanned >= 2, "only {scanned} files scanned");
         // Its email and username are free: a new account takes them at once.
         let again = self

@@ -393,6 +393,30 @@ impl TestApp {
             .unwrap()
     }
 
+    /// Asserts that no file of the data folder, in any subfolder, holds any of `personal`;
+    /// answers how many files it read.
+    pub fn assert_no_file_holds(&self, personal: &[&[u8]]) -> usize {
+        let mut files = vec![self.db.parent().unwrap().to_path_buf()];
+        let mut scanned = 0;
+        while let Some(path) = files.pop() {
+            if path.is_dir() {
+                files.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+                continue;
+            }
+            let bytes = std::fs::read(&path).unwrap();
+            scanned += 1;
+            for needle in personal {
+                assert!(
+                    !bytes.windows(needle.len()).any(|w| w == *needle),
+                    "{} holds {}",
+                    path.display(),
+                    String::from_utf8_lossy(needle)
+                );
+            }
+        }
+        scanned
+    }
+
     /// The client recorded with an account event, opened from its seal (the metadata holds it
     /// in no other form).
     pub async fn client_of(

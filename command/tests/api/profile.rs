@@ -17,6 +17,18 @@ fn registration(email: &str) -> Value {
     })
 }
 
+/// Registers Ada with every profile field; answers the registration's `Data` envelope.
+async fn ada(app: &TestApp) -> Value {
+    app.post(
+        "/identity/v2/auth/register",
+        "",
+        registration("ada@example.com"),
+    )
+    .await
+    .ok()["Data"]
+        .clone()
+}
+
 async fn profile_app() -> TestApp {
     spawn_with(|o| o.query = true).await
 }
@@ -43,31 +55,12 @@ impl TestApp {
         )
         .await
     }
-
-    /// Every byte of every file in the data folder.
-    fn data_folder_bytes(&self) -> Vec<(String, Vec<u8>)> {
-        let dir = self.db.parent().unwrap();
-        std::fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.is_file())
-            .map(|p| (p.display().to_string(), std::fs::read(&p).unwrap()))
-            .collect()
-    }
 }
 
 #[actix_web::test]
 async fn registration_keeps_the_profile_fields_and_every_profile_answer_shows_them() {
     let app = profile_app().await;
-    let data = app
-        .post(
-            "/identity/v2/auth/register",
-            "",
-            registration("ada@example.com"),
-        )
-        .await
-        .ok()["Data"]
-        .clone();
+    let data = ada(&app).await;
     let profile = &data["Profile"];
     assert_eq!(profile["FirstName"], "Ada");
     assert_eq!(profile["LastName"], "Lovelace");
@@ -95,29 +88,13 @@ async fn registration_keeps_the_profile_fields_and_every_profile_answer_shows_th
     assert_eq!(login.ok()["Profile"]["Company"], "Analytical Engines");
 
     // Sealed: no field's text is in any file of the data folder.
-    for (file, bytes) in app.data_folder_bytes() {
-        for secret in [&b"Lovelace"[..], b"Analytical", b"Enchantress", b"ada.png"] {
-            assert!(
-                !bytes.windows(secret.len()).any(|w| w == secret),
-                "{file} holds {}",
-                String::from_utf8_lossy(secret)
-            );
-        }
-    }
+    app.assert_no_file_holds(&[b"Lovelace", b"Analytical", b"Enchantress", b"ada.png"]);
 }
 
 #[actix_web::test]
 async fn an_update_changes_only_the_fields_it_names_and_answers_the_profile() {
     let app = profile_app().await;
-    let data = app
-        .post(
-            "/identity/v2/auth/register",
-            "",
-            registration("ada@example.com"),
-        )
-        .await
-        .ok()["Data"]
-        .clone();
+    let data = ada(&app).await;
     let token = data["access_token"].as_str().unwrap();
 
     let updated = app
@@ -219,15 +196,7 @@ async fn a_profile_update_may_carry_the_optional_pin_too() {
 #[actix_web::test]
 async fn the_fields_parameter_selects_what_a_profile_answer_holds() {
     let app = profile_app().await;
-    let data = app
-        .post(
-            "/identity/v2/auth/register",
-            "",
-            registration("ada@example.com"),
-        )
-        .await
-        .ok()["Data"]
-        .clone();
+    let data = ada(&app).await;
     let token = data["access_token"].as_str().unwrap();
     let own = app
         .own_profile(token, "fields=FirstName,Email/Value,PIN(Skipped)")
@@ -272,15 +241,7 @@ async fn the_fields_parameter_selects_what_a_profile_answer_holds() {
 #[actix_web::test]
 async fn the_app_reads_and_updates_a_profile_by_uid() {
     let app = profile_app().await;
-    let data = app
-        .post(
-            "/identity/v2/auth/register",
-            "",
-            registration("ada@example.com"),
-        )
-        .await
-        .ok()["Data"]
-        .clone();
+    let data = ada(&app).await;
     let uid = data["Profile"]["Uid"].as_str().unwrap().to_owned();
     let account = format!("/identity/v2/manage/account/{uid}");
     let secret = [("X-LoginRadius-ApiSecret", SECRET)];
@@ -328,15 +289,7 @@ async fn the_app_reads_and_updates_a_profile_by_uid() {
 #[actix_web::test]
 async fn concurrent_updates_of_different_fields_both_land() {
     let app = profile_app().await;
-    let data = app
-        .post(
-            "/identity/v2/auth/register",
-            "",
-            registration("ada@example.com"),
-        )
-        .await
-        .ok()["Data"]
-        .clone();
+    let data = ada(&app).await;
     let token = data["access_token"].as_str().unwrap();
     let fields = [
         "Prefix",
@@ -366,15 +319,7 @@ async fn a_replica_with_a_stale_account_decides_an_update_on_the_log_not_its_cac
         o.share = a.shared();
     })
     .await;
-    let data = a
-        .post(
-            "/identity/v2/auth/register",
-            "",
-            registration("ada@example.com"),
-        )
-        .await
-        .ok()["Data"]
-        .clone();
+    let data = ada(&a).await;
     let token = data["access_token"].as_str().unwrap();
     // A caches the account; B changes the name; A is asked for the name A's cache holds.
     a.put_account(token, "", json!({ "City": "Bath" }))
