@@ -288,7 +288,7 @@ pub fn normalize_answer(answer: &str) -> String {
 /// The envelope of a login, its profile with the account's fields and the `fields` selection.
 async fn login_answer(call: &Call<'_>, login: &Login) -> Result<serde_json::Value, ApiError> {
     let profile = match login {
-        Login::Session { account, .. } => call.profile_view(account).await?,
+        Login::Session { account, .. } => call.profile_view(account).await,
         Login::PinSetupRequired { .. } => serde_json::Value::Null,
     };
     views::login(login, profile)
@@ -646,8 +646,8 @@ async fn update_account(call: &Call<'_>) -> Result<Reply, ApiError> {
             &call.ctx,
         )
         .await?;
-    let (account, _) = &done.value;
-    let profile = call.profile_view(account).await?;
+    let (account, fields) = &done.value;
+    let profile = call.profile_answer(account, fields).await;
     Ok(Reply::new(
         serde_json::json!({ "IsPosted": true, "Data": profile }),
         done.position,
@@ -668,8 +668,11 @@ async fn manage_update_account(
         .update_profile(ProfileEditor::App(account), &update, None, &call.ctx)
         .await
         .map_err(uid_not_found)?;
-    let (account, _) = &done.value;
-    Ok(Reply::new(call.profile_view(account).await?, done.position))
+    let (account, fields) = &done.value;
+    Ok(Reply::new(
+        call.profile_answer(account, fields).await,
+        done.position,
+    ))
 }
 
 /// The error of a management call naming an account: 938 for a uid no account has.

@@ -203,14 +203,23 @@ impl Call<'_> {
         wire::access_token(self.req, &self.query)
     }
 
-    /// The profile of `account` as answered: its facts and opened fields, then the `fields`
-    /// selection.
-    async fn profile_view(&self, account: &Account) -> Result<serde_json::Value, ApiError> {
-        let identifiers = self.service().identifiers_or_none(account).await;
+    /// The profile of `account` as answered: its facts, identifiers and opened fields, then the
+    /// `fields` selection.
+    async fn profile_view(&self, account: &Account) -> serde_json::Value {
         let fields = self.service().profile_fields(account).await;
+        self.profile_answer(account, &fields).await
+    }
+
+    /// [`Self::profile_view`] with `fields` already opened (an update has them).
+    async fn profile_answer(
+        &self,
+        account: &Account,
+        fields: &pinauth_wire::profile::ProfileFields,
+    ) -> serde_json::Value {
+        let identifiers = self.service().identifiers_or_none(account).await;
         let profile =
-            pinauth_wire::views::profile(account, &identifiers, &fields, self.service().now());
-        Ok(self.selection.apply(&profile))
+            pinauth_wire::views::profile(account, &identifiers, fields, self.service().now());
+        self.selection.apply(&profile)
     }
 
     /// The app secret of a management call.
