@@ -600,6 +600,18 @@ async fn run(config: Config, role: Role) -> anyhow::Result<()> {
     std::io::stdout().flush()?;
     server.run().await?;
     services.save_snapshots();
+    if config.store.url.is_none() {
+        // Last, after the snapshots: a copy of pinauth.db taken while nothing runs is whole.
+        let log = config.data.join("pinauth.db");
+        match pinauth_store::sqlite::fold_wal(&log) {
+            Ok(true) => {}
+            Ok(false) => tracing::warn!(
+                "another process still reads {}: its WAL was not folded into it",
+                log.display()
+            ),
+            Err(error) => tracing::warn!(%error, "cannot fold the WAL into {}", log.display()),
+        }
+    }
     Ok(())
 }
 

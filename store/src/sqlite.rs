@@ -309,6 +309,18 @@ fn open_connection(path: &Path, read_only: bool) -> rusqlite::Result<Connection>
     Ok(conn)
 }
 
+/// Copies every committed event from the WAL into the log file and truncates the WAL, so that
+/// the file alone holds the whole log: run when a process stops, after its last append, so that a
+/// copy of `pinauth.db` taken while nothing runs is complete. It waits (up to the busy timeout)
+/// for readers of other processes; `Ok(false)` when one still held the WAL back.
+pub fn fold_wal(path: &Path) -> Result<bool, StoreError> {
+    let conn = open_connection(path, false).map_err(backend)?;
+    let busy: i64 = conn
+        .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| row.get(0))
+        .map_err(backend)?;
+    Ok(busy == 0)
+}
+
 impl SqliteStore {
     /// Opens (creating if needed) the log at `path` and starts its writer thread.
     pub fn open(path: impl AsRef<Path>, options: SqliteOptions) -> Result<Self, StoreError> {

@@ -29,7 +29,8 @@ async fn the_log_serve_writes_verifies_and_a_changed_byte_is_named() {
     for i in 0..4 {
         let user = c.register(&serve, &format!("u{i}@example.com")).await;
         let session = user["session_token"].as_str().unwrap();
-        c.pin(&serve, session, "1357").await;
+        let wrong = c.pin(&serve, session, "1357").await;
+        assert_eq!(wrong.code(), Some(1236), "{}", wrong.body);
     }
     // Let the checkpointer sign what is there (it signs every 5 events, or every minute).
     actix_web::rt::time::sleep(std::time::Duration::from_millis(500)).await;
