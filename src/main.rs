@@ -2,6 +2,8 @@
 
 mod config;
 mod files;
+mod hashes;
+mod import;
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -72,6 +74,24 @@ enum Command {
         #[arg(long)]
         data: Option<PathBuf>,
     },
+    /// Creates accounts brought from elsewhere, with their password hashes, from JSON lines or
+    /// CSV (README, "Migrating users"); a rerun skips what exists.
+    Import {
+        /// The file: one account per line (`.jsonl`) or per row (`.csv`).
+        file: PathBuf,
+        /// Its format, when its extension does not say.
+        #[arg(long, value_enum)]
+        format: Option<Format>,
+        /// Where rejected lines are reported, with their numbers and reasons (default: FILE.rejects.jsonl).
+        #[arg(long)]
+        rejects: Option<PathBuf>,
+        /// Accounts written together.
+        #[arg(long, default_value_t = 512)]
+        batch: usize,
+        /// Folder of the store (default ./data).
+        #[arg(long)]
+        data: Option<PathBuf>,
+    },
     /// One account's data.
     Account {
         #[command(subcommand)]
@@ -132,6 +152,13 @@ enum AuditReport {
         /// folder's signing key when left out.
         #[arg(long)]
         public_key: Option<PathBuf>,
+    },
+    /// How many accounts hold each password, PIN and security-answer hash scheme: `argon2id`
+    /// (current parameters) and what still waits for its upgrade at the next login.
+    Hashes {
+        /// Folder of the store (default ./data).
+        #[arg(long)]
+        data: Option<PathBuf>,
     },
     /// Prints the public key that checkpoints are verified with.
     PublicKey {
@@ -229,12 +256,46 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Audit {
+            report: AuditReport::Hashes { data },
+        } => {
+            config.data = data.unwrap_or(config.data);
+            let census = runtime.block_on(hashes::census(&config))?;
+            println!("{:<16} {:<24} {:>10}", "secret", "scheme", "accounts");
+            for ((secret, scheme), accounts) in census {
+                println!("{secret:<16} {scheme:<24} {accounts:>10}");
+            }
+            Ok(())
+        }
+        Command::Audit {
             report: AuditReport::PublicKey { data },
         } => {
             config.data = data.unwrap_or(config.data);
             files::create_data_folder(&config.data)?;
             let key = signing_key(&config)?;
             println!("{}", pinauth_domain::hex::encode(key.public_key().as_ref()));
+            Ok(())
+        }
+        Command::Import {
+            file,
+            format,
+            rejects,
+            batch,
+            data,
+        } => {
+            config.data = data.unwrap_or(config.data);
+            let format = import::format_of(&file, format)?;
+            let rejects = rejects.unwrap_or_else(|| import::default_rejects(&file));
+            let summary = runtime.block_on(import::run(config, &file, format, &rejects, batch))?;
+            println!(
+                "imported {} accounts; {} existed already and were skipped; {} lines rejected{}",
+                summary.created,
+                summary.skipped,
+                summary.rejected,
+                match summary.rejected {
+                    0 => String::new(),
+                    _ => format!(" (see {})", rejects.display()),
+                }
+            );
             Ok(())
         }
         Command::Notify { data } => {
@@ -621,12 +682,13 @@ async fn run(config: Config, role: Role) -> anyhow::Result<()> {
 struct Progress {
     bar: Option<indicatif::ProgressBar>,
     what: &'static str,
+    unit: &'static str,
     started: std::time::Instant,
     tenths: std::cell::Cell<u64>,
 }
 
 impl Progress {
-    fn new(what: &'static str) -> Self {
+    fn new(what: &'static str, unit: &'static str) -> Self {
         use std::io::IsTerminal;
         let bar = std::io::stderr().is_terminal().then(|| {
             let bar = indicatif::ProgressBar::new(0);
@@ -641,6 +703,7 @@ impl Progress {
         Self {
             bar,
             what,
+            unit,
             started: std::time::Instant::now(),
             tenths: std::cell::Cell::new(0),
         }
@@ -651,7 +714,11 @@ impl Progress {
     }
 
     fn update(&self, position: u64, head: u64, events: u64) {
-        let message = format!("{events} events, {:.0} events/s", self.rate(events));
+        let message = format!(
+            "{events} {unit}, {:.0} {unit}/s",
+            self.rate(events),
+            unit = self.unit
+        );
         match &self.bar {
             Some(bar) => {
                 bar.set_length(head.max(1));
@@ -671,8 +738,9 @@ impl Progress {
     fn finish(&self, events: u64) {
         if let Some(bar) = &self.bar {
             bar.finish_with_message(format!(
-                "{events} events, {:.0} events/s",
-                self.rate(events)
+                "{events} {unit}, {:.0} {unit}/s",
+                self.rate(events),
+                unit = self.unit
             ));
         }
     }
@@ -688,7 +756,7 @@ async fn rebuild(config: Config) -> anyhow::Result<()> {
     let snapshots = snapshot_store(&config)?;
     let started = std::time::Instant::now();
     let mut replayed = 0u64;
-    let progress = Progress::new("rebuild");
+    let progress = Progress::new("rebuild", "events");
     // Replay without a snapshot store, then write the snapshot: it replaces the old one only once
     // the replay is complete.
     let models: ReadModels = pinauth_projections::runner::rebuild(store.as_ref(), None, |p| {
@@ -795,7 +863,7 @@ async fn verify(config: Config, public_key: Option<PathBuf>) -> anyhow::Result<b
     };
     let store = open_store(&config)?;
     let head = store.head().await?.map_or(0, |p| p.commit);
-    let progress = Progress::new("verify");
+    let progress = Progress::new("verify", "events");
     let mut read = 0;
     let outcome = pinauth_projections::verify::verify(store.as_ref(), &key, |position, events| {
         read = events;

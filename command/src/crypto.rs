@@ -10,6 +10,7 @@
 //!   the one owner of what command, query and notify must agree on; they are re-exported here, and
 //!   this module supplies their keys.
 
+use crate::legacy;
 use pinauth_domain::{Digest, SecretHash};
 use pinauth_store::StreamName;
 use ring::rand::{SecureRandom, SystemRandom};
@@ -246,6 +247,8 @@ struct HasherInner {
     /// One permit per hash running or waiting: `workers + queue` in all.
     slots: Arc<tokio::sync::Semaphore>,
     capacity: usize,
+    /// The current parameters: what every hash is upgraded to.
+    params: Argon2Params,
     /// Verifications started, real or dummy.
     verifications: std::sync::atomic::AtomicU64,
 }
@@ -295,7 +298,7 @@ impl Hasher {
             rng: SystemRandom::new(),
         };
         // The dummy hash that unknown accounts are checked against, so that they cost the same.
-        core.dummy = core.hash_now("pinauth dummy secret", &mut Vec::new())?;
+        core.dummy = core.hash_now(b"pinauth dummy secret", &mut Vec::new())?;
         let core = Arc::new(core);
         // The channel itself is unbounded: the slots bound what is running or waiting.
         let (jobs, queue_rx) = std::sync::mpsc::channel::<Job>();
@@ -325,6 +328,7 @@ impl Hasher {
                 jobs,
                 slots: Arc::new(tokio::sync::Semaphore::new(capacity)),
                 capacity,
+                params,
                 verifications: std::sync::atomic::AtomicU64::new(0),
             }),
         })
@@ -374,8 +378,34 @@ impl Hasher {
     /// Hashes `secret`.
     pub async fn hash(&self, secret: &Plaintext) -> Result<SecretHash, HashError> {
         let secret = secret.clone();
-        self.run(move |core, memory| core.hash_now(secret.expose(), memory))
+        self.run(move |core, memory| core.hash_now(secret.expose().as_bytes(), memory))
             .await
+    }
+
+    /// Wraps a weak digest brought by an import: argon2id over the peppered digest, with the
+    /// recipe that makes the digest from the password at login.
+    pub async fn wrap(
+        &self,
+        recipe: legacy::Recipe,
+        digest: Vec<u8>,
+    ) -> Result<SecretHash, HashError> {
+        self.run(move |core, memory| {
+            let phc = core.hash_now(&digest, memory)?;
+            Ok(SecretHash::from_phc(legacy::wrap(&recipe, phc.as_phc())))
+        })
+        .await
+    }
+
+    /// Whether `hash` is argon2id under the current parameters; anything else is upgraded at
+    /// its next successful verification.
+    pub fn is_current(&self, hash: &SecretHash) -> bool {
+        let params = self.params();
+        Phc::parse(hash.as_phc()).is_some_and(|phc| phc.params == params)
+    }
+
+    /// The current argon2id parameters.
+    pub fn params(&self) -> Argon2Params {
+        self.inner.params
     }
 
     /// Whether `secret` matches `hash` (compared in constant time).
@@ -484,9 +514,28 @@ impl Phc {
     }
 }
 
+/// The scheme of a stored hash, as `pinauth audit hashes` counts it and `HashUpgraded` names what
+/// it upgraded: `argon2id` (under `current`), `argon2id-earlier` (under other parameters),
+/// `imported-<scheme>` (kept as imported: `bcrypt`, `scrypt`, `pbkdf2-sha256`, `argon2i`, …) and
+/// `wrapped-<digest>` (a weak digest in argon2id).
+pub fn scheme_of(hash: &SecretHash, current: Argon2Params) -> String {
+    let text = hash.as_phc();
+    if let Some(kept) = text.strip_prefix(legacy::KEPT) {
+        return format!("imported-{}", legacy::kept_scheme(kept));
+    }
+    if let Some((recipe, _)) = legacy::unwrap(text) {
+        return format!("wrapped-{}", recipe.weak().name());
+    }
+    match Phc::parse(text) {
+        Some(phc) if phc.params == current => "argon2id".into(),
+        Some(_) => "argon2id-earlier".into(),
+        None => "unreadable".into(),
+    }
+}
+
 impl HasherCore {
-    fn peppered(&self, secret: &str) -> hmac::Tag {
-        hmac::sign(&self.pepper, secret.as_bytes())
+    fn peppered(&self, secret: &[u8]) -> hmac::Tag {
+        hmac::sign(&self.pepper, secret)
     }
 
     /// argon2id of the peppered secret into `out`, in `memory` (grown once to the size needed).
@@ -512,7 +561,7 @@ impl HasherCore {
 
     fn hash_now(
         &self,
-        secret: &str,
+        secret: &[u8],
         memory: &mut Vec<argon2::Block>,
     ) -> Result<SecretHash, HashError> {
         let mut salt = [0u8; 16];
@@ -538,14 +587,32 @@ impl HasherCore {
         ))
     }
 
+    /// Whether `secret` matches `stored`, whichever scheme made it (see `legacy.rs`).
     fn verify_now(
         &self,
         secret: &str,
         stored: &SecretHash,
         memory: &mut Vec<argon2::Block>,
     ) -> Result<bool, HashError> {
-        let phc = Phc::parse(stored.as_phc())
-            .ok_or_else(|| HashError::Failed("stored hash unreadable".into()))?;
+        let text = stored.as_phc();
+        if let Some(kept) = text.strip_prefix(legacy::KEPT) {
+            return legacy::verify_kept(secret.as_bytes(), kept).map_err(HashError::Failed);
+        }
+        if let Some((recipe, phc)) = legacy::unwrap(text) {
+            return self.verify_peppered(&recipe.digest(secret.as_bytes()), &phc, memory);
+        }
+        self.verify_peppered(secret.as_bytes(), text, memory)
+    }
+
+    /// Whether argon2id of the peppered `secret` is the PHC string `stored`.
+    fn verify_peppered(
+        &self,
+        secret: &[u8],
+        stored: &str,
+        memory: &mut Vec<argon2::Block>,
+    ) -> Result<bool, HashError> {
+        let phc =
+            Phc::parse(stored).ok_or_else(|| HashError::Failed("stored hash unreadable".into()))?;
         let mut out = vec![0u8; phc.hash.len()];
         // A hash made under earlier parameters still verifies with them.
         let earlier;
@@ -625,7 +692,7 @@ mod tests {
             rng: SystemRandom::new(),
         };
         let mut memory = Vec::new();
-        let stored = core.hash_now("7294", &mut memory).unwrap();
+        let stored = core.hash_now(b"7294", &mut memory).unwrap();
         assert!(stored.as_phc().starts_with("$argon2id$v=19$m=256,t=2,p=1$"));
         assert!(core.verify_now("7294", &stored, &mut memory).unwrap());
         assert!(!core.verify_now("7295", &stored, &mut memory).unwrap());
@@ -633,7 +700,7 @@ mod tests {
         let parsed = PasswordHash::new(stored.as_phc()).unwrap();
         assert!(
             core.argon
-                .verify_password(core.peppered("7294").as_ref(), &parsed)
+                .verify_password(core.peppered(b"7294").as_ref(), &parsed)
                 .is_ok()
         );
         // A hash made under other parameters still verifies.
@@ -647,7 +714,7 @@ mod tests {
             argon: old.build().unwrap(),
             ..core
         };
-        let stored = older.hash_now("7294", &mut memory).unwrap();
+        let stored = older.hash_now(b"7294", &mut memory).unwrap();
         let current = HasherCore {
             params,
             argon: params.build().unwrap(),

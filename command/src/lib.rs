@@ -6,6 +6,7 @@ pub mod app;
 pub mod crypto;
 pub mod error;
 pub mod http;
+pub mod legacy;
 pub mod limits;
 pub mod lookup;
 pub mod metrics;

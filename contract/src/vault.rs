@@ -114,6 +114,23 @@ impl Vault {
         })
     }
 
+    /// Makes data keys for those of `accounts` that have none, in one write (an import of many
+    /// accounts); each keeps the key it already had.
+    pub async fn create_keys(&self, accounts: &[AccountId]) -> Result<(), VaultError> {
+        let mut fresh = Vec::with_capacity(accounts.len());
+        for account in accounts {
+            let wrapped = self
+                .wrapping
+                .new_data_key(account, &self.rng)
+                .map_err(VaultError::Seal)?;
+            fresh.push((*account.as_uuid(), wrapped));
+        }
+        self.keys
+            .create_many(fresh)
+            .await
+            .map_err(VaultError::Store)
+    }
+
     /// Reads the data keys of `accounts` not in memory yet, in one go (before opening the data of
     /// many accounts, as a replay does).
     pub async fn prefetch(&self, accounts: &[AccountId]) -> Result<(), StoreError> {

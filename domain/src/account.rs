@@ -526,6 +526,7 @@ pub fn decide(
                 password_hash: c.password_hash,
                 security_answers: c.security_answers,
                 origin: c.origin,
+                imported: false,
             })];
             if let Some(profile) = c.profile {
                 events.push(event(EventKind::ProfileUpdated { profile }));
@@ -642,6 +643,52 @@ pub fn decide(
                 },
                 sealed: c.sealed,
                 template: c.template,
+            })])
+        }
+        Command::ImportAccount(c) => {
+            if state.profile.is_some() || state.deleted_at.is_some() {
+                return Err(DomainError::AlreadyRegistered);
+            }
+            if c.identifiers.kinds.is_empty() {
+                return Err(DomainError::IdentifierRequired);
+            }
+            let mut events = vec![event(EventKind::AccountRegistered {
+                account_id: c.account_id,
+                identifiers: Some(c.identifiers),
+                email: None,
+                username: None,
+                phone: None,
+                password_hash: c.password_hash,
+                security_answers: c.security_answers,
+                origin: None,
+                imported: true,
+            })];
+            if let Some(profile) = c.profile {
+                events.push(event(EventKind::ProfileUpdated { profile }));
+            }
+            Ok(events)
+        }
+        Command::UpgradeHash(c) => {
+            let profile = state.profile()?;
+            let answer = profile
+                .security_answers
+                .iter()
+                .find(|a| a.answer_hash == c.old);
+            let secret = if profile.password_hash == c.old {
+                UpgradedSecret::Password
+            } else if state.pin.hash.as_ref() == Some(&c.old) {
+                UpgradedSecret::Pin
+            } else if let Some(answer) = answer {
+                UpgradedSecret::SecurityAnswer {
+                    question_id: answer.question_id.clone(),
+                }
+            } else {
+                return Ok(Vec::new());
+            };
+            Ok(vec![event(EventKind::HashUpgraded {
+                secret,
+                hash: c.new,
+                from: c.from,
             })])
         }
         Command::DeleteAccount(c) => {
@@ -959,6 +1006,7 @@ pub fn evolve(mut state: Account, event: &Event) -> Account {
             password_hash,
             security_answers,
             origin,
+            ..
         } => {
             touch_familiar(&mut state, *origin, at);
             state.profile = Some(Profile {
@@ -984,6 +1032,23 @@ pub fn evolve(mut state: Account, event: &Event) -> Account {
             state.tokens.retain(|t| t.kind != TokenKind::Deletion);
             add_token(&mut state, at, TokenKind::Deletion, *token, None);
         }
+        EventKind::HashUpgraded { secret, hash, .. } => match secret {
+            UpgradedSecret::Password => {
+                if let Some(profile) = &mut state.profile {
+                    profile.password_hash = hash.clone();
+                }
+            }
+            UpgradedSecret::Pin => state.pin.hash = Some(hash.clone()),
+            UpgradedSecret::SecurityAnswer { question_id } => {
+                let answers = state
+                    .profile
+                    .iter_mut()
+                    .flat_map(|p| &mut p.security_answers);
+                for answer in answers.filter(|a| a.question_id == *question_id) {
+                    answer.answer_hash = hash.clone();
+                }
+            }
+        },
         EventKind::AccountDeleted { .. } => {
             state.deleted_at = Some(at);
             state.tokens.clear();

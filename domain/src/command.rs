@@ -329,6 +329,38 @@ pub enum Deleter {
     App,
 }
 
+/// Create an account brought from elsewhere, with its password hash as it was there: no PIN, no
+/// session (its holder logs in next, and sets a PIN as the policy asks).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImportAccount {
+    /// Now.
+    pub at: Timestamp,
+    /// The account, with the id it had elsewhere.
+    pub account_id: AccountId,
+    /// The identifiers, sealed.
+    pub identifiers: SealedIdentifiers,
+    /// The password hash: pinauth's own, kept from elsewhere, or wrapped.
+    pub password_hash: SecretHash,
+    /// Hashed security answers.
+    pub security_answers: Vec<SecurityAnswerHash>,
+    /// Profile fields, sealed.
+    pub profile: Option<Sealed>,
+}
+
+/// Replace a hash that verified under an earlier scheme with one under the current scheme; a
+/// no-op when the account no longer holds `old` (the secret changed meanwhile).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UpgradeHash {
+    /// Now.
+    pub at: Timestamp,
+    /// The hash that verified.
+    pub old: SecretHash,
+    /// The same secret under the current scheme.
+    pub new: SecretHash,
+    /// The old scheme's name.
+    pub from: String,
+}
+
 /// Delete the account.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DeleteAccount {
@@ -390,6 +422,10 @@ pub enum Command {
     RequestAccountDeletion(RequestAccountDeletion),
     /// See [`DeleteAccount`].
     DeleteAccount(DeleteAccount),
+    /// See [`ImportAccount`].
+    ImportAccount(ImportAccount),
+    /// See [`UpgradeHash`].
+    UpgradeHash(UpgradeHash),
 }
 
 impl Command {
@@ -417,6 +453,8 @@ impl Command {
             Self::UpdateProfile(c) => c.at,
             Self::RequestAccountDeletion(c) => c.at,
             Self::DeleteAccount(c) => c.at,
+            Self::ImportAccount(c) => c.at,
+            Self::UpgradeHash(c) => c.at,
         }
     }
 }

@@ -191,6 +191,21 @@ pub struct SecurityAnswerHash {
     pub answer_hash: SecretHash,
 }
 
+/// Which secret a hash upgrade replaced.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind")]
+pub enum UpgradedSecret {
+    /// The password.
+    Password,
+    /// The PIN.
+    Pin,
+    /// The answer to one security question.
+    SecurityAnswer {
+        /// The question's id.
+        question_id: QuestionId,
+    },
+}
+
 /// Every kind of event, with its data.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event_type")]
@@ -220,6 +235,10 @@ pub enum EventKind {
         /// Where the secret was proven from: it becomes one of the account's familiar origins.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         origin: Option<Origin>,
+        /// Brought by `pinauth import` or `POST /manage/account`, with its password hash as it
+        /// was elsewhere (upgraded at its first login), rather than registered by its holder.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        imported: bool,
     },
     /// The profile fields (names, birth date, custom fields, ...) were set: all of them, sealed
     /// under the account's data key (personal data: erasing the key makes them unreadable).
@@ -411,6 +430,17 @@ pub enum EventKind {
         /// By the app's backend (`DELETE /manage/account/{uid}`), not by its holder's link.
         by_app: bool,
     },
+    /// A password, PIN or security answer that verified under a scheme other than the current
+    /// one (imported, wrapped, or argon2id under earlier parameters) was hashed again under the
+    /// current one, off the request that verified it.
+    HashUpgraded {
+        /// Which secret.
+        secret: UpgradedSecret,
+        /// Its new hash.
+        hash: SecretHash,
+        /// The scheme replaced, as `pinauth audit hashes` names it.
+        from: String,
+    },
     /// The PIN was reset; the lock and failure counts are cleared.
     PinReset {
         /// How.
@@ -499,6 +529,7 @@ impl EventKind {
             Self::PinReset { .. } => "PinReset",
             Self::AccountDeletionRequested { .. } => "AccountDeletionRequested",
             Self::AccountDeleted { .. } => "AccountDeleted",
+            Self::HashUpgraded { .. } => "HashUpgraded",
         }
     }
 }

@@ -277,6 +277,7 @@ impl Lockout {
             | EventKind::ProfileUpdated { .. }
             | EventKind::AccountDeletionRequested { .. }
             | EventKind::AccountDeleted { .. }
+            | EventKind::HashUpgraded { .. }
             | EventKind::PinSet { .. }
             | EventKind::PinSkipped
             | EventKind::AccessTokensRevoked { .. }

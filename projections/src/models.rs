@@ -224,6 +224,7 @@ impl ReadModels {
             | EventKind::PinReauthenticated { .. }
             | EventKind::ReauthTokenUsed { .. }
             | EventKind::AccountDeletionRequested { .. }
+            | EventKind::HashUpgraded { .. }
             | EventKind::RefreshTokenRevoked { .. } => {}
         }
     }

@@ -37,6 +37,21 @@ pub trait KeyStore: Send + Sync + 'static {
     /// Erases the key of `account`, for good; erasing a missing key is not an error.
     fn erase(&self, account: Uuid) -> BoxFuture<'_, Result<(), StoreError>>;
 
+    /// [`KeyStore::create`] for many accounts, in one go where the adapter can (one transaction,
+    /// one sync): what an import of many accounts asks for. Answers the keys kept, in order.
+    fn create_many(
+        &self,
+        keys: Vec<(Uuid, Vec<u8>)>,
+    ) -> BoxFuture<'_, Result<Vec<Vec<u8>>, StoreError>> {
+        Box::pin(async move {
+            let mut out = Vec::with_capacity(keys.len());
+            for (account, wrapped) in keys {
+                out.push(self.create(account, wrapped).await?);
+            }
+            Ok(out)
+        })
+    }
+
     /// The keys of `accounts` (`None` where there is none), in one go where the adapter can:
     /// what a replay that opens many accounts' data asks for.
     fn get_many(&self, accounts: Vec<Uuid>) -> BoxFuture<'_, Result<KeysOf, StoreError>> {
@@ -178,6 +193,31 @@ impl KeyStore for SqliteKeyStore {
             Ok(kept)
         });
         Box::pin(async move { kept_or_erased(kept.await?) })
+    }
+
+    fn create_many(
+        &self,
+        keys: Vec<(Uuid, Vec<u8>)>,
+    ) -> BoxFuture<'_, Result<Vec<Vec<u8>>, StoreError>> {
+        let kept = self.with(move |conn| {
+            let tx = conn.transaction()?;
+            let mut kept = Vec::with_capacity(keys.len());
+            {
+                let mut insert = tx.prepare_cached(
+                    "INSERT INTO data_keys (account, wrapped) VALUES (?1, ?2)
+                     ON CONFLICT (account) DO NOTHING",
+                )?;
+                let mut select =
+                    tx.prepare_cached("SELECT wrapped FROM data_keys WHERE account = ?1")?;
+                for (account, wrapped) in &keys {
+                    insert.execute(rusqlite::params![account.as_bytes(), wrapped])?;
+                    kept.push(select.query_row([account.as_bytes()], |row| row.get(0))?);
+                }
+            }
+            tx.commit()?;
+            Ok(kept)
+        });
+        Box::pin(async move { kept.await?.into_iter().map(kept_or_erased).collect() })
     }
 
     fn get(&self, account: Uuid) -> BoxFuture<'_, Result<Option<Vec<u8>>, StoreError>> {
@@ -400,6 +440,27 @@ impl CachedKeys {
         let kept: Arc<[u8]> = self.store.create(account, wrapped).await?.into();
         self.cache().put(account, Arc::clone(&kept));
         Ok(kept)
+    }
+
+    /// [`CachedKeys::create`] for many accounts at once (those with a key in memory are left
+    /// as they are).
+    pub async fn create_many(&self, keys: Vec<(Uuid, Vec<u8>)>) -> Result<(), StoreError> {
+        let missing: Vec<(Uuid, Vec<u8>)> = {
+            let cache = self.cache();
+            keys.into_iter()
+                .filter(|(account, _)| !cache.contains(account))
+                .collect()
+        };
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let accounts: Vec<Uuid> = missing.iter().map(|(a, _)| *a).collect();
+        let kept = self.store.create_many(missing).await?;
+        let mut cache = self.cache();
+        for (account, kept) in accounts.into_iter().zip(kept) {
+            cache.put(account, kept.into());
+        }
+        Ok(())
     }
 
     /// The key of `account`, if it has one.

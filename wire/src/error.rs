@@ -428,6 +428,27 @@ impl ApiError {
         Self::from(Catalog::PinSetupRequired).with_data(json!({ "PINAuthToken": pin_auth_token }))
     }
 
+    /// The LoginRadius error code.
+    pub fn code(&self) -> u32 {
+        self.code
+    }
+
+    /// Why, in one line: the code and the field errors, or the description when there are none
+    /// (what `pinauth import` reports for a rejected line).
+    pub fn reason(&self) -> String {
+        match self.errors.is_empty() {
+            true => format!("{} {}", self.code, self.description),
+            false => {
+                let fields: Vec<String> = self
+                    .errors
+                    .iter()
+                    .map(|(field, why)| format!("{field} {why}"))
+                    .collect();
+                format!("{} {}", self.code, fields.join("; "))
+            }
+        }
+    }
+
     /// The JSON body.
     pub fn body_json(&self) -> Value {
         let mut body = Map::new();

@@ -110,41 +110,7 @@ impl CommandService {
             self.policy(),
         )?;
 
-        let identifiers = [
-            reg.email.as_ref().map(|e| (LookupKind::Email, e.as_str())),
-            reg.username
-                .as_ref()
-                .map(|u| (LookupKind::Username, u.as_str())),
-            reg.phone.as_ref().map(|p| (LookupKind::Phone, p.as_str())),
-        ];
-        let mut claims: Vec<Claim> = Vec::new();
-        for (kind, value) in identifiers.into_iter().flatten() {
-            let claimed = self
-                .inner
-                .lookups
-                .claim(kind, value, id, at, ctx.request_id, |other| {
-                    self.is_registered(other)
-                })
-                .await;
-            match claimed {
-                Ok(claim) => claims.push(claim),
-                Err(error) => {
-                    for claim in &claims {
-                        self.inner
-                            .lookups
-                            .release(claim, id, at, ctx.request_id)
-                            .await;
-                    }
-                    return Err(error);
-                }
-            }
-        }
-        pinauth_wire::scope::note_account(id);
-        let committed = self
-            .inner
-            .repository
-            .append(id, Loaded::new_account(), events, ctx, self.now())
-            .await?;
+        let committed = self.create_account(id, &plain, events, ctx, at).await?;
         Ok(Done {
             value: login_outcome(&committed, &candidates)?,
             position: committed.position,
@@ -202,6 +168,7 @@ impl CommandService {
         if let Some(served) = served {
             self.inner.padding.record(Flow::Login, served);
         }
+        self.upgrade_later(id, &mut verdicts, ctx);
         let committed = committed?;
         Ok(Done {
             value: login_outcome(&committed, &candidates)?,
@@ -242,7 +209,9 @@ impl CommandService {
                     origin,
                 })))
             })
-            .await?;
+            .await;
+        self.upgrade_later(id, &mut verdicts, ctx);
+        let committed = committed?;
         Ok(Done {
             value: login_outcome(&committed, &candidates)?,
             position: committed.position,
@@ -279,6 +248,60 @@ impl CommandService {
             value: login_outcome(&committed, &candidates)?,
             position: committed.position,
         })
+    }
+
+    /// Claims the identifiers of a new account `id`, then appends its first `events`: what a
+    /// registration and an import share. A refused claim releases the claims made before it; an
+    /// append that fails leaves them as orphans, which a later claim takes over (`lookup.rs`).
+    pub(super) async fn create_account(
+        &self,
+        id: AccountId,
+        plain: &Identifiers,
+        events: Vec<pinauth_domain::Event>,
+        ctx: &RequestContext,
+        at: pinauth_domain::Timestamp,
+    ) -> Result<Committed, AppError> {
+        let identifiers = [
+            plain
+                .email
+                .as_ref()
+                .map(|e| (LookupKind::Email, e.as_str())),
+            plain
+                .username
+                .as_ref()
+                .map(|u| (LookupKind::Username, u.as_str())),
+            plain
+                .phone
+                .as_ref()
+                .map(|p| (LookupKind::Phone, p.as_str())),
+        ];
+        let mut claims: Vec<Claim> = Vec::new();
+        for (kind, value) in identifiers.into_iter().flatten() {
+            let claimed = self
+                .inner
+                .lookups
+                .claim(kind, value, id, at, ctx.request_id, |other| {
+                    self.is_registered(other)
+                })
+                .await;
+            match claimed {
+                Ok(claim) => claims.push(claim),
+                Err(error) => {
+                    for claim in &claims {
+                        self.inner
+                            .lookups
+                            .release(claim, id, at, ctx.request_id)
+                            .await;
+                    }
+                    return Err(error);
+                }
+            }
+        }
+        pinauth_wire::scope::note_account(id);
+        self.inner
+            .repository
+            .append(id, Loaded::new_account(), events, ctx, self.now())
+            .await
     }
 
     async fn is_registered(&self, id: AccountId) -> Result<bool, AppError> {

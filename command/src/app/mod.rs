@@ -36,6 +36,7 @@ use uuid::Uuid;
 
 mod admin;
 mod deletion;
+mod import;
 mod login;
 mod padding;
 mod pin;
@@ -45,9 +46,11 @@ mod repository;
 mod reset_url;
 mod retry;
 mod tokens;
+mod upgrade;
 mod verdicts;
 
 pub use deletion::Deletion;
+pub use import::{AccountImport, Existing, Imported, ImportedPassword};
 pub use profile::{PinInfo, ProfileEditor};
 pub use recovery::{ForgotChannel, ForgotOutcome, IssuedForApp, RecoverySettings, ResetSecret};
 pub use reset_url::{AllowedResetUrl, InvalidAllowedResetUrl};

@@ -44,7 +44,9 @@ impl CommandService {
                     origin,
                 })))
             })
-            .await?;
+            .await;
+        // The old PIN's hash is replaced by the change itself: nothing of it to upgrade.
+        let committed = committed?;
         Ok(committed.done(()))
     }
 
@@ -85,7 +87,9 @@ impl CommandService {
                     },
                 )))
             })
-            .await?;
+            .await;
+        self.upgrade_later(id, &mut verdicts, ctx);
+        let committed = committed?;
         let expires_at = committed
             .events
             .iter()

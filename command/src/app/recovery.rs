@@ -712,6 +712,7 @@ impl CommandService {
         if let Some(served) = served {
             self.inner.padding.record(Flow::Answers, served);
         }
+        self.upgrade_later(id, &mut verdicts, ctx);
         Ok(committed?.done(()))
     }
 

@@ -16,6 +16,8 @@ pub(super) struct Verdicts {
     reserved: Option<HashPermit>,
     /// The dummy verification was spent: a re-decision does not spend it again.
     spent_nothing: bool,
+    /// Secrets that were right under a hash of an earlier scheme: upgraded after the request.
+    upgrades: Vec<(Plaintext, SecretHash)>,
 }
 
 impl Verdicts {
@@ -26,6 +28,7 @@ impl Verdicts {
             known: Vec::new(),
             reserved: Some(hasher.try_reserve()?),
             spent_nothing: false,
+            upgrades: Vec::new(),
         })
     }
 
@@ -44,6 +47,9 @@ impl Verdicts {
             None => hasher.verify(secret, hash).await?,
         };
         self.known.push((hash.clone(), verdict));
+        if verdict && !hasher.is_current(hash) {
+            self.upgrades.push((secret.clone(), hash.clone()));
+        }
         Ok(verdict)
     }
 
@@ -75,6 +81,12 @@ impl Verdicts {
         };
         Ok((!self.check(hasher, secret, hash).await?)
             .then_some(Decision::wrong(flow, wrong, conceal)))
+    }
+
+    /// The secrets found right under a hash of an earlier scheme, for
+    /// [`CommandService::upgrade_later`].
+    pub(super) fn take_upgrades(&mut self) -> Vec<(Plaintext, SecretHash)> {
+        std::mem::take(&mut self.upgrades)
     }
 
     /// The work of a verification against an account that does not exist, in the same place;

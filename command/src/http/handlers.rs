@@ -1,6 +1,7 @@
 //! One function per endpoint: parse at the edge, call the use case, shape the answer.
 
 use super::{Call, Reply, views};
+use crate::app::{AccountImport, Existing, Imported, ImportedPassword};
 use crate::app::{Deletion, Identifier, Login, PinInfo, PinInput, ProfileEditor, Registration};
 use crate::app::{ForgotChannel, ResetSecret};
 use crate::crypto::Plaintext;
@@ -31,6 +32,8 @@ pub enum Endpoint {
     DeleteByLink,
     /// `DELETE /manage/account/{uid}`.
     ManageDeleteAccount(pinauth_domain::AccountId),
+    /// `POST /manage/account`: LoginRadius's Account Create, with a password hash if need be.
+    ManageCreateAccount,
     Forgot(IdentifierKind),
     ResetByOtp(IdentifierKind),
     ResetByToken,
@@ -63,6 +66,7 @@ pub fn route(method: &Method, path: &str) -> Option<Endpoint> {
         ("GET", "/identity/v2/manage/account/sott") => GenerateSott,
         ("GET", "/identity/v2/manage/account/access_token/refresh/revoke") => RevokeRefreshToken,
         ("GET", "/identity/v2/serverinfo") => ServerInfo,
+        ("POST", "/identity/v2/manage/account") => ManageCreateAccount,
         ("GET", "/identity/v2/auth/securityquestion/accesstoken") => SecurityQuestionsByAccessToken,
         ("GET", "/identity/v2/auth/session_token/invalidate") => InvalidatePinSession,
         ("GET", "/identity/v2/auth/access_token/invalidate") => InvalidateAccessToken,
@@ -141,6 +145,7 @@ impl Endpoint {
                 | Self::SetPinByPinAuthToken
                 | Self::UpdateAccount
                 | Self::ManageUpdateAccount(_)
+                | Self::ManageCreateAccount
         )
     }
 
@@ -158,6 +163,7 @@ impl Endpoint {
                 | Self::UnlockPin(_)
                 | Self::ManageUpdateAccount(_)
                 | Self::ManageDeleteAccount(_)
+                | Self::ManageCreateAccount
                 | Self::DeleteByLink
                 | Self::ValidateReauth(_)
                 | Self::GenerateSott
@@ -190,6 +196,7 @@ pub async fn run(endpoint: Endpoint, call: &Call<'_>) -> Result<Reply, ApiError>
         Endpoint::RequestDeletion => request_deletion(call).await,
         Endpoint::DeleteByLink => delete_by_link(call).await,
         Endpoint::ManageDeleteAccount(account) => manage_delete_account(call, account).await,
+        Endpoint::ManageCreateAccount => manage_create_account(call).await,
         Endpoint::Forgot(kind) => forgot(call, kind).await,
         Endpoint::ResetByOtp(kind) => reset_by_otp(call, kind).await,
         Endpoint::ResetByToken => reset_by_token(call).await,
@@ -262,12 +269,18 @@ fn phone_of(raw: &str) -> Result<Phone, ApiError> {
 }
 
 fn password_of(call: &Call<'_>, body: &pinauth_wire::request::Body) -> Result<Plaintext, ApiError> {
+    password_in(call.settings(), body)
+}
+
+fn password_in(
+    s: &super::HttpSettings,
+    body: &pinauth_wire::request::Body,
+) -> Result<Plaintext, ApiError> {
     let password = body
         .string("Password")?
         .filter(|p| !p.is_empty())
         .ok_or(Catalog::PasswordMissing)?;
     let chars = password.chars().count();
-    let s = call.settings();
     if chars < s.password_min_chars || chars > s.password_max_chars {
         return Err(ApiError::field(
             "Password",
@@ -299,17 +312,11 @@ fn null_support(call: &Call<'_>) -> Result<bool, ApiError> {
     call.query.flag("nullsupport")
 }
 
-async fn register(call: &Call<'_>) -> Result<Reply, ApiError> {
-    if let Some(verifier) = call.sott() {
-        let sott = call
-            .header("x-loginradius-sott")
-            .ok_or(Catalog::SottMissing)?;
-        verifier
-            .verify(sott, call.service().now())
-            .map_err(|_| Catalog::SottInvalid)?;
-    }
-    let body = call.json()?;
-    let email = email_of(&body)?;
+/// The email, username and phone of a registration or an import.
+fn identifiers_of(
+    body: &pinauth_wire::request::Body,
+) -> Result<pinauth_domain::Identifiers, ApiError> {
+    let email = email_of(body)?;
     let username = body
         .string("UserName")?
         .filter(|u| !u.trim().is_empty())
@@ -322,23 +329,21 @@ async fn register(call: &Call<'_>) -> Result<Reply, ApiError> {
     .filter(|p| !p.trim().is_empty())
     .map(|p| phone_of(&p))
     .transpose()?;
-    let password = password_of(call, &body)?;
-    let profile = ProfileUpdate::parse(&body, false, call.service().now())?;
-    let pin = match body.object("PINInfo")? {
-        None => PinInput::Absent,
-        Some(info) => match info.string("PIN")?.filter(|p| !p.is_empty()) {
-            Some(raw) => PinInput::Given(pin_of(call, &raw, "PIN")?),
-            None if info.flag("Skipped")? == Some(true) => PinInput::Skipped,
-            None => PinInput::Absent,
-        },
-    };
+    Ok(pinauth_domain::Identifiers {
+        email,
+        username,
+        phone,
+    })
+}
+
+/// `SecurityQuestionAnswer`: answers to configured questions, normalized.
+fn answers_of(
+    settings: &super::HttpSettings,
+    body: &pinauth_wire::request::Body,
+) -> Result<Vec<(QuestionId, Plaintext)>, ApiError> {
     let mut answers = Vec::new();
     for (question, answer) in body.string_map("SecurityQuestionAnswer")? {
-        let known = call
-            .settings()
-            .security_questions
-            .iter()
-            .any(|q| q.id == question);
+        let known = settings.security_questions.iter().any(|q| q.id == question);
         let id = QuestionId::parse(&question)
             .filter(|_| known)
             .ok_or(Catalog::UnknownQuestion)?;
@@ -351,6 +356,119 @@ async fn register(call: &Call<'_>) -> Result<Reply, ApiError> {
         }
         answers.push((id, Plaintext::new(answer)));
     }
+    Ok(answers)
+}
+
+/// An account to import, from the body of `POST /manage/account` or a line of `pinauth import`:
+/// what a registration takes (but `PINInfo`), with `Uid` (a UUID: 32 hex digits as LoginRadius
+/// writes it, or hyphenated) and the password in clear (`Password`) or as a hash made elsewhere
+/// (`PasswordHash`, see `legacy::PasswordHashSpec`).
+pub fn account_import_of(
+    settings: &super::HttpSettings,
+    body: &pinauth_wire::request::Body,
+    now: pinauth_domain::Timestamp,
+) -> Result<AccountImport, ApiError> {
+    let uid = match body.string("Uid")? {
+        Some(uid) if !uid.trim().is_empty() => Some(pinauth_domain::AccountId::from_uuid(
+            uuid::Uuid::try_parse(uid.trim())
+                .map_err(|_| ApiError::field("Uid", "must be a UUID: 32 hex digits"))?,
+        )),
+        _ => None,
+    };
+    let pinauth_domain::Identifiers {
+        email,
+        username,
+        phone,
+    } = identifiers_of(body)?;
+    if email.is_none() && username.is_none() && phone.is_none() {
+        return Err(Catalog::IdentifierRequired.into());
+    }
+    if body.get("PINInfo").is_some() {
+        return Err(ApiError::field(
+            "PINInfo",
+            "is not imported: the holder sets a PIN at the next login",
+        ));
+    }
+    let password = match (body.get("Password"), body.get("PasswordHash")) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::field(
+                "PasswordHash",
+                "is given with Password: give one of them",
+            ));
+        }
+        (_, Some(serde_json::Value::String(value))) => {
+            // A bare hash string, as LoginRadius's `GET /manage/account/{uid}/password` answers
+            // it: its algorithm is read from its form.
+            let spec = crate::legacy::PasswordHashSpec::detect(value).ok_or_else(|| {
+                ApiError::field(
+                    "PasswordHash",
+                    "is a string whose algorithm cannot be told: give {Algorithm, Value}",
+                )
+            })?;
+            let brought =
+                crate::legacy::read(&spec).map_err(|why| ApiError::field("PasswordHash", why))?;
+            ImportedPassword::Hash(brought)
+        }
+        (_, Some(hash)) => {
+            let spec: crate::legacy::PasswordHashSpec = serde_json::from_value(hash.clone())
+                .map_err(|e| {
+                    // An unknown or missing field is named; a wrong type is not quoted, since
+                    // serde's message would quote the value.
+                    let text = e.to_string();
+                    let why = match text.starts_with("unknown field")
+                        || text.starts_with("missing field")
+                    {
+                        true => text,
+                        false => "has a field of the wrong type".to_owned(),
+                    };
+                    ApiError::field(
+                        "PasswordHash",
+                        format!("is not a PasswordHash object: {why}"),
+                    )
+                })?;
+            let brought =
+                crate::legacy::read(&spec).map_err(|why| ApiError::field("PasswordHash", why))?;
+            ImportedPassword::Hash(brought)
+        }
+        (_, None) => ImportedPassword::Clear(password_in(settings, body)?),
+    };
+    Ok(AccountImport {
+        uid,
+        email,
+        username,
+        phone,
+        password,
+        answers: answers_of(settings, body)?,
+        profile: ProfileUpdate::parse(body, false, now)?,
+    })
+}
+
+async fn register(call: &Call<'_>) -> Result<Reply, ApiError> {
+    if let Some(verifier) = call.sott() {
+        let sott = call
+            .header("x-loginradius-sott")
+            .ok_or(Catalog::SottMissing)?;
+        verifier
+            .verify(sott, call.service().now())
+            .map_err(|_| Catalog::SottInvalid)?;
+    }
+    let body = call.json()?;
+    let pinauth_domain::Identifiers {
+        email,
+        username,
+        phone,
+    } = identifiers_of(&body)?;
+    let password = password_of(call, &body)?;
+    let profile = ProfileUpdate::parse(&body, false, call.service().now())?;
+    let pin = match body.object("PINInfo")? {
+        None => PinInput::Absent,
+        Some(info) => match info.string("PIN")?.filter(|p| !p.is_empty()) {
+            Some(raw) => PinInput::Given(pin_of(call, &raw, "PIN")?),
+            None if info.flag("Skipped")? == Some(true) => PinInput::Skipped,
+            None => PinInput::Absent,
+        },
+    };
+    let answers = answers_of(call.settings(), &body)?;
     let done = call
         .service()
         .register(
@@ -673,6 +791,28 @@ async fn manage_update_account(
         call.profile_answer(account, fields).await,
         done.position,
     ))
+}
+
+/// `POST /manage/account` (app secret): creates an account as an import does, and answers its
+/// profile. An account that exists is refused: 1044 for its `Uid`, 936, 1017 or 1058 for an
+/// identifier.
+async fn manage_create_account(call: &Call<'_>) -> Result<Reply, ApiError> {
+    call.check_api_secret()?;
+    let body = call.json()?;
+    let import = account_import_of(call.settings(), &body, call.service().now())?;
+    let mut fields = pinauth_wire::profile::ProfileFields::new();
+    fields.apply(&import.profile);
+    let done = call.service().import_account(import, &call.ctx).await?;
+    match &done.value {
+        Imported::Created(account) => Ok(Reply::new(
+            call.profile_answer(account, &fields).await,
+            done.position,
+        )),
+        Imported::Existed(Existing::Uid) => Err(Catalog::AlreadyRegistered.into()),
+        Imported::Existed(Existing::Identifier(kind)) => {
+            Err(ApiError::from(AppError::IdentifierTaken(*kind)))
+        }
+    }
 }
 
 /// The error of a management call naming an account: 938 for a uid no account has.

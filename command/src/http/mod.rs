@@ -26,6 +26,7 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 pub use errors::api_error;
+pub use handlers::account_import_of;
 
 /// Settings of the HTTP layer: the `[http]` section of the configuration, read as it is
 /// (`PINAUTH_HTTP__*` in the environment). Every key may be left out.

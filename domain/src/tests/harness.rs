@@ -64,6 +64,7 @@ pub fn registered() -> Event {
                 answer_hash: h("answer"),
             }],
             origin: Some(home()),
+            imported: false,
         },
     )
 }

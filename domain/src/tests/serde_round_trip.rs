@@ -109,6 +109,13 @@ pub fn one_of_each() -> Vec<EventKind> {
             template: None,
         },
         EventKind::AccountDeleted { by_app: true },
+        EventKind::HashUpgraded {
+            secret: UpgradedSecret::SecurityAnswer {
+                question_id: QuestionId::parse("q1").unwrap(),
+            },
+            hash: h("s"),
+            from: "imported-bcrypt".into(),
+        },
     ]
 }
 
@@ -137,6 +144,7 @@ fn index(kind: &EventKind) -> usize {
         EventKind::ProfileUpdated { .. } => 20,
         EventKind::AccountDeletionRequested { .. } => 21,
         EventKind::AccountDeleted { .. } => 22,
+        EventKind::HashUpgraded { .. } => 23,
     }
 }
 

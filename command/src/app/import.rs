@@ -1,0 +1,225 @@
+//! Accounts brought from elsewhere (`pinauth import`, `POST /manage/account`): created with their
+//! identifiers, their `Uid` when they had one, their profile fields and security answers, and their
+//! password as it was: in clear (hashed here), or as a hash made elsewhere (kept, or wrapped when
+//! weak: `legacy.rs`). No PIN and no session: the holder logs in next, and the policy asks for a
+//! PIN then. An account that exists already (by `Uid`, or by an identifier when no `Uid` was
+//! given) is skipped, so that an import can be run again.
+
+use super::{CommandService, Done, RequestContext};
+use crate::crypto::{LookupKind, Plaintext};
+use crate::error::AppError;
+use crate::legacy::Brought;
+use pinauth_domain::{
+    Account, AccountId, Command, Email, Identifiers, ImportAccount, Phone, QuestionId, SecretHash,
+    SecurityAnswerHash, Username, decide,
+};
+use pinauth_wire::profile::{ProfileFields, ProfileUpdate};
+use std::sync::Arc;
+use uuid::Uuid;
+
+/// The password of an imported account.
+pub enum ImportedPassword {
+    /// In clear: hashed with the current parameters.
+    Clear(Plaintext),
+    /// A hash made elsewhere, read (`legacy::read`).
+    Hash(Brought),
+}
+
+/// An account to import, validated at the edge.
+pub struct AccountImport {
+    /// Its id elsewhere, kept; a new one when `None`.
+    pub uid: Option<AccountId>,
+    /// Email.
+    pub email: Option<Email>,
+    /// Username.
+    pub username: Option<Username>,
+    /// Phone.
+    pub phone: Option<Phone>,
+    /// Password.
+    pub password: ImportedPassword,
+    /// Security answers by question (normalized).
+    pub answers: Vec<(QuestionId, Plaintext)>,
+    /// Profile fields.
+    pub profile: ProfileUpdate,
+}
+
+impl AccountImport {
+    fn identifiers(&self) -> Identifiers {
+        Identifiers {
+            email: self.email.clone(),
+            username: self.username.clone(),
+            phone: self.phone.clone(),
+        }
+    }
+}
+
+/// What an import did.
+#[derive(Clone, Debug)]
+pub enum Imported {
+    /// Created: the account.
+    Created(Arc<Account>),
+    /// Skipped: it exists already.
+    Existed(Existing),
+}
+
+/// Why an import found its account existing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Existing {
+    /// An account has its `Uid` (or had: deleted accounts are not brought back).
+    Uid,
+    /// It has no `Uid`, and this identifier belongs to an account.
+    Identifier(LookupKind),
+}
+
+impl CommandService {
+    /// Imports one account.
+    pub async fn import_account(
+        &self,
+        import: AccountImport,
+        ctx: &RequestContext,
+    ) -> Result<Done<Imported>, AppError> {
+        let mut done = self.import_accounts(vec![import], ctx).await;
+        done.pop()
+            .unwrap_or_else(|| Err(AppError::Corrupt("an import answered nothing".into())))
+    }
+
+    /// Imports `imports`, each on its own (one failing fails no other), their data keys made in
+    /// one write and their appends in flight together, so that the store commits many at once.
+    /// Answers in order.
+    pub async fn import_accounts(
+        &self,
+        imports: Vec<AccountImport>,
+        ctx: &RequestContext,
+    ) -> Vec<Result<Done<Imported>, AppError>> {
+        let existing = futures_util::future::join_all(
+            imports.iter().map(|import| self.existing_account(import)),
+        )
+        .await;
+        let mut ids = Vec::with_capacity(imports.len());
+        let mut fresh = Vec::new();
+        for (import, existing) in imports.iter().zip(&existing) {
+            let id = import
+                .uid
+                .unwrap_or_else(|| AccountId::from_uuid(Uuid::new_v4()));
+            if matches!(existing, Ok(None)) {
+                fresh.push(id);
+            }
+            ids.push(id);
+        }
+        if let Err(error) = self.inner.vault.create_keys(&fresh).await {
+            let message = error.to_string();
+            return imports
+                .iter()
+                .map(|_| {
+                    Err(AppError::Store(pinauth_store::StoreError::Backend(
+                        message.clone(),
+                    )))
+                })
+                .collect();
+        }
+        let created =
+            imports
+                .into_iter()
+                .zip(ids)
+                .zip(existing)
+                .map(|((import, id), existing)| async move {
+                    match existing? {
+                        Some(existing) => Ok(Done {
+                            value: Imported::Existed(existing),
+                            position: None,
+                        }),
+                        None => self.create_imported(id, import, ctx).await,
+                    }
+                });
+        futures_util::future::join_all(created).await
+    }
+
+    /// Whether `import` exists already: its `Uid` has an account (live or deleted), or, without a
+    /// `Uid`, one of its identifiers is claimed. (A `Uid` whose identifiers another account holds
+    /// is refused when they are claimed.)
+    async fn existing_account(&self, import: &AccountImport) -> Result<Option<Existing>, AppError> {
+        if let Some(uid) = import.uid {
+            let state = self.inner.repository.load(uid).await?.state;
+            let exists = state.profile().is_ok() || state.deleted_at().is_some();
+            return Ok(exists.then_some(Existing::Uid));
+        }
+        let plain = import.identifiers();
+        let lookups = [
+            plain
+                .email
+                .as_ref()
+                .map(|e| (LookupKind::Email, e.as_str())),
+            plain
+                .username
+                .as_ref()
+                .map(|u| (LookupKind::Username, u.as_str())),
+            plain
+                .phone
+                .as_ref()
+                .map(|p| (LookupKind::Phone, p.as_str())),
+        ];
+        for (kind, value) in lookups.into_iter().flatten() {
+            if self.inner.lookups.resolve(kind, value).await?.is_some() {
+                return Ok(Some(Existing::Identifier(kind)));
+            }
+        }
+        Ok(None)
+    }
+
+    async fn create_imported(
+        &self,
+        id: AccountId,
+        import: AccountImport,
+        ctx: &RequestContext,
+    ) -> Result<Done<Imported>, AppError> {
+        let at = self.now();
+        let hasher = &self.inner.hasher;
+        let password_hash = match import.password {
+            ImportedPassword::Clear(ref password) => hasher.hash(password).await?,
+            ImportedPassword::Hash(Brought::Kept(ref kept)) => SecretHash::from_phc(kept.clone()),
+            ImportedPassword::Hash(Brought::Weak {
+                ref recipe,
+                ref digest,
+            }) => hasher.wrap(recipe.clone(), digest.clone()).await?,
+        };
+        let mut security_answers = Vec::with_capacity(import.answers.len());
+        for (question_id, answer) in &import.answers {
+            security_answers.push(SecurityAnswerHash {
+                question_id: question_id.clone(),
+                answer_hash: hasher.hash(answer).await?,
+            });
+        }
+        let mut fields = ProfileFields::new();
+        fields.apply(&import.profile);
+        let profile = match fields.is_empty() {
+            true => None,
+            false => Some(self.seal_profile(&id, &fields).await?),
+        };
+        let plain = import.identifiers();
+        let identifiers = self.seal_identifiers(&id, &plain).await?;
+        let events = decide(
+            &Account::default(),
+            Command::ImportAccount(ImportAccount {
+                at,
+                account_id: id,
+                identifiers,
+                password_hash,
+                security_answers,
+                profile,
+            }),
+            self.policy(),
+        )?;
+        match self.create_account(id, &plain, events, ctx, at).await {
+            Ok(committed) => Ok(Done {
+                value: Imported::Created(committed.state),
+                position: committed.position,
+            }),
+            // Imported meanwhile (by a run beside this one): as if it had existed.
+            Err(e) if e.is_conflict() && import.uid.is_some() => Ok(Done {
+                value: Imported::Existed(Existing::Uid),
+                position: None,
+            }),
+            Err(e) => Err(e),
+        }
+    }
+}

@@ -1,0 +1,112 @@
+//! `pinauth audit hashes`: how many accounts hold each password, PIN and security-answer hash
+//! scheme, from a replay of the log: what an operator watches to see how many imported or older
+//! hashes still wait for their holder's next login.
+
+use crate::Progress;
+use crate::config::Config;
+use pinauth_command::crypto::scheme_of;
+use pinauth_domain::{AccountId, Event, EventKind, SecretHash, UpgradedSecret};
+use pinauth_store::Filter;
+use std::collections::{BTreeMap, HashMap};
+
+/// The hashes one account holds now.
+#[derive(Default)]
+struct Held {
+    password: Option<SecretHash>,
+    pin: Option<SecretHash>,
+    answers: Vec<(String, SecretHash)>,
+}
+
+/// Accounts by (secret, scheme), in name order.
+pub type Census = BTreeMap<(&'static str, String), u64>;
+
+/// Replays the log of `config` and counts.
+pub async fn census(config: &Config) -> anyhow::Result<Census> {
+    let store = crate::open_store(config)?;
+    let head = store.head().await?.map_or(0, |p| p.commit);
+    let progress = Progress::new("hashes", "events");
+    let mut held: HashMap<AccountId, Held> = HashMap::new();
+    let (mut after, mut read) = (None, 0u64);
+    loop {
+        let page = store
+            .read_all(after, 4096, Filter::prefix("account-"))
+            .await?;
+        let Some(last) = page.last() else { break };
+        after = Some(last.position);
+        for recorded in &page {
+            read += 1;
+            let Some(id) = recorded
+                .stream
+                .as_str()
+                .strip_prefix("account-")
+                .and_then(|id| uuid::Uuid::try_parse(id).ok())
+                .map(AccountId::from_uuid)
+            else {
+                continue;
+            };
+            let Ok(event) = Event::from_stored(&recorded.event_type, &recorded.data) else {
+                continue;
+            };
+            apply(&mut held, id, event);
+        }
+        progress.update(after.map_or(0, |p| p.commit), head, read);
+    }
+    progress.finish(read);
+    let current = config.argon2;
+    let mut census = Census::new();
+    for account in held.values() {
+        let mut count = |secret: &'static str, hash: &SecretHash| {
+            *census
+                .entry((secret, scheme_of(hash, current)))
+                .or_default() += 1;
+        };
+        if let Some(hash) = &account.password {
+            count("password", hash);
+        }
+        if let Some(hash) = &account.pin {
+            count("pin", hash);
+        }
+        for (_, hash) in &account.answers {
+            count("security answer", hash);
+        }
+    }
+    Ok(census)
+}
+
+fn apply(held: &mut HashMap<AccountId, Held>, id: AccountId, event: Event) {
+    match event.kind {
+        EventKind::AccountRegistered {
+            password_hash,
+            security_answers,
+            ..
+        } => {
+            let account = held.entry(id).or_default();
+            account.password = Some(password_hash);
+            account.answers = security_answers
+                .into_iter()
+                .map(|a| (a.question_id.as_str().to_owned(), a.answer_hash))
+                .collect();
+        }
+        EventKind::PinSet { pin_hash, .. }
+        | EventKind::PinChanged { pin_hash, .. }
+        | EventKind::PinReset { pin_hash, .. } => held.entry(id).or_default().pin = Some(pin_hash),
+        EventKind::HashUpgraded { secret, hash, .. } => {
+            let account = held.entry(id).or_default();
+            match secret {
+                UpgradedSecret::Password => account.password = Some(hash),
+                UpgradedSecret::Pin => account.pin = Some(hash),
+                UpgradedSecret::SecurityAnswer { question_id } => {
+                    for answer in &mut account.answers {
+                        if answer.0 == question_id.as_str() {
+                            answer.1 = hash.clone();
+                        }
+                    }
+                }
+            }
+        }
+        EventKind::AccountDeleted { .. } => {
+            held.remove(&id);
+        }
+        _ => {}
+    }
+}
