@@ -85,6 +85,8 @@ pub async fn run(
     let mut summary = Summary::default();
     loop {
         let mut imports: Vec<(u64, AccountImport)> = Vec::with_capacity(batch);
+        // This batch's rejected lines, written in line order once it is done.
+        let mut rejected: Vec<(u64, String)> = Vec::new();
         while imports.len() < batch {
             let Some((number, body)) = lines.next()? else {
                 break;
@@ -95,13 +97,10 @@ pub async fn run(
             });
             match read {
                 Ok(import) => imports.push((number, import)),
-                Err(why) => {
-                    summary.rejected += 1;
-                    report.add(number, &why)?;
-                }
+                Err(why) => rejected.push((number, why)),
             }
         }
-        if imports.is_empty() && lines.done {
+        if imports.is_empty() && rejected.is_empty() && lines.done {
             break;
         }
         let (numbers, imports): (Vec<u64>, Vec<AccountImport>) = imports.into_iter().unzip();
@@ -110,11 +109,13 @@ pub async fn run(
             match done.map(|d| d.value) {
                 Ok(Imported::Created(_)) => summary.created += 1,
                 Ok(Imported::Existed(_)) => summary.skipped += 1,
-                Err(error) => {
-                    summary.rejected += 1;
-                    report.add(number, &reason(ApiError::from(error)))?;
-                }
+                Err(error) => rejected.push((number, reason(ApiError::from(error)))),
             }
+        }
+        rejected.sort_unstable_by_key(|(number, _)| *number);
+        for (number, why) in &rejected {
+            summary.rejected += 1;
+            report.add(*number, why)?;
         }
         let total = summary.created + summary.skipped + summary.rejected;
         progress.update(lines.bytes(), size, total);

@@ -682,14 +682,14 @@ mod tests {
             (
                 spec(
                     "bcrypt",
-                    "$2b$31$abcdefghijklmnopqrstuu5Q2Pn3Ml2ynCtWvx0HlnZs6.8cSS",
+                    "$2b$31$N9qo8uLOickgx2ZMRZoMyeIjZAgcfl7p92ldGxad68LJZdL17lhWy",
                 ),
                 "cost",
             ),
             (
                 spec(
                     "argon2id",
-                    "$argon2id$v=19$m=4194304,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2g",
+                    "$argon2id$v=19$m=4194304,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
                 ),
                 "argon2 above",
             ),

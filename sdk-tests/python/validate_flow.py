@@ -48,6 +48,17 @@ def main(base, key, secret):
     assert changed["LastName"] == "Berg" and changed["FullName"] == "Anna Berg", changed
     expect_error("profile of an unknown uid", lr.account.get_account_profile_by_uid(uuid.uuid4().hex), 938)
 
+    # The app's backend creates an account (Account Create), keeping the Uid it had elsewhere.
+    kept_uid = uuid.uuid4().hex
+    made_email = f"sdk-made-{uuid.uuid4().hex[:8]}@example.com"
+    created = expect_ok("account create", lr.account.create_account(
+        {"Email": [{"Type": "Primary", "Value": made_email}], "Password": "sdk password 2", "FirstName": "Made", "Uid": kept_uid}))
+    assert created["Uid"].replace("-", "") == kept_uid and created["FirstName"] == "Made", created
+    # The password is right; no PIN came with the account, and the site requires one: 1243.
+    expect_error("password login of the created account", lr.authentication.login_by_email({"email": made_email, "password": "sdk password 2"}), 1243)
+    expect_error("account create of a taken email", lr.account.create_account(
+        {"Email": [{"Type": "Primary", "Value": made_email}], "Password": "sdk password 2"}), 936)
+
     # The questions the site offers, by access token (a list, not an error object).
     questions = lr.authentication.get_security_questions_by_access_token(access_token)
     assert isinstance(questions, list) and questions and all(q["QuestionId"] and q["Question"] for q in questions), questions

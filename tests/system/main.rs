@@ -11,6 +11,7 @@ mod harness;
 mod audit;
 mod files;
 mod gateway;
+mod import;
 mod kurrent;
 mod logs;
 mod notify;

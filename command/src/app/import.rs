@@ -44,6 +44,19 @@ pub struct AccountImport {
 }
 
 impl AccountImport {
+    /// What two imports must not share: the `Uid` and each identifier.
+    fn keys(&self) -> Vec<String> {
+        let mut keys: Vec<String> = self.uid.iter().map(|u| format!("uid {u}")).collect();
+        keys.extend(self.email.iter().map(|e| format!("email {}", e.as_str())));
+        keys.extend(
+            self.username
+                .iter()
+                .map(|u| format!("username {}", u.as_str())),
+        );
+        keys.extend(self.phone.iter().map(|p| format!("phone {}", p.as_str())));
+        keys
+    }
+
     fn identifiers(&self) -> Identifiers {
         Identifiers {
             email: self.email.clone(),
@@ -85,8 +98,40 @@ impl CommandService {
 
     /// Imports `imports`, each on its own (one failing fails no other), their data keys made in
     /// one write and their appends in flight together, so that the store commits many at once.
-    /// Answers in order.
+    /// Lines that share a `Uid` or an identifier with an earlier one wait for it, so that the
+    /// first in the file wins, as one at a time would have it. Answers in order.
     pub async fn import_accounts(
+        &self,
+        imports: Vec<AccountImport>,
+        ctx: &RequestContext,
+    ) -> Vec<Result<Done<Imported>, AppError>> {
+        let mut answers: Vec<Option<Result<Done<Imported>, AppError>>> =
+            imports.iter().map(|_| None).collect();
+        let mut waiting: Vec<(usize, AccountImport)> = imports.into_iter().enumerate().collect();
+        while !waiting.is_empty() {
+            let mut seen = std::collections::HashSet::new();
+            let (round, later): (Vec<_>, Vec<_>) = waiting.into_iter().partition(|(_, import)| {
+                let keys = import.keys();
+                let clear = keys.iter().all(|k| !seen.contains(k));
+                seen.extend(keys);
+                clear
+            });
+            let (places, round): (Vec<usize>, Vec<AccountImport>) = round.into_iter().unzip();
+            for (place, answer) in places.into_iter().zip(self.import_round(round, ctx).await) {
+                if let Some(slot) = answers.get_mut(place) {
+                    *slot = Some(answer);
+                }
+            }
+            waiting = later;
+        }
+        answers
+            .into_iter()
+            .map(|a| a.unwrap_or_else(|| Err(AppError::Corrupt("an import was left out".into()))))
+            .collect()
+    }
+
+    /// Imports accounts that share no `Uid` and no identifier, all at once.
+    async fn import_round(
         &self,
         imports: Vec<AccountImport>,
         ctx: &RequestContext,
@@ -123,12 +168,18 @@ impl CommandService {
                 .zip(ids)
                 .zip(existing)
                 .map(|((import, id), existing)| async move {
+                    // A request of its own: the ids of its events derive from it, and two accounts
+                    // claiming one identifier must not look like one append retried.
+                    let ctx = RequestContext {
+                        request_id: Uuid::new_v4(),
+                        ..ctx.clone()
+                    };
                     match existing? {
                         Some(existing) => Ok(Done {
                             value: Imported::Existed(existing),
                             position: None,
                         }),
-                        None => self.create_imported(id, import, ctx).await,
+                        None => self.create_imported(id, import, &ctx).await,
                     }
                 });
         futures_util::future::join_all(created).await

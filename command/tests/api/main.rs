@@ -13,6 +13,7 @@ mod concurrency;
 mod deletion;
 mod front;
 mod hardening;
+mod import;
 mod lifecycle;
 mod login;
 mod profile;

@@ -1,6 +1,7 @@
 //! Domain rules, tested with a given/when/then harness of our own.
 
 mod harness;
+mod import;
 mod lifecycle;
 mod lockout;
 mod properties;
