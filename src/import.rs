@@ -11,8 +11,15 @@ use pinauth_command::http::account_import_of;
 use pinauth_wire::ApiError;
 use pinauth_wire::request::Body;
 use serde_json::{Map, Value};
+use std::collections::HashSet;
 use std::io::{BufRead, BufWriter, Write};
 use std::path::{Path, PathBuf};
+
+/// Batches in flight at once.
+const IN_FLIGHT: usize = 2;
+
+/// The log writer's page cache during an import, in MiB.
+const IMPORT_WRITER_CACHE_MIB: u32 = 256;
 
 /// What an import did.
 #[derive(Debug, Default)]
@@ -53,7 +60,32 @@ pub fn default_rejects(file: &Path) -> PathBuf {
 }
 
 /// One line of the input: its number and its body, or why it is not a body.
-type Line = (u64, Result<Value, String>);
+type Line = (u64, Result<Body, String>);
+
+/// One batch as read: its accounts and its rejected lines, with their numbers.
+type Batch = (Vec<(u64, AccountImport)>, Vec<(u64, String)>);
+
+/// Reads up to `batch` lines.
+fn read_batch(
+    lines: &mut Lines,
+    batch: usize,
+    api: &pinauth_command::http::ApiState,
+) -> anyhow::Result<Batch> {
+    let (mut imports, mut rejected) = (Vec::with_capacity(batch), Vec::new());
+    while imports.len() < batch {
+        let Some((number, body)) = lines.next()? else {
+            break;
+        };
+        let read = body.and_then(|body| {
+            account_import_of(api.settings(), &body, api.service.now()).map_err(reason)
+        });
+        match read {
+            Ok(import) => imports.push((number, import)),
+            Err(why) => rejected.push((number, why)),
+        }
+    }
+    Ok((imports, rejected))
+}
 
 /// Imports `file` into the install `config` names.
 pub async fn run(
@@ -66,7 +98,9 @@ pub async fn run(
     let batch = batch.clamp(1, 10_000);
     // Every line of a batch may wrap a weak hash at once: the pool's queue holds them all.
     config.hashing.queue = config.hashing.queue.max(batch);
-    let store = crate::open_store(&config)?;
+    // New streams land all over the streams index: a writer cache that holds it saves a read
+    // per stream (BENCHMARKS.md, "import").
+    let store = crate::open_store_with(&config, IMPORT_WRITER_CACHE_MIB)?;
     let (credentials, _) = crate::credentials(&config)?;
     let api = crate::command_state(&config, store, &credentials)?;
     let size = std::fs::metadata(file)
@@ -76,53 +110,94 @@ pub async fn run(
         std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
     let mut lines = Lines::new(input, format)?;
     let mut report = Rejects::new(rejects);
+    // No client: the events say `imported` themselves, and nothing is sealed for a client.
     let ctx = RequestContext {
         request_id: uuid::Uuid::new_v4(),
-        user_agent: Some("pinauth import".into()),
         ..RequestContext::default()
     };
     let progress = Progress::new("import", "accounts");
     let mut summary = Summary::default();
+    // Two batches in flight: while the store commits one, the next is read, checked against the
+    // log, keyed and sealed. A line that shares a `Uid` or identifier with the batch in flight
+    // (or with a line held back before it) is held back to a later batch, so that the first in
+    // the file still wins.
+    let mut in_flight: std::collections::VecDeque<InFlight> = std::collections::VecDeque::new();
+    let mut held: Vec<(u64, AccountImport)> = Vec::new();
     loop {
-        let mut imports: Vec<(u64, AccountImport)> = Vec::with_capacity(batch);
-        // This batch's rejected lines, written in line order once it is done.
-        let mut rejected: Vec<(u64, String)> = Vec::new();
-        while imports.len() < batch {
-            let Some((number, body)) = lines.next()? else {
-                break;
-            };
-            let read = body.and_then(|body| {
-                let body = Body::parse(body.to_string().as_bytes(), false).map_err(reason)?;
-                account_import_of(api.settings(), &body, api.service.now()).map_err(reason)
-            });
-            match read {
-                Ok(import) => imports.push((number, import)),
-                Err(why) => rejected.push((number, why)),
-            }
-        }
-        if imports.is_empty() && rejected.is_empty() && lines.done {
+        let room = batch.saturating_sub(held.len());
+        let (fresh, rejected) = read_batch(&mut lines, room, &api)?;
+        let mut candidates = std::mem::take(&mut held);
+        candidates.extend(fresh);
+        if candidates.is_empty() && rejected.is_empty() && lines.done && in_flight.is_empty() {
             break;
         }
-        let (numbers, imports): (Vec<u64>, Vec<AccountImport>) = imports.into_iter().unzip();
-        let done = api.service.import_accounts(imports, &ctx).await;
-        for (number, done) in numbers.into_iter().zip(done) {
-            match done.map(|d| d.value) {
-                Ok(Imported::Created(_)) => summary.created += 1,
-                Ok(Imported::Existed(_)) => summary.skipped += 1,
-                Err(error) => rejected.push((number, reason(ApiError::from(error)))),
+        let mut busy: HashSet<String> = in_flight
+            .iter()
+            .flat_map(|f| f.keys.iter().cloned())
+            .collect();
+        let (mut go, mut keys) = (Vec::new(), HashSet::new());
+        for (number, import) in candidates {
+            let its = import.keys();
+            if its.iter().any(|k| busy.contains(k)) {
+                busy.extend(its);
+                held.push((number, import));
+            } else {
+                keys.extend(its);
+                go.push((number, import));
             }
         }
-        rejected.sort_unstable_by_key(|(number, _)| *number);
-        for (number, why) in &rejected {
-            summary.rejected += 1;
-            report.add(*number, why)?;
+        let (numbers, imports): (Vec<u64>, Vec<AccountImport>) = go.into_iter().unzip();
+        let (service, ctx) = (api.service.clone(), ctx.clone());
+        in_flight.push_back(InFlight {
+            numbers,
+            rejected,
+            keys,
+            done: actix_web::rt::spawn(async move { service.import_accounts(imports, &ctx).await }),
+        });
+        let drain = lines.done && held.is_empty();
+        while in_flight.len() >= IN_FLIGHT || (drain && !in_flight.is_empty()) {
+            let Some(landed) = in_flight.pop_front() else {
+                break;
+            };
+            let InFlight {
+                numbers,
+                mut rejected,
+                done,
+                ..
+            } = landed;
+            let done = done
+                .await
+                .map_err(|e| anyhow::anyhow!("an import batch failed: {e}"))?;
+            for (number, done) in numbers.into_iter().zip(done) {
+                match done.map(|d| d.value) {
+                    Ok(Imported::Created(_)) => summary.created += 1,
+                    Ok(Imported::Existed(_)) => summary.skipped += 1,
+                    Err(error) => rejected.push((number, reason(ApiError::from(error)))),
+                }
+            }
+            rejected.sort_unstable_by_key(|(number, _)| *number);
+            for (number, why) in &rejected {
+                summary.rejected += 1;
+                report.add(*number, why)?;
+            }
+            let total = summary.created + summary.skipped + summary.rejected;
+            progress.update(lines.bytes(), size, total);
         }
-        let total = summary.created + summary.skipped + summary.rejected;
-        progress.update(lines.bytes(), size, total);
     }
     progress.finish(summary.created + summary.skipped + summary.rejected);
     report.finish()?;
     Ok(summary)
+}
+
+/// A batch being imported: its lines' numbers, its lines rejected before it was imported, the
+/// `Uid`s and identifiers it holds, and its outcome to come.
+struct InFlight {
+    numbers: Vec<u64>,
+    rejected: Vec<(u64, String)>,
+    keys: HashSet<String>,
+    done: actix_web::rt::task::JoinHandle<
+        Vec<Result<pinauth_command::app::Done<Imported>, pinauth_command::error::AppError>>,
+    >,
 }
 
 /// An error's reason for the rejects file: its code, message and field errors (which never
@@ -255,7 +330,7 @@ impl Lines {
                     if buffer.trim().is_empty() {
                         continue;
                     }
-                    let body = serde_json::from_str::<Value>(buffer)
+                    let body = Body::parse(buffer.as_bytes(), false)
                         .map_err(|_| "the line is not a JSON object".to_owned());
                     return Ok(Some((self.number, body)));
                 }
@@ -279,7 +354,8 @@ impl Lines {
                     if record.iter().all(|cell| cell.trim().is_empty()) {
                         continue;
                     }
-                    return Ok(Some((self.number, Ok(csv_body(headers, record)))));
+                    let body = Body::from_object(csv_body(headers, record));
+                    return Ok(Some((self.number, Ok(body))));
                 }
             }
         }
@@ -292,7 +368,7 @@ const NUMERIC: [&str; 3] = ["Iterations", "BlockSize", "Parallelism"];
 /// A CSV row as a body: a column per field, `A.B` for a field of an object (`PasswordHash.Salt`,
 /// `CustomFields.tier`, `SecurityQuestionAnswer.q1`, `Country.Code`); `Email` a plain address.
 /// Empty cells are left out.
-fn csv_body(headers: &[String], record: &csv::StringRecord) -> Value {
+fn csv_body(headers: &[String], record: &csv::StringRecord) -> Map<String, Value> {
     let mut body = Map::new();
     for (name, cell) in headers.iter().zip(record.iter()) {
         if cell.is_empty() || name.is_empty() {
@@ -328,7 +404,7 @@ fn csv_body(headers: &[String], record: &csv::StringRecord) -> Value {
             }
         }
     }
-    Value::Object(body)
+    body
 }
 
 #[cfg(test)]

@@ -86,7 +86,7 @@ enum Command {
         #[arg(long)]
         rejects: Option<PathBuf>,
         /// Accounts written together.
-        #[arg(long, default_value_t = 512)]
+        #[arg(long, default_value_t = 2048)]
         batch: usize,
         /// Folder of the store (default ./data).
         #[arg(long)]
@@ -399,6 +399,11 @@ fn load_or_create<T: Serialize + for<'de> Deserialize<'de>>(
 
 /// The configured store: KurrentDB when `store.url` is set, else the embedded SQLite log.
 fn open_store(config: &Config) -> anyhow::Result<Arc<dyn EventStore>> {
+    open_store_with(config, SqliteOptions::default().writer_cache_mib)
+}
+
+/// [`open_store`] with the embedded log's writer caching `writer_cache_mib` of pages.
+fn open_store_with(config: &Config, writer_cache_mib: u32) -> anyhow::Result<Arc<dyn EventStore>> {
     files::create_data_folder(&config.data)?;
     if let Some(url) = &config.store.url {
         let options = KurrentOptions {
@@ -412,6 +417,7 @@ fn open_store(config: &Config) -> anyhow::Result<Arc<dyn EventStore>> {
     let options = SqliteOptions {
         max_event_bytes: config.store.max_event_bytes,
         poll_interval: Duration::from_millis(config.store.poll_interval_ms.max(1)),
+        writer_cache_mib,
         ..SqliteOptions::default()
     };
     Ok(Arc::new(SqliteStore::open(

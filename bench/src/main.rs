@@ -63,6 +63,33 @@ enum Tool {
         #[arg(long)]
         sealed: bool,
     },
+    /// Writes `rows` lines for `pinauth import`, accounts `{prefix}{i}@example.com` with password
+    /// "bench password": `kept` with one bcrypt hash (cost 10), `weak` with a salted MD5 each
+    /// (wrapped at import), `clear` with the password in clear (hashed at import).
+    ImportRows {
+        #[arg(long)]
+        out: std::path::PathBuf,
+        #[arg(long)]
+        rows: usize,
+        #[arg(long)]
+        scheme: String,
+        #[arg(long)]
+        prefix: String,
+    },
+    /// Logs `{prefix}{i}@example.com` (i below `accounts`) in once each with "bench password",
+    /// `concurrency` at a time; prints logins per second (a session or 1243, the password proven).
+    Logins {
+        #[arg(long)]
+        base: String,
+        #[arg(long)]
+        key: String,
+        #[arg(long)]
+        prefix: String,
+        #[arg(long)]
+        accounts: usize,
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+    },
     /// Raw `read_all` of every account event, decoded into domain events: events per second.
     Scan {
         #[arg(long)]
@@ -171,6 +198,21 @@ fn main() -> anyhow::Result<()> {
             sessions,
             sealed,
         } => tokio_main(generate(data, events, sessions, sealed)),
+        Tool::ImportRows {
+            out,
+            rows,
+            scheme,
+            prefix,
+        } => import_rows(&out, rows, &scheme, &prefix),
+        Tool::Logins {
+            base,
+            key,
+            prefix,
+            accounts,
+            concurrency,
+        } => {
+            actix_web::rt::System::new().block_on(logins(base, key, prefix, accounts, concurrency))
+        }
         Tool::Scan { data } => tokio_main(scan(data)),
         Tool::Append {
             data,
@@ -415,6 +457,91 @@ async fn hello(listen: String) -> anyhow::Result<()> {
     );
     std::io::stdout().flush()?;
     server.run().await?;
+    Ok(())
+}
+
+fn import_rows(
+    out: &std::path::Path,
+    rows: usize,
+    scheme: &str,
+    prefix: &str,
+) -> anyhow::Result<()> {
+    use md5::Digest as _;
+    let password = "bench password";
+    let bcrypt = bcrypt::hash(password, 10)?;
+    let mut file = std::io::BufWriter::new(std::fs::File::create(out)?);
+    for i in 0..rows {
+        let hash = match scheme {
+            "kept" => serde_json::json!({ "Algorithm": "bcrypt", "Value": bcrypt }),
+            "weak" => {
+                let salt = format!("s{i:08}");
+                let digest = md5::Md5::digest(format!("{salt}{password}").as_bytes());
+                serde_json::json!({
+                    "Algorithm": "MD5", "Value": pinauth_domain::hex::encode(&digest),
+                    "Salt": salt, "SaltPosition": "Prepend"
+                })
+            }
+            "clear" => serde_json::Value::Null,
+            other => bail!("unknown scheme {other}: kept, weak or clear"),
+        };
+        let mut line = serde_json::json!({
+            "Uid": uuid::Uuid::new_v4().simple().to_string(),
+            "Email": [{ "Type": "Primary", "Value": format!("{prefix}{i}@example.com") }],
+            "FirstName": "Ada", "LastName": "Lovelace",
+        });
+        match hash {
+            serde_json::Value::Null => line["Password"] = password.into(),
+            hash => line["PasswordHash"] = hash,
+        }
+        writeln!(file, "{line}")?;
+    }
+    file.flush()?;
+    Ok(())
+}
+
+async fn logins(
+    base: String,
+    key: String,
+    prefix: String,
+    accounts: usize,
+    concurrency: usize,
+) -> anyhow::Result<()> {
+    use futures_util::StreamExt as _;
+    let client = awc::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .finish();
+    let started = Instant::now();
+    let proven = futures_util::stream::iter(0..accounts)
+        .map(|i| {
+            let (client, base, key) = (client.clone(), base.clone(), key.clone());
+            let body = serde_json::json!({ "Email": format!("{prefix}{i}@example.com"), "Password": "bench password" });
+            async move {
+                loop {
+                    let mut r = client
+                        .post(format!("{base}/identity/v2/auth/login?apikey={key}"))
+                        .send_json(&body)
+                        .await
+                        .map_err(|e| anyhow::anyhow!("{e}"))?;
+                    if r.status().as_u16() == 429 {
+                        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+                        continue;
+                    }
+                    let v: serde_json::Value = r.json().await?;
+                    let ok = v["access_token"].is_string() || v["ErrorCode"] == 1243;
+                    if !ok {
+                        bail!("login failed: {v}");
+                    }
+                    return anyhow::Ok(());
+                }
+            }
+        })
+        .buffer_unordered(concurrency.max(1))
+        .collect::<Vec<_>>()
+        .await;
+    for p in proven {
+        p?;
+    }
+    println!("{:.0}", accounts as f64 / started.elapsed().as_secs_f64());
     Ok(())
 }
 

@@ -176,6 +176,50 @@ impl Lookups {
         }
     }
 
+    /// [`Lookups::claim`] of a value whose stream was just seen not to exist (an import checks
+    /// thousands at once): appended without reading it first; if it was created meanwhile, the
+    /// claim is decided as [`Lookups::claim`] decides it.
+    pub async fn claim_absent<F, Fut>(
+        &self,
+        kind: LookupKind,
+        value: &str,
+        account: AccountId,
+        at: Timestamp,
+        request: Uuid,
+        is_registered: F,
+    ) -> Result<Claim, AppError>
+    where
+        F: Fn(AccountId) -> Fut,
+        Fut: std::future::Future<Output = Result<bool, AppError>>,
+    {
+        let stream = self.stream(kind, value)?;
+        let event = LookupEvent::LookupClaimed {
+            account_id: account,
+            at,
+        };
+        match self
+            .append(
+                &stream,
+                ExpectedRevision::NoStream,
+                &event,
+                request,
+                chain::GENESIS,
+            )
+            .await
+        {
+            Ok((revision, chain)) => Ok(Claim {
+                stream,
+                revision,
+                chain,
+            }),
+            Err(AppError::Store(StoreError::WrongExpectedRevision { .. })) => {
+                self.claim(kind, value, account, at, request, is_registered)
+                    .await
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// Withdraws a claim made by a registration that failed. Best effort: an orphan left behind is
     /// taken over after the grace period anyway.
     pub async fn release(&self, claim: &Claim, account: AccountId, at: Timestamp, request: Uuid) {

@@ -51,6 +51,21 @@ pub trait EventStore: Send + Sync + 'static {
         max: usize,
     ) -> BoxFuture<'_, Result<Vec<RecordedEvent>, StoreError>>;
 
+    /// Which of `streams` hold an event, in order: one round trip where the adapter can (an
+    /// import asks it for thousands of streams at once, most of them new).
+    fn existing_streams(
+        &self,
+        streams: Vec<StreamName>,
+    ) -> BoxFuture<'_, Result<Vec<bool>, StoreError>> {
+        Box::pin(async move {
+            let mut exist = Vec::with_capacity(streams.len());
+            for stream in streams {
+                exist.push(!self.read_stream(stream, 0, 1).await?.is_empty());
+            }
+            Ok(exist)
+        })
+    }
+
     /// Up to `max` events of all streams matching `filter`, in position order, after `after`
     /// (exclusive; `None` reads from the start).
     fn read_all(

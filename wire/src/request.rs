@@ -78,6 +78,11 @@ impl Body {
         }
     }
 
+    /// A body from an object already parsed (a CSV row made into one).
+    pub fn from_object(object: Map<String, Value>) -> Self {
+        Self(object)
+    }
+
     /// The value of `name`, in any case; `null` counts as absent.
     pub fn get(&self, name: &str) -> Option<&Value> {
         self.0

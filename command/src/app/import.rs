@@ -43,9 +43,38 @@ pub struct AccountImport {
     pub profile: ProfileUpdate,
 }
 
+/// What one read of the store said of an import's streams.
+struct Seen {
+    /// Its `Uid`'s account stream exists.
+    account: bool,
+    /// The kinds of its identifiers whose lookup streams do not exist.
+    absent: Vec<LookupKind>,
+}
+
 impl AccountImport {
+    /// Its identifiers as lookups.
+    fn lookups(&self) -> Vec<(LookupKind, String)> {
+        let mut lookups = Vec::new();
+        lookups.extend(
+            self.email
+                .iter()
+                .map(|e| (LookupKind::Email, e.as_str().to_owned())),
+        );
+        lookups.extend(
+            self.username
+                .iter()
+                .map(|u| (LookupKind::Username, u.as_str().to_owned())),
+        );
+        lookups.extend(
+            self.phone
+                .iter()
+                .map(|p| (LookupKind::Phone, p.as_str().to_owned())),
+        );
+        lookups
+    }
+
     /// What two imports must not share: the `Uid` and each identifier.
-    fn keys(&self) -> Vec<String> {
+    pub fn keys(&self) -> Vec<String> {
         let mut keys: Vec<String> = self.uid.iter().map(|u| format!("uid {u}")).collect();
         keys.extend(self.email.iter().map(|e| format!("email {}", e.as_str())));
         keys.extend(
@@ -130,14 +159,33 @@ impl CommandService {
             .collect()
     }
 
-    /// Imports accounts that share no `Uid` and no identifier, all at once.
+    /// Imports accounts that share no `Uid` and no identifier, all at once: one read tells which
+    /// of their account and lookup streams exist (most are new), so that a new one is created
+    /// without reading it first.
     async fn import_round(
         &self,
         imports: Vec<AccountImport>,
         ctx: &RequestContext,
     ) -> Vec<Result<Done<Imported>, AppError>> {
+        let failed = |error: &dyn std::fmt::Display, n: usize| {
+            let message = error.to_string();
+            (0..n)
+                .map(|_| {
+                    Err(AppError::Store(pinauth_store::StoreError::Backend(
+                        message.clone(),
+                    )))
+                })
+                .collect()
+        };
+        let seen = match self.seen_streams(&imports).await {
+            Ok(seen) => seen,
+            Err(error) => return failed(&error, imports.len()),
+        };
         let existing = futures_util::future::join_all(
-            imports.iter().map(|import| self.existing_account(import)),
+            imports
+                .iter()
+                .zip(&seen)
+                .map(|(import, seen)| self.existing_account(import, seen)),
         )
         .await;
         let mut ids = Vec::with_capacity(imports.len());
@@ -152,65 +200,85 @@ impl CommandService {
             ids.push(id);
         }
         if let Err(error) = self.inner.vault.create_keys(&fresh).await {
-            let message = error.to_string();
-            return imports
-                .iter()
-                .map(|_| {
-                    Err(AppError::Store(pinauth_store::StoreError::Backend(
-                        message.clone(),
-                    )))
-                })
-                .collect();
+            return failed(&error, imports.len());
         }
-        let created =
-            imports
-                .into_iter()
-                .zip(ids)
-                .zip(existing)
-                .map(|((import, id), existing)| async move {
-                    // A request of its own: the ids of its events derive from it, and two accounts
-                    // claiming one identifier must not look like one append retried.
-                    let ctx = RequestContext {
-                        request_id: Uuid::new_v4(),
-                        ..ctx.clone()
-                    };
-                    match existing? {
-                        Some(existing) => Ok(Done {
-                            value: Imported::Existed(existing),
-                            position: None,
-                        }),
-                        None => self.create_imported(id, import, &ctx).await,
-                    }
-                });
+        let created = imports.into_iter().zip(ids).zip(existing).zip(seen).map(
+            |(((import, id), existing), seen)| async move {
+                // A request of its own: the ids of its events derive from it, and two accounts
+                // claiming one identifier must not look like one append retried.
+                let ctx = RequestContext {
+                    request_id: Uuid::new_v4(),
+                    ..ctx.clone()
+                };
+                match existing? {
+                    Some(existing) => Ok(Done {
+                        value: Imported::Existed(existing),
+                        position: None,
+                    }),
+                    None => self.create_imported(id, import, &ctx, &seen.absent).await,
+                }
+            },
+        );
         futures_util::future::join_all(created).await
     }
 
-    /// Whether `import` exists already: its `Uid` has an account (live or deleted), or, without a
-    /// `Uid`, one of its identifiers is claimed. (A `Uid` whose identifiers another account holds
-    /// is refused when they are claimed.)
-    async fn existing_account(&self, import: &AccountImport) -> Result<Option<Existing>, AppError> {
-        if let Some(uid) = import.uid {
-            let state = self.inner.repository.load(uid).await?.state;
-            let exists = state.profile().is_ok() || state.deleted_at().is_some();
-            return Ok(exists.then_some(Existing::Uid));
+    /// For each import, whether its account stream exists and which of its lookups do not, from
+    /// one read of the store.
+    async fn seen_streams(&self, imports: &[AccountImport]) -> Result<Vec<Seen>, AppError> {
+        let mut streams = Vec::new();
+        let mut asked: Vec<(bool, Vec<LookupKind>)> = Vec::with_capacity(imports.len());
+        for import in imports {
+            let account = match import.uid {
+                Some(uid) => {
+                    streams.push(super::repository::account_stream(uid)?);
+                    true
+                }
+                None => false,
+            };
+            let mut kinds = Vec::new();
+            for (kind, value) in import.lookups() {
+                streams.push(self.inner.lookups.stream(kind, &value)?);
+                kinds.push(kind);
+            }
+            asked.push((account, kinds));
         }
-        let plain = import.identifiers();
-        let lookups = [
-            plain
-                .email
-                .as_ref()
-                .map(|e| (LookupKind::Email, e.as_str())),
-            plain
-                .username
-                .as_ref()
-                .map(|u| (LookupKind::Username, u.as_str())),
-            plain
-                .phone
-                .as_ref()
-                .map(|p| (LookupKind::Phone, p.as_str())),
-        ];
-        for (kind, value) in lookups.into_iter().flatten() {
-            if self.inner.lookups.resolve(kind, value).await?.is_some() {
+        let exist = self
+            .inner
+            .repository
+            .store()
+            .existing_streams(streams)
+            .await?;
+        let mut exist = exist.into_iter();
+        let mut seen = Vec::with_capacity(asked.len());
+        for (account, kinds) in asked {
+            let account = account && exist.next().unwrap_or(true);
+            let mut absent = Vec::new();
+            for kind in kinds {
+                if !exist.next().unwrap_or(true) {
+                    absent.push(kind);
+                }
+            }
+            seen.push(Seen { account, absent });
+        }
+        Ok(seen)
+    }
+
+    /// Whether `import` exists already: its `Uid` has an account (live or deleted), or, without a
+    /// `Uid`, one of its identifiers is claimed (a `Uid` whose identifiers another account holds is
+    /// refused when they are claimed). Only the lookups whose streams exist are read.
+    async fn existing_account(
+        &self,
+        import: &AccountImport,
+        seen: &Seen,
+    ) -> Result<Option<Existing>, AppError> {
+        if import.uid.is_some() {
+            return Ok(seen.account.then_some(Existing::Uid));
+        }
+        for (kind, value) in import.lookups() {
+            if seen.absent.contains(&kind) {
+                continue;
+            }
+            if self.inner.lookups.resolve(kind, &value).await?.is_some() {
                 return Ok(Some(Existing::Identifier(kind)));
             }
         }
@@ -222,6 +290,7 @@ impl CommandService {
         id: AccountId,
         import: AccountImport,
         ctx: &RequestContext,
+        absent: &[LookupKind],
     ) -> Result<Done<Imported>, AppError> {
         let at = self.now();
         let hasher = &self.inner.hasher;
@@ -260,7 +329,10 @@ impl CommandService {
             }),
             self.policy(),
         )?;
-        match self.create_account(id, &plain, events, ctx, at).await {
+        match self
+            .create_account(id, &plain, events, ctx, at, absent)
+            .await
+        {
             Ok(committed) => Ok(Done {
                 value: Imported::Created(committed.state),
                 position: committed.position,

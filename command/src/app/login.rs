@@ -110,7 +110,9 @@ impl CommandService {
             self.policy(),
         )?;
 
-        let committed = self.create_account(id, &plain, events, ctx, at).await?;
+        let committed = self
+            .create_account(id, &plain, events, ctx, at, &[])
+            .await?;
         Ok(Done {
             value: login_outcome(&committed, &candidates)?,
             position: committed.position,
@@ -253,6 +255,8 @@ impl CommandService {
     /// Claims the identifiers of a new account `id`, then appends its first `events`: what a
     /// registration and an import share. A refused claim releases the claims made before it; an
     /// append that fails leaves them as orphans, which a later claim takes over (`lookup.rs`).
+    /// The lookups of the kinds in `absent` were just seen not to exist: they are claimed without
+    /// reading them first.
     pub(super) async fn create_account(
         &self,
         id: AccountId,
@@ -260,6 +264,7 @@ impl CommandService {
         events: Vec<pinauth_domain::Event>,
         ctx: &RequestContext,
         at: pinauth_domain::Timestamp,
+        absent: &[LookupKind],
     ) -> Result<Committed, AppError> {
         let identifiers = [
             plain
@@ -277,13 +282,20 @@ impl CommandService {
         ];
         let mut claims: Vec<Claim> = Vec::new();
         for (kind, value) in identifiers.into_iter().flatten() {
-            let claimed = self
-                .inner
-                .lookups
-                .claim(kind, value, id, at, ctx.request_id, |other| {
-                    self.is_registered(other)
-                })
-                .await;
+            let lookups = &self.inner.lookups;
+            let is_registered = |other| self.is_registered(other);
+            let claimed = match absent.contains(&kind) {
+                true => {
+                    lookups
+                        .claim_absent(kind, value, id, at, ctx.request_id, is_registered)
+                        .await
+                }
+                false => {
+                    lookups
+                        .claim(kind, value, id, at, ctx.request_id, is_registered)
+                        .await
+                }
+            };
             match claimed {
                 Ok(claim) => claims.push(claim),
                 Err(error) => {

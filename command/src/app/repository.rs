@@ -84,6 +84,13 @@ pub(super) fn account_stream(id: AccountId) -> Result<StreamName, AppError> {
     Ok(StreamName::parse(&format!("account-{id}"))?)
 }
 
+impl Repository {
+    /// The event log.
+    pub(super) fn store(&self) -> &Arc<dyn EventStore> {
+        &self.store
+    }
+}
+
 /// Loads, caches and appends accounts.
 pub(super) struct Repository {
     store: Arc<dyn EventStore>,

@@ -472,6 +472,38 @@ pub async fn reading_a_missing_stream_is_empty(f: Fixture) {
     assert_eq!(s.head().await.unwrap(), None);
 }
 
+pub async fn existing_streams_are_told_apart_from_missing_and_refused_ones(f: Fixture) {
+    let s = f.store.as_ref();
+    s.append(
+        stream("account-here"),
+        ExpectedRevision::NoStream,
+        vec![event("a")],
+    )
+    .await
+    .unwrap();
+    // A refused append creates no stream.
+    let _ = s
+        .append(
+            stream("account-refused"),
+            ExpectedRevision::Exact(3),
+            vec![event("b")],
+        )
+        .await;
+    let asked = [
+        "account-here",
+        "account-nobody",
+        "account-refused",
+        "account-here",
+    ]
+    .map(stream)
+    .to_vec();
+    assert_eq!(
+        s.existing_streams(asked).await.unwrap(),
+        [true, false, false, true]
+    );
+    assert!(s.existing_streams(Vec::new()).await.unwrap().is_empty());
+}
+
 pub async fn bad_input_is_refused_and_changes_nothing(f: Fixture) {
     let s = f.store.as_ref();
     for bad in [
@@ -584,6 +616,7 @@ macro_rules! conformance_suite {
             stream_prefix_filters_select_streams,
             a_batch_of_ten_thousand_events_appends_at_once,
             reading_a_missing_stream_is_empty,
+            existing_streams_are_told_apart_from_missing_and_refused_ones,
             bad_input_is_refused_and_changes_nothing,
             the_latest_snapshot_is_kept_and_an_older_one_never_replaces_it,
         );
