@@ -96,8 +96,10 @@ pub async fn run(
     batch: usize,
 ) -> anyhow::Result<Summary> {
     let batch = batch.clamp(1, 10_000);
-    // Every line of a batch may wrap a weak hash at once: the pool's queue holds them all.
-    config.hashing.queue = config.hashing.queue.max(batch);
+    // Every line of the batches in flight may need a hash at once (a clear password, a weak digest
+    // to wrap, an answer): the pool's queue holds them all, rather than refusing the rest.
+    let answers = 8;
+    config.hashing.queue = config.hashing.queue.max(IN_FLIGHT * batch * answers);
     // New streams land all over the streams index: a writer cache that holds it saves a read
     // per stream (BENCHMARKS.md, "import").
     let store = crate::open_store_with(&config, IMPORT_WRITER_CACHE_MIB)?;
@@ -257,7 +259,7 @@ enum Reader {
     Jsonl {
         input: std::io::BufReader<std::fs::File>,
         bytes: u64,
-        buffer: String,
+        buffer: Vec<u8>,
     },
     Csv {
         input: csv::Reader<std::fs::File>,
@@ -272,7 +274,7 @@ impl Lines {
             Format::Jsonl => Reader::Jsonl {
                 input: std::io::BufReader::new(input),
                 bytes: 0,
-                buffer: String::new(),
+                buffer: Vec::new(),
             },
             Format::Csv => {
                 let mut input = csv::ReaderBuilder::new().flexible(true).from_reader(input);
@@ -320,18 +322,21 @@ impl Lines {
                     buffer,
                 } => {
                     buffer.clear();
-                    let read = input.read_line(buffer)?;
+                    let read = input.read_until(b'\n', buffer)?;
                     if read == 0 {
                         self.done = true;
                         return Ok(None);
                     }
                     *bytes += read as u64;
                     self.number += 1;
-                    if buffer.trim().is_empty() {
+                    if buffer.iter().all(u8::is_ascii_whitespace) {
                         continue;
                     }
-                    let body = Body::parse(buffer.as_bytes(), false)
-                        .map_err(|_| "the line is not a JSON object".to_owned());
+                    let body = match std::str::from_utf8(buffer) {
+                        Ok(_) => Body::parse(buffer, false)
+                            .map_err(|_| "the line is not a JSON object".to_owned()),
+                        Err(_) => Err("the line is not UTF-8".to_owned()),
+                    };
                     return Ok(Some((self.number, body)));
                 }
                 Reader::Csv {
@@ -353,6 +358,15 @@ impl Lines {
                     self.number = record.position().map_or(self.number + 1, |p| p.line());
                     if record.iter().all(|cell| cell.trim().is_empty()) {
                         continue;
+                    }
+                    // A row of another length would shift its cells into other columns.
+                    if record.len() != headers.len() {
+                        let why = format!(
+                            "the row has {} cells and the header {}",
+                            record.len(),
+                            headers.len()
+                        );
+                        return Ok(Some((self.number, Err(why))));
                     }
                     let body = Body::from_object(csv_body(headers, record));
                     return Ok(Some((self.number, Ok(body))));

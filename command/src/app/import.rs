@@ -278,7 +278,12 @@ impl CommandService {
             if seen.absent.contains(&kind) {
                 continue;
             }
-            if self.inner.lookups.resolve(kind, &value).await?.is_some() {
+            // A claim whose account was never written (an import or registration that stopped
+            // between the two) is not an account: the line is imported, and its claim taken over.
+            let Some(owner) = self.inner.lookups.resolve(kind, &value).await? else {
+                continue;
+            };
+            if self.is_registered(owner).await? {
                 return Ok(Some(Existing::Identifier(kind)));
             }
         }

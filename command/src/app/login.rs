@@ -316,7 +316,7 @@ impl CommandService {
             .await
     }
 
-    async fn is_registered(&self, id: AccountId) -> Result<bool, AppError> {
+    pub(super) async fn is_registered(&self, id: AccountId) -> Result<bool, AppError> {
         Ok(self
             .inner
             .repository

@@ -117,3 +117,46 @@ async fn an_account_created_by_the_app_logs_in_with_its_password_in_clear_or_has
     let body = bad.error(403, 1134);
     assert!(!body.to_string().contains(md5), "{body}");
 }
+
+#[actix_web::test]
+async fn a_claim_left_by_an_interrupted_import_does_not_make_its_line_existing() {
+    use pinauth_command::app::Clock as _;
+    use pinauth_command::crypto::{LookupKind, LookupNames};
+    use pinauth_command::lookup::Lookups;
+    let app = spawn_app().await;
+    // What an import that stopped between claiming the email and writing the account leaves.
+    let lookups = Lookups::new(app.store.clone(), LookupNames::new(&app.keys), 60);
+    let nobody = pinauth_domain::AccountId::from_uuid(uuid::Uuid::new_v4());
+    lookups
+        .claim(
+            LookupKind::Email,
+            "orphan@example.com",
+            nobody,
+            app.clock.now(),
+            uuid::Uuid::new_v4(),
+            |_| async { Ok(false) },
+        )
+        .await
+        .unwrap();
+    app.clock.advance(120);
+    let created = app
+        .send(
+            "POST",
+            app.url(CREATE, ""),
+            &[("X-LoginRadius-ApiSecret", SECRET)],
+            Some(json!({
+                "Email": [{ "Type": "Primary", "Value": "orphan@example.com" }],
+                "Password": "correct horse battery"
+            })),
+        )
+        .await;
+    assert_eq!(created.ok()["Email"][0]["Value"], "orphan@example.com");
+    let login = app
+        .login("orphan@example.com", "correct horse battery")
+        .await;
+    assert!(
+        login.status == 200 || login.body["ErrorCode"] == 1243,
+        "{}",
+        login.body
+    );
+}
