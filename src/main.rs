@@ -1,5 +1,6 @@
 //! `pinauth`: the binary that wires the crates together.
 
+mod backup;
 mod config;
 mod files;
 mod hashes;
@@ -92,6 +93,45 @@ enum Command {
         #[arg(long)]
         data: Option<PathBuf>,
     },
+    /// A consistent copy of the install while it serves: the log, the data keys, the read-model
+    /// snapshots, the notifier's ledger, the keys and credentials, encrypted with age (README,
+    /// "Backups"). Prints the log position the copy holds.
+    Backup {
+        /// Folder of the install (default ./data).
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// The archive to write.
+        #[arg(long)]
+        to: PathBuf,
+        /// An age recipient (`age1…`, as `pinauth keys backup-identity` prints it) or a file of
+        /// them; repeatable.
+        #[arg(long = "recipient")]
+        recipients: Vec<String>,
+        /// Write the archive unencrypted: it holds every key of the install.
+        #[arg(long)]
+        unencrypted: bool,
+    },
+    /// Brings a backup back into a new, empty folder, checks its log (`audit verify`) and, with
+    /// `--erasures`, deletes again the accounts deleted after the backup was taken.
+    Restore {
+        /// The archive.
+        #[arg(long)]
+        from: PathBuf,
+        /// The folder to restore into: missing or empty.
+        #[arg(long)]
+        data: PathBuf,
+        /// The age identity that decrypts it.
+        #[arg(long)]
+        identity: Option<PathBuf>,
+        /// Ids of accounts deleted on the live install (`pinauth account erasures`), one a line.
+        #[arg(long)]
+        erasures: Option<PathBuf>,
+    },
+    /// Keys of the install.
+    Keys {
+        #[command(subcommand)]
+        action: KeysAction,
+    },
     /// One account's data.
     Account {
         #[command(subcommand)]
@@ -110,7 +150,24 @@ enum Command {
 }
 
 #[derive(Subcommand)]
+enum KeysAction {
+    /// Makes an age identity for encrypting backups, at `--out` (mode 0600), and prints its
+    /// recipient for `pinauth backup --recipient`. Keep it away from the backups.
+    BackupIdentity {
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
 enum AccountAction {
+    /// The ids of every deleted account, one a line: what `pinauth restore --erasures` applies to
+    /// a backup taken before they were deleted.
+    Erasures {
+        /// Folder of the store (default ./data).
+        #[arg(long)]
+        data: Option<PathBuf>,
+    },
     /// Writes the account's whole history, its personal data opened, as JSON lines: what a
     /// subject-access request needs. Hashes and secrets are left out.
     Export {
@@ -249,7 +306,7 @@ fn main() -> anyhow::Result<()> {
             report: AuditReport::Verify { data, public_key },
         } => {
             config.data = data.unwrap_or(config.data);
-            let intact = runtime.block_on(verify(config, public_key))?;
+            let intact = runtime.block_on(verify(&config, public_key))?;
             if !intact {
                 std::process::exit(1);
             }
@@ -296,6 +353,72 @@ fn main() -> anyhow::Result<()> {
                     _ => format!(" (see {})", rejects.display()),
                 }
             );
+            Ok(())
+        }
+        Command::Backup {
+            data,
+            to,
+            recipients,
+            unencrypted,
+        } => {
+            config.data = data.unwrap_or(config.data);
+            let sealing = match (unencrypted, recipients.is_empty()) {
+                (true, true) => backup::Sealing::None,
+                (true, false) => bail!("--unencrypted and --recipient: give one of them"),
+                (false, true) => bail!(
+                    "the archive holds every key of the install: give --recipient (pinauth keys backup-identity makes one), or say --unencrypted"
+                ),
+                (false, false) => backup::Sealing::To(backup::recipients(&recipients)?),
+            };
+            let position = backup::backup(&config, &to, sealing)?;
+            println!(
+                "backup: {} holds the log up to position {position}",
+                to.display()
+            );
+            Ok(())
+        }
+        Command::Restore {
+            from,
+            data,
+            identity,
+            erasures,
+        } => {
+            let restored = backup::restore(&from, &data, identity.as_deref())?;
+            println!(
+                "restore: {} restored into {}, the log up to position {} (taken {})",
+                from.display(),
+                data.display(),
+                restored.position,
+                restored.taken_at
+            );
+            config.data = data;
+            let intact = runtime.block_on(verify(&config, None))?;
+            if !intact {
+                eprintln!(
+                    "restore: the restored log does not verify; the folder is kept for inspection"
+                );
+                std::process::exit(1);
+            }
+            if let Some(list) = erasures {
+                let erased = runtime.block_on(backup::apply_erasures(&config, &list))?;
+                println!("restore: {erased} accounts deleted after the backup were deleted again");
+            }
+            Ok(())
+        }
+        Command::Keys {
+            action: KeysAction::BackupIdentity { out },
+        } => {
+            let recipient = backup::keygen(&out)?;
+            println!("{recipient}");
+            Ok(())
+        }
+        Command::Account {
+            action: AccountAction::Erasures { data },
+        } => {
+            config.data = data.unwrap_or(config.data);
+            for id in runtime.block_on(backup::erasures(&config))? {
+                println!("{id}");
+            }
             Ok(())
         }
         Command::Notify { data } => {
@@ -848,7 +971,7 @@ fn checkpointer(
 
 /// `pinauth audit verify`: whether the log is intact, reported on stdout (and the first broken
 /// place on stderr).
-async fn verify(config: Config, public_key: Option<PathBuf>) -> anyhow::Result<bool> {
+async fn verify(config: &Config, public_key: Option<PathBuf>) -> anyhow::Result<bool> {
     let key = match public_key {
         Some(path) => {
             let text = std::fs::read_to_string(&path)
@@ -864,10 +987,10 @@ async fn verify(config: Config, public_key: Option<PathBuf>) -> anyhow::Result<b
                     config.data.display()
                 );
             }
-            signing_key(&config)?.public_key().as_ref().to_vec()
+            signing_key(config)?.public_key().as_ref().to_vec()
         }
     };
-    let store = open_store(&config)?;
+    let store = open_store(config)?;
     let head = store.head().await?.map_or(0, |p| p.commit);
     let progress = Progress::new("verify", "events");
     let mut read = 0;

@@ -9,6 +9,7 @@
 mod harness;
 
 mod audit;
+mod backup;
 mod files;
 mod gateway;
 mod import;
