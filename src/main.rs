@@ -151,6 +151,17 @@ enum Command {
 
 #[derive(Subcommand)]
 enum KeysAction {
+    /// Replaces the app's API secret in `credentials.toml` with a new one; the old one is
+    /// accepted too for `--grace-secs` (management calls, SOTTs), so that the app's backends
+    /// move over one by one. Restart the pinauth processes (one by one) to load it.
+    RotateApiSecret {
+        /// Folder of the credentials (default ./data).
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// How long the old secret stays accepted.
+        #[arg(long, default_value_t = 86_400)]
+        grace_secs: u64,
+    },
     /// Makes an age identity for encrypting backups, at `--out` (mode 0600), and prints its
     /// recipient for `pinauth backup --recipient`. Keep it away from the backups.
     BackupIdentity {
@@ -243,11 +254,32 @@ enum AuditReport {
     },
 }
 
-/// `credentials.toml`: the app's API key and secret.
+/// `credentials.toml`: the app's API key and secret, and after `pinauth keys rotate api-secret`
+/// the secret it replaced with the end of its grace period.
 #[derive(Serialize, Deserialize)]
 struct Credentials {
     api_key: String,
     api_secret: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    previous_api_secret: Option<String>,
+    /// RFC 3339.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    previous_until: Option<String>,
+}
+
+impl Credentials {
+    /// The secret the APIs accept: the current one, and the previous one until its grace ends.
+    fn secret(&self) -> anyhow::Result<pinauth_wire::request::AppSecret> {
+        let secret = pinauth_wire::request::AppSecret::new(self.api_secret.clone());
+        Ok(match (&self.previous_api_secret, &self.previous_until) {
+            (Some(previous), Some(until)) => {
+                let until = Timestamp::parse_rfc3339(until)
+                    .context("previous_until in credentials.toml is not an RFC 3339 time")?;
+                secret.with_previous(previous.clone(), until)
+            }
+            _ => secret,
+        })
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -403,6 +435,17 @@ fn main() -> anyhow::Result<()> {
                 let erased = runtime.block_on(backup::apply_erasures(&config, &list))?;
                 println!("restore: {erased} accounts deleted after the backup were deleted again");
             }
+            Ok(())
+        }
+        Command::Keys {
+            action: KeysAction::RotateApiSecret { data, grace_secs },
+        } => {
+            config.data = data.unwrap_or(config.data);
+            let until = rotate_api_secret(&config, grace_secs)?;
+            println!(
+                "a new API secret is in {}; the previous one is accepted until {until}; restart the pinauth processes to load it",
+                config.data.join("credentials.toml").display()
+            );
             Ok(())
         }
         Command::Keys {
@@ -571,6 +614,8 @@ fn credentials(config: &Config) -> anyhow::Result<(Credentials, bool)> {
             Credentials {
                 api_key: api_key.clone(),
                 api_secret: api_secret.clone(),
+                previous_api_secret: None,
+                previous_until: None,
             },
             false,
         )),
@@ -578,10 +623,40 @@ fn credentials(config: &Config) -> anyhow::Result<(Credentials, bool)> {
             Ok(Credentials {
                 api_key: uuid::Uuid::new_v4().to_string(),
                 api_secret: uuid::Uuid::new_v4().to_string(),
+                previous_api_secret: None,
+                previous_until: None,
             })
         }),
         _ => bail!("api_key and api_secret must be configured together"),
     }
+}
+
+/// Writes a new API secret to `credentials.toml`, the current one kept as previous for
+/// `grace_secs` (a previous one still in its own grace is dropped: one rotation at a time);
+/// answers when the grace ends.
+fn rotate_api_secret(config: &Config, grace_secs: u64) -> anyhow::Result<String> {
+    if config.api_key.is_some() {
+        bail!("the API key and secret come from the configuration: change them there");
+    }
+    let path = config.data.join("credentials.toml");
+    if !path.exists() {
+        bail!("no {} to rotate", path.display());
+    }
+    let (old, _) = load_or_create::<Credentials>(&path, || bail!("no credentials"))?;
+    let until = SystemClock.now().plus_secs(grace_secs).to_rfc3339();
+    let rotated = Credentials {
+        api_key: old.api_key,
+        api_secret: uuid::Uuid::new_v4().to_string(),
+        previous_api_secret: Some(old.api_secret),
+        previous_until: Some(until.clone()),
+    };
+    // Written beside it and renamed over it: a reader sees the old file or the new one.
+    let next = path.with_extension("toml.next");
+    let _ = std::fs::remove_file(&next);
+    write_private(&next, &toml::to_string(&rotated)?)
+        .with_context(|| format!("cannot write {}", next.display()))?;
+    std::fs::rename(&next, &path).with_context(|| format!("cannot replace {}", path.display()))?;
+    Ok(until)
 }
 
 fn keys(config: &Config) -> anyhow::Result<Keys> {
@@ -665,7 +740,7 @@ fn command_state(
         service,
         config.http.clone(),
         &credentials.api_key,
-        &credentials.api_secret,
+        credentials.secret()?,
     ))
 }
 
@@ -722,7 +797,7 @@ fn query_state(
     let snapshots = snapshot_store(config).context("cannot open the read-model snapshots")?;
     let settings = QuerySettings {
         api_key: credentials.api_key.clone(),
-        api_secret: credentials.api_secret.clone(),
+        api_secret: credentials.secret()?,
         max_wait: Duration::from_millis(config.projections.max_wait_ms),
     };
     let vault = pinauth_contract::vault::Vault::new(

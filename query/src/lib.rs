@@ -31,8 +31,8 @@ pub type Now = Arc<dyn Fn() -> Timestamp + Send + Sync>;
 pub struct QuerySettings {
     /// The app's API key.
     pub api_key: String,
-    /// The app's API secret (management endpoints).
-    pub api_secret: String,
+    /// The app's API secret (management endpoints), with the previous one in its grace period.
+    pub api_secret: pinauth_wire::request::AppSecret,
     /// How long a request waits for the read side to reach a position.
     pub max_wait: Duration,
 }
@@ -194,7 +194,7 @@ async fn answer(
             })
         }
         Endpoint::Lockout(id) => {
-            check_api_secret(req, &state.settings.api_secret)?;
+            check_api_secret(req, &state.settings.api_secret, now)?;
             read_your_writes(state, req).await?;
             let view = state
                 .projection
@@ -203,7 +203,7 @@ async fn answer(
             Ok(Answer::Json(lockout_json(&view)))
         }
         Endpoint::AccountProfile(id) => {
-            check_api_secret(req, &state.settings.api_secret)?;
+            check_api_secret(req, &state.settings.api_secret, now)?;
             read_your_writes(state, req).await?;
             profile(state, &id, now)
                 .await?
@@ -211,7 +211,7 @@ async fn answer(
                 .ok_or_else(|| Catalog::UidNotFound.into())
         }
         Endpoint::LockedAccounts => {
-            check_api_secret(req, &state.settings.api_secret)?;
+            check_api_secret(req, &state.settings.api_secret, now)?;
             read_your_writes(state, req).await?;
             let locked = state.projection.read(|m| m.locked_accounts(now));
             Ok(Answer::Json(
@@ -219,7 +219,7 @@ async fn answer(
             ))
         }
         Endpoint::Attempts(id) => {
-            check_api_secret(req, &state.settings.api_secret)?;
+            check_api_secret(req, &state.settings.api_secret, now)?;
             read_your_writes(state, req).await?;
             if state.projection.read(|m| m.account(&id).is_none()) {
                 return Err(Catalog::UidNotFound.into());

@@ -18,6 +18,7 @@ mod logs;
 mod notify;
 mod replicas;
 mod resume;
+mod rotation;
 mod sdk;
 mod split;
 mod verify;

@@ -185,10 +185,71 @@ pub fn check_api_key(query: &Query<'_>, expected: &str) -> Result<(), ApiError> 
     }
 }
 
+/// The app's API secret: the current one, and while a rotation's grace period lasts the one it
+/// replaced (`pinauth keys rotate api-secret`), so that the app's backends move over one by one.
+#[derive(Clone)]
+pub struct AppSecret {
+    current: String,
+    previous: Option<(String, pinauth_domain::Timestamp)>,
+}
+
+impl AppSecret {
+    /// Only `current`.
+    pub fn new(current: impl Into<String>) -> Self {
+        Self {
+            current: current.into(),
+            previous: None,
+        }
+    }
+
+    /// With `previous` accepted too, until `until`.
+    pub fn with_previous(
+        mut self,
+        previous: impl Into<String>,
+        until: pinauth_domain::Timestamp,
+    ) -> Self {
+        self.previous = Some((previous.into(), until));
+        self
+    }
+
+    /// The current secret: what new SOTTs are made with.
+    pub fn current(&self) -> &str {
+        &self.current
+    }
+
+    /// The previous secret, while its grace period lasts at `now`.
+    pub fn previous(&self, now: pinauth_domain::Timestamp) -> Option<&str> {
+        self.previous
+            .as_ref()
+            .filter(|(_, until)| now < *until)
+            .map(|(secret, _)| secret.as_str())
+    }
+
+    /// Whether `given` is the current secret, or the previous one in its grace period; both are
+    /// compared in constant time, whichever matches.
+    pub fn accepts(&self, given: &str, now: pinauth_domain::Timestamp) -> bool {
+        let current = ct_eq(given.as_bytes(), self.current.as_bytes());
+        let previous = self
+            .previous(now)
+            .is_some_and(|p| ct_eq(given.as_bytes(), p.as_bytes()));
+        current | previous
+    }
+}
+
+impl std::fmt::Debug for AppSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AppSecret([redacted])")
+    }
+}
+
 /// The app secret of a management call (`X-LoginRadius-ApiSecret`): 923 when missing, 902 when wrong.
-pub fn check_api_secret(req: &actix_web::HttpRequest, expected: &str) -> Result<(), ApiError> {
+pub fn check_api_secret(
+    req: &actix_web::HttpRequest,
+    expected: &AppSecret,
+    now: pinauth_domain::Timestamp,
+) -> Result<(), ApiError> {
     let secret = header(req, "x-loginradius-apisecret").ok_or(Catalog::ApiSecretMissing)?;
-    if ct_eq(secret.as_bytes(), expected.as_bytes()) {
+    if expected.accepts(secret, now) {
         Ok(())
     } else {
         Err(Catalog::ApiSecretInvalid.into())

@@ -444,13 +444,13 @@ pub fn account_import_of(
 }
 
 async fn register(call: &Call<'_>) -> Result<Reply, ApiError> {
-    if let Some(verifier) = call.sott() {
+    if call.sott().is_some() {
         let sott = call
             .header("x-loginradius-sott")
             .ok_or(Catalog::SottMissing)?;
-        verifier
-            .verify(sott, call.service().now())
-            .map_err(|_| Catalog::SottInvalid)?;
+        if !call.sott_verifies(sott) {
+            return Err(Catalog::SottInvalid.into());
+        }
     }
     let body = call.json()?;
     let pinauth_domain::Identifiers {

@@ -99,10 +99,13 @@ struct AppCredentials {
     /// Its API key (query `apikey`).
     api_key: String,
     /// Its API secret (header `X-LoginRadius-ApiSecret` on management calls).
-    api_secret: String,
+    api_secret: wire::AppSecret,
     /// Made from both: checks registrations' SOTTs when `require_sott` is on, and makes them for
     /// `GET /manage/account/sott`.
     sott: SottVerifier,
+    /// Made from the previous secret, while a rotation's grace period lasts: SOTTs made with it
+    /// still verify.
+    previous_sott: Option<SottVerifier>,
 }
 
 impl ApiState {
@@ -111,15 +114,19 @@ impl ApiState {
         service: CommandService,
         settings: HttpSettings,
         api_key: impl Into<String>,
-        api_secret: impl Into<String>,
+        api_secret: wire::AppSecret,
     ) -> Self {
-        let (api_key, api_secret) = (api_key.into(), api_secret.into());
-        let sott = SottVerifier::new(
-            &api_key,
-            &api_secret,
-            settings.sott_max_window_secs,
-            settings.sott_skew_secs,
-        );
+        let api_key = api_key.into();
+        let verifier = |secret: &str| {
+            SottVerifier::new(
+                &api_key,
+                secret,
+                settings.sott_max_window_secs,
+                settings.sott_skew_secs,
+            )
+        };
+        let sott = verifier(api_secret.current());
+        let previous_sott = api_secret.previous(service.now()).map(verifier);
         Self {
             service,
             settings: Arc::new(settings),
@@ -127,6 +134,7 @@ impl ApiState {
                 api_key,
                 api_secret,
                 sott,
+                previous_sott,
             }),
         }
     }
@@ -182,6 +190,18 @@ impl Call<'_> {
             .then_some(&self.state.app.sott)
     }
 
+    /// Whether `sott` verifies, under the current secret or (in its grace period) the previous.
+    fn sott_verifies(&self, sott: &str) -> bool {
+        let now = self.service().now();
+        let app = &self.state.app;
+        app.sott.verify(sott, now).is_ok()
+            || (app.api_secret.previous(now).is_some()
+                && app
+                    .previous_sott
+                    .as_ref()
+                    .is_some_and(|v| v.verify(sott, now).is_ok()))
+    }
+
     /// The SOTT maker and verifier, whatever `require_sott` says.
     fn sotts(&self) -> &SottVerifier {
         &self.state.app.sott
@@ -225,7 +245,8 @@ impl Call<'_> {
 
     /// The app secret of a management call.
     fn check_api_secret(&self) -> Result<(), ApiError> {
-        wire::check_api_secret(self.req, &self.state.app.api_secret)
+        let now = self.state.service.now();
+        wire::check_api_secret(self.req, &self.state.app.api_secret, now)
     }
 }
 

@@ -220,7 +220,7 @@ pub async fn spawn_with(change: impl FnOnce(&mut Options)) -> TestApp {
             projection: Projection::<ReadModels>::new(store.clone(), None),
             settings: Arc::new(QuerySettings {
                 api_key: KEY.into(),
-                api_secret: SECRET.into(),
+                api_secret: pinauth_wire::request::AppSecret::new(SECRET),
                 max_wait: std::time::Duration::from_secs(2),
             }),
             now: Arc::new(move || clock.now()),
@@ -231,7 +231,12 @@ pub async fn spawn_with(change: impl FnOnce(&mut Options)) -> TestApp {
         }
     });
     let max_body_bytes = options.http.max_body_bytes;
-    let command = ApiState::new(service, options.http, KEY, SECRET);
+    let command = ApiState::new(
+        service,
+        options.http,
+        KEY,
+        pinauth_wire::request::AppSecret::new(SECRET),
+    );
     // No snapshot store: the interval does not matter.
     let snapshot_every = std::time::Duration::from_secs(60);
     let services = Services::start(
