@@ -4,7 +4,7 @@
 
 use crate::Progress;
 use crate::config::Config;
-use pinauth_command::crypto::scheme_of;
+use pinauth_command::crypto::{Current, pepper_of, scheme_of};
 use pinauth_domain::{AccountId, Event, EventKind, SecretHash, UpgradedSecret};
 use pinauth_store::Filter;
 use std::collections::{BTreeMap, HashMap};
@@ -17,8 +17,14 @@ struct Held {
     answers: Vec<(String, SecretHash)>,
 }
 
-/// Accounts by (secret, scheme), in name order.
-pub type Census = BTreeMap<(&'static str, String), u64>;
+/// What the log's accounts hold.
+#[derive(Default)]
+pub struct Census {
+    /// Accounts by (secret, scheme), in name order.
+    pub schemes: BTreeMap<(&'static str, String), u64>,
+    /// Secrets (passwords, PINs, answers) by the id of the pepper they are hashed under.
+    pub peppers: BTreeMap<u32, u64>,
+}
 
 /// Replays the log of `config` and counts.
 pub async fn census(config: &Config) -> anyhow::Result<Census> {
@@ -52,13 +58,20 @@ pub async fn census(config: &Config) -> anyhow::Result<Census> {
         progress.update(after.map_or(0, |p| p.commit), head, read);
     }
     progress.finish(read);
-    let current = config.argon2;
-    let mut census = Census::new();
+    let current = Current {
+        params: config.argon2,
+        pepper: crate::existing_keys(config)?.newest_pepper(),
+    };
+    let mut census = Census::default();
     for account in held.values() {
         let mut count = |secret: &'static str, hash: &SecretHash| {
             *census
+                .schemes
                 .entry((secret, scheme_of(hash, current)))
                 .or_default() += 1;
+            if let Some(pepper) = pepper_of(hash) {
+                *census.peppers.entry(pepper).or_default() += 1;
+            }
         };
         if let Some(hash) = &account.password {
             count("password", hash);

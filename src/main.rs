@@ -151,6 +151,22 @@ enum Command {
 
 #[derive(Subcommand)]
 enum KeysAction {
+    /// Adds a new pepper to `keys.toml`: new hashes take it (restart the command processes),
+    /// and every password, PIN and answer hashed under an older one moves to it at its next
+    /// successful verification (`pinauth audit hashes` shows how many wait).
+    RotatePepper {
+        /// Folder of the keys (default ./data).
+        #[arg(long)]
+        data: Option<PathBuf>,
+    },
+    /// Removes pepper ID from `keys.toml`, once no stored hash needs it (it says how many do).
+    RetirePepper {
+        /// The pepper's id (`keyid` in the hashes; 0 for the first).
+        id: u32,
+        /// Folder of the keys and the log (default ./data).
+        #[arg(long)]
+        data: Option<PathBuf>,
+    },
     /// Replaces the app's API secret in `credentials.toml` with a new one; the old one is
     /// accepted too for `--grace-secs` (management calls, SOTTs), so that the app's backends
     /// move over one by one. Restart the pinauth processes (one by one) to load it.
@@ -350,7 +366,7 @@ fn main() -> anyhow::Result<()> {
             config.data = data.unwrap_or(config.data);
             let census = runtime.block_on(hashes::census(&config))?;
             println!("{:<16} {:<24} {:>10}", "secret", "scheme", "accounts");
-            for ((secret, scheme), accounts) in census {
+            for ((secret, scheme), accounts) in census.schemes {
                 println!("{secret:<16} {scheme:<24} {accounts:>10}");
             }
             Ok(())
@@ -445,6 +461,47 @@ fn main() -> anyhow::Result<()> {
             println!(
                 "a new API secret is in {}; the previous one is accepted until {until}; restart the pinauth processes to load it",
                 config.data.join("credentials.toml").display()
+            );
+            Ok(())
+        }
+        Command::Keys {
+            action: KeysAction::RotatePepper { data },
+        } => {
+            config.data = data.unwrap_or(config.data);
+            let mut keys = existing_keys(&config)?;
+            let id = keys.rotate_pepper()?;
+            replace_keys(&config, &keys)?;
+            println!(
+                "pepper {id} added to {}: restart the pinauth processes; hashes under older peppers move to it at their next verification (pinauth audit hashes counts them)",
+                config.data.join("keys.toml").display()
+            );
+            Ok(())
+        }
+        Command::Keys {
+            action: KeysAction::RetirePepper { id, data },
+        } => {
+            config.data = data.unwrap_or(config.data);
+            let mut keys = existing_keys(&config)?;
+            if id == keys.newest_pepper() {
+                bail!("pepper {id} is the newest: new hashes take it; rotate first");
+            }
+            if !keys.pepper_ids().contains(&id) {
+                bail!(
+                    "keys.toml holds no pepper {id} (it holds {:?})",
+                    keys.pepper_ids()
+                );
+            }
+            let census = runtime.block_on(hashes::census(&config))?;
+            if let Some(n) = census.peppers.get(&id).filter(|n| **n > 0) {
+                bail!(
+                    "pepper {id} is still needed by {n} stored hashes (passwords, PINs, answers); they move off it at their holders' next login: retire it once pinauth audit hashes shows none"
+                );
+            }
+            keys.retire_pepper(id)?;
+            replace_keys(&config, &keys)?;
+            println!(
+                "pepper {id} retired from {}",
+                config.data.join("keys.toml").display()
             );
             Ok(())
         }
@@ -657,6 +714,19 @@ fn rotate_api_secret(config: &Config, grace_secs: u64) -> anyhow::Result<String>
         .with_context(|| format!("cannot write {}", next.display()))?;
     std::fs::rename(&next, &path).with_context(|| format!("cannot replace {}", path.display()))?;
     Ok(until)
+}
+
+/// Writes `keys` over `keys.toml`, atomically (written beside it, then renamed over it).
+fn replace_keys(config: &Config, keys: &Keys) -> anyhow::Result<()> {
+    if config.keys.is_some() {
+        bail!("the keys come from the configuration ([keys]): change them there");
+    }
+    let path = config.data.join("keys.toml");
+    let next = path.with_extension("toml.next");
+    let _ = std::fs::remove_file(&next);
+    write_private(&next, &toml::to_string(&keys.to_file())?)
+        .with_context(|| format!("cannot write {}", next.display()))?;
+    std::fs::rename(&next, &path).with_context(|| format!("cannot replace {}", path.display()))
 }
 
 fn keys(config: &Config) -> anyhow::Result<Keys> {

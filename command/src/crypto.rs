@@ -27,7 +27,8 @@ pub use pinauth_contract::token::Token;
 /// The service's secret keys, 32 bytes each. Never printed.
 #[derive(Clone)]
 pub struct Keys {
-    pepper: [u8; 32],
+    /// The peppers by id, oldest first: new hashes take the last; a hash names its own.
+    peppers: Vec<(u32, [u8; 32])>,
     lookup: [u8; 32],
     otp: [u8; 32],
     notifier: [u8; 32],
@@ -36,14 +37,27 @@ pub struct Keys {
 /// The keys as stored in `keys.toml`, hex-encoded.
 #[derive(Serialize, Deserialize)]
 pub struct KeysFile {
-    /// Mixed into every PIN, password and answer hash.
+    /// Mixed into every PIN, password and answer hash: the first pepper, id 0 (empty once it is
+    /// retired).
     pub pepper: String,
+    /// Peppers added by `pinauth keys rotate-pepper`, newest last.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub later_peppers: Vec<NumberedKey>,
     /// Names lookup streams.
     pub lookup: String,
     /// Keys the HMAC of OTPs.
     pub otp: String,
     /// Seals OTPs and reset tokens for the notifier.
     pub notifier: String,
+}
+
+/// A key of a keyring, with the id the data made under it names.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct NumberedKey {
+    /// Its id.
+    pub id: u32,
+    /// The key, hex.
+    pub key: String,
 }
 
 /// Why keys could not be built.
@@ -55,6 +69,9 @@ pub enum KeyError {
     /// The system random source failed.
     #[error("the system random source failed")]
     Random,
+    /// No pepper is left, or two share an id.
+    #[error("keys.toml must hold one pepper at least, each with its own id")]
+    Peppers,
 }
 
 impl Keys {
@@ -66,7 +83,7 @@ impl Keys {
             rng.fill(&mut k).map(|()| k).map_err(|_| KeyError::Random)
         };
         Ok(Self {
-            pepper: key()?,
+            peppers: vec![(0, key()?)],
             lookup: key()?,
             otp: key()?,
             notifier: key()?,
@@ -80,8 +97,22 @@ impl Keys {
                 .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
                 .ok_or(KeyError::Malformed(name))
         };
+        let mut peppers = Vec::new();
+        if !file.pepper.trim().is_empty() {
+            peppers.push((0, parse("pepper", &file.pepper)?));
+        }
+        for later in &file.later_peppers {
+            peppers.push((later.id, parse("pepper", &later.key)?));
+        }
+        peppers.sort_by_key(|(id, _)| *id);
+        let unique = peppers
+            .windows(2)
+            .all(|w| matches!(w, [a, b] if a.0 != b.0));
+        if peppers.is_empty() || !unique {
+            return Err(KeyError::Peppers);
+        }
         Ok(Self {
-            pepper: parse("pepper", &file.pepper)?,
+            peppers,
             lookup: parse("lookup", &file.lookup)?,
             otp: parse("otp", &file.otp)?,
             notifier: parse("notifier", &file.notifier)?,
@@ -92,11 +123,55 @@ impl Keys {
     pub fn to_file(&self) -> KeysFile {
         let hex = |k: &[u8; 32]| pinauth_domain::hex::encode(k);
         KeysFile {
-            pepper: hex(&self.pepper),
+            pepper: self
+                .peppers
+                .iter()
+                .find(|(id, _)| *id == 0)
+                .map(|(_, k)| hex(k))
+                .unwrap_or_default(),
+            later_peppers: self
+                .peppers
+                .iter()
+                .filter(|(id, _)| *id != 0)
+                .map(|(id, k)| NumberedKey {
+                    id: *id,
+                    key: hex(k),
+                })
+                .collect(),
             lookup: hex(&self.lookup),
             otp: hex(&self.otp),
             notifier: hex(&self.notifier),
         }
+    }
+
+    /// The id of the pepper new hashes take.
+    pub fn newest_pepper(&self) -> u32 {
+        self.peppers.last().map_or(0, |(id, _)| *id)
+    }
+
+    /// The ids of the peppers kept, oldest first.
+    pub fn pepper_ids(&self) -> Vec<u32> {
+        self.peppers.iter().map(|(id, _)| *id).collect()
+    }
+
+    /// Adds a fresh pepper, newest from now on; answers its id.
+    pub fn rotate_pepper(&mut self) -> Result<u32, KeyError> {
+        let mut key = [0u8; 32];
+        SystemRandom::new()
+            .fill(&mut key)
+            .map_err(|_| KeyError::Random)?;
+        let id = self.newest_pepper().saturating_add(1);
+        self.peppers.push((id, key));
+        Ok(id)
+    }
+
+    /// Removes pepper `id`; never the newest, nor one that is not kept.
+    pub fn retire_pepper(&mut self, id: u32) -> Result<(), KeyError> {
+        if id == self.newest_pepper() || !self.peppers.iter().any(|(i, _)| *i == id) {
+            return Err(KeyError::Peppers);
+        }
+        self.peppers.retain(|(i, _)| *i != id);
+        Ok(())
     }
 
     /// The OTP HMAC key.
@@ -247,8 +322,8 @@ struct HasherInner {
     /// One permit per hash running or waiting: `workers + queue` in all.
     slots: Arc<tokio::sync::Semaphore>,
     capacity: usize,
-    /// The current parameters: what every hash is upgraded to.
-    params: Argon2Params,
+    /// The current scheme: what every hash is upgraded to.
+    current: Current,
     /// Verifications started, real or dummy.
     verifications: std::sync::atomic::AtomicU64,
 }
@@ -261,7 +336,8 @@ pub struct HashPermit {
 }
 
 struct HasherCore {
-    pepper: hmac::Key,
+    /// The peppers by id, oldest first; new hashes take the last.
+    peppers: Vec<(u32, hmac::Key)>,
     params: Argon2Params,
     argon: argon2::Argon2<'static>,
     dummy: SecretHash,
@@ -291,7 +367,11 @@ impl Hasher {
     ) -> Result<Self, HashError> {
         let argon = params.build()?;
         let mut core = HasherCore {
-            pepper: hmac::Key::new(hmac::HMAC_SHA256, &keys.pepper),
+            peppers: keys
+                .peppers
+                .iter()
+                .map(|(id, k)| (*id, hmac::Key::new(hmac::HMAC_SHA256, k)))
+                .collect(),
             params,
             argon,
             dummy: SecretHash::from_phc(String::new()),
@@ -328,7 +408,10 @@ impl Hasher {
                 jobs,
                 slots: Arc::new(tokio::sync::Semaphore::new(capacity)),
                 capacity,
-                params,
+                current: Current {
+                    params,
+                    pepper: keys.newest_pepper(),
+                },
                 verifications: std::sync::atomic::AtomicU64::new(0),
             }),
         })
@@ -399,13 +482,14 @@ impl Hasher {
     /// Whether `hash` is argon2id under the current parameters; anything else is upgraded at
     /// its next successful verification.
     pub fn is_current(&self, hash: &SecretHash) -> bool {
-        let params = self.params();
-        Phc::parse(hash.as_phc()).is_some_and(|phc| phc.params == params)
+        let current = self.current();
+        Phc::parse(hash.as_phc())
+            .is_some_and(|phc| phc.params == current.params && phc.pepper == current.pepper)
     }
 
-    /// The current argon2id parameters.
-    pub fn params(&self) -> Argon2Params {
-        self.inner.params
+    /// The current scheme: argon2id parameters and pepper.
+    pub fn current(&self) -> Current {
+        self.inner.current
     }
 
     /// Whether `secret` matches `hash` (compared in constant time).
@@ -467,8 +551,19 @@ impl Hasher {
 /// the `password-hash` crate that `argon2` builds on (only argon2id version 19 is accepted).
 struct Phc {
     params: Argon2Params,
+    /// The pepper's id (PHC `keyid`, four bytes; absent for pepper 0, as before keyrings).
+    pepper: u32,
     salt: Vec<u8>,
     hash: Vec<u8>,
+}
+
+/// What hashes are made with now, and upgraded to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Current {
+    /// argon2id's parameters.
+    pub params: Argon2Params,
+    /// The newest pepper's id.
+    pub pepper: u32,
 }
 
 impl Phc {
@@ -479,6 +574,10 @@ impl Phc {
             return None;
         }
         let params = argon2::Params::try_from(&parsed).ok()?;
+        let pepper = match params.keyid() {
+            [] => 0,
+            id => u32::from_be_bytes(<[u8; 4]>::try_from(id).ok()?),
+        };
         let mut salt = [0u8; 64];
         let salt = parsed.salt?.decode_b64(&mut salt).ok()?.to_vec();
         let hash = parsed.hash?.as_bytes().to_vec();
@@ -488,6 +587,7 @@ impl Phc {
                 t: params.t_cost(),
                 p: params.p_cost(),
             },
+            pepper,
             salt,
             hash,
         })
@@ -501,6 +601,11 @@ impl Phc {
         params.add_decimal("m", m_kib).map_err(unformattable)?;
         params.add_decimal("t", t).map_err(unformattable)?;
         params.add_decimal("p", p).map_err(unformattable)?;
+        if self.pepper != 0 {
+            params
+                .add_b64_bytes("keyid", &self.pepper.to_be_bytes())
+                .map_err(unformattable)?;
+        }
         let salt = SaltString::encode_b64(&self.salt).map_err(unformattable)?;
         let hash = Output::new(&self.hash).map_err(unformattable)?;
         Ok(PasswordHash {
@@ -516,9 +621,10 @@ impl Phc {
 
 /// The scheme of a stored hash, as `pinauth audit hashes` counts it and `HashUpgraded` names what
 /// it upgraded: `argon2id` (under `current`), `argon2id-earlier` (under other parameters),
+/// `argon2id-pepper-<id>` (under the current parameters but an older pepper),
 /// `imported-<scheme>` (kept as imported: `bcrypt`, `scrypt`, `pbkdf2-sha256`, `argon2i`, …) and
 /// `wrapped-<digest>` (a weak digest in argon2id).
-pub fn scheme_of(hash: &SecretHash, current: Argon2Params) -> String {
+pub fn scheme_of(hash: &SecretHash, current: Current) -> String {
     let text = hash.as_phc();
     if let Some(kept) = text.strip_prefix(legacy::KEPT) {
         return format!("imported-{}", legacy::kept_scheme(kept));
@@ -527,15 +633,46 @@ pub fn scheme_of(hash: &SecretHash, current: Argon2Params) -> String {
         return format!("wrapped-{}", recipe.weak().name());
     }
     match Phc::parse(text) {
-        Some(phc) if phc.params == current => "argon2id".into(),
-        Some(_) => "argon2id-earlier".into(),
+        Some(phc) if phc.params != current.params => "argon2id-earlier".into(),
+        Some(phc) if phc.pepper != current.pepper => format!("argon2id-pepper-{}", phc.pepper),
+        Some(_) => "argon2id".into(),
         None => "unreadable".into(),
     }
 }
 
+/// The id of the pepper in `hash` (pinauth's own argon2id, or the one inside a wrapped digest);
+/// `None` for a kept import, which has none: what `pinauth keys retire-pepper` counts.
+pub fn pepper_of(hash: &SecretHash) -> Option<u32> {
+    let text = hash.as_phc();
+    match legacy::unwrap(text) {
+        Some((_, phc)) => Phc::parse(&phc).map(|p| p.pepper),
+        None => Phc::parse(text).map(|p| p.pepper),
+    }
+}
+
 impl HasherCore {
+    /// The newest pepper's id and key: what new hashes take.
+    fn newest(&self) -> Result<(u32, &hmac::Key), HashError> {
+        self.peppers
+            .last()
+            .map(|(id, key)| (*id, key))
+            .ok_or_else(|| HashError::Config("no pepper".into()))
+    }
+
+    /// `secret` under pepper `id`; an error for a pepper no longer kept.
+    fn peppered_with(&self, id: u32, secret: &[u8]) -> Result<hmac::Tag, HashError> {
+        let (_, key) = self.peppers.iter().find(|(i, _)| *i == id).ok_or_else(|| {
+            HashError::Failed(format!(
+                "the hash names pepper {id}, which keys.toml no longer holds"
+            ))
+        })?;
+        Ok(hmac::sign(key, secret))
+    }
+
+    #[cfg(test)]
     fn peppered(&self, secret: &[u8]) -> hmac::Tag {
-        hmac::sign(&self.pepper, secret)
+        let (_, key) = self.peppers.last().expect("a pepper");
+        hmac::sign(key, secret)
     }
 
     /// argon2id of the peppered secret into `out`, in `memory` (grown once to the size needed).
@@ -569,10 +706,11 @@ impl HasherCore {
             .fill(&mut salt)
             .map_err(|_| HashError::Failed("random source".into()))?;
         let mut hash = [0u8; 32];
+        let (pepper, key) = self.newest()?;
         Self::compute(
             &self.argon,
             self.params,
-            self.peppered(secret).as_ref(),
+            hmac::sign(key, secret).as_ref(),
             &salt,
             &mut hash,
             memory,
@@ -580,6 +718,7 @@ impl HasherCore {
         Ok(SecretHash::from_phc(
             Phc {
                 params: self.params,
+                pepper,
                 salt: salt.to_vec(),
                 hash: hash.to_vec(),
             }
@@ -644,7 +783,7 @@ impl HasherCore {
         Self::compute(
             argon,
             phc.params,
-            self.peppered(secret).as_ref(),
+            self.peppered_with(phc.pepper, secret)?.as_ref(),
             &phc.salt,
             &mut out,
             memory,
@@ -665,6 +804,7 @@ mod tests {
                 t: 2,
                 p: 1,
             },
+            pepper: 0,
             salt: vec![7; 16],
             hash: vec![9; 32],
         };
@@ -672,9 +812,16 @@ mod tests {
         assert!(text.starts_with("$argon2id$v=19$m=64,t=2,p=1$"), "{text}");
         let back = Phc::parse(&text).unwrap();
         assert_eq!(
-            (back.params, back.salt, back.hash),
-            (phc.params, phc.salt, phc.hash)
+            (back.params, back.pepper, back.salt, back.hash),
+            (phc.params, 0, phc.salt.clone(), phc.hash.clone())
         );
+        // A later pepper is named in the standard `keyid` parameter.
+        let later = Phc { pepper: 3, ..phc }.format().unwrap();
+        assert!(
+            later.starts_with("$argon2id$v=19$m=64,t=2,p=1,keyid=AAAAAw$"),
+            "{later}"
+        );
+        assert_eq!(Phc::parse(&later).unwrap().pepper, 3);
         for other in [
             text.replace("argon2id", "argon2i"),
             text.replace("v=19", "v=16"),
@@ -696,7 +843,11 @@ mod tests {
             p: 1,
         };
         let core = HasherCore {
-            pepper: hmac::Key::new(hmac::HMAC_SHA256, &keys.pepper),
+            peppers: keys
+                .peppers
+                .iter()
+                .map(|(id, k)| (*id, hmac::Key::new(hmac::HMAC_SHA256, k)))
+                .collect(),
             params,
             argon: params.build().unwrap(),
             dummy: SecretHash::from_phc(String::new()),

@@ -4,6 +4,7 @@
 use crate::harness::*;
 use pinauth_command::app::Clock as _;
 use serde_json::json;
+use std::process::Command;
 
 async fn sott_call(c: &Client, p: &Process, secret: &str) -> Answer {
     c.call(
@@ -97,4 +98,137 @@ async fn both_secrets_work_in_the_grace_period_and_only_the_new_one_after() {
     register_with_sott(&c, &serve, "later@example.com", &new)
         .await
         .ok();
+}
+
+/// The events of `event_type` in the log, as their data.
+fn events_of(data: &std::path::Path, event_type: &str) -> Vec<serde_json::Value> {
+    let conn = rusqlite::Connection::open(data.join("pinauth.db")).unwrap();
+    let mut select = conn
+        .prepare("SELECT CAST(data AS TEXT) FROM events WHERE event_type = ?1")
+        .unwrap();
+    select
+        .query_map([event_type], |r| r.get::<_, String>(0))
+        .unwrap()
+        .map(|d| serde_json::from_str(&d.unwrap()).unwrap())
+        .collect()
+}
+
+async fn wait_for_upgrades(data: &std::path::Path, n: usize) {
+    for _ in 0..200 {
+        if events_of(data, "HashUpgraded").len() >= n {
+            return;
+        }
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("fewer than {n} upgrades");
+}
+
+async fn login(c: &Client, p: &Process, email: &str) -> Answer {
+    c.call(
+        "POST",
+        format!("{}/identity/v2/auth/login?apikey={}", p.base, p.key),
+        &[],
+        Some(json!({ "Email": email, "Password": PASSWORD })),
+    )
+    .await
+}
+
+#[actix_web::test]
+async fn a_new_pepper_takes_new_hashes_old_ones_move_at_their_next_use_and_retire_waits() {
+    let (_dir, data) = data_dir();
+    let d = data.to_str().unwrap();
+    let c = Client::new();
+    let serve = Process::start("serve", &data, &[]);
+    let body = json!({
+        "Email": [{ "Type": "Primary", "Value": "salt@example.com" }], "Password": PASSWORD,
+        "PINInfo": { "PIN": PIN }, "SecurityQuestionAnswer": { "q1": "Marmalade" }
+    });
+    let user = c
+        .call(
+            "POST",
+            format!(
+                "{}/identity/v2/auth/register?apikey={}",
+                serve.base, serve.key
+            ),
+            &[],
+            Some(body),
+        )
+        .await;
+    let session = user.ok()["Data"]["session_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    serve.stop();
+
+    let out = run(&["keys", "rotate-pepper", "--data", d]);
+    assert!(out.starts_with("pepper 1 added"), "{out}");
+    let census = run(&["audit", "hashes", "--data", d]);
+    assert_eq!(census.matches("argon2id-pepper-0").count(), 3, "{census}");
+    let refuse = |args: &[&str], why: &str| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_pinauth"));
+        cmd.args(args);
+        test_env(&mut cmd);
+        let output = cmd.output().unwrap();
+        let err = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success() && err.contains(why), "{err}");
+    };
+    refuse(
+        &["keys", "retire-pepper", "0", "--data", d],
+        "still needed by 3",
+    );
+    refuse(&["keys", "retire-pepper", "1", "--data", d], "newest");
+
+    // The old pepper still verifies; each secret moves to the new one at its next use.
+    let serve = Process::start("serve", &data, &[]);
+    assert_eq!(login(&c, &serve, "salt@example.com").await.status, 200);
+    c.pin(&serve, &session, PIN).await.ok();
+    wait_for_upgrades(&data, 2).await;
+    c.call(
+        "PUT",
+        format!(
+            "{}/identity/v2/auth/pin/reset/securityanswer/email?apikey={}",
+            serve.base, serve.key
+        ),
+        &[],
+        Some(json!({ "Email": "salt@example.com", "PIN": "8316", "SecurityAnswer": { "q1": "marmalade" } })),
+    )
+    .await
+    .ok();
+    wait_for_upgrades(&data, 3).await;
+    for event in events_of(&data, "HashUpgraded") {
+        assert_eq!(event["from"], "argon2id-pepper-0", "{event}");
+        assert!(
+            event["hash"].as_str().unwrap().contains(",keyid=AAAAAQ$"),
+            "{event}"
+        );
+    }
+    c.register(&serve, "fresh@example.com").await;
+    let fresh = events_of(&data, "AccountRegistered");
+    assert!(
+        fresh[1]["password_hash"]
+            .as_str()
+            .unwrap()
+            .contains(",keyid=AAAAAQ$")
+    );
+    serve.stop();
+
+    let census = run(&["audit", "hashes", "--data", d]);
+    assert!(!census.contains("pepper-0"), "{census}");
+    let out = run(&["keys", "retire-pepper", "0", "--data", d]);
+    assert!(out.contains("pepper 0 retired"), "{out}");
+    let serve = Process::start("serve", &data, &[]);
+    for email in ["salt@example.com", "fresh@example.com"] {
+        assert_eq!(login(&c, &serve, email).await.status, 200, "{email}");
+    }
+    assert_eq!(
+        c.call(
+            "POST",
+            format!("{}/identity/v2/auth/login?apikey={}", serve.base, serve.key),
+            &[],
+            Some(json!({ "Email": "salt@example.com", "Password": "wrong password" })),
+        )
+        .await
+        .code(),
+        Some(966)
+    );
 }

@@ -43,7 +43,7 @@ impl CommandService {
         ctx: &RequestContext,
     ) -> Result<(), AppError> {
         let hasher = &self.inner.hasher;
-        let from = scheme_of(&old, hasher.params());
+        let from = scheme_of(&old, hasher.current());
         let new = hasher.hash(secret).await?;
         let committed = self
             .run_command(id, ctx, |at| {
