@@ -59,10 +59,15 @@ pub fn recipients(given: &[String]) -> anyhow::Result<Vec<age::x25519::Recipient
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
-            out.push(
-                line.parse()
-                    .map_err(|e| anyhow::anyhow!("not an age recipient ({e}): {line}"))?,
-            );
+            // Never echoed: an identity file given here by mistake holds the secret key.
+            if line.starts_with("AGE-SECRET-KEY-") {
+                bail!(
+                    "{item} is an identity (a secret key), not a recipient: give its recipient (age1…), which pinauth keys backup-identity printed"
+                );
+            }
+            out.push(line.parse().map_err(|e| {
+                anyhow::anyhow!("{item} holds a line that is not an age recipient ({e})")
+            })?);
         }
     }
     Ok(out)
@@ -76,14 +81,13 @@ pub fn backup(config: &Config, to: &Path, sealing: Sealing) -> anyhow::Result<u6
             "backup: the events are in KurrentDB, which pinauth does not copy: back it up with KurrentDB's own backup (README, \"Backups\"); this archive holds the data folder"
         );
     }
+    refuse_inside(to, data)?;
+    // The copies are staged in the data folder, which holds them already: never in plain text
+    // where the archives go.
     let staging = tempfile::Builder::new()
         .prefix(".pinauth-backup-")
-        .tempdir_in(
-            to.parent()
-                .filter(|p| !p.as_os_str().is_empty())
-                .unwrap_or(Path::new(".")),
-        )
-        .context("cannot make a staging folder beside the archive")?;
+        .tempdir_in(data)
+        .with_context(|| format!("cannot make a staging folder in {}", data.display()))?;
     let mut files = Vec::new();
     for name in DATABASES {
         let source = data.join(name);
@@ -128,6 +132,26 @@ pub fn backup(config: &Config, to: &Path, sealing: Sealing) -> anyhow::Result<u6
     }
     std::fs::rename(&partial, to).with_context(|| format!("cannot write {}", to.display()))?;
     Ok(position)
+}
+
+/// Refuses an archive path inside the data folder: it could replace the live log or keys.
+fn refuse_inside(to: &Path, data: &Path) -> anyhow::Result<()> {
+    let parent = to
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let parent = std::fs::canonicalize(parent)
+        .with_context(|| format!("cannot reach {}", parent.display()))?;
+    let data =
+        std::fs::canonicalize(data).with_context(|| format!("cannot reach {}", data.display()))?;
+    if parent.starts_with(&data) {
+        bail!(
+            "{} is inside the data folder {}: write the archive elsewhere",
+            to.display(),
+            data.display()
+        );
+    }
+    Ok(())
 }
 
 fn copy_database(source: &Path, target: &Path) -> anyhow::Result<()> {
@@ -270,7 +294,12 @@ pub struct Restored {
 /// Restores the archive `from` into `data`, which must be missing or empty; `identity` decrypts
 /// an encrypted archive. The files land in a folder beside `data` and are moved into place once
 /// every one matches the manifest: a failed restore leaves `data` as it was.
-pub fn restore(from: &Path, data: &Path, identity: Option<&Path>) -> anyhow::Result<Restored> {
+pub fn restore(
+    from: &Path,
+    data: &Path,
+    identity: Option<&Path>,
+    unencrypted: bool,
+) -> anyhow::Result<Restored> {
     if let Ok(mut entries) = std::fs::read_dir(data)
         && entries.next().is_some()
     {
@@ -286,6 +315,13 @@ pub fn restore(from: &Path, data: &Path, identity: Option<&Path>) -> anyhow::Res
         use std::io::BufRead as _;
         file.fill_buf()?.starts_with(b"age-encryption.org/")
     };
+    // An archive in the clear is taken only when said: anyone can write one.
+    if !encrypted && !unencrypted {
+        bail!(
+            "{} is not encrypted: say --unencrypted to restore it anyway",
+            from.display()
+        );
+    }
     let parent = data
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -314,8 +350,11 @@ pub fn restore(from: &Path, data: &Path, identity: Option<&Path>) -> anyhow::Res
         let _ = std::fs::remove_dir_all(&staged);
         return Err(error).with_context(|| format!("cannot replace {}", data.display()));
     }
-    std::fs::rename(&staged, data)
-        .with_context(|| format!("cannot move the restored files into {}", data.display()))?;
+    if let Err(error) = std::fs::rename(&staged, data) {
+        let _ = std::fs::remove_dir_all(&staged);
+        return Err(error)
+            .with_context(|| format!("cannot move the restored files into {}", data.display()));
+    }
     Ok(Restored {
         position: manifest.position,
         taken_at: manifest.taken_at,
@@ -397,14 +436,36 @@ pub async fn erasures(config: &Config) -> anyhow::Result<Vec<pinauth_domain::Acc
     Ok(found)
 }
 
-/// Deletes again, in the install of `config`, the accounts listed in `list` (one id a line) that
-/// it holds and that are not deleted yet, as `DELETE /manage/account/{uid}` does: their sessions
-/// end, their identifiers are released and their data keys erased. Answers how many it deleted.
-pub async fn apply_erasures(config: &Config, list: &Path) -> anyhow::Result<usize> {
-    use pinauth_command::app::{Deletion, RequestContext};
-    use pinauth_command::error::AppError;
+/// The account ids of an erasure list (one a line, `#` comments), read before anything is done
+/// with them.
+pub fn read_erasures(list: &Path) -> anyhow::Result<Vec<pinauth_domain::AccountId>> {
     let text = std::fs::read_to_string(list)
         .with_context(|| format!("cannot read the erasures list {}", list.display()))?;
+    let mut ids = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        ids.push(
+            uuid::Uuid::try_parse(line)
+                .map(pinauth_domain::AccountId::from_uuid)
+                .with_context(|| format!("{} line {}: not an account id", list.display(), n + 1))?,
+        );
+    }
+    Ok(ids)
+}
+
+/// Deletes again, in the install of `config`, those of `ids` that it holds and that are not
+/// deleted yet, as `DELETE /manage/account/{uid}` does: their sessions end, their identifiers are
+/// released and their data keys erased. Answers how many it deleted (those already deleted, or
+/// never there, are not counted). Safe to run again after a failure.
+pub async fn apply_erasures(
+    config: &Config,
+    ids: &[pinauth_domain::AccountId],
+) -> anyhow::Result<usize> {
+    use pinauth_command::app::{Deletion, RequestContext};
+    use pinauth_command::error::AppError;
     let store = crate::open_store(config)?;
     let (credentials, _) = crate::credentials(config)?;
     let api = crate::command_state(config, store, &credentials)?;
@@ -413,16 +474,11 @@ pub async fn apply_erasures(config: &Config, list: &Path) -> anyhow::Result<usiz
         ..RequestContext::default()
     };
     let mut deleted = 0;
-    for (n, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let id = uuid::Uuid::try_parse(line)
-            .map(pinauth_domain::AccountId::from_uuid)
-            .with_context(|| format!("{} line {}: not an account id", list.display(), n + 1))?;
+    for &id in ids {
         match api.service.delete_account(Deletion::App(id), &ctx).await {
-            Ok(_) => deleted += 1,
+            // Deleted now; an account deleted before needed nothing written.
+            Ok(done) if done.position.is_some() => deleted += 1,
+            Ok(_) => {}
             // Deleted before the backup too, or never in it.
             Err(AppError::Domain(pinauth_domain::DomainError::NotRegistered)) => {}
             Err(other) => return Err(anyhow::anyhow!("cannot delete {id}: {other}")),

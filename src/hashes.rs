@@ -24,6 +24,8 @@ pub struct Census {
     pub schemes: BTreeMap<(&'static str, String), u64>,
     /// Secrets (passwords, PINs, answers) by the id of the pepper they are hashed under.
     pub peppers: BTreeMap<u32, u64>,
+    /// Account events that could not be read: a count the census cannot vouch for.
+    pub unreadable: u64,
 }
 
 /// Replays the log of `config` and counts.
@@ -32,7 +34,7 @@ pub async fn census(config: &Config) -> anyhow::Result<Census> {
     let head = store.head().await?.map_or(0, |p| p.commit);
     let progress = Progress::new("hashes", "events");
     let mut held: HashMap<AccountId, Held> = HashMap::new();
-    let (mut after, mut read) = (None, 0u64);
+    let (mut after, mut read, mut unreadable) = (None, 0u64, 0u64);
     loop {
         let page = store
             .read_all(after, 4096, Filter::prefix("account-"))
@@ -51,6 +53,7 @@ pub async fn census(config: &Config) -> anyhow::Result<Census> {
                 continue;
             };
             let Ok(event) = Event::from_stored(&recorded.event_type, &recorded.data) else {
+                unreadable += 1;
                 continue;
             };
             apply(&mut held, id, event);
@@ -60,9 +63,12 @@ pub async fn census(config: &Config) -> anyhow::Result<Census> {
     progress.finish(read);
     let current = Current {
         params: config.argon2,
-        pepper: crate::existing_keys(config)?.newest_pepper(),
+        pepper: crate::existing_keys(config)?.hashing_pepper(),
     };
-    let mut census = Census::default();
+    let mut census = Census {
+        unreadable,
+        ..Census::default()
+    };
     for account in held.values() {
         let mut count = |secret: &'static str, hash: &SecretHash| {
             *census

@@ -126,6 +126,14 @@ enum Command {
         /// Ids of accounts deleted on the live install (`pinauth account erasures`), one a line.
         #[arg(long)]
         erasures: Option<PathBuf>,
+        /// The checkpoints' public key to verify the restored log against (hex, as `pinauth audit
+        /// public-key` prints it): without it the log is checked against the archive's own key,
+        /// which shows damage but not a forged archive.
+        #[arg(long)]
+        public_key: Option<PathBuf>,
+        /// Take an archive that is not encrypted.
+        #[arg(long)]
+        unencrypted: bool,
     },
     /// Keys of the install.
     Keys {
@@ -151,10 +159,19 @@ enum Command {
 
 #[derive(Subcommand)]
 enum KeysAction {
-    /// Adds a new pepper to `keys.toml`: new hashes take it (restart the command processes),
-    /// and every password, PIN and answer hashed under an older one moves to it at its next
-    /// successful verification (`pinauth audit hashes` shows how many wait).
+    /// Adds a new pepper to `keys.toml` that verifies but is not used for new hashes yet: copy
+    /// `keys.toml` to every process and restart each, then `use-pepper` (README, "Rotating
+    /// secrets"). Hashes under an older pepper then move to it at their next verification.
     RotatePepper {
+        /// Folder of the keys (default ./data).
+        #[arg(long)]
+        data: Option<PathBuf>,
+    },
+    /// Makes new hashes take pepper ID, once every process knows it (after `rotate-pepper` and a
+    /// restart of each): restart them again to load it.
+    UsePepper {
+        /// The pepper's id.
+        id: u32,
         /// Folder of the keys (default ./data).
         #[arg(long)]
         data: Option<PathBuf>,
@@ -188,6 +205,15 @@ enum KeysAction {
 
 #[derive(Subcommand)]
 enum AccountAction {
+    /// Deletes the accounts listed in LIST (one id a line), as `DELETE /manage/account/{uid}`
+    /// does: what `pinauth restore --erasures` applies, to run again if it stopped part-way.
+    Erase {
+        #[arg(long)]
+        list: PathBuf,
+        /// Folder of the install (default ./data).
+        #[arg(long)]
+        data: Option<PathBuf>,
+    },
     /// The ids of every deleted account, one a line: what `pinauth restore --erasures` applies to
     /// a backup taken before they were deleted.
     Erasures {
@@ -369,6 +395,19 @@ fn main() -> anyhow::Result<()> {
             for ((secret, scheme), accounts) in census.schemes {
                 println!("{secret:<16} {scheme:<24} {accounts:>10}");
             }
+            // Every hash under each pepper, whatever its scheme (wrapped imports and hashes under
+            // earlier parameters included): what `keys retire-pepper` waits on.
+            println!();
+            println!("{:<16} {:>10}", "pepper", "hashes");
+            for (pepper, hashes) in census.peppers {
+                println!("{pepper:<16} {hashes:>10}");
+            }
+            if census.unreadable > 0 {
+                println!(
+                    "{} account events could not be read and are not counted",
+                    census.unreadable
+                );
+            }
             Ok(())
         }
         Command::Audit {
@@ -430,8 +469,12 @@ fn main() -> anyhow::Result<()> {
             data,
             identity,
             erasures,
+            public_key,
+            unencrypted,
         } => {
-            let restored = backup::restore(&from, &data, identity.as_deref())?;
+            // The list is read first: a bad one refuses the restore before anything is written.
+            let erasures = erasures.as_deref().map(backup::read_erasures).transpose()?;
+            let restored = backup::restore(&from, &data, identity.as_deref(), unencrypted)?;
             println!(
                 "restore: {} restored into {}, the log up to position {} (taken {})",
                 from.display(),
@@ -440,17 +483,26 @@ fn main() -> anyhow::Result<()> {
                 restored.taken_at
             );
             config.data = data;
-            let intact = runtime.block_on(verify(&config, None))?;
+            let intact = runtime.block_on(verify(&config, public_key))?;
             if !intact {
                 eprintln!(
                     "restore: the restored log does not verify; the folder is kept for inspection"
                 );
                 std::process::exit(1);
             }
-            if let Some(list) = erasures {
-                let erased = runtime.block_on(backup::apply_erasures(&config, &list))?;
+            if let Some(ids) = erasures {
+                let erased = runtime.block_on(backup::apply_erasures(&config, &ids))?;
                 println!("restore: {erased} accounts deleted after the backup were deleted again");
             }
+            Ok(())
+        }
+        Command::Account {
+            action: AccountAction::Erase { list, data },
+        } => {
+            config.data = data.unwrap_or(config.data);
+            let ids = backup::read_erasures(&list)?;
+            let erased = runtime.block_on(backup::apply_erasures(&config, &ids))?;
+            println!("{erased} accounts deleted; the others were deleted already or are not here");
             Ok(())
         }
         Command::Keys {
@@ -472,8 +524,21 @@ fn main() -> anyhow::Result<()> {
             let id = keys.rotate_pepper()?;
             replace_keys(&config, &keys)?;
             println!(
-                "pepper {id} added to {}: restart the pinauth processes; hashes under older peppers move to it at their next verification (pinauth audit hashes counts them)",
+                "pepper {id} added to {}, not yet used for new hashes: restart every pinauth process with this keys.toml, then run pinauth keys use-pepper {id} and restart them again",
                 config.data.join("keys.toml").display()
+            );
+            Ok(())
+        }
+        Command::Keys {
+            action: KeysAction::UsePepper { id, data },
+        } => {
+            config.data = data.unwrap_or(config.data);
+            let mut keys = existing_keys(&config)?;
+            keys.use_pepper(id)
+                .with_context(|| format!("keys.toml holds no pepper {id}"))?;
+            replace_keys(&config, &keys)?;
+            println!(
+                "new hashes take pepper {id} once the pinauth processes restart; hashes under other peppers move to it at their next verification (pinauth audit hashes counts them)"
             );
             Ok(())
         }
@@ -482,8 +547,8 @@ fn main() -> anyhow::Result<()> {
         } => {
             config.data = data.unwrap_or(config.data);
             let mut keys = existing_keys(&config)?;
-            if id == keys.newest_pepper() {
-                bail!("pepper {id} is the newest: new hashes take it; rotate first");
+            if id == keys.hashing_pepper() {
+                bail!("new hashes take pepper {id}: use another one first (keys use-pepper)");
             }
             if !keys.pepper_ids().contains(&id) {
                 bail!(
@@ -492,9 +557,15 @@ fn main() -> anyhow::Result<()> {
                 );
             }
             let census = runtime.block_on(hashes::census(&config))?;
+            if census.unreadable > 0 {
+                bail!(
+                    "{} account events could not be read, so what needs pepper {id} is not known: not retired",
+                    census.unreadable
+                );
+            }
             if let Some(n) = census.peppers.get(&id).filter(|n| **n > 0) {
                 bail!(
-                    "pepper {id} is still needed by {n} stored hashes (passwords, PINs, answers); they move off it at their holders' next login: retire it once pinauth audit hashes shows none"
+                    "pepper {id} is still needed by {n} stored hashes (passwords, PINs, answers); they move off it at their holders' next login: retire it once pinauth audit hashes shows none under it"
                 );
             }
             keys.retire_pepper(id)?;

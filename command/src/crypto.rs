@@ -27,8 +27,10 @@ pub use pinauth_contract::token::Token;
 /// The service's secret keys, 32 bytes each. Never printed.
 #[derive(Clone)]
 pub struct Keys {
-    /// The peppers by id, oldest first: new hashes take the last; a hash names its own.
+    /// The peppers by id, oldest first; a hash names its own.
     peppers: Vec<(u32, [u8; 32])>,
+    /// The one new hashes take.
+    hash_with: u32,
     lookup: [u8; 32],
     otp: [u8; 32],
     notifier: [u8; 32],
@@ -43,6 +45,9 @@ pub struct KeysFile {
     /// Peppers added by `pinauth keys rotate-pepper`, newest last.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub later_peppers: Vec<NumberedKey>,
+    /// The pepper new hashes take (`pinauth keys use-pepper`); the newest when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hash_with: Option<u32>,
     /// Names lookup streams.
     pub lookup: String,
     /// Keys the HMAC of OTPs.
@@ -84,6 +89,7 @@ impl Keys {
         };
         Ok(Self {
             peppers: vec![(0, key()?)],
+            hash_with: 0,
             lookup: key()?,
             otp: key()?,
             notifier: key()?,
@@ -108,11 +114,14 @@ impl Keys {
         let unique = peppers
             .windows(2)
             .all(|w| matches!(w, [a, b] if a.0 != b.0));
-        if peppers.is_empty() || !unique {
+        let newest = peppers.last().map(|(id, _)| *id);
+        let hash_with = file.hash_with.or(newest).ok_or(KeyError::Peppers)?;
+        if !unique || !peppers.iter().any(|(id, _)| *id == hash_with) {
             return Err(KeyError::Peppers);
         }
         Ok(Self {
             peppers,
+            hash_with,
             lookup: parse("lookup", &file.lookup)?,
             otp: parse("otp", &file.otp)?,
             notifier: parse("notifier", &file.notifier)?,
@@ -138,6 +147,7 @@ impl Keys {
                     key: hex(k),
                 })
                 .collect(),
+            hash_with: Some(self.hash_with),
             lookup: hex(&self.lookup),
             otp: hex(&self.otp),
             notifier: hex(&self.notifier),
@@ -145,8 +155,8 @@ impl Keys {
     }
 
     /// The id of the pepper new hashes take.
-    pub fn newest_pepper(&self) -> u32 {
-        self.peppers.last().map_or(0, |(id, _)| *id)
+    pub fn hashing_pepper(&self) -> u32 {
+        self.hash_with
     }
 
     /// The ids of the peppers kept, oldest first.
@@ -154,20 +164,34 @@ impl Keys {
         self.peppers.iter().map(|(id, _)| *id).collect()
     }
 
-    /// Adds a fresh pepper, newest from now on; answers its id.
+    /// Adds a fresh pepper that verifies but is not yet used for new hashes (every process must
+    /// know it first: [`Keys::use_pepper`] then makes new hashes take it); answers its id.
     pub fn rotate_pepper(&mut self) -> Result<u32, KeyError> {
         let mut key = [0u8; 32];
         SystemRandom::new()
             .fill(&mut key)
             .map_err(|_| KeyError::Random)?;
-        let id = self.newest_pepper().saturating_add(1);
+        let id = self
+            .peppers
+            .last()
+            .map_or(0, |(id, _)| *id)
+            .saturating_add(1);
         self.peppers.push((id, key));
         Ok(id)
     }
 
-    /// Removes pepper `id`; never the newest, nor one that is not kept.
+    /// Makes new hashes take pepper `id`.
+    pub fn use_pepper(&mut self, id: u32) -> Result<(), KeyError> {
+        if !self.peppers.iter().any(|(i, _)| *i == id) {
+            return Err(KeyError::Peppers);
+        }
+        self.hash_with = id;
+        Ok(())
+    }
+
+    /// Removes pepper `id`; never the one new hashes take, nor one that is not kept.
     pub fn retire_pepper(&mut self, id: u32) -> Result<(), KeyError> {
-        if id == self.newest_pepper() || !self.peppers.iter().any(|(i, _)| *i == id) {
+        if id == self.hash_with || !self.peppers.iter().any(|(i, _)| *i == id) {
             return Err(KeyError::Peppers);
         }
         self.peppers.retain(|(i, _)| *i != id);
@@ -336,8 +360,10 @@ pub struct HashPermit {
 }
 
 struct HasherCore {
-    /// The peppers by id, oldest first; new hashes take the last.
+    /// The peppers by id, oldest first.
     peppers: Vec<(u32, hmac::Key)>,
+    /// The one new hashes take.
+    hash_with: u32,
     params: Argon2Params,
     argon: argon2::Argon2<'static>,
     dummy: SecretHash,
@@ -372,6 +398,7 @@ impl Hasher {
                 .iter()
                 .map(|(id, k)| (*id, hmac::Key::new(hmac::HMAC_SHA256, k)))
                 .collect(),
+            hash_with: keys.hash_with,
             params,
             argon,
             dummy: SecretHash::from_phc(String::new()),
@@ -410,7 +437,7 @@ impl Hasher {
                 capacity,
                 current: Current {
                     params,
-                    pepper: keys.newest_pepper(),
+                    pepper: keys.hashing_pepper(),
                 },
                 verifications: std::sync::atomic::AtomicU64::new(0),
             }),
@@ -562,7 +589,7 @@ struct Phc {
 pub struct Current {
     /// argon2id's parameters.
     pub params: Argon2Params,
-    /// The newest pepper's id.
+    /// The id of the pepper new hashes take.
     pub pepper: u32,
 }
 
@@ -651,10 +678,11 @@ pub fn pepper_of(hash: &SecretHash) -> Option<u32> {
 }
 
 impl HasherCore {
-    /// The newest pepper's id and key: what new hashes take.
+    /// The id and key of the pepper new hashes take.
     fn newest(&self) -> Result<(u32, &hmac::Key), HashError> {
         self.peppers
-            .last()
+            .iter()
+            .find(|(id, _)| *id == self.hash_with)
             .map(|(id, key)| (*id, key))
             .ok_or_else(|| HashError::Config("no pepper".into()))
     }
@@ -671,7 +699,7 @@ impl HasherCore {
 
     #[cfg(test)]
     fn peppered(&self, secret: &[u8]) -> hmac::Tag {
-        let (_, key) = self.peppers.last().expect("a pepper");
+        let (_, key) = self.newest().expect("a pepper");
         hmac::sign(key, secret)
     }
 
@@ -848,6 +876,7 @@ mod tests {
                 .iter()
                 .map(|(id, k)| (*id, hmac::Key::new(hmac::HMAC_SHA256, k)))
                 .collect(),
+            hash_with: keys.hash_with,
             params,
             argon: params.build().unwrap(),
             dummy: SecretHash::from_phc(String::new()),

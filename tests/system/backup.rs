@@ -39,6 +39,23 @@ async fn a_backup_under_load_restores_every_acknowledged_registration_and_keeps_
     ]);
     assert!(recipient.trim().starts_with("age1"), "{recipient}");
 
+    // One account deleted before the backup: it is on the erasure list too, and the restore
+    // counts only what it deletes.
+    let c = Client::new();
+    let early = c.register(&serve, "early@example.com").await;
+    let early_uid = early["Profile"]["Uid"].as_str().unwrap().to_owned();
+    c.call(
+        "DELETE",
+        format!(
+            "{}/identity/v2/manage/account/{early_uid}?apikey={}",
+            serve.base, serve.key
+        ),
+        &[("X-LoginRadius-ApiSecret", &secret(&data))],
+        None,
+    )
+    .await
+    .ok();
+
     // The load: registrations one after another until told to stop, each with its position.
     let stop = Arc::new(AtomicBool::new(false));
     let load = {
@@ -118,14 +135,49 @@ async fn a_backup_under_load_restores_every_acknowledged_registration_and_keeps_
     );
     let bytes = std::fs::read(&archive).unwrap();
     assert!(bytes.starts_with(b"age-encryption.org/v1"));
+    let keys = std::fs::read_to_string(data.join("keys.toml")).unwrap();
+    let pepper = keys
+        .lines()
+        .find_map(|l| l.strip_prefix("pepper = "))
+        .unwrap()
+        .trim_matches('"')
+        .to_owned();
     assert!(
-        !bytes.windows(16).any(|w| w == b"load0@example.co"),
-        "the archive is encrypted"
+        !bytes.windows(pepper.len()).any(|w| w == pepper.as_bytes()),
+        "the archive holds keys.toml encrypted"
     );
+    // Nothing is staged beside the archive, and an archive is never written into the data folder.
+    let beside: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".pinauth"))
+        .collect();
+    assert!(beside.is_empty(), "{beside:?}");
+    let (ok, _, err) = pinauth(&[
+        "backup",
+        "--data",
+        &d,
+        "--to",
+        &format!("{d}/pinauth.db"),
+        "--recipient",
+        recipient.trim(),
+    ]);
+    assert!(!ok && err.contains("inside the data folder"), "{err}");
+    // An identity given as a recipient is refused without being echoed.
+    let (ok, _, err) = pinauth(&[
+        "backup",
+        "--data",
+        &d,
+        "--to",
+        dir.path().join("x.age").to_str().unwrap(),
+        "--recipient",
+        identity.to_str().unwrap(),
+    ]);
+    assert!(!ok && err.contains("is an identity"), "{err}");
+    assert!(!err.contains("AGE-SECRET-KEY"), "{err}");
 
     // Deleted on the live install after the backup: the restore must not bring it back.
     let (erased_email, erased_uid, _) = before[0];
-    let c = Client::new();
     c.call(
         "DELETE",
         format!(
@@ -139,10 +191,10 @@ async fn a_backup_under_load_restores_every_acknowledged_registration_and_keeps_
     .ok();
     let erasures = dir.path().join("erasures.txt");
     std::fs::write(&erasures, run(&["account", "erasures", "--data", &d])).unwrap();
+    let listed = std::fs::read_to_string(&erasures).unwrap();
     assert!(
-        std::fs::read_to_string(&erasures)
-            .unwrap()
-            .contains(erased_uid.as_str())
+        listed.contains(erased_uid.as_str()) && listed.contains(&early_uid),
+        "{listed}"
     );
     serve.stop();
 
@@ -255,15 +307,20 @@ async fn an_unencrypted_backup_says_so_and_a_damaged_one_is_refused() {
     let damaged = dir.path().join("damaged.tar");
     std::fs::write(&damaged, &bytes).unwrap();
     let target = dir.path().join("restored");
+    let t = target.to_str().unwrap();
+    // An archive in the clear is taken only when said: anyone can write one.
+    let (ok, _, err) = pinauth(&["restore", "--from", a, "--data", t]);
+    assert!(!ok && err.contains("--unencrypted"), "{err}");
     let (ok, _, err) = pinauth(&[
         "restore",
         "--from",
         damaged.to_str().unwrap(),
         "--data",
-        target.to_str().unwrap(),
+        t,
+        "--unencrypted",
     ]);
     assert!(!ok && err.contains("does not match its manifest"), "{err}");
     assert!(!target.exists());
-    let (ok, out, err) = pinauth(&["restore", "--from", a, "--data", target.to_str().unwrap()]);
+    let (ok, out, err) = pinauth(&["restore", "--from", a, "--data", t, "--unencrypted"]);
     assert!(ok && out.contains("intact:"), "{out}{err}");
 }

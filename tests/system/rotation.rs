@@ -160,8 +160,16 @@ async fn a_new_pepper_takes_new_hashes_old_ones_move_at_their_next_use_and_retir
         .to_owned();
     serve.stop();
 
+    // Two phases: every process learns the new pepper before any hash takes it.
     let out = run(&["keys", "rotate-pepper", "--data", d]);
-    assert!(out.starts_with("pepper 1 added"), "{out}");
+    assert!(
+        out.starts_with("pepper 1 added") && out.contains("not yet used"),
+        "{out}"
+    );
+    let census = run(&["audit", "hashes", "--data", d]);
+    assert!(!census.contains("pepper-0"), "{census}");
+    let out = run(&["keys", "use-pepper", "1", "--data", d]);
+    assert!(out.contains("new hashes take pepper 1"), "{out}");
     let census = run(&["audit", "hashes", "--data", d]);
     assert_eq!(census.matches("argon2id-pepper-0").count(), 3, "{census}");
     let refuse = |args: &[&str], why: &str| {
@@ -176,7 +184,10 @@ async fn a_new_pepper_takes_new_hashes_old_ones_move_at_their_next_use_and_retir
         &["keys", "retire-pepper", "0", "--data", d],
         "still needed by 3",
     );
-    refuse(&["keys", "retire-pepper", "1", "--data", d], "newest");
+    refuse(
+        &["keys", "retire-pepper", "1", "--data", d],
+        "new hashes take pepper 1",
+    );
 
     // The old pepper still verifies; each secret moves to the new one at its next use.
     let serve = Process::start("serve", &data, &[]);
