@@ -862,6 +862,30 @@ mod tests {
     }
 
     #[test]
+    fn the_pepper_keyring_survives_its_file_and_guards_the_pepper_in_use() {
+        let mut keys = Keys::generate().unwrap();
+        assert_eq!((keys.pepper_ids(), keys.hashing_pepper()), (vec![0], 0));
+        let id = keys.rotate_pepper().unwrap();
+        // Added, known, but not used for new hashes until said.
+        assert_eq!((id, keys.hashing_pepper()), (1, 0));
+        assert!(keys.retire_pepper(0).is_err(), "the pepper in use");
+        keys.use_pepper(1).unwrap();
+        assert!(keys.use_pepper(7).is_err());
+        let back = Keys::from_file(&keys.to_file()).unwrap();
+        assert_eq!((back.pepper_ids(), back.hashing_pepper()), (vec![0, 1], 1));
+        let mut back = back;
+        back.retire_pepper(0).unwrap();
+        let file = back.to_file();
+        assert!(file.pepper.is_empty() && file.later_peppers.len() == 1);
+        let again = Keys::from_file(&file).unwrap();
+        assert_eq!((again.pepper_ids(), again.hashing_pepper()), (vec![1], 1));
+        // A file naming a pepper it does not hold is refused.
+        let mut broken = again.to_file();
+        broken.hash_with = Some(5);
+        assert!(Keys::from_file(&broken).is_err());
+    }
+
+    #[test]
     fn hashes_are_standard_phc_strings_the_argon2_crate_reads() {
         use argon2::password_hash::{PasswordHash, PasswordVerifier};
         let keys = Keys::generate().unwrap();

@@ -287,6 +287,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_rotated_secret_is_accepted_with_the_previous_one_until_its_grace_ends() {
+        let until = pinauth_domain::Timestamp::from_unix_millis(10_000);
+        let secret = AppSecret::new("new").with_previous("old", until);
+        let before = pinauth_domain::Timestamp::from_unix_millis(9_999);
+        assert!(secret.accepts("new", before) && secret.accepts("old", before));
+        assert!(!secret.accepts("older", before) && !secret.accepts("", before));
+        assert!(secret.accepts("new", until) && !secret.accepts("old", until));
+        assert_eq!(secret.previous(until), None);
+        assert!(format!("{secret:?}").contains("redacted"));
+    }
+
+    #[test]
     fn names_match_in_any_case() {
         let q = Query::parse("apiKey=k&pinAuthToken=t&isVoiceOtp=&x=True");
         assert_eq!(q.get("apikey"), Some("k"));
