@@ -176,6 +176,20 @@ enum KeysAction {
         #[arg(long)]
         data: Option<PathBuf>,
     },
+    /// Replaces the OTP key in `keys.toml`; OTPs issued under the old one still verify (restart
+    /// the command processes to load it) until `retire-otp-key`.
+    RotateOtpKey {
+        /// Folder of the keys (default ./data).
+        #[arg(long)]
+        data: Option<PathBuf>,
+    },
+    /// Forgets the replaced OTP key, once every OTP issued under it has expired (one OTP
+    /// lifetime, `[policy.otp] lifetime_secs`, after the rotation).
+    RetireOtpKey {
+        /// Folder of the keys (default ./data).
+        #[arg(long)]
+        data: Option<PathBuf>,
+    },
     /// Removes pepper ID from `keys.toml`, once no stored hash needs it (it says how many do).
     RetirePepper {
         /// The pepper's id (`keyid` in the hashes; 0 for the first).
@@ -527,6 +541,43 @@ fn main() -> anyhow::Result<()> {
                 "pepper {id} added to {}, not yet used for new hashes: restart every pinauth process with this keys.toml, then run pinauth keys use-pepper {id} and restart them again",
                 config.data.join("keys.toml").display()
             );
+            Ok(())
+        }
+        Command::Keys {
+            action: KeysAction::RotateOtpKey { data },
+        } => {
+            config.data = data.unwrap_or(config.data);
+            let mut keys = existing_keys(&config)?;
+            if keys.previous_otp_since().is_some() {
+                bail!("the OTP key replaced last time is still kept: retire-otp-key first");
+            }
+            keys.rotate_otp(SystemClock.now())?;
+            replace_keys(&config, &keys)?;
+            let lifetime = config.policy.otp.lifetime_secs;
+            println!(
+                "a new OTP key is in {}: restart the command processes; OTPs issued before verify until retire-otp-key, which waits for their lifetime ({lifetime} s) to pass",
+                config.data.join("keys.toml").display()
+            );
+            Ok(())
+        }
+        Command::Keys {
+            action: KeysAction::RetireOtpKey { data },
+        } => {
+            config.data = data.unwrap_or(config.data);
+            let mut keys = existing_keys(&config)?;
+            let Some(since) = keys.previous_otp_since() else {
+                bail!("no replaced OTP key is kept");
+            };
+            let free = since.plus_secs(config.policy.otp.lifetime_secs);
+            if SystemClock.now() < free {
+                bail!(
+                    "OTPs issued under the replaced key may still be valid until {}: retire it after that",
+                    free.to_rfc3339()
+                );
+            }
+            keys.retire_previous_otp();
+            replace_keys(&config, &keys)?;
+            println!("the replaced OTP key is retired");
             Ok(())
         }
         Command::Keys {

@@ -33,6 +33,9 @@ pub struct Keys {
     hash_with: u32,
     lookup: [u8; 32],
     otp: [u8; 32],
+    /// The OTP key `rotate_otp` replaced, and when: OTPs issued under it verify until their
+    /// lifetime is over.
+    previous_otp: Option<([u8; 32], pinauth_domain::Timestamp)>,
     notifier: [u8; 32],
 }
 
@@ -52,6 +55,12 @@ pub struct KeysFile {
     pub lookup: String,
     /// Keys the HMAC of OTPs.
     pub otp: String,
+    /// The OTP key replaced by `pinauth keys rotate-otp-key`, until retired.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_otp: Option<String>,
+    /// When it was replaced (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_otp_since: Option<String>,
     /// Seals OTPs and reset tokens for the notifier.
     pub notifier: String,
 }
@@ -92,6 +101,7 @@ impl Keys {
             hash_with: 0,
             lookup: key()?,
             otp: key()?,
+            previous_otp: None,
             notifier: key()?,
         })
     }
@@ -124,6 +134,15 @@ impl Keys {
             hash_with,
             lookup: parse("lookup", &file.lookup)?,
             otp: parse("otp", &file.otp)?,
+            previous_otp: match (&file.previous_otp, &file.previous_otp_since) {
+                (Some(key), Some(since)) => Some((
+                    parse("previous_otp", key)?,
+                    pinauth_domain::Timestamp::parse_rfc3339(since)
+                        .ok_or(KeyError::Malformed("previous_otp_since"))?,
+                )),
+                (None, None) => None,
+                _ => return Err(KeyError::Malformed("previous_otp")),
+            },
             notifier: parse("notifier", &file.notifier)?,
         })
     }
@@ -150,6 +169,8 @@ impl Keys {
             hash_with: Some(self.hash_with),
             lookup: hex(&self.lookup),
             otp: hex(&self.otp),
+            previous_otp: self.previous_otp.map(|(k, _)| hex(&k)),
+            previous_otp_since: self.previous_otp.map(|(_, since)| since.to_rfc3339()),
             notifier: hex(&self.notifier),
         }
     }
@@ -201,6 +222,36 @@ impl Keys {
     /// The OTP HMAC key.
     pub fn otp_key(&self) -> hmac::Key {
         hmac::Key::new(hmac::HMAC_SHA256, &self.otp)
+    }
+
+    /// The OTP HMAC keys an OTP presented now may have been issued under: the current one, then
+    /// the one it replaced until it is retired.
+    pub fn otp_keys(&self) -> Vec<hmac::Key> {
+        std::iter::once(&self.otp)
+            .chain(self.previous_otp.as_ref().map(|(k, _)| k))
+            .map(|k| hmac::Key::new(hmac::HMAC_SHA256, k))
+            .collect()
+    }
+
+    /// Replaces the OTP key at `now`; the old one still verifies the OTPs issued under it.
+    pub fn rotate_otp(&mut self, now: pinauth_domain::Timestamp) -> Result<(), KeyError> {
+        let mut key = [0u8; 32];
+        SystemRandom::new()
+            .fill(&mut key)
+            .map_err(|_| KeyError::Random)?;
+        self.previous_otp = Some((self.otp, now));
+        self.otp = key;
+        Ok(())
+    }
+
+    /// When the OTP key was last replaced, while the old one is kept.
+    pub fn previous_otp_since(&self) -> Option<pinauth_domain::Timestamp> {
+        self.previous_otp.map(|(_, since)| since)
+    }
+
+    /// Forgets the replaced OTP key.
+    pub fn retire_previous_otp(&mut self) {
+        self.previous_otp = None;
     }
 
     /// A key for the keyed tags of `purpose` (client networks, identifiers, destinations),

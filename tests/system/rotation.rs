@@ -243,3 +243,94 @@ async fn a_new_pepper_takes_new_hashes_old_ones_move_at_their_next_use_and_retir
         Some(966)
     );
 }
+
+async fn otp_for(c: &Client, p: &Process, secret: &str, phone: &str) -> String {
+    let issued = c
+        .call(
+            "POST",
+            format!(
+                "{}/identity/v2/manage/account/smsotp/forgotpin?apikey={}",
+                p.base, p.key
+            ),
+            &[("X-LoginRadius-ApiSecret", secret)],
+            Some(json!({ "Phone": phone })),
+        )
+        .await;
+    issued.ok()["Token"].as_str().unwrap().to_owned()
+}
+
+async fn reset_by_otp(c: &Client, p: &Process, phone: &str, otp: &str, pin: &str) -> Answer {
+    c.call(
+        "PUT",
+        format!(
+            "{}/identity/v2/auth/pin/reset/otp/phone?apikey={}",
+            p.base, p.key
+        ),
+        &[],
+        Some(json!({ "Phone": phone, "OTP": otp, "PIN": pin })),
+    )
+    .await
+}
+
+#[actix_web::test]
+async fn an_otp_issued_before_the_otp_key_rotates_still_resets_and_retire_waits_for_its_lifetime() {
+    let (_dir, data) = data_dir();
+    let d = data.to_str().unwrap();
+    let c = Client::new();
+    let lifetime = [("PINAUTH_POLICY__OTP__LIFETIME_SECS", "3")];
+    let (a, b) = ("+14155550131", "+14155550132");
+    let serve = Process::start("serve", &data, &lifetime);
+    for (n, phone) in [a, b].into_iter().enumerate() {
+        let body = json!({ "PhoneId": phone, "UserName": format!("otp{n}"), "Password": PASSWORD, "PINInfo": { "PIN": PIN } });
+        c.call(
+            "POST",
+            format!(
+                "{}/identity/v2/auth/register?apikey={}",
+                serve.base, serve.key
+            ),
+            &[],
+            Some(body),
+        )
+        .await
+        .ok();
+    }
+    let secret = secret(&data);
+    let before = otp_for(&c, &serve, &secret, a).await;
+    serve.stop();
+
+    let out = run(&["keys", "rotate-otp-key", "--data", d]);
+    assert!(out.contains("a new OTP key"), "{out}");
+    let run_err = |args: &[&str]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_pinauth"));
+        cmd.args(args)
+            .env("PINAUTH_POLICY__OTP__LIFETIME_SECS", "3");
+        test_env(&mut cmd);
+        let output = cmd.output().unwrap();
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let (ok, err) = run_err(&["keys", "retire-otp-key", "--data", d]);
+    assert!(!ok && err.contains("may still be valid"), "{err}");
+    let (ok, err) = run_err(&["keys", "rotate-otp-key", "--data", d]);
+    assert!(!ok && err.contains("retire-otp-key first"), "{err}");
+
+    let serve = Process::start("serve", &data, &lifetime);
+    // Issued under the old key: still good. Issued under the new one: good too.
+    reset_by_otp(&c, &serve, a, &before, "8316").await.ok();
+    let after = otp_for(&c, &serve, &secret, b).await;
+    assert_eq!(
+        reset_by_otp(&c, &serve, b, "000000", "8317").await.code(),
+        Some(1067)
+    );
+    reset_by_otp(&c, &serve, b, &after, "8317").await.ok();
+    serve.stop();
+
+    actix_web::rt::time::sleep(std::time::Duration::from_millis(3100)).await;
+    let (ok, err) = run_err(&["keys", "retire-otp-key", "--data", d]);
+    assert!(ok, "{err}");
+    let serve = Process::start("serve", &data, &lifetime);
+    let fresh = otp_for(&c, &serve, &secret, a).await;
+    reset_by_otp(&c, &serve, a, &fresh, "8318").await.ok();
+}

@@ -251,7 +251,10 @@ struct Inner {
     routes: Projection<TokenRoutes>,
     clock: Arc<dyn Clock>,
     rng: SystemRandom,
+    /// The OTP key new OTPs are kept under.
     otp_key: ring::hmac::Key,
+    /// The one it replaced, until retired: a presented OTP is checked under both.
+    otp_previous: Option<ring::hmac::Key>,
     padding: padding::Padding,
     limits: Limits,
     origins: OriginTags,
@@ -311,6 +314,7 @@ impl CommandService {
                 clock,
                 rng: SystemRandom::new(),
                 otp_key: keys.otp_key(),
+                otp_previous: keys.otp_keys().into_iter().nth(1),
                 padding: padding::Padding::default(),
                 vault,
             }),

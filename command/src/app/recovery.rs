@@ -187,12 +187,26 @@ fn draw_otp(rng: &SystemRandom, length: u8) -> Result<String, AppError> {
     Ok(otp)
 }
 
+fn otp_digest_under(key: &ring::hmac::Key, otp: &str) -> Digest {
+    let tag = ring::hmac::sign(key, otp.trim().as_bytes());
+    let mut bytes = [0u8; 32];
+    bytes.copy_from_slice(tag.as_ref());
+    Digest::from_bytes(bytes)
+}
+
 impl CommandService {
+    /// The digest a new OTP is kept as: under the current OTP key.
     fn otp_digest(&self, otp: &str) -> Digest {
-        let tag = ring::hmac::sign(&self.inner.otp_key, otp.trim().as_bytes());
-        let mut bytes = [0u8; 32];
-        bytes.copy_from_slice(tag.as_ref());
-        Digest::from_bytes(bytes)
+        otp_digest_under(&self.inner.otp_key, otp)
+    }
+
+    /// The digests of a presented OTP under every OTP key kept (the current first): a code
+    /// issued before a rotation still verifies until the old key is retired.
+    fn otp_digests(&self, otp: &str) -> Vec<Digest> {
+        std::iter::once(&self.inner.otp_key)
+            .chain(self.inner.otp_previous.as_ref())
+            .map(|key| otp_digest_under(key, otp))
+            .collect()
     }
 
     /// `secret` sealed for the notifier under the data key of `account`, for `challenge`: the
@@ -530,7 +544,7 @@ impl CommandService {
                 .await;
             return Err(AppError::WrongOtp);
         };
-        let presented = self.otp_digest(otp);
+        let presented = self.otp_digests(otp);
         let mut new_pin = NewPin::new(pin);
         let (origin, policy) = (ctx.origin, self.policy());
         let max_tries = policy.otp.max_tries;
@@ -558,7 +572,11 @@ impl CommandService {
                 let ChallengeSecret::Otp { digest } = challenge.secret else {
                     return Err(AppError::WrongOtp);
                 };
-                if !ct_eq(digest.as_bytes(), presented.as_bytes()) {
+                // Every key's digest is compared, whichever matches.
+                let matches = presented
+                    .iter()
+                    .fold(false, |m, p| m | ct_eq(digest.as_bytes(), p.as_bytes()));
+                if !matches {
                     return Ok(Decision::wrong(
                         AttemptFlow::Otp,
                         AppError::WrongOtp,
