@@ -176,6 +176,14 @@ enum KeysAction {
         #[arg(long)]
         data: Option<PathBuf>,
     },
+    /// Replaces the key that signs checkpoints (`checkpoint.toml`); the old one's public half is
+    /// kept, so its checkpoints still verify, and its private half is gone. Restart the
+    /// checkpointer (or `serve`).
+    RotateCheckpointKey {
+        /// Folder of the key (default ./data).
+        #[arg(long)]
+        data: Option<PathBuf>,
+    },
     /// Replaces the OTP key in `keys.toml`; OTPs issued under the old one still verify (restart
     /// the command processes to load it) until `retire-otp-key`.
     RotateOtpKey {
@@ -429,8 +437,11 @@ fn main() -> anyhow::Result<()> {
         } => {
             config.data = data.unwrap_or(config.data);
             files::create_data_folder(&config.data)?;
-            let key = signing_key(&config)?;
-            println!("{}", pinauth_domain::hex::encode(key.public_key().as_ref()));
+            // Every key whose checkpoints are trusted, the current one last: the file
+            // `audit verify --public-key` takes.
+            for key in trusted_public_keys(&config)? {
+                println!("{key}");
+            }
             Ok(())
         }
         Command::Import {
@@ -540,6 +551,17 @@ fn main() -> anyhow::Result<()> {
             println!(
                 "pepper {id} added to {}, not yet used for new hashes: restart every pinauth process with this keys.toml, then run pinauth keys use-pepper {id} and restart them again",
                 config.data.join("keys.toml").display()
+            );
+            Ok(())
+        }
+        Command::Keys {
+            action: KeysAction::RotateCheckpointKey { data },
+        } => {
+            config.data = data.unwrap_or(config.data);
+            let public = rotate_checkpoint_key(&config)?;
+            println!(
+                "a new checkpoint key is in {} (public key {public}); the old one's public half is kept for verification; restart the checkpointer; give auditors the new list (pinauth audit public-key)",
+                config.data.join("checkpoint.toml").display()
             );
             Ok(())
         }
@@ -1202,10 +1224,51 @@ fn csv_line(cells: &[&str]) -> std::io::Result<Vec<u8>> {
         .map_err(|e| std::io::Error::other(e.to_string()))
 }
 
-/// `checkpoint.toml`: the Ed25519 key that signs checkpoints (PKCS#8, hex).
+/// `checkpoint.toml`: the Ed25519 key that signs checkpoints (PKCS#8, hex), and the public halves
+/// of the keys it replaced (`pinauth keys rotate-checkpoint-key`): the checkpoints they signed
+/// still verify, and nothing can be signed with them any more.
 #[derive(Serialize, Deserialize)]
 struct SigningKeyFile {
     pkcs8: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    previous_public_keys: Vec<String>,
+}
+
+/// The public keys checkpoints are verified against: those replaced, then the current one (hex).
+fn trusted_public_keys(config: &Config) -> anyhow::Result<Vec<String>> {
+    let current = pinauth_domain::hex::encode(signing_key(config)?.public_key().as_ref());
+    let (file, _) = load_or_create::<SigningKeyFile>(&config.data.join("checkpoint.toml"), || {
+        bail!("no checkpoint key")
+    })?;
+    let mut keys = file.previous_public_keys;
+    keys.push(current);
+    Ok(keys)
+}
+
+/// Replaces the checkpoint signing key; the old one's public half is kept for verification.
+fn rotate_checkpoint_key(config: &Config) -> anyhow::Result<String> {
+    let path = config.data.join("checkpoint.toml");
+    if !path.exists() {
+        bail!("no {} to rotate", path.display());
+    }
+    let old = signing_key(config)?;
+    let (file, _) = load_or_create::<SigningKeyFile>(&path, || bail!("no checkpoint key"))?;
+    let pkcs8 = ring::signature::Ed25519KeyPair::generate_pkcs8(&ring::rand::SystemRandom::new())
+        .map_err(|_| anyhow::anyhow!("the system random source failed"))?;
+    let mut previous = file.previous_public_keys;
+    previous.push(pinauth_domain::hex::encode(old.public_key().as_ref()));
+    let rotated = SigningKeyFile {
+        pkcs8: pinauth_domain::hex::encode(pkcs8.as_ref()),
+        previous_public_keys: previous,
+    };
+    let next = path.with_extension("toml.next");
+    let _ = std::fs::remove_file(&next);
+    write_private(&next, &toml::to_string(&rotated)?)
+        .with_context(|| format!("cannot write {}", next.display()))?;
+    std::fs::rename(&next, &path).with_context(|| format!("cannot replace {}", path.display()))?;
+    let new = ring::signature::Ed25519KeyPair::from_pkcs8(pkcs8.as_ref())
+        .map_err(|_| anyhow::anyhow!("the new key does not parse"))?;
+    Ok(pinauth_domain::hex::encode(new.public_key().as_ref()))
 }
 
 /// The checkpoint signing key, generated into the data folder (0600) on first use.
@@ -1216,6 +1279,7 @@ fn signing_key(config: &Config) -> anyhow::Result<ring::signature::Ed25519KeyPai
                 .map_err(|_| anyhow::anyhow!("the system random source failed"))?;
         Ok(SigningKeyFile {
             pkcs8: pinauth_domain::hex::encode(pkcs8.as_ref()),
+            previous_public_keys: Vec::new(),
         })
     })?;
     let bytes = pinauth_domain::hex::decode(file.pkcs8.trim())
@@ -1239,13 +1303,16 @@ fn checkpointer(
 /// `pinauth audit verify`: whether the log is intact, reported on stdout (and the first broken
 /// place on stderr).
 async fn verify(config: &Config, public_key: Option<PathBuf>) -> anyhow::Result<bool> {
-    let key = match public_key {
+    // One hex key a line: the keys `pinauth audit public-key` prints.
+    let hex_keys = match public_key {
         Some(path) => {
             let text = std::fs::read_to_string(&path)
                 .with_context(|| format!("cannot read {}", path.display()))?;
-            pinauth_domain::hex::decode(text.trim())
-                .filter(|k| k.len() == 32)
-                .with_context(|| format!("{} does not hold a 32-byte hex key", path.display()))?
+            text.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(str::to_owned)
+                .collect()
         }
         None => {
             if !config.data.join("checkpoint.toml").exists() {
@@ -1254,9 +1321,20 @@ async fn verify(config: &Config, public_key: Option<PathBuf>) -> anyhow::Result<
                     config.data.display()
                 );
             }
-            signing_key(config)?.public_key().as_ref().to_vec()
+            trusted_public_keys(config)?
         }
     };
+    let mut key = Vec::new();
+    for hex in &hex_keys {
+        key.push(
+            pinauth_domain::hex::decode(hex)
+                .filter(|k| k.len() == 32)
+                .context("a public key is not 32 bytes of hex")?,
+        );
+    }
+    if key.is_empty() {
+        bail!("no public key to verify checkpoints with");
+    }
     let store = open_store(config)?;
     let head = store.head().await?.map_or(0, |p| p.commit);
     let progress = Progress::new("verify", "events");

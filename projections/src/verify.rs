@@ -225,11 +225,12 @@ pub struct Broken {
     pub reason: String,
 }
 
-/// Verifies every chain and every checkpoint (signed by `public_key`, 32 bytes) of the log;
-/// `progress` is told each page's last position and the events read so far.
+/// Verifies every chain and every checkpoint of the log, each signed by one of `public_keys`
+/// (32 bytes each: the signing key now and those it replaced); `progress` is told each page's
+/// last position and the events read so far.
 pub async fn verify(
     store: &dyn EventStore,
-    public_key: &[u8],
+    public_keys: &[Vec<u8>],
     mut progress: impl FnMut(u64, u64),
 ) -> Result<Result<Verified, Broken>, StoreError> {
     let broken = |position: u64, stream: &str, reason: String| Broken {
@@ -239,16 +240,23 @@ pub async fn verify(
     };
     let signed = checkpoints(store).await?;
     for (revision, c) in &signed {
-        let valid = decode32(&c.running)
-            .zip(hex::decode(&c.signature))
-            .is_some_and(|(running, signature)| {
-                chain::verify_signature(public_key, c.count, &running, &signature)
-            });
+        // The checkpoint names its key; only a trusted one counts, and it must verify.
+        let named = hex::decode(&c.public_key);
+        let trusted = public_keys
+            .iter()
+            .find(|k| Some(k.as_slice()) == named.as_deref());
+        let valid = trusted.is_some_and(|key| {
+            decode32(&c.running)
+                .zip(hex::decode(&c.signature))
+                .is_some_and(|(running, signature)| {
+                    chain::verify_signature(key, c.count, &running, &signature)
+                })
+        });
         if !valid {
             return Ok(Err(broken(
                 c.position,
                 CHECKPOINT_STREAM,
-                format!("checkpoint {revision} is not signed by the given key"),
+                format!("checkpoint {revision} is not signed by a trusted key"),
             )));
         }
     }

@@ -334,3 +334,66 @@ async fn an_otp_issued_before_the_otp_key_rotates_still_resets_and_retire_waits_
     let fresh = otp_for(&c, &serve, &secret, a).await;
     reset_by_otp(&c, &serve, a, &fresh, "8318").await.ok();
 }
+
+#[actix_web::test]
+async fn checkpoints_signed_before_the_signing_key_rotates_still_verify_under_its_public_half() {
+    let (dir, data) = data_dir();
+    let d = data.to_str().unwrap();
+    let c = Client::new();
+    let every = [("PINAUTH_AUDIT__CHECKPOINT_EVERY_EVENTS", "2")];
+    let serve = Process::start("serve", &data, &every);
+    c.register(&serve, "sig0@example.com").await;
+    c.register(&serve, "sig1@example.com").await;
+    actix_web::rt::time::sleep(std::time::Duration::from_millis(400)).await;
+    serve.stop();
+    let old_file = std::fs::read_to_string(data.join("checkpoint.toml")).unwrap();
+    let old_private = old_file.lines().next().unwrap().to_owned();
+
+    let out = run(&["keys", "rotate-checkpoint-key", "--data", d]);
+    assert!(out.contains("a new checkpoint key"), "{out}");
+    let rotated = std::fs::read_to_string(data.join("checkpoint.toml")).unwrap();
+    assert!(
+        !rotated.contains(&old_private),
+        "the old private key is gone"
+    );
+    let serve = Process::start("serve", &data, &every);
+    c.register(&serve, "sig2@example.com").await;
+    c.register(&serve, "sig3@example.com").await;
+    actix_web::rt::time::sleep(std::time::Duration::from_millis(400)).await;
+    serve.stop();
+
+    let keys = run(&["audit", "public-key", "--data", d]);
+    let keys: Vec<&str> = keys.lines().collect();
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    let out = run(&["audit", "verify", "--data", d]);
+    assert!(
+        out.starts_with("intact:") && !out.contains(" 0 checkpoints"),
+        "{out}"
+    );
+    // An auditor with the log and the keys: the new key alone does not vouch for the old
+    // checkpoints; both do.
+    let copy = dir.path().join("copy");
+    std::fs::create_dir(&copy).unwrap();
+    std::fs::copy(data.join("pinauth.db"), copy.join("pinauth.db")).unwrap();
+    let only_new = dir.path().join("new.pub");
+    std::fs::write(&only_new, keys[1]).unwrap();
+    let both = dir.path().join("both.pub");
+    std::fs::write(&both, keys.join("\n")).unwrap();
+    let verify = |key: &std::path::Path| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_pinauth"));
+        cmd.args(["audit", "verify", "--data"])
+            .arg(&copy)
+            .arg("--public-key")
+            .arg(key);
+        test_env(&mut cmd);
+        let output = cmd.output().unwrap();
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let (ok, err) = verify(&only_new);
+    assert!(!ok && err.contains("not signed by a trusted key"), "{err}");
+    let (ok, err) = verify(&both);
+    assert!(ok, "{err}");
+}
