@@ -77,7 +77,10 @@ async fn write_log(store: &dyn EventStore, checkpointer: &Checkpointer) {
 }
 
 async fn verdict(store: &dyn EventStore, public_key: &[u8]) -> Result<(), (String, String)> {
-    match verify(store, public_key, |_, _| {}).await.unwrap() {
+    match verify(store, &[public_key.to_vec()], |_, _| {})
+        .await
+        .unwrap()
+    {
         Ok(report) => {
             assert_eq!((report.chained, report.checkpoints), (8, 1));
             Ok(())
@@ -280,7 +283,7 @@ async fn a_log_written_before_chains_is_checked_from_its_first_chained_event() {
         .sign_to_head()
         .await
         .unwrap();
-    let report = verify(store.as_ref(), &public_key, |_, _| {})
+    let report = verify(store.as_ref(), std::slice::from_ref(&public_key), |_, _| {})
         .await
         .unwrap()
         .unwrap();
@@ -300,7 +303,7 @@ async fn a_log_written_before_chains_is_checked_from_its_first_chained_event() {
         .append(stream, ExpectedRevision::Exact(3), vec![late])
         .await
         .unwrap();
-    let broken = verify(store.as_ref(), &public_key, |_, _| {})
+    let broken = verify(store.as_ref(), &[public_key], |_, _| {})
         .await
         .unwrap()
         .unwrap_err();
