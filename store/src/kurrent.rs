@@ -389,6 +389,28 @@ impl EventStore for KurrentStore {
         Box::pin(async move { self.read_stream_inner(&stream, from, max).await })
     }
 
+    fn existing_streams(
+        &self,
+        streams: Vec<StreamName>,
+    ) -> BoxFuture<'_, Result<Vec<bool>, StoreError>> {
+        // The gRPC API reads one stream a call: 32 calls in flight rather than one after another
+        // (an import asks for thousands at once), answered in order.
+        Box::pin(async move {
+            use futures_util::StreamExt as _;
+            futures_util::stream::iter(streams)
+                .map(|stream| async move {
+                    self.read_stream_inner(&stream, 0, 1)
+                        .await
+                        .map(|events| !events.is_empty())
+                })
+                .buffered(32)
+                .collect::<Vec<_>>()
+                .await
+                .into_iter()
+                .collect()
+        })
+    }
+
     fn read_all(
         &self,
         after: Option<Position>,
