@@ -10,11 +10,32 @@
 use crate::crypto::{LookupKind, LookupNames, event_id};
 use crate::error::AppError;
 use pinauth_contract::chain;
-use pinauth_domain::{AccountId, Timestamp};
+use pinauth_domain::{AccountId, Identifiers, Timestamp};
 use pinauth_store::{EventStore, ExpectedRevision, NewEvent, StoreError, StreamName};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use uuid::Uuid;
+
+/// The lookups an account's identifiers are claimed under: (kind, normalized value), for each
+/// identifier it has.
+pub fn lookups_of(identifiers: &Identifiers) -> impl Iterator<Item = (LookupKind, &str)> {
+    [
+        identifiers
+            .email
+            .as_ref()
+            .map(|e| (LookupKind::Email, e.as_str())),
+        identifiers
+            .username
+            .as_ref()
+            .map(|u| (LookupKind::Username, u.as_str())),
+        identifiers
+            .phone
+            .as_ref()
+            .map(|p| (LookupKind::Phone, p.as_str())),
+    ]
+    .into_iter()
+    .flatten()
+}
 
 /// The events of a lookup stream.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -156,24 +177,39 @@ impl Lookups {
                 (ExpectedRevision::Exact(revision), chain)
             }
         };
+        match self
+            .append_claim(stream, expected, previous, account, at, request)
+            .await
+        {
+            Err(AppError::Store(StoreError::WrongExpectedRevision { .. })) => {
+                Err(AppError::IdentifierTaken(kind))
+            }
+            other => other,
+        }
+    }
+
+    /// Appends `account`'s claim to `stream` at `expected`, chained after `previous`.
+    async fn append_claim(
+        &self,
+        stream: StreamName,
+        expected: ExpectedRevision,
+        previous: [u8; 32],
+        account: AccountId,
+        at: Timestamp,
+        request: Uuid,
+    ) -> Result<Claim, AppError> {
         let event = LookupEvent::LookupClaimed {
             account_id: account,
             at,
         };
-        match self
+        let (revision, chain) = self
             .append(&stream, expected, &event, request, previous)
-            .await
-        {
-            Ok((revision, chain)) => Ok(Claim {
-                stream,
-                revision,
-                chain,
-            }),
-            Err(AppError::Store(StoreError::WrongExpectedRevision { .. })) => {
-                Err(AppError::IdentifierTaken(kind))
-            }
-            Err(e) => Err(e),
-        }
+            .await?;
+        Ok(Claim {
+            stream,
+            revision,
+            chain,
+        })
     }
 
     /// [`Lookups::claim`] of a value whose stream was just seen not to exist (an import checks
@@ -193,30 +229,16 @@ impl Lookups {
         Fut: std::future::Future<Output = Result<bool, AppError>>,
     {
         let stream = self.stream(kind, value)?;
-        let event = LookupEvent::LookupClaimed {
-            account_id: account,
-            at,
-        };
+        let expected = ExpectedRevision::NoStream;
         match self
-            .append(
-                &stream,
-                ExpectedRevision::NoStream,
-                &event,
-                request,
-                chain::GENESIS,
-            )
+            .append_claim(stream, expected, chain::GENESIS, account, at, request)
             .await
         {
-            Ok((revision, chain)) => Ok(Claim {
-                stream,
-                revision,
-                chain,
-            }),
             Err(AppError::Store(StoreError::WrongExpectedRevision { .. })) => {
                 self.claim(kind, value, account, at, request, is_registered)
                     .await
             }
-            Err(e) => Err(e),
+            other => other,
         }
     }
 

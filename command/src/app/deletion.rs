@@ -133,21 +133,7 @@ impl CommandService {
                 }
                 Err(other) => return Err(other),
             };
-            let lookups = [
-                identifiers
-                    .email
-                    .as_ref()
-                    .map(|e| (LookupKind::Email, e.as_str())),
-                identifiers
-                    .username
-                    .as_ref()
-                    .map(|u| (LookupKind::Username, u.as_str())),
-                identifiers
-                    .phone
-                    .as_ref()
-                    .map(|p| (LookupKind::Phone, p.as_str())),
-            ];
-            for (kind, value) in lookups.into_iter().flatten() {
+            for (kind, value) in crate::lookup::lookups_of(&identifiers) {
                 self.inner
                     .lookups
                     .release_account(kind, value, id, now, ctx.request_id)

@@ -9,9 +9,10 @@ use super::{CommandService, Done, RequestContext};
 use crate::crypto::{LookupKind, Plaintext};
 use crate::error::AppError;
 use crate::legacy::Brought;
+use crate::lookup::lookups_of;
 use pinauth_domain::{
-    Account, AccountId, Command, Email, Identifiers, ImportAccount, Phone, QuestionId, SecretHash,
-    SecurityAnswerHash, Username, decide,
+    Account, AccountId, Command, Identifiers, ImportAccount, QuestionId, SecretHash,
+    SecurityAnswerHash, decide,
 };
 use pinauth_wire::profile::{ProfileFields, ProfileUpdate};
 use std::sync::Arc;
@@ -29,12 +30,8 @@ pub enum ImportedPassword {
 pub struct AccountImport {
     /// Its id elsewhere, kept; a new one when `None`.
     pub uid: Option<AccountId>,
-    /// Email.
-    pub email: Option<Email>,
-    /// Username.
-    pub username: Option<Username>,
-    /// Phone.
-    pub phone: Option<Phone>,
+    /// Its email, username and phone (one at least).
+    pub identifiers: Identifiers,
     /// Password.
     pub password: ImportedPassword,
     /// Security answers by question (normalized).
@@ -52,46 +49,11 @@ struct Seen {
 }
 
 impl AccountImport {
-    /// Its identifiers as lookups.
-    fn lookups(&self) -> Vec<(LookupKind, String)> {
-        let mut lookups = Vec::new();
-        lookups.extend(
-            self.email
-                .iter()
-                .map(|e| (LookupKind::Email, e.as_str().to_owned())),
-        );
-        lookups.extend(
-            self.username
-                .iter()
-                .map(|u| (LookupKind::Username, u.as_str().to_owned())),
-        );
-        lookups.extend(
-            self.phone
-                .iter()
-                .map(|p| (LookupKind::Phone, p.as_str().to_owned())),
-        );
-        lookups
-    }
-
     /// What two imports must not share: the `Uid` and each identifier.
     pub fn keys(&self) -> Vec<String> {
-        let mut keys: Vec<String> = self.uid.iter().map(|u| format!("uid {u}")).collect();
-        keys.extend(self.email.iter().map(|e| format!("email {}", e.as_str())));
-        keys.extend(
-            self.username
-                .iter()
-                .map(|u| format!("username {}", u.as_str())),
-        );
-        keys.extend(self.phone.iter().map(|p| format!("phone {}", p.as_str())));
-        keys
-    }
-
-    fn identifiers(&self) -> Identifiers {
-        Identifiers {
-            email: self.email.clone(),
-            username: self.username.clone(),
-            phone: self.phone.clone(),
-        }
+        let uid = self.uid.iter().map(|u| format!("uid {u}"));
+        uid.chain(lookups_of(&self.identifiers).map(|(kind, value)| format!("{kind:?} {value}")))
+            .collect()
     }
 }
 
@@ -236,8 +198,8 @@ impl CommandService {
                 None => false,
             };
             let mut kinds = Vec::new();
-            for (kind, value) in import.lookups() {
-                streams.push(self.inner.lookups.stream(kind, &value)?);
+            for (kind, value) in lookups_of(&import.identifiers) {
+                streams.push(self.inner.lookups.stream(kind, value)?);
                 kinds.push(kind);
             }
             asked.push((account, kinds));
@@ -274,13 +236,13 @@ impl CommandService {
         if import.uid.is_some() {
             return Ok(seen.account.then_some(Existing::Uid));
         }
-        for (kind, value) in import.lookups() {
+        for (kind, value) in lookups_of(&import.identifiers) {
             if seen.absent.contains(&kind) {
                 continue;
             }
             // A claim whose account was never written (an import or registration that stopped
             // between the two) is not an account: the line is imported, and its claim taken over.
-            let Some(owner) = self.inner.lookups.resolve(kind, &value).await? else {
+            let Some(owner) = self.inner.lookups.resolve(kind, value).await? else {
                 continue;
             };
             if self.is_registered(owner).await? {
@@ -320,8 +282,8 @@ impl CommandService {
             true => None,
             false => Some(self.seal_profile(&id, &fields).await?),
         };
-        let plain = import.identifiers();
-        let identifiers = self.seal_identifiers(&id, &plain).await?;
+        let plain = &import.identifiers;
+        let identifiers = self.seal_identifiers(&id, plain).await?;
         let events = decide(
             &Account::default(),
             Command::ImportAccount(ImportAccount {
@@ -335,7 +297,7 @@ impl CommandService {
             self.policy(),
         )?;
         match self
-            .create_account(id, &plain, events, ctx, at, absent)
+            .create_account(id, plain, events, ctx, at, absent)
             .await
         {
             Ok(committed) => Ok(Done {

@@ -266,22 +266,8 @@ impl CommandService {
         at: pinauth_domain::Timestamp,
         absent: &[LookupKind],
     ) -> Result<Committed, AppError> {
-        let identifiers = [
-            plain
-                .email
-                .as_ref()
-                .map(|e| (LookupKind::Email, e.as_str())),
-            plain
-                .username
-                .as_ref()
-                .map(|u| (LookupKind::Username, u.as_str())),
-            plain
-                .phone
-                .as_ref()
-                .map(|p| (LookupKind::Phone, p.as_str())),
-        ];
         let mut claims: Vec<Claim> = Vec::new();
-        for (kind, value) in identifiers.into_iter().flatten() {
+        for (kind, value) in crate::lookup::lookups_of(plain) {
             let lookups = &self.inner.lookups;
             let is_registered = |other| self.is_registered(other);
             let claimed = match absent.contains(&kind) {

@@ -375,12 +375,8 @@ pub fn account_import_of(
         )),
         _ => None,
     };
-    let pinauth_domain::Identifiers {
-        email,
-        username,
-        phone,
-    } = identifiers_of(body)?;
-    if email.is_none() && username.is_none() && phone.is_none() {
+    let identifiers = identifiers_of(body)?;
+    if identifiers.kinds().is_empty() {
         return Err(Catalog::IdentifierRequired.into());
     }
     if body.get("PINInfo").is_some() {
@@ -434,9 +430,7 @@ pub fn account_import_of(
     };
     Ok(AccountImport {
         uid,
-        email,
-        username,
-        phone,
+        identifiers,
         password,
         answers: answers_of(settings, body)?,
         profile: ProfileUpdate::parse(body, false, now)?,
