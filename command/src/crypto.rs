@@ -180,6 +180,14 @@ impl Keys {
         self.hash_with
     }
 
+    /// The peppers kept, by id, as HMAC keys.
+    fn pepper_keys(&self) -> Vec<(u32, hmac::Key)> {
+        self.peppers
+            .iter()
+            .map(|(id, k)| (*id, hmac::Key::new(hmac::HMAC_SHA256, k)))
+            .collect()
+    }
+
     /// The ids of the peppers kept, oldest first.
     pub fn pepper_ids(&self) -> Vec<u32> {
         self.peppers.iter().map(|(id, _)| *id).collect()
@@ -444,11 +452,7 @@ impl Hasher {
     ) -> Result<Self, HashError> {
         let argon = params.build()?;
         let mut core = HasherCore {
-            peppers: keys
-                .peppers
-                .iter()
-                .map(|(id, k)| (*id, hmac::Key::new(hmac::HMAC_SHA256, k)))
-                .collect(),
+            peppers: keys.pepper_keys(),
             hash_with: keys.hash_with,
             params,
             argon,
@@ -946,11 +950,7 @@ mod tests {
             p: 1,
         };
         let core = HasherCore {
-            peppers: keys
-                .peppers
-                .iter()
-                .map(|(id, k)| (*id, hmac::Key::new(hmac::HMAC_SHA256, k)))
-                .collect(),
+            peppers: keys.pepper_keys(),
             hash_with: keys.hash_with,
             params,
             argon: params.build().unwrap(),
