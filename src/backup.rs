@@ -420,13 +420,7 @@ pub async fn erasures(config: &Config) -> anyhow::Result<Vec<pinauth_domain::Acc
             if &*recorded.event_type != "AccountDeleted" {
                 continue;
             }
-            let id = recorded
-                .stream
-                .as_str()
-                .strip_prefix("account-")
-                .and_then(|id| uuid::Uuid::try_parse(id).ok())
-                .map(pinauth_domain::AccountId::from_uuid);
-            if let Some(id) = id
+            if let Some(id) = pinauth_projections::account_of(recorded)
                 && seen.insert(id)
             {
                 found.push(id);

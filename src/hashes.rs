@@ -43,13 +43,7 @@ pub async fn census(config: &Config) -> anyhow::Result<Census> {
         after = Some(last.position);
         for recorded in &page {
             read += 1;
-            let Some(id) = recorded
-                .stream
-                .as_str()
-                .strip_prefix("account-")
-                .and_then(|id| uuid::Uuid::try_parse(id).ok())
-                .map(AccountId::from_uuid)
-            else {
+            let Some(id) = pinauth_projections::account_of(recorded) else {
                 continue;
             };
             let Ok(event) = Event::from_stored(&recorded.event_type, &recorded.data) else {

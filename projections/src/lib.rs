@@ -20,6 +20,7 @@ pub mod snapshot;
 pub mod tokens;
 pub mod verify;
 
+pub use cursor::account_of;
 pub use models::ReadModels;
 pub use runner::{Model, Projection};
 pub use tokens::TokenRoutes;
