@@ -851,13 +851,18 @@ fn rotate_api_secret(config: &Config, grace_secs: u64) -> anyhow::Result<String>
         previous_api_secret: Some(old.api_secret),
         previous_until: Some(until.clone()),
     };
-    // Written beside it and renamed over it: a reader sees the old file or the new one.
+    replace_private(&path, &rotated)?;
+    Ok(until)
+}
+
+/// Writes `value` as TOML over the private file `path`, atomically: written beside it (0600) and
+/// renamed over it, so that a reader sees the old file or the new one.
+fn replace_private(path: &Path, value: &impl Serialize) -> anyhow::Result<()> {
     let next = path.with_extension("toml.next");
     let _ = std::fs::remove_file(&next);
-    write_private(&next, &toml::to_string(&rotated)?)
+    write_private(&next, &toml::to_string(value)?)
         .with_context(|| format!("cannot write {}", next.display()))?;
-    std::fs::rename(&next, &path).with_context(|| format!("cannot replace {}", path.display()))?;
-    Ok(until)
+    std::fs::rename(&next, path).with_context(|| format!("cannot replace {}", path.display()))
 }
 
 /// Writes `keys` over `keys.toml`, atomically (written beside it, then renamed over it).
@@ -865,12 +870,7 @@ fn replace_keys(config: &Config, keys: &Keys) -> anyhow::Result<()> {
     if config.keys.is_some() {
         bail!("the keys come from the configuration ([keys]): change them there");
     }
-    let path = config.data.join("keys.toml");
-    let next = path.with_extension("toml.next");
-    let _ = std::fs::remove_file(&next);
-    write_private(&next, &toml::to_string(&keys.to_file())?)
-        .with_context(|| format!("cannot write {}", next.display()))?;
-    std::fs::rename(&next, &path).with_context(|| format!("cannot replace {}", path.display()))
+    replace_private(&config.data.join("keys.toml"), &keys.to_file())
 }
 
 fn keys(config: &Config) -> anyhow::Result<Keys> {
@@ -1236,10 +1236,8 @@ struct SigningKeyFile {
 
 /// The public keys checkpoints are verified against: those replaced, then the current one (hex).
 fn trusted_public_keys(config: &Config) -> anyhow::Result<Vec<String>> {
-    let current = pinauth_domain::hex::encode(signing_key(config)?.public_key().as_ref());
-    let (file, _) = load_or_create::<SigningKeyFile>(&config.data.join("checkpoint.toml"), || {
-        bail!("no checkpoint key")
-    })?;
+    let file = signing_key_file(config)?;
+    let current = pinauth_domain::hex::encode(key_pair(&file)?.public_key().as_ref());
     let mut keys = file.previous_public_keys;
     keys.push(current);
     Ok(keys)
@@ -1251,41 +1249,49 @@ fn rotate_checkpoint_key(config: &Config) -> anyhow::Result<String> {
     if !path.exists() {
         bail!("no {} to rotate", path.display());
     }
-    let old = signing_key(config)?;
-    let (file, _) = load_or_create::<SigningKeyFile>(&path, || bail!("no checkpoint key"))?;
-    let pkcs8 = ring::signature::Ed25519KeyPair::generate_pkcs8(&ring::rand::SystemRandom::new())
-        .map_err(|_| anyhow::anyhow!("the system random source failed"))?;
+    let file = signing_key_file(config)?;
+    let old = key_pair(&file)?;
     let mut previous = file.previous_public_keys;
     previous.push(pinauth_domain::hex::encode(old.public_key().as_ref()));
     let rotated = SigningKeyFile {
-        pkcs8: pinauth_domain::hex::encode(pkcs8.as_ref()),
+        pkcs8: new_pkcs8_hex()?,
         previous_public_keys: previous,
     };
-    let next = path.with_extension("toml.next");
-    let _ = std::fs::remove_file(&next);
-    write_private(&next, &toml::to_string(&rotated)?)
-        .with_context(|| format!("cannot write {}", next.display()))?;
-    std::fs::rename(&next, &path).with_context(|| format!("cannot replace {}", path.display()))?;
-    let new = ring::signature::Ed25519KeyPair::from_pkcs8(pkcs8.as_ref())
-        .map_err(|_| anyhow::anyhow!("the new key does not parse"))?;
-    Ok(pinauth_domain::hex::encode(new.public_key().as_ref()))
+    replace_private(&path, &rotated)?;
+    Ok(pinauth_domain::hex::encode(
+        key_pair(&rotated)?.public_key().as_ref(),
+    ))
 }
 
-/// The checkpoint signing key, generated into the data folder (0600) on first use.
-fn signing_key(config: &Config) -> anyhow::Result<ring::signature::Ed25519KeyPair> {
+/// A fresh Ed25519 key, PKCS#8 in hex.
+fn new_pkcs8_hex() -> anyhow::Result<String> {
+    let pkcs8 = ring::signature::Ed25519KeyPair::generate_pkcs8(&ring::rand::SystemRandom::new())
+        .map_err(|_| anyhow::anyhow!("the system random source failed"))?;
+    Ok(pinauth_domain::hex::encode(pkcs8.as_ref()))
+}
+
+/// `checkpoint.toml`, generated into the data folder (0600) with a fresh key on first use.
+fn signing_key_file(config: &Config) -> anyhow::Result<SigningKeyFile> {
     let (file, _) = load_or_create(&config.data.join("checkpoint.toml"), || {
-        let pkcs8 =
-            ring::signature::Ed25519KeyPair::generate_pkcs8(&ring::rand::SystemRandom::new())
-                .map_err(|_| anyhow::anyhow!("the system random source failed"))?;
         Ok(SigningKeyFile {
-            pkcs8: pinauth_domain::hex::encode(pkcs8.as_ref()),
+            pkcs8: new_pkcs8_hex()?,
             previous_public_keys: Vec::new(),
         })
     })?;
+    Ok(file)
+}
+
+/// The signing key `file` holds.
+fn key_pair(file: &SigningKeyFile) -> anyhow::Result<ring::signature::Ed25519KeyPair> {
     let bytes = pinauth_domain::hex::decode(file.pkcs8.trim())
         .context("checkpoint.toml: the key is not hex")?;
     ring::signature::Ed25519KeyPair::from_pkcs8(&bytes)
         .map_err(|_| anyhow::anyhow!("checkpoint.toml does not hold an Ed25519 key"))
+}
+
+/// The checkpoint signing key, generated into the data folder (0600) on first use.
+fn signing_key(config: &Config) -> anyhow::Result<ring::signature::Ed25519KeyPair> {
+    key_pair(&signing_key_file(config)?)
 }
 
 fn checkpointer(
