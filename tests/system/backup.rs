@@ -4,22 +4,8 @@
 
 use crate::harness::*;
 use serde_json::json;
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-
-/// `pinauth <args>`: whether it succeeded, its stdout and its stderr.
-fn pinauth(args: &[&str]) -> (bool, String, String) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pinauth"));
-    cmd.args(args);
-    test_env(&mut cmd);
-    let output = cmd.output().unwrap();
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
 
 #[actix_web::test]
 async fn a_backup_under_load_restores_every_acknowledged_registration_and_keeps_erasures() {
@@ -96,15 +82,18 @@ async fn a_backup_under_load_restores_every_acknowledged_registration_and_keeps_
         );
         // Off the runtime's thread: the load goes on while the backup runs.
         actix_web::rt::task::spawn_blocking(move || {
-            pinauth(&[
-                "backup",
-                "--data",
-                &d,
-                "--to",
-                &archive,
-                "--recipient",
-                &recipient,
-            ])
+            outcome(
+                &[
+                    "backup",
+                    "--data",
+                    &d,
+                    "--to",
+                    &archive,
+                    "--recipient",
+                    &recipient,
+                ],
+                &[],
+            )
         })
         .await
         .unwrap()
@@ -153,26 +142,32 @@ async fn a_backup_under_load_restores_every_acknowledged_registration_and_keeps_
         .filter(|n| n.starts_with(".pinauth"))
         .collect();
     assert!(beside.is_empty(), "{beside:?}");
-    let (ok, _, err) = pinauth(&[
-        "backup",
-        "--data",
-        &d,
-        "--to",
-        &format!("{d}/pinauth.db"),
-        "--recipient",
-        recipient.trim(),
-    ]);
+    let (ok, _, err) = outcome(
+        &[
+            "backup",
+            "--data",
+            &d,
+            "--to",
+            &format!("{d}/pinauth.db"),
+            "--recipient",
+            recipient.trim(),
+        ],
+        &[],
+    );
     assert!(!ok && err.contains("inside the data folder"), "{err}");
     // An identity given as a recipient is refused without being echoed.
-    let (ok, _, err) = pinauth(&[
-        "backup",
-        "--data",
-        &d,
-        "--to",
-        dir.path().join("x.age").to_str().unwrap(),
-        "--recipient",
-        identity.to_str().unwrap(),
-    ]);
+    let (ok, _, err) = outcome(
+        &[
+            "backup",
+            "--data",
+            &d,
+            "--to",
+            dir.path().join("x.age").to_str().unwrap(),
+            "--recipient",
+            identity.to_str().unwrap(),
+        ],
+        &[],
+    );
     assert!(!ok && err.contains("is an identity"), "{err}");
     assert!(!err.contains("AGE-SECRET-KEY"), "{err}");
 
@@ -205,20 +200,23 @@ async fn a_backup_under_load_restores_every_acknowledged_registration_and_keeps_
         identity.to_str().unwrap(),
         erasures.to_str().unwrap(),
     );
-    let (ok, _, err) = pinauth(&["restore", "--from", archive, "--data", r]);
+    let (ok, _, err) = outcome(&["restore", "--from", archive, "--data", r], &[]);
     assert!(!ok && err.contains("--identity"), "{err}");
     assert!(!restored.exists(), "a refused restore leaves nothing");
-    let (ok, out, err) = pinauth(&[
-        "restore",
-        "--from",
-        archive,
-        "--data",
-        r,
-        "--identity",
-        identity,
-        "--erasures",
-        erasures,
-    ]);
+    let (ok, out, err) = outcome(
+        &[
+            "restore",
+            "--from",
+            archive,
+            "--data",
+            r,
+            "--identity",
+            identity,
+            "--erasures",
+            erasures,
+        ],
+        &[],
+    );
     assert!(ok, "{out}{err}");
     assert!(
         out.contains(&format!("the log up to position {position}")),
@@ -230,15 +228,18 @@ async fn a_backup_under_load_restores_every_acknowledged_registration_and_keeps_
         "{out}"
     );
     // Never over an install.
-    let (ok, _, err) = pinauth(&[
-        "restore",
-        "--from",
-        archive,
-        "--data",
-        r,
-        "--identity",
-        identity,
-    ]);
+    let (ok, _, err) = outcome(
+        &[
+            "restore",
+            "--from",
+            archive,
+            "--data",
+            r,
+            "--identity",
+            identity,
+        ],
+        &[],
+    );
     assert!(!ok && err.contains("not empty"), "{err}");
 
     let serve = Process::start("serve", &restored, &[]);
@@ -292,10 +293,10 @@ async fn an_unencrypted_backup_says_so_and_a_damaged_one_is_refused() {
     let d = data.to_str().unwrap();
     let archive = dir.path().join("plain.tar");
     let a = archive.to_str().unwrap();
-    let (ok, _, err) = pinauth(&["backup", "--data", d, "--to", a]);
+    let (ok, _, err) = outcome(&["backup", "--data", d, "--to", a], &[]);
     assert!(!ok && err.contains("--recipient"), "{err}");
     assert!(!archive.exists());
-    let (ok, out, err) = pinauth(&["backup", "--data", d, "--to", a, "--unencrypted"]);
+    let (ok, out, err) = outcome(&["backup", "--data", d, "--to", a, "--unencrypted"], &[]);
     assert!(ok, "{out}{err}");
     // One byte of the copied log changed: the manifest's digest refuses it.
     let mut bytes = std::fs::read(&archive).unwrap();
@@ -309,18 +310,21 @@ async fn an_unencrypted_backup_says_so_and_a_damaged_one_is_refused() {
     let target = dir.path().join("restored");
     let t = target.to_str().unwrap();
     // An archive in the clear is taken only when said: anyone can write one.
-    let (ok, _, err) = pinauth(&["restore", "--from", a, "--data", t]);
+    let (ok, _, err) = outcome(&["restore", "--from", a, "--data", t], &[]);
     assert!(!ok && err.contains("--unencrypted"), "{err}");
-    let (ok, _, err) = pinauth(&[
-        "restore",
-        "--from",
-        damaged.to_str().unwrap(),
-        "--data",
-        t,
-        "--unencrypted",
-    ]);
+    let (ok, _, err) = outcome(
+        &[
+            "restore",
+            "--from",
+            damaged.to_str().unwrap(),
+            "--data",
+            t,
+            "--unencrypted",
+        ],
+        &[],
+    );
     assert!(!ok && err.contains("does not match its manifest"), "{err}");
     assert!(!target.exists());
-    let (ok, out, err) = pinauth(&["restore", "--from", a, "--data", t, "--unencrypted"]);
+    let (ok, out, err) = outcome(&["restore", "--from", a, "--data", t, "--unencrypted"], &[]);
     assert!(ok && out.contains("intact:"), "{out}{err}");
 }

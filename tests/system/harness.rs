@@ -96,18 +96,62 @@ impl Drop for Process {
     }
 }
 
-/// `pinauth <args>` to completion; its stdout.
-pub fn run(args: &[&str]) -> String {
+/// `pinauth <args>` to completion, with `env` beside the test environment: whether it succeeded,
+/// its stdout and its stderr.
+pub fn outcome(args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_pinauth"));
     cmd.args(args);
     test_env(&mut cmd);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
     let output = cmd.output().unwrap();
-    assert!(
+    (
         output.status.success(),
-        "pinauth {args:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// `pinauth <args>` to completion, which must succeed; its stdout.
+pub fn run(args: &[&str]) -> String {
+    let (ok, out, err) = outcome(args, &[]);
+    assert!(ok, "pinauth {args:?} failed: {err}");
+    out
+}
+
+/// The events of `event_type` in the embedded log of `data`, as (stream, data), in log order.
+pub fn events_of(data: &Path, event_type: &str) -> Vec<(String, Value)> {
+    let conn = rusqlite::Connection::open(data.join("pinauth.db")).unwrap();
+    let mut select = conn
+        .prepare(
+            "SELECT stream, CAST(data AS TEXT) FROM events WHERE event_type = ?1 ORDER BY position",
+        )
+        .unwrap();
+    select
+        .query_map([event_type], |r| Ok((r.get(0)?, r.get::<_, String>(1)?)))
+        .unwrap()
+        .map(|r| {
+            let (stream, data) = r.unwrap();
+            (stream, serde_json::from_str(&data).unwrap())
+        })
+        .collect()
+}
+
+/// Waits until the log of `data` holds `n` events of `event_type` (for what is written after an
+/// answer, as hash upgrades are).
+pub async fn wait_for_events(data: &Path, event_type: &str, n: usize) -> Vec<(String, Value)> {
+    for _ in 0..200 {
+        let events = events_of(data, event_type);
+        if events.len() >= n {
+            return events;
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!(
+        "fewer than {n} {event_type} events: {:?}",
+        events_of(data, event_type)
     );
-    String::from_utf8(output.stdout).unwrap()
 }
 
 pub fn secret(data: &Path) -> String {
@@ -212,6 +256,16 @@ impl Client {
         )
         .await
         .ok();
+    }
+
+    pub async fn login(&self, p: &Process, email: &str, password: &str) -> Answer {
+        self.call(
+            "POST",
+            format!("{}/identity/v2/auth/login?apikey={}", p.base, p.key),
+            &[],
+            Some(json!({ "Email": email, "Password": password })),
+        )
+        .await
     }
 
     pub async fn pin(&self, p: &Process, session: &str, pin: &str) -> Answer {

@@ -5,65 +5,7 @@
 
 use crate::harness::*;
 use serde_json::{Value, json};
-use std::path::Path;
 use std::process::Command;
-
-/// `pinauth <args>`: whether it succeeded, its stdout and its stderr.
-fn pinauth(args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pinauth"));
-    cmd.args(args);
-    test_env(&mut cmd);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let output = cmd.output().unwrap();
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
-
-/// The events of `event_type` in the log, as (stream, data).
-fn events_of(data: &Path, event_type: &str) -> Vec<(String, Value)> {
-    let conn = rusqlite::Connection::open(data.join("pinauth.db")).unwrap();
-    let mut select = conn
-        .prepare("SELECT stream, CAST(data AS TEXT) FROM events WHERE event_type = ?1")
-        .unwrap();
-    select
-        .query_map([event_type], |r| Ok((r.get(0)?, r.get::<_, String>(1)?)))
-        .unwrap()
-        .map(|r| {
-            let (stream, data) = r.unwrap();
-            (stream, serde_json::from_str(&data).unwrap())
-        })
-        .collect()
-}
-
-/// Waits until the log holds `n` events of `event_type` (the upgrades run after the answer).
-async fn wait_for(data: &Path, event_type: &str, n: usize) -> Vec<(String, Value)> {
-    for _ in 0..200 {
-        let events = events_of(data, event_type);
-        if events.len() >= n {
-            return events;
-        }
-        actix_web::rt::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    panic!(
-        "fewer than {n} {event_type} events: {:?}",
-        events_of(data, event_type)
-    );
-}
-
-async fn login(c: &Client, p: &Process, email: &str, password: &str) -> Answer {
-    c.call(
-        "POST",
-        format!("{}/identity/v2/auth/login?apikey={}", p.base, p.key),
-        &[],
-        Some(json!({ "Email": email, "Password": password })),
-    )
-    .await
-}
 
 /// A right password: a session, or (a PIN being required and none imported) 1243 and a
 /// PinAuthToken; both are given only once the password verified.
@@ -109,7 +51,7 @@ async fn every_imported_scheme_logs_in_and_is_upgraded_at_its_first_login() {
     let n = lines.len();
     assert!(n >= 19, "{n} schemes");
 
-    let (ok, out, err) = pinauth(&["import", rows.to_str().unwrap(), "--data", d], &[]);
+    let (ok, out, err) = outcome(&["import", rows.to_str().unwrap(), "--data", d], &[]);
     assert!(ok, "{out}{err}");
     assert!(
         out.contains(&format!("imported {n} accounts; 0 existed already")),
@@ -122,7 +64,7 @@ async fn every_imported_scheme_logs_in_and_is_upgraded_at_its_first_login() {
             "a hash was printed"
         );
     }
-    let (_, census, _) = pinauth(&["audit", "hashes", "--data", d], &[]);
+    let (_, census, _) = outcome(&["audit", "hashes", "--data", d], &[]);
     for scheme in [
         "wrapped-md5",
         "wrapped-sha1",
@@ -182,11 +124,11 @@ async fn every_imported_scheme_logs_in_and_is_upgraded_at_its_first_login() {
     let serve = Process::start("serve", &data, &[]);
     let c = Client::new();
     for email in &emails {
-        let wrong = login(&c, &serve, email, "not the password").await;
+        let wrong = c.login(&serve, email, "not the password").await;
         assert_eq!(wrong.code(), Some(966), "{email}: {}", wrong.body);
-        assert_right(&login(&c, &serve, email, PASSWORD).await, email);
+        assert_right(&c.login(&serve, email, PASSWORD).await, email);
     }
-    let upgraded = wait_for(&data, "HashUpgraded", n).await;
+    let upgraded = wait_for_events(&data, "HashUpgraded", n).await;
     assert_eq!(upgraded.len(), n, "one upgrade per account, once");
     for (_, event) in &upgraded {
         assert_eq!(event["secret"]["kind"], "Password");
@@ -195,15 +137,15 @@ async fn every_imported_scheme_logs_in_and_is_upgraded_at_its_first_login() {
     }
     // The upgraded hash verifies, and a second login upgrades nothing more.
     for email in &emails {
-        assert_right(&login(&c, &serve, email, PASSWORD).await, email);
-        let wrong = login(&c, &serve, email, "not the password").await;
+        assert_right(&c.login(&serve, email, PASSWORD).await, email);
+        let wrong = c.login(&serve, email, "not the password").await;
         assert_eq!(wrong.code(), Some(966), "{email}");
     }
     actix_web::rt::time::sleep(std::time::Duration::from_millis(300)).await;
     assert_eq!(events_of(&data, "HashUpgraded").len(), n);
     serve.stop();
 
-    let (_, census, _) = pinauth(&["audit", "hashes", "--data", d], &[]);
+    let (_, census, _) = outcome(&["audit", "hashes", "--data", d], &[]);
     // The scheme table, down to the blank line before the per-pepper one.
     let rows_of: Vec<&str> = census
         .lines()
@@ -215,7 +157,7 @@ async fn every_imported_scheme_logs_in_and_is_upgraded_at_its_first_login() {
     assert!(rows_of[0].trim_end().ends_with(&n.to_string()), "{census}");
 
     // A rerun creates nothing.
-    let (ok, out, err) = pinauth(&["import", rows.to_str().unwrap(), "--data", d], &[]);
+    let (ok, out, err) = outcome(&["import", rows.to_str().unwrap(), "--data", d], &[]);
     assert!(ok, "{out}{err}");
     assert!(
         out.contains(&format!("imported 0 accounts; {n} existed already")),
@@ -254,7 +196,7 @@ async fn bad_lines_are_reported_by_number_and_the_good_ones_imported() {
     );
     std::fs::write(&file, bytes).unwrap();
     let rejects = dir.path().join("rejected.jsonl");
-    let (ok, out, err) = pinauth(
+    let (ok, out, err) = outcome(
         &[
             "import",
             file.to_str().unwrap(),
@@ -330,7 +272,7 @@ async fn a_csv_file_imports_with_dotted_columns() {
     );
     let file = dir.path().join("users.csv");
     std::fs::write(&file, csv).unwrap();
-    let (ok, out, err) = pinauth(&["import", file.to_str().unwrap(), "--data", d], &[]);
+    let (ok, out, err) = outcome(&["import", file.to_str().unwrap(), "--data", d], &[]);
     assert!(ok, "{out}{err}");
     assert!(out.contains("imported 2 accounts"), "{out}{err}");
     assert!(out.contains("1 lines rejected"), "{out}");
@@ -342,7 +284,7 @@ async fn a_csv_file_imports_with_dotted_columns() {
     let serve = Process::start("serve", &data, &[]);
     let c = Client::new();
     assert_right(
-        &login(&c, &serve, "csv.one@example.com", PASSWORD).await,
+        &c.login(&serve, "csv.one@example.com", PASSWORD).await,
         "csv.one",
     );
     let by_name = c
@@ -400,16 +342,16 @@ async fn raising_argon2_memory_upgrades_password_pin_and_answer_at_their_next_us
 
     let raised = [("PINAUTH_ARGON2__M_KIB", "128")];
     let d = data.to_str().unwrap();
-    let (_, census, _) = pinauth(&["audit", "hashes", "--data", d], &raised);
+    let (_, census, _) = outcome(&["audit", "hashes", "--data", d], &raised);
     assert!(census.contains("argon2id-earlier"), "{census}");
     let serve = Process::start("serve", &data, &raised);
     assert_right(
-        &login(&c, &serve, "raise@example.com", PASSWORD).await,
+        &c.login(&serve, "raise@example.com", PASSWORD).await,
         "raise",
     );
     c.pin(&serve, &session, PIN).await.ok();
     // The reset below replaces the PIN: let the PIN's own upgrade land first.
-    wait_for(&data, "HashUpgraded", 2).await;
+    wait_for_events(&data, "HashUpgraded", 2).await;
     let reset = c
         .call(
             "PUT",
@@ -422,7 +364,7 @@ async fn raising_argon2_memory_upgrades_password_pin_and_answer_at_their_next_us
         )
         .await;
     reset.ok();
-    let upgraded = wait_for(&data, "HashUpgraded", 3).await;
+    let upgraded = wait_for_events(&data, "HashUpgraded", 3).await;
     let mut kinds: Vec<&str> = upgraded
         .iter()
         .map(|(_, e)| e["secret"]["kind"].as_str().unwrap())
@@ -435,11 +377,11 @@ async fn raising_argon2_memory_upgrades_password_pin_and_answer_at_their_next_us
     }
     // Every secret now verifies under the new parameters: the password logs in again.
     assert_right(
-        &login(&c, &serve, "raise@example.com", PASSWORD).await,
+        &c.login(&serve, "raise@example.com", PASSWORD).await,
         "raise",
     );
     serve.stop();
-    let (_, census, _) = pinauth(&["audit", "hashes", "--data", d], &raised);
+    let (_, census, _) = outcome(&["audit", "hashes", "--data", d], &raised);
     assert!(!census.contains("earlier"), "{census}");
 }
 
@@ -456,7 +398,7 @@ async fn more_lines_needing_a_hash_than_the_pool_holds_all_import() {
         .collect();
     let file = dir.path().join("clear.jsonl");
     std::fs::write(&file, lines.join("\n")).unwrap();
-    let (ok, out, err) = pinauth(
+    let (ok, out, err) = outcome(
         &[
             "import",
             file.to_str().unwrap(),

@@ -4,7 +4,6 @@
 use crate::harness::*;
 use pinauth_command::app::Clock as _;
 use serde_json::json;
-use std::process::Command;
 
 async fn sott_call(c: &Client, p: &Process, secret: &str) -> Answer {
     c.call(
@@ -100,39 +99,6 @@ async fn both_secrets_work_in_the_grace_period_and_only_the_new_one_after() {
         .ok();
 }
 
-/// The events of `event_type` in the log, as their data.
-fn events_of(data: &std::path::Path, event_type: &str) -> Vec<serde_json::Value> {
-    let conn = rusqlite::Connection::open(data.join("pinauth.db")).unwrap();
-    let mut select = conn
-        .prepare("SELECT CAST(data AS TEXT) FROM events WHERE event_type = ?1")
-        .unwrap();
-    select
-        .query_map([event_type], |r| r.get::<_, String>(0))
-        .unwrap()
-        .map(|d| serde_json::from_str(&d.unwrap()).unwrap())
-        .collect()
-}
-
-async fn wait_for_upgrades(data: &std::path::Path, n: usize) {
-    for _ in 0..200 {
-        if events_of(data, "HashUpgraded").len() >= n {
-            return;
-        }
-        actix_web::rt::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    panic!("fewer than {n} upgrades");
-}
-
-async fn login(c: &Client, p: &Process, email: &str) -> Answer {
-    c.call(
-        "POST",
-        format!("{}/identity/v2/auth/login?apikey={}", p.base, p.key),
-        &[],
-        Some(json!({ "Email": email, "Password": PASSWORD })),
-    )
-    .await
-}
-
 #[actix_web::test]
 async fn a_new_pepper_takes_new_hashes_old_ones_move_at_their_next_use_and_retire_waits() {
     let (_dir, data) = data_dir();
@@ -173,12 +139,8 @@ async fn a_new_pepper_takes_new_hashes_old_ones_move_at_their_next_use_and_retir
     let census = run(&["audit", "hashes", "--data", d]);
     assert_eq!(census.matches("argon2id-pepper-0").count(), 3, "{census}");
     let refuse = |args: &[&str], why: &str| {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_pinauth"));
-        cmd.args(args);
-        test_env(&mut cmd);
-        let output = cmd.output().unwrap();
-        let err = String::from_utf8_lossy(&output.stderr);
-        assert!(!output.status.success() && err.contains(why), "{err}");
+        let (ok, _, err) = outcome(args, &[]);
+        assert!(!ok && err.contains(why), "{err}");
     };
     refuse(
         &["keys", "retire-pepper", "0", "--data", d],
@@ -191,9 +153,12 @@ async fn a_new_pepper_takes_new_hashes_old_ones_move_at_their_next_use_and_retir
 
     // The old pepper still verifies; each secret moves to the new one at its next use.
     let serve = Process::start("serve", &data, &[]);
-    assert_eq!(login(&c, &serve, "salt@example.com").await.status, 200);
+    assert_eq!(
+        c.login(&serve, "salt@example.com", PASSWORD).await.status,
+        200
+    );
     c.pin(&serve, &session, PIN).await.ok();
-    wait_for_upgrades(&data, 2).await;
+    wait_for_events(&data, "HashUpgraded", 2).await;
     c.call(
         "PUT",
         format!(
@@ -205,8 +170,8 @@ async fn a_new_pepper_takes_new_hashes_old_ones_move_at_their_next_use_and_retir
     )
     .await
     .ok();
-    wait_for_upgrades(&data, 3).await;
-    for event in events_of(&data, "HashUpgraded") {
+    wait_for_events(&data, "HashUpgraded", 3).await;
+    for (_, event) in events_of(&data, "HashUpgraded") {
         assert_eq!(event["from"], "argon2id-pepper-0", "{event}");
         assert!(
             event["hash"].as_str().unwrap().contains(",keyid=AAAAAQ$"),
@@ -216,7 +181,7 @@ async fn a_new_pepper_takes_new_hashes_old_ones_move_at_their_next_use_and_retir
     c.register(&serve, "fresh@example.com").await;
     let fresh = events_of(&data, "AccountRegistered");
     assert!(
-        fresh[1]["password_hash"]
+        fresh[1].1["password_hash"]
             .as_str()
             .unwrap()
             .contains(",keyid=AAAAAQ$")
@@ -229,7 +194,11 @@ async fn a_new_pepper_takes_new_hashes_old_ones_move_at_their_next_use_and_retir
     assert!(out.contains("pepper 0 retired"), "{out}");
     let serve = Process::start("serve", &data, &[]);
     for email in ["salt@example.com", "fresh@example.com"] {
-        assert_eq!(login(&c, &serve, email).await.status, 200, "{email}");
+        assert_eq!(
+            c.login(&serve, email, PASSWORD).await.status,
+            200,
+            "{email}"
+        );
     }
     assert_eq!(
         c.call(
@@ -301,15 +270,8 @@ async fn an_otp_issued_before_the_otp_key_rotates_still_resets_and_retire_waits_
     let out = run(&["keys", "rotate-otp-key", "--data", d]);
     assert!(out.contains("a new OTP key"), "{out}");
     let run_err = |args: &[&str]| {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_pinauth"));
-        cmd.args(args)
-            .env("PINAUTH_POLICY__OTP__LIFETIME_SECS", "3");
-        test_env(&mut cmd);
-        let output = cmd.output().unwrap();
-        (
-            output.status.success(),
-            String::from_utf8_lossy(&output.stderr).into_owned(),
-        )
+        let (ok, _, err) = outcome(args, &lifetime);
+        (ok, err)
     };
     let (ok, err) = run_err(&["keys", "retire-otp-key", "--data", d]);
     assert!(!ok && err.contains("may still be valid"), "{err}");
@@ -380,17 +342,12 @@ async fn checkpoints_signed_before_the_signing_key_rotates_still_verify_under_it
     let both = dir.path().join("both.pub");
     std::fs::write(&both, keys.join("\n")).unwrap();
     let verify = |key: &std::path::Path| {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_pinauth"));
-        cmd.args(["audit", "verify", "--data"])
-            .arg(&copy)
-            .arg("--public-key")
-            .arg(key);
-        test_env(&mut cmd);
-        let output = cmd.output().unwrap();
-        (
-            output.status.success(),
-            String::from_utf8_lossy(&output.stderr).into_owned(),
-        )
+        let (copy, key) = (copy.to_str().unwrap(), key.to_str().unwrap());
+        let (ok, _, err) = outcome(
+            &["audit", "verify", "--data", copy, "--public-key", key],
+            &[],
+        );
+        (ok, err)
     };
     let (ok, err) = verify(&only_new);
     assert!(!ok && err.contains("not signed by a trusted key"), "{err}");

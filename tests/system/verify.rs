@@ -3,19 +3,6 @@
 //! without the signing key.
 
 use crate::harness::*;
-use std::process::Command;
-
-fn verify(args: &[&str]) -> (bool, String, String) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pinauth"));
-    cmd.args(args);
-    test_env(&mut cmd);
-    let output = cmd.output().unwrap();
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
 
 #[actix_web::test]
 async fn the_log_serve_writes_verifies_and_a_changed_byte_is_named() {
@@ -36,7 +23,7 @@ async fn the_log_serve_writes_verifies_and_a_changed_byte_is_named() {
     actix_web::rt::time::sleep(std::time::Duration::from_millis(500)).await;
     serve.stop();
     let d = data.to_str().unwrap();
-    let (ok, out, err) = verify(&["audit", "verify", "--data", d]);
+    let (ok, out, err) = outcome(&["audit", "verify", "--data", d], &[]);
     assert!(ok, "{out}{err}");
     assert!(out.starts_with("intact:"), "{out}");
     assert!(!out.contains(" 0 checkpoints verified"), "{out}");
@@ -50,16 +37,19 @@ async fn the_log_serve_writes_verifies_and_a_changed_byte_is_named() {
     std::fs::write(&key_file, &public).unwrap();
     let copy_dir = copy.path().to_str().unwrap();
     let key_path = key_file.to_str().unwrap();
-    let (ok, out, err) = verify(&[
-        "audit",
-        "verify",
-        "--data",
-        copy_dir,
-        "--public-key",
-        key_path,
-    ]);
+    let (ok, out, err) = outcome(
+        &[
+            "audit",
+            "verify",
+            "--data",
+            copy_dir,
+            "--public-key",
+            key_path,
+        ],
+        &[],
+    );
     assert!(ok, "{out}{err}");
-    let (ok, _, err) = verify(&["audit", "verify", "--data", copy_dir]);
+    let (ok, _, err) = outcome(&["audit", "verify", "--data", copy_dir], &[]);
     assert!(!ok, "a copy without the key needs --public-key");
     assert!(err.contains("--public-key"), "{err}");
 
@@ -78,14 +68,17 @@ async fn the_log_serve_writes_verifies_and_a_changed_byte_is_named() {
     )
     .unwrap();
     drop(conn);
-    let (ok, out, err) = verify(&[
-        "audit",
-        "verify",
-        "--data",
-        copy_dir,
-        "--public-key",
-        key_path,
-    ]);
+    let (ok, out, err) = outcome(
+        &[
+            "audit",
+            "verify",
+            "--data",
+            copy_dir,
+            "--public-key",
+            key_path,
+        ],
+        &[],
+    );
     assert!(!ok, "{out}");
     assert!(
         err.contains(&format!("broken at position {position} in stream {stream}")),
@@ -214,6 +207,6 @@ async fn an_account_export_opens_its_history_and_a_deletion_leaves_the_log_verif
             "{expected} not scanned: {scanned:?}"
         );
     }
-    let (ok, out, err) = verify(&["audit", "verify", "--data", d]);
+    let (ok, out, err) = outcome(&["audit", "verify", "--data", d], &[]);
     assert!(ok, "{out}{err}");
 }
