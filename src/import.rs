@@ -77,7 +77,7 @@ fn read_batch(
             break;
         };
         let read = body.and_then(|body| {
-            account_import_of(api.settings(), &body, api.service.now()).map_err(reason)
+            account_import_of(api.settings(), &body, api.service.now()).map_err(|e| e.reason())
         });
         match read {
             Ok(import) => imports.push((number, import)),
@@ -174,7 +174,7 @@ pub async fn run(
                 match done.map(|d| d.value) {
                     Ok(Imported::Created(_)) => summary.created += 1,
                     Ok(Imported::Existed(_)) => summary.skipped += 1,
-                    Err(error) => rejected.push((number, reason(ApiError::from(error)))),
+                    Err(error) => rejected.push((number, ApiError::from(error).reason())),
                 }
             }
             rejected.sort_unstable_by_key(|(number, _)| *number);
@@ -200,12 +200,6 @@ struct InFlight {
     done: actix_web::rt::task::JoinHandle<
         Vec<Result<pinauth_command::app::Done<Imported>, pinauth_command::error::AppError>>,
     >,
-}
-
-/// An error's reason for the rejects file: its code, message and field errors (which never
-/// quote the value at fault).
-fn reason(error: ApiError) -> String {
-    error.reason()
 }
 
 /// The rejects file, made at the first rejected line (and emptied of an earlier run's).
