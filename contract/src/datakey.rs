@@ -59,9 +59,21 @@ impl fmt::Debug for ClientRecord {
     }
 }
 
-/// The key that wraps data keys for the key store. Never printed.
+/// The keys that wrap data keys for the key store, by id: new data keys are wrapped under the
+/// current one, and a wrapped key names the one it is wrapped under (a key wrapped under id 0 is
+/// the bare layout of the first version; under any other id it is [`KEYED`] ‖ the id's 4 bytes,
+/// big-endian ‖ the bare layout). Never printed.
 #[derive(Clone)]
-pub struct WrappingKey([u8; 32]);
+pub struct WrappingKey {
+    current: u32,
+    keys: Vec<(u32, [u8; 32])>,
+}
+
+/// The first byte of a data key wrapped under a wrapping key other than id 0.
+pub const KEYED: u8 = 1;
+
+/// The length of a wrapped data key in the bare layout: nonce, key, tag.
+const BARE_LEN: usize = NONCE_LEN + 32 + 16;
 
 /// One account's data key, unwrapped. Never printed.
 #[derive(Clone)]
@@ -130,9 +142,34 @@ fn open_bytes(key: &[u8; 32], aad: &[u8], sealed: &[u8]) -> Option<Vec<u8>> {
 }
 
 impl WrappingKey {
-    /// The wrapping key from its 32 bytes.
+    /// The one wrapping key, id 0, from its 32 bytes.
     pub fn new(key: [u8; 32]) -> Self {
-        Self(key)
+        Self {
+            current: 0,
+            keys: vec![(0, key)],
+        }
+    }
+
+    /// A keyring: `keys` by id, new data keys wrapped under `current` (which must be one of them).
+    pub fn ring(current: u32, keys: Vec<(u32, [u8; 32])>) -> Self {
+        Self { current, keys }
+    }
+
+    /// The id of the key new data keys are wrapped under.
+    pub fn current(&self) -> u32 {
+        self.current
+    }
+
+    /// The id of the wrapping key `wrapped` names; `None` for bytes in neither layout.
+    pub fn wrapped_under(wrapped: &[u8]) -> Option<u32> {
+        match wrapped.len() {
+            BARE_LEN => Some(0),
+            n if n == BARE_LEN + 5 && wrapped.first() == Some(&KEYED) => {
+                let id: [u8; 4] = wrapped.get(1..5)?.try_into().ok()?;
+                Some(u32::from_be_bytes(id))
+            }
+            _ => None,
+        }
     }
 
     /// A fresh data key for `account`, wrapped: what the key store keeps.
@@ -143,13 +180,39 @@ impl WrappingKey {
     ) -> Result<Vec<u8>, SealError> {
         let mut key = [0u8; 32];
         rng.fill(&mut key).map_err(|_| RandomError)?;
-        seal_bytes(&self.0, &aad(WRAP_PURPOSE, account), &key, rng)
+        self.wrap(account, &DataKey(key), rng)
     }
 
-    /// The data key of `account` from its wrapped form; `None` if it does not unwrap (another
-    /// wrapping key, another account, altered bytes).
+    /// `key` of `account` wrapped under the current wrapping key.
+    pub fn wrap(
+        &self,
+        account: &AccountId,
+        key: &DataKey,
+        rng: &dyn SecureRandom,
+    ) -> Result<Vec<u8>, SealError> {
+        let wrapping = self
+            .keys
+            .iter()
+            .find(|(id, _)| *id == self.current)
+            .ok_or(SealError::Encrypt)?;
+        let bare = seal_bytes(&wrapping.1, &aad(WRAP_PURPOSE, account), &key.0, rng)?;
+        if self.current == 0 {
+            return Ok(bare);
+        }
+        let mut keyed = Vec::with_capacity(5 + bare.len());
+        keyed.push(KEYED);
+        keyed.extend_from_slice(&self.current.to_be_bytes());
+        keyed.extend_from_slice(&bare);
+        Ok(keyed)
+    }
+
+    /// The data key of `account` from its wrapped form; `None` if it does not unwrap (a wrapping
+    /// key not in the ring, another account, altered bytes).
     pub fn unwrap(&self, account: &AccountId, wrapped: &[u8]) -> Option<DataKey> {
-        let key = open_bytes(&self.0, &aad(WRAP_PURPOSE, account), wrapped)?;
+        let id = Self::wrapped_under(wrapped)?;
+        let (_, wrapping) = self.keys.iter().find(|(kept, _)| *kept == id)?;
+        let bare = wrapped.get(wrapped.len() - BARE_LEN..)?;
+        let key = open_bytes(wrapping, &aad(WRAP_PURPOSE, account), bare)?;
         <[u8; 32]>::try_from(key.as_slice()).ok().map(DataKey)
     }
 }
@@ -217,6 +280,35 @@ mod tests {
             )
             .unwrap();
         assert!(other.open(&account(1), PROFILE, &sealed).is_none());
+    }
+
+    #[test]
+    fn a_ring_wraps_under_its_current_key_and_unwraps_under_the_one_named() {
+        let rng = SystemRandom::new();
+        let old = WrappingKey::new([3; 32]);
+        let ring = WrappingKey::ring(2, vec![(0, [3; 32]), (2, [5; 32])]);
+        let before = old.new_data_key(&account(1), &rng).unwrap();
+        assert_eq!(WrappingKey::wrapped_under(&before), Some(0));
+        let key = ring.unwrap(&account(1), &before).unwrap();
+        let after = ring.wrap(&account(1), &key, &rng).unwrap();
+        assert_eq!(WrappingKey::wrapped_under(&after), Some(2));
+        assert_eq!(after.len(), before.len() + 5);
+        let sealed = key.seal(&account(1), PROFILE, b"ada", &rng).unwrap();
+        let again = ring.unwrap(&account(1), &after).unwrap();
+        assert_eq!(
+            again.open(&account(1), PROFILE, &sealed).as_deref(),
+            Some(&b"ada"[..])
+        );
+        // The old ring alone does not know key 2; a ring without key 0 no longer opens the bare one.
+        assert!(old.unwrap(&account(1), &after).is_none());
+        let retired = WrappingKey::ring(2, vec![(2, [5; 32])]);
+        assert!(retired.unwrap(&account(1), &before).is_none());
+        assert!(retired.unwrap(&account(1), &after).is_some());
+        // Naming another id does not open under the right key's bytes.
+        let mut renamed = after.clone();
+        renamed[4] = 0;
+        assert!(ring.unwrap(&account(1), &renamed).is_none());
+        assert_eq!(WrappingKey::wrapped_under(&after[1..]), None);
     }
 
     /// Fixed vectors: a wrapped key and a profile sealed under it by the first version must open

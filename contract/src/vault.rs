@@ -39,6 +39,17 @@ impl fmt::Display for VaultError {
 
 impl std::error::Error for VaultError {}
 
+/// What [`Vault::rewrap`] did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Rewrap {
+    /// The key was under an older wrapping key and now is under the current one.
+    Rewrapped,
+    /// The key was under the current wrapping key already (or went meanwhile).
+    Current,
+    /// The account has no key (never made, or erased).
+    NoKey,
+}
+
 /// What opening found.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Opened {
@@ -138,6 +149,55 @@ impl Vault {
         self.keys.prefetch(&ids).await
     }
 
+    /// Wraps the data key of `account` anew under the current wrapping key, if it is under
+    /// another: what rotating the wrapping key asks of every key kept.
+    pub async fn rewrap(&self, account: &AccountId) -> Result<Rewrap, VaultError> {
+        let Some(wrapped) = self
+            .keys
+            .get(*account.as_uuid())
+            .await
+            .map_err(VaultError::Store)?
+        else {
+            return Ok(Rewrap::NoKey);
+        };
+        if WrappingKey::wrapped_under(&wrapped) == Some(self.wrapping.current()) {
+            return Ok(Rewrap::Current);
+        }
+        let key = self
+            .wrapping
+            .unwrap(account, &wrapped)
+            .ok_or(VaultError::KeyDoesNotUnwrap)?;
+        let fresh = self
+            .wrapping
+            .wrap(account, &key, &self.rng)
+            .map_err(VaultError::Seal)?;
+        let replaced = self
+            .keys
+            .replace(*account.as_uuid(), wrapped.to_vec(), fresh)
+            .await
+            .map_err(VaultError::Store)?;
+        // Not replaced: erased or rewrapped meanwhile, by a deletion or another pass.
+        Ok(if replaced {
+            Rewrap::Rewrapped
+        } else {
+            Rewrap::Current
+        })
+    }
+
+    /// The id of the wrapping key new data keys are wrapped under.
+    pub fn wrapping_in_use(&self) -> u32 {
+        self.wrapping.current()
+    }
+
+    /// The id of the wrapping key the data key of `account` is under; `None` when it has none.
+    pub async fn wrapped_under(&self, account: &AccountId) -> Result<Option<u32>, StoreError> {
+        Ok(self
+            .keys
+            .get(*account.as_uuid())
+            .await?
+            .and_then(|wrapped| WrappingKey::wrapped_under(&wrapped)))
+    }
+
     /// Erases the data key of `account`: everything sealed under it is unreadable from now on.
     pub async fn erase(&self, account: &AccountId) -> Result<(), StoreError> {
         self.keys.erase(*account.as_uuid()).await
@@ -181,13 +241,33 @@ mod tests {
             Opened::Invalid
         );
         // Another process (no cache) opens it through the store.
-        let other = Vault::new(CachedKeys::new(store, 8), WrappingKey::new([1; 32]));
+        let other = Vault::new(CachedKeys::new(store.clone(), 8), WrappingKey::new([1; 32]));
         assert_eq!(
             other.open(&a, PROFILE, &sealed).await.unwrap(),
             Opened::Plain(b"ada".to_vec())
         );
+        // Rotated: the key moves under the new wrapping key and what it sealed still opens, also
+        // by a vault that knows the new wrapping key alone.
+        let rotated = Vault::new(
+            CachedKeys::new(store.clone(), 8),
+            WrappingKey::ring(1, vec![(0, [1; 32]), (1, [2; 32])]),
+        );
+        assert_eq!(rotated.wrapped_under(&a).await.unwrap(), Some(0));
+        assert_eq!(rotated.rewrap(&a).await.unwrap(), Rewrap::Rewrapped);
+        assert_eq!(rotated.rewrap(&a).await.unwrap(), Rewrap::Current);
+        assert_eq!(rotated.wrapped_under(&a).await.unwrap(), Some(1));
+        let retired = Vault::new(
+            CachedKeys::new(store.clone(), 8),
+            WrappingKey::ring(1, vec![(1, [2; 32])]),
+        );
+        assert_eq!(
+            retired.open(&a, PROFILE, &sealed).await.unwrap(),
+            Opened::Plain(b"ada".to_vec())
+        );
         vault.erase(&a).await.unwrap();
         other.forget(&a);
+        rotated.forget(&a);
+        assert_eq!(rotated.rewrap(&a).await.unwrap(), Rewrap::NoKey);
         assert_eq!(
             vault.open(&a, PROFILE, &sealed).await.unwrap(),
             Opened::Erased

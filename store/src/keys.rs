@@ -37,6 +37,16 @@ pub trait KeyStore: Send + Sync + 'static {
     /// Erases the key of `account`, for good; erasing a missing key is not an error.
     fn erase(&self, account: Uuid) -> BoxFuture<'_, Result<(), StoreError>>;
 
+    /// Keeps `wrapped` as the key of `account` in place of `old` (the same data key wrapped anew,
+    /// under another wrapping key), only while `old` is still the key kept: answers whether it
+    /// replaced it (not when the key was erased or replaced meanwhile).
+    fn replace(
+        &self,
+        account: Uuid,
+        old: Vec<u8>,
+        wrapped: Vec<u8>,
+    ) -> BoxFuture<'_, Result<bool, StoreError>>;
+
     /// [`KeyStore::create`] for many accounts, in one go where the adapter can (one transaction,
     /// one sync): what an import of many accounts asks for. Answers the keys kept, in order.
     fn create_many(
@@ -96,6 +106,22 @@ impl KeyStore for MemoryKeyStore {
         // An empty key marks the erasure: the account never gets one again.
         self.keys().insert(account, Vec::new());
         Box::pin(async { Ok(()) })
+    }
+
+    fn replace(
+        &self,
+        account: Uuid,
+        old: Vec<u8>,
+        wrapped: Vec<u8>,
+    ) -> BoxFuture<'_, Result<bool, StoreError>> {
+        let replaced = match self.keys().get_mut(&account) {
+            Some(kept) if !kept.is_empty() && *kept == old => {
+                *kept = wrapped;
+                true
+            }
+            _ => false,
+        };
+        Box::pin(async move { Ok(replaced) })
     }
 }
 
@@ -261,6 +287,22 @@ impl KeyStore for SqliteKeyStore {
             Ok(())
         })
     }
+
+    fn replace(
+        &self,
+        account: Uuid,
+        old: Vec<u8>,
+        wrapped: Vec<u8>,
+    ) -> BoxFuture<'_, Result<bool, StoreError>> {
+        self.with(move |conn| {
+            let changed = conn.execute(
+                "UPDATE data_keys SET wrapped = ?3
+                 WHERE account = ?1 AND wrapped = ?2 AND length(wrapped) > 0",
+                rusqlite::params![account.as_bytes(), old, wrapped],
+            )?;
+            Ok(changed == 1)
+        })
+    }
 }
 
 /// The event type of a key stream's first event.
@@ -269,9 +311,12 @@ pub const DATA_KEY_CREATED: &str = "DataKeyCreated";
 /// The event type that erases a key kept in an event store.
 pub const DATA_KEY_ERASED: &str = "DataKeyErased";
 
-/// Keys in an event store that every replica shares: stream `datakey-{uuid}`, one
+/// The event type that keeps the same data key wrapped anew (under another wrapping key).
+pub const DATA_KEY_REWRAPPED: &str = "DataKeyRewrapped";
+
+/// Keys in an event store that every replica shares: stream `datakey-{uuid}`, a
 /// `DataKeyCreated` event holding the wrapped key in hex, created with `NoStream` (so the first
-/// writer wins). The read side's subscriptions filter on `account-` and never see these streams.
+/// writer wins), then a `DataKeyRewrapped` for each rewrap; the last event decides. The read side's subscriptions filter on `account-` and never see these streams.
 ///
 /// Erasure appends `DataKeyErased`: from then on every replica reads the key as gone, and it is
 /// never made again. The wrapped key's bytes stay in the database (wrapped: useless without the
@@ -291,27 +336,46 @@ impl LogKeyStore {
         StreamName::parse(&format!("datakey-{}", account.simple()))
     }
 
-    /// Whether the key stream holds an erasure (its second event).
-    async fn erased(&self, account: Uuid) -> Result<bool, StoreError> {
-        let later = self.store.read_stream(Self::stream(account)?, 1, 1).await?;
-        Ok(later
-            .first()
-            .is_some_and(|e| &*e.event_type == DATA_KEY_ERASED))
+    /// The key stream's last revision and the key it keeps now (`None`: erased), or `None` when
+    /// there is no stream. Key streams are short: a creation, perhaps rewraps, perhaps an erasure.
+    async fn state(&self, account: Uuid) -> Result<Option<(u64, Option<Vec<u8>>)>, StoreError> {
+        let events = self
+            .store
+            .read_stream(Self::stream(account)?, 0, 256)
+            .await?;
+        let Some(last) = events.last() else {
+            return Ok(None);
+        };
+        if &*last.event_type == DATA_KEY_ERASED {
+            return Ok(Some((last.revision, None)));
+        }
+        let record: KeyRecord = serde_json::from_slice(&last.data)
+            .map_err(|e| StoreError::Backend(format!("a data key record does not decode: {e}")))?;
+        let wrapped = decode_hex(&record.wrapped)
+            .ok_or_else(|| StoreError::Backend("a data key record is not hex".into()))?;
+        Ok(Some((last.revision, Some(wrapped))))
     }
 
     async fn read(&self, account: Uuid) -> Result<Option<Vec<u8>>, StoreError> {
-        let events = self.store.read_stream(Self::stream(account)?, 0, 1).await?;
-        let Some(event) = events.first() else {
-            return Ok(None);
+        Ok(self.state(account).await?.and_then(|(_, kept)| kept))
+    }
+
+    fn record(event_type: &str, wrapped: Option<&[u8]>) -> Result<NewEvent, StoreError> {
+        let data = match wrapped {
+            Some(wrapped) => serde_json::to_vec(&KeyRecord {
+                wrapped: encode_hex(wrapped),
+            })
+            .map_err(|e| StoreError::Backend(e.to_string()))?,
+            None => b"{}".to_vec(),
         };
-        if self.erased(account).await? {
-            return Ok(None);
-        }
-        let hex: KeyRecord = serde_json::from_slice(&event.data)
-            .map_err(|e| StoreError::Backend(format!("a data key record does not decode: {e}")))?;
-        decode_hex(&hex.wrapped)
-            .map(Some)
-            .ok_or_else(|| StoreError::Backend("a data key record is not hex".into()))
+        Ok(NewEvent {
+            // Random, not derived from the account: two creators with different keys must
+            // conflict (NoStream), not pass for a retry of one append.
+            id: Uuid::new_v4(),
+            event_type: event_type.to_owned(),
+            data,
+            metadata: b"{}".to_vec(),
+        })
     }
 }
 
@@ -341,18 +405,7 @@ impl KeyStore for LogKeyStore {
         wrapped: Vec<u8>,
     ) -> BoxFuture<'_, Result<Vec<u8>, StoreError>> {
         Box::pin(async move {
-            let record = serde_json::to_vec(&KeyRecord {
-                wrapped: encode_hex(&wrapped),
-            })
-            .map_err(|e| StoreError::Backend(e.to_string()))?;
-            let event = NewEvent {
-                // Random, not derived from the account: two creators with different keys must
-                // conflict (NoStream), not pass for a retry of one append.
-                id: Uuid::new_v4(),
-                event_type: DATA_KEY_CREATED.to_owned(),
-                data: record,
-                metadata: b"{}".to_vec(),
-            };
+            let event = Self::record(DATA_KEY_CREATED, Some(&wrapped))?;
             match self
                 .store
                 .append(
@@ -381,29 +434,54 @@ impl KeyStore for LogKeyStore {
 
     fn erase(&self, account: Uuid) -> BoxFuture<'_, Result<(), StoreError>> {
         Box::pin(async move {
-            let stream = Self::stream(account)?;
-            if self
-                .store
-                .read_stream(stream.clone(), 0, 1)
-                .await?
-                .is_empty()
-                || self.erased(account).await?
-            {
-                return Ok(());
+            // After the key's last event: a rewrap in between is read again and erased too.
+            loop {
+                let Some((revision, Some(_))) = self.state(account).await? else {
+                    return Ok(());
+                };
+                let event = Self::record(DATA_KEY_ERASED, None)?;
+                match self
+                    .store
+                    .append(
+                        Self::stream(account)?,
+                        ExpectedRevision::Exact(revision),
+                        vec![event],
+                    )
+                    .await
+                {
+                    Ok(_) => return Ok(()),
+                    Err(StoreError::WrongExpectedRevision { .. }) => continue,
+                    Err(other) => return Err(other),
+                }
             }
-            let event = NewEvent {
-                id: Uuid::new_v4(),
-                event_type: DATA_KEY_ERASED.to_owned(),
-                data: b"{}".to_vec(),
-                metadata: b"{}".to_vec(),
+        })
+    }
+
+    fn replace(
+        &self,
+        account: Uuid,
+        old: Vec<u8>,
+        wrapped: Vec<u8>,
+    ) -> BoxFuture<'_, Result<bool, StoreError>> {
+        Box::pin(async move {
+            let Some((revision, Some(kept))) = self.state(account).await? else {
+                return Ok(false);
             };
-            // Exactly after the key: an erasure is appended once.
+            if kept != old {
+                return Ok(false);
+            }
+            let event = Self::record(DATA_KEY_REWRAPPED, Some(&wrapped))?;
             match self
                 .store
-                .append(stream, ExpectedRevision::Exact(0), vec![event])
+                .append(
+                    Self::stream(account)?,
+                    ExpectedRevision::Exact(revision),
+                    vec![event],
+                )
                 .await
             {
-                Ok(_) | Err(StoreError::WrongExpectedRevision { .. }) => Ok(()),
+                Ok(_) => Ok(true),
+                Err(StoreError::WrongExpectedRevision { .. }) => Ok(false),
                 Err(other) => Err(other),
             }
         })
@@ -504,6 +582,17 @@ impl CachedKeys {
         self.store.erase(account).await
     }
 
+    /// [`KeyStore::replace`], keeping the new form in memory when it replaced the old one.
+    pub async fn replace(
+        &self,
+        account: Uuid,
+        old: Vec<u8>,
+        wrapped: Vec<u8>,
+    ) -> Result<bool, StoreError> {
+        self.cache().pop(&account);
+        self.store.replace(account, old, wrapped).await
+    }
+
     /// Forgets the cached key of `account` (another process erased it).
     pub fn forget(&self, account: Uuid) {
         self.cache().pop(&account);
@@ -525,9 +614,21 @@ mod tests {
         assert_eq!(store.get(a).await.unwrap(), Some(vec![1, 2, 3]));
         assert_eq!(store.create(b, vec![4]).await.unwrap(), vec![4]);
         assert_eq!(store.get(b).await.unwrap(), Some(vec![4]));
+        // A rewrap replaces the key only while the old one is kept.
+        assert!(!store.replace(a, vec![9], vec![7]).await.unwrap());
+        assert!(store.replace(a, vec![1, 2, 3], vec![6, 6]).await.unwrap());
+        assert_eq!(store.get(a).await.unwrap(), Some(vec![6, 6]));
+        assert_eq!(store.create(a, vec![9]).await.unwrap(), vec![6, 6]);
         store.erase(a).await.unwrap();
         store.erase(a).await.unwrap();
         assert_eq!(store.get(a).await.unwrap(), None);
+        assert!(!store.replace(a, vec![6, 6], vec![8]).await.unwrap());
+        assert!(
+            !store
+                .replace(Uuid::new_v4(), vec![6, 6], vec![8])
+                .await
+                .unwrap()
+        );
         assert_eq!(store.get(b).await.unwrap(), Some(vec![4]));
         store.erase(Uuid::new_v4()).await.unwrap();
         // An erased key is never made again.
