@@ -28,16 +28,25 @@ pub use pinauth_contract::token::Token;
 #[derive(Clone)]
 pub struct Keys {
     /// The peppers by id, oldest first; a hash names its own.
-    peppers: Vec<(u32, [u8; 32])>,
+    peppers: Ring,
     /// The one new hashes take.
     hash_with: u32,
-    lookup: [u8; 32],
+    /// The lookup keys by id, oldest first: during a rotation the older ones still name the
+    /// lookup streams of identifiers claimed before it.
+    lookups: Ring,
+    /// The one new claims, tags and wrapped data keys take.
+    lookup_with: u32,
     otp: [u8; 32],
     /// The OTP key `rotate_otp` replaced, and when: OTPs issued under it verify until their
     /// lifetime is over.
     previous_otp: Option<([u8; 32], pinauth_domain::Timestamp)>,
-    notifier: [u8; 32],
+    /// What messages for the notifier were sealed under before they were sealed under the
+    /// accounts' data keys; `None` once retired.
+    notifier: Option<[u8; 32]>,
 }
+
+/// A keyring: keys by id, oldest first.
+type Ring = Vec<(u32, [u8; 32])>;
 
 /// The keys as stored in `keys.toml`, hex-encoded.
 #[derive(Serialize, Deserialize)]
@@ -51,8 +60,15 @@ pub struct KeysFile {
     /// The pepper new hashes take (`pinauth keys use-pepper`); the newest when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hash_with: Option<u32>,
-    /// Names lookup streams.
+    /// Names lookup streams (and derives the tag keys and the data keys' wrapping key): the
+    /// first lookup key, id 0 (empty once it is retired).
     pub lookup: String,
+    /// Lookup keys added by `pinauth keys rotate lookup`, newest last.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub later_lookups: Vec<NumberedKey>,
+    /// The lookup key new claims take (`pinauth keys use lookup ID`); the newest when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lookup_with: Option<u32>,
     /// Keys the HMAC of OTPs.
     pub otp: String,
     /// The OTP key replaced by `pinauth keys rotate-otp-key`, until retired.
@@ -61,7 +77,9 @@ pub struct KeysFile {
     /// When it was replaced (RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous_otp_since: Option<String>,
-    /// Seals OTPs and reset tokens for the notifier.
+    /// Opens the OTPs and reset links sealed for the notifier before they were sealed under the
+    /// accounts' data keys (empty once `pinauth keys retire notifier` found none left to send).
+    #[serde(default)]
     pub notifier: String,
 }
 
@@ -86,6 +104,11 @@ pub enum KeyError {
     /// No pepper is left, or two share an id.
     #[error("keys.toml must hold one pepper at least, each with its own id")]
     Peppers,
+    /// No lookup key is left, two share an id, or the one in use is not kept.
+    #[error(
+        "keys.toml must hold one lookup key at least, each with its own id, and use one of them"
+    )]
+    Lookups,
 }
 
 impl Keys {
@@ -99,10 +122,11 @@ impl Keys {
         Ok(Self {
             peppers: vec![(0, key()?)],
             hash_with: 0,
-            lookup: key()?,
+            lookups: vec![(0, key()?)],
+            lookup_with: 0,
             otp: key()?,
             previous_otp: None,
-            notifier: key()?,
+            notifier: Some(key()?),
         })
     }
 
@@ -113,26 +137,50 @@ impl Keys {
                 .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
                 .ok_or(KeyError::Malformed(name))
         };
-        let mut peppers = Vec::new();
-        if !file.pepper.trim().is_empty() {
-            peppers.push((0, parse("pepper", &file.pepper)?));
-        }
-        for later in &file.later_peppers {
-            peppers.push((later.id, parse("pepper", &later.key)?));
-        }
-        peppers.sort_by_key(|(id, _)| *id);
-        let unique = peppers
-            .windows(2)
-            .all(|w| matches!(w, [a, b] if a.0 != b.0));
-        let newest = peppers.last().map(|(id, _)| *id);
-        let hash_with = file.hash_with.or(newest).ok_or(KeyError::Peppers)?;
-        if !unique || !peppers.iter().any(|(id, _)| *id == hash_with) {
-            return Err(KeyError::Peppers);
-        }
+        // A keyring: key 0 (empty once retired) and the later ones, and the one in use (the
+        // newest when not named), which must be kept.
+        let ring = |name: &'static str,
+                    first: &str,
+                    later: &[NumberedKey],
+                    using: Option<u32>,
+                    invalid: KeyError|
+         -> Result<(Ring, u32), KeyError> {
+            let mut keys = Vec::new();
+            if !first.trim().is_empty() {
+                keys.push((0, parse(name, first)?));
+            }
+            for key in later {
+                keys.push((key.id, parse(name, &key.key)?));
+            }
+            keys.sort_by_key(|(id, _)| *id);
+            let unique = keys.windows(2).all(|w| matches!(w, [a, b] if a.0 != b.0));
+            let Some(using) = using.or(keys.last().map(|(id, _)| *id)) else {
+                return Err(invalid);
+            };
+            if !unique || !keys.iter().any(|(id, _)| *id == using) {
+                return Err(invalid);
+            }
+            Ok((keys, using))
+        };
+        let (peppers, hash_with) = ring(
+            "pepper",
+            &file.pepper,
+            &file.later_peppers,
+            file.hash_with,
+            KeyError::Peppers,
+        )?;
+        let (lookups, lookup_with) = ring(
+            "lookup",
+            &file.lookup,
+            &file.later_lookups,
+            file.lookup_with,
+            KeyError::Lookups,
+        )?;
         Ok(Self {
             peppers,
             hash_with,
-            lookup: parse("lookup", &file.lookup)?,
+            lookups,
+            lookup_with,
             otp: parse("otp", &file.otp)?,
             previous_otp: match (&file.previous_otp, &file.previous_otp_since) {
                 (Some(key), Some(since)) => Some((
@@ -143,35 +191,42 @@ impl Keys {
                 (None, None) => None,
                 _ => return Err(KeyError::Malformed("previous_otp")),
             },
-            notifier: parse("notifier", &file.notifier)?,
+            notifier: match file.notifier.trim() {
+                "" => None,
+                hex => Some(parse("notifier", hex)?),
+            },
         })
     }
 
     /// The hex form, for writing `keys.toml`.
     pub fn to_file(&self) -> KeysFile {
         let hex = |k: &[u8; 32]| pinauth_domain::hex::encode(k);
-        KeysFile {
-            pepper: self
-                .peppers
-                .iter()
+        let first = |ring: &[(u32, [u8; 32])]| {
+            ring.iter()
                 .find(|(id, _)| *id == 0)
                 .map(|(_, k)| hex(k))
-                .unwrap_or_default(),
-            later_peppers: self
-                .peppers
-                .iter()
+                .unwrap_or_default()
+        };
+        let later = |ring: &[(u32, [u8; 32])]| {
+            ring.iter()
                 .filter(|(id, _)| *id != 0)
                 .map(|(id, k)| NumberedKey {
                     id: *id,
                     key: hex(k),
                 })
-                .collect(),
+                .collect()
+        };
+        KeysFile {
+            pepper: first(&self.peppers),
+            later_peppers: later(&self.peppers),
             hash_with: Some(self.hash_with),
-            lookup: hex(&self.lookup),
+            lookup: first(&self.lookups),
+            later_lookups: later(&self.lookups),
+            lookup_with: Some(self.lookup_with),
             otp: hex(&self.otp),
             previous_otp: self.previous_otp.map(|(k, _)| hex(&k)),
             previous_otp_since: self.previous_otp.map(|(_, since)| since.to_rfc3339()),
-            notifier: hex(&self.notifier),
+            notifier: self.notifier.as_ref().map(hex).unwrap_or_default(),
         }
     }
 
@@ -196,17 +251,7 @@ impl Keys {
     /// Adds a fresh pepper that verifies but is not yet used for new hashes (every process must
     /// know it first: [`Keys::use_pepper`] then makes new hashes take it); answers its id.
     pub fn rotate_pepper(&mut self) -> Result<u32, KeyError> {
-        let mut key = [0u8; 32];
-        SystemRandom::new()
-            .fill(&mut key)
-            .map_err(|_| KeyError::Random)?;
-        let id = self
-            .peppers
-            .last()
-            .map_or(0, |(id, _)| *id)
-            .saturating_add(1);
-        self.peppers.push((id, key));
-        Ok(id)
+        add_to_ring(&mut self.peppers)
     }
 
     /// Makes new hashes take pepper `id`.
@@ -225,6 +270,49 @@ impl Keys {
         }
         self.peppers.retain(|(i, _)| *i != id);
         Ok(())
+    }
+
+    /// The id of the lookup key new claims take.
+    pub fn lookup_in_use(&self) -> u32 {
+        self.lookup_with
+    }
+
+    /// The ids of the lookup keys kept, oldest first.
+    pub fn lookup_ids(&self) -> Vec<u32> {
+        self.lookups.iter().map(|(id, _)| *id).collect()
+    }
+
+    /// Adds a fresh lookup key that is read but not yet used for new claims (every process must
+    /// read its names first, or one that does not would miss identifiers claimed under it:
+    /// [`Keys::use_lookup`] then makes new claims take it); answers its id.
+    pub fn rotate_lookup(&mut self) -> Result<u32, KeyError> {
+        add_to_ring(&mut self.lookups)
+    }
+
+    /// Makes new claims, tags and data keys take lookup key `id`.
+    pub fn use_lookup(&mut self, id: u32) -> Result<(), KeyError> {
+        if !self.lookups.iter().any(|(i, _)| *i == id) {
+            return Err(KeyError::Lookups);
+        }
+        self.lookup_with = id;
+        Ok(())
+    }
+
+    /// Removes lookup key `id`; never the one in use, nor one that is not kept.
+    pub fn retire_lookup(&mut self, id: u32) -> Result<(), KeyError> {
+        if id == self.lookup_with || !self.lookups.iter().any(|(i, _)| *i == id) {
+            return Err(KeyError::Lookups);
+        }
+        self.lookups.retain(|(i, _)| *i != id);
+        Ok(())
+    }
+
+    /// The lookup key in use.
+    fn lookup(&self) -> &[u8; 32] {
+        self.lookups
+            .iter()
+            .find(|(id, _)| *id == self.lookup_with)
+            .map_or(&[0; 32], |(_, k)| k)
     }
 
     /// The OTP HMAC key.
@@ -267,34 +355,60 @@ impl Keys {
     /// each process remembers (familiar origins are re-learnt at the next login).
     pub fn tag_key(&self, purpose: &str) -> hmac::Key {
         let derived = hmac::sign(
-            &hmac::Key::new(hmac::HMAC_SHA256, &self.lookup),
+            &hmac::Key::new(hmac::HMAC_SHA256, self.lookup()),
             purpose.as_bytes(),
         );
         hmac::Key::new(hmac::HMAC_SHA256, derived.as_ref())
     }
 
-    /// The key that wraps the accounts' data keys in the key store, derived from the lookup key
-    /// (so no new key is needed in an existing `keys.toml`) in two steps, the first under a label
-    /// that begins with a NUL byte: no lookup name or tag (HMACs of identifiers and addresses
-    /// under the same key) can equal it. Rotating the lookup key must rewrap every data key.
+    /// The keys that wrap the accounts' data keys in the key store, one derived from each lookup
+    /// key (so no new key is needed in an existing `keys.toml`, and wrapping key N rotates and
+    /// retires with lookup key N) in two steps, the first under a label that begins with a NUL
+    /// byte: no lookup name or tag (HMACs of identifiers and addresses under the same key) can
+    /// equal it. New data keys are wrapped under the one of the lookup key in use.
     pub fn wrapping_key(&self) -> pinauth_contract::datakey::WrappingKey {
-        let intermediate = hmac::sign(
-            &hmac::Key::new(hmac::HMAC_SHA256, &self.lookup),
-            b"\0pinauth data keys",
-        );
-        let derived = hmac::sign(
-            &hmac::Key::new(hmac::HMAC_SHA256, intermediate.as_ref()),
-            b"wrapping v1",
-        );
-        let mut key = [0u8; 32];
-        key.copy_from_slice(derived.as_ref());
-        pinauth_contract::datakey::WrappingKey::new(key)
+        let derive = |lookup: &[u8; 32]| {
+            let intermediate = hmac::sign(
+                &hmac::Key::new(hmac::HMAC_SHA256, lookup),
+                b"\0pinauth data keys",
+            );
+            let derived = hmac::sign(
+                &hmac::Key::new(hmac::HMAC_SHA256, intermediate.as_ref()),
+                b"wrapping v1",
+            );
+            let mut key = [0u8; 32];
+            key.copy_from_slice(derived.as_ref());
+            key
+        };
+        pinauth_contract::datakey::WrappingKey::ring(
+            self.lookup_with,
+            self.lookups
+                .iter()
+                .map(|(id, k)| (*id, derive(k)))
+                .collect(),
+        )
     }
 
-    /// The notifier's sealing key bytes.
-    pub fn notifier_key(&self) -> &[u8; 32] {
-        &self.notifier
+    /// The key messages for the notifier were sealed under before data keys, while kept.
+    pub fn notifier_key(&self) -> Option<[u8; 32]> {
+        self.notifier
     }
+
+    /// Forgets the notifier key.
+    pub fn retire_notifier(&mut self) {
+        self.notifier = None;
+    }
+}
+
+/// Adds a fresh random key to `ring` under the next id; answers the id.
+fn add_to_ring(ring: &mut Ring) -> Result<u32, KeyError> {
+    let mut key = [0u8; 32];
+    SystemRandom::new()
+        .fill(&mut key)
+        .map_err(|_| KeyError::Random)?;
+    let id = ring.last().map_or(0, |(id, _)| *id).saturating_add(1);
+    ring.push((id, key));
+    Ok(id)
 }
 
 impl fmt::Debug for Keys {
@@ -941,6 +1055,63 @@ mod tests {
     }
 
     #[test]
+    fn a_lookup_key_is_read_before_it_names_new_claims_and_the_old_one_retires_after() {
+        let mut keys = Keys::generate().unwrap();
+        let value = "ada@example.com";
+        let before = LookupNames::new(&keys)
+            .stream(LookupKind::Email, value)
+            .unwrap();
+        let wrapped_before = keys.wrapping_key();
+        assert_eq!(keys.rotate_lookup().unwrap(), 1);
+        // Read but not yet in use: names, tags and wrapping stay under key 0.
+        let reading = LookupNames::new(&keys);
+        assert_eq!(reading.stream(LookupKind::Email, value).unwrap(), before);
+        assert_eq!(
+            reading
+                .older_streams(LookupKind::Email, value)
+                .unwrap()
+                .len(),
+            1
+        );
+        assert_eq!(keys.wrapping_key().current(), 0);
+        assert!(keys.retire_lookup(0).is_err(), "the key in use");
+        keys.use_lookup(1).unwrap();
+        assert!(keys.use_lookup(9).is_err());
+        let back = Keys::from_file(&keys.to_file()).unwrap();
+        assert_eq!((back.lookup_ids(), back.lookup_in_use()), (vec![0, 1], 1));
+        let moved = LookupNames::new(&back);
+        assert_ne!(moved.stream(LookupKind::Email, value).unwrap(), before);
+        assert_eq!(
+            moved.older_streams(LookupKind::Email, value).unwrap(),
+            vec![before]
+        );
+        // A data key wrapped under key 0 unwraps under the ring, and is rewrapped under key 1.
+        let account = pinauth_domain::AccountId::from_uuid(Uuid::from_u128(3));
+        let rng = SystemRandom::new();
+        let old = wrapped_before.new_data_key(&account, &rng).unwrap();
+        let ring = back.wrapping_key();
+        let key = ring.unwrap(&account, &old).unwrap();
+        let new = ring.wrap(&account, &key, &rng).unwrap();
+        assert_eq!(
+            pinauth_contract::datakey::WrappingKey::wrapped_under(&new),
+            Some(1)
+        );
+        let mut back = back;
+        back.retire_lookup(0).unwrap();
+        let file = back.to_file();
+        assert!(file.lookup.is_empty() && file.later_lookups.len() == 1);
+        let again = Keys::from_file(&file).unwrap();
+        assert!(again.wrapping_key().unwrap(&account, &old).is_none());
+        assert!(again.wrapping_key().unwrap(&account, &new).is_some());
+        assert!(
+            LookupNames::new(&again)
+                .older_streams(LookupKind::Email, value)
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[test]
     fn hashes_are_standard_phc_strings_the_argon2_crate_reads() {
         use argon2::password_hash::{PasswordHash, PasswordVerifier};
         let keys = Keys::generate().unwrap();
@@ -1012,9 +1183,20 @@ pub fn sha256(bytes: &[u8]) -> Digest {
 pub struct LookupNames(pinauth_contract::lookup::LookupNames);
 
 impl LookupNames {
-    /// Lookup names under the lookup key of `keys`.
+    /// Lookup names under the lookup key in use of `keys`, reading also those under the other
+    /// lookup keys it keeps (newest first).
     pub fn new(keys: &Keys) -> Self {
-        Self(pinauth_contract::lookup::LookupNames::new(&keys.lookup))
+        let older: Vec<[u8; 32]> = keys
+            .lookups
+            .iter()
+            .rev()
+            .filter(|(id, _)| *id != keys.lookup_with)
+            .map(|(_, k)| *k)
+            .collect();
+        Self(pinauth_contract::lookup::LookupNames::ring(
+            keys.lookup(),
+            &older,
+        ))
     }
 
     /// The lookup stream of `value` (normalized) as `kind`.
@@ -1024,6 +1206,20 @@ impl LookupNames {
         value: &str,
     ) -> Result<StreamName, pinauth_store::StoreError> {
         StreamName::parse(&self.0.stream_name(kind, value))
+    }
+
+    /// The lookup streams of `value` under the older lookup keys kept (during a rotation), newest
+    /// first; none otherwise.
+    pub fn older_streams(
+        &self,
+        kind: LookupKind,
+        value: &str,
+    ) -> Result<Vec<StreamName>, pinauth_store::StoreError> {
+        self.0
+            .older_names(kind, value)
+            .iter()
+            .map(|name| StreamName::parse(name))
+            .collect()
     }
 }
 

@@ -6,6 +6,12 @@
 //! a crash in between leaves an orphan: a claim whose account was never registered. A registration
 //! that fails releases what it claimed; an orphan left by a crash can be taken over once it is older
 //! than a grace period, and only if its account still does not exist.
+//!
+//! While the lookup key rotates, a value has a stream under each key kept (`LookupNames`): claims
+//! are made under the key in use and then checked against the older names (claim, then check,
+//! so that two processes on different keys in use cannot both win: at least one sees the other),
+//! a value is resolved under the key in use first and then under the older ones, and a release
+//! releases every name. `CommandService::reclaim` moves an account's claims onto the key in use.
 
 use crate::crypto::{LookupKind, LookupNames, event_id};
 use crate::error::AppError;
@@ -121,14 +127,49 @@ impl Lookups {
         kind: LookupKind,
         value: &str,
     ) -> Result<Option<AccountId>, AppError> {
-        let stream = self.stream(kind, value)?;
-        Ok(match self.latest(&stream).await? {
+        Ok(self.find(kind, value).await?.map(|found| found.account))
+    }
+
+    /// [`Lookups::resolve`], telling also whether the claim was found under an older lookup key
+    /// only (during a rotation): the account then has claims to move onto the key in use.
+    pub async fn find(&self, kind: LookupKind, value: &str) -> Result<Option<Found>, AppError> {
+        let current = self.stream(kind, value)?;
+        if let Some(account) = Self::claimant(self.latest(&current).await?) {
+            return Ok(Some(Found {
+                account,
+                under_older_key: false,
+            }));
+        }
+        for older in self.names.older_streams(kind, value)? {
+            if let Some(account) = Self::claimant(self.latest(&older).await?) {
+                return Ok(Some(Found {
+                    account,
+                    under_older_key: true,
+                }));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Whether `value` is claimed by `account` under the lookup key in use.
+    pub async fn is_current(
+        &self,
+        kind: LookupKind,
+        value: &str,
+        account: AccountId,
+    ) -> Result<bool, AppError> {
+        let current = self.stream(kind, value)?;
+        Ok(Self::claimant(self.latest(&current).await?) == Some(account))
+    }
+
+    fn claimant(latest: Option<Latest>) -> Option<AccountId> {
+        match latest {
             Some(Latest {
                 event: LookupEvent::LookupClaimed { account_id, .. },
                 ..
             }) => Some(account_id),
             _ => None,
-        })
+        }
     }
 
     /// Claims `value` for `account`. `is_registered` tells whether an earlier claimant's account
@@ -141,6 +182,65 @@ impl Lookups {
         at: Timestamp,
         request: Uuid,
         is_registered: F,
+    ) -> Result<Claim, AppError>
+    where
+        F: Fn(AccountId) -> Fut,
+        Fut: std::future::Future<Output = Result<bool, AppError>>,
+    {
+        let claim = self
+            .claim_current(kind, value, account, at, request, &is_registered)
+            .await?;
+        self.unless_older(claim, kind, value, account, at, request, &is_registered)
+            .await
+    }
+
+    /// `claim`, kept unless `value` is taken under an older lookup key (during a rotation): then
+    /// released again, and the value is taken.
+    #[allow(clippy::too_many_arguments)]
+    async fn unless_older<F, Fut>(
+        &self,
+        claim: Claim,
+        kind: LookupKind,
+        value: &str,
+        account: AccountId,
+        at: Timestamp,
+        request: Uuid,
+        is_registered: &F,
+    ) -> Result<Claim, AppError>
+    where
+        F: Fn(AccountId) -> Fut,
+        Fut: std::future::Future<Output = Result<bool, AppError>>,
+    {
+        for older in self.names.older_streams(kind, value)? {
+            let Some(Latest {
+                event:
+                    LookupEvent::LookupClaimed {
+                        account_id,
+                        at: claimed_at,
+                    },
+                ..
+            }) = self.latest(&older).await?
+            else {
+                continue;
+            };
+            let fresh = at < claimed_at.plus_secs(self.grace_secs);
+            if account_id != account && (fresh || is_registered(account_id).await?) {
+                self.release(&claim, account, at, request).await;
+                return Err(AppError::IdentifierTaken(kind));
+            }
+        }
+        Ok(claim)
+    }
+
+    /// The claim of `value` under the lookup key in use, as [`Lookups::claim`] decides it.
+    async fn claim_current<F, Fut>(
+        &self,
+        kind: LookupKind,
+        value: &str,
+        account: AccountId,
+        at: Timestamp,
+        request: Uuid,
+        is_registered: &F,
     ) -> Result<Claim, AppError>
     where
         F: Fn(AccountId) -> Fut,
@@ -230,16 +330,18 @@ impl Lookups {
     {
         let stream = self.stream(kind, value)?;
         let expected = ExpectedRevision::NoStream;
-        match self
+        let claim = match self
             .append_claim(stream, expected, chain::GENESIS, account, at, request)
             .await
         {
             Err(AppError::Store(StoreError::WrongExpectedRevision { .. })) => {
-                self.claim(kind, value, account, at, request, is_registered)
+                self.claim_current(kind, value, account, at, request, &is_registered)
                     .await
             }
             other => other,
-        }
+        }?;
+        self.unless_older(claim, kind, value, account, at, request, &is_registered)
+            .await
     }
 
     /// Withdraws a claim made by a registration that failed. Best effort: an orphan left behind is
@@ -263,8 +365,9 @@ impl Lookups {
         }
     }
 
-    /// Releases `value` if it belongs to `account` (a deleted account's): a new registration may
-    /// claim it at once. A value already released, or claimed since by another account, is left.
+    /// Releases `value` if it belongs to `account` (a deleted account's), under every lookup key
+    /// kept: a new registration may claim it at once. A value already released, or claimed since
+    /// by another account, is left.
     pub async fn release_account(
         &self,
         kind: LookupKind,
@@ -273,7 +376,20 @@ impl Lookups {
         at: Timestamp,
         request: Uuid,
     ) -> Result<(), AppError> {
-        let stream = self.stream(kind, value)?;
+        let current = self.stream(kind, value)?;
+        for stream in std::iter::once(current).chain(self.names.older_streams(kind, value)?) {
+            self.release_stream(stream, account, at, request).await?;
+        }
+        Ok(())
+    }
+
+    async fn release_stream(
+        &self,
+        stream: StreamName,
+        account: AccountId,
+        at: Timestamp,
+        request: Uuid,
+    ) -> Result<(), AppError> {
         let Some(Latest {
             revision,
             event: LookupEvent::LookupClaimed { account_id, .. },
@@ -337,10 +453,176 @@ impl Lookups {
     }
 }
 
+/// Where [`Lookups::find`] found a value's claim.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Found {
+    /// The account it belongs to.
+    pub account: AccountId,
+    /// Found under an older lookup key only: not yet claimed under the one in use.
+    pub under_older_key: bool,
+}
+
 /// A claim made, so that it can be released.
 #[derive(Clone, Debug)]
 pub struct Claim {
     stream: StreamName,
     revision: u64,
     chain: [u8; 32],
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::crypto::Keys;
+    use pinauth_store::memory::MemoryStore;
+
+    fn account(n: u128) -> AccountId {
+        AccountId::from_uuid(Uuid::from_u128(n))
+    }
+
+    async fn registered(_: AccountId) -> Result<bool, AppError> {
+        Ok(true)
+    }
+
+    /// Two processes in the middle of a lookup-key rotation: `before` still claims under key 0,
+    /// `after` already under key 1; each reads the other's names.
+    fn both_phases() -> (Lookups, Lookups) {
+        let mut keys = Keys::generate().unwrap();
+        keys.rotate_lookup().unwrap();
+        let store: Arc<dyn EventStore> = Arc::new(MemoryStore::new());
+        let before = Lookups::new(store.clone(), LookupNames::new(&keys), 60);
+        keys.use_lookup(1).unwrap();
+        let after = Lookups::new(store, LookupNames::new(&keys), 60);
+        (before, after)
+    }
+
+    #[tokio::test]
+    async fn a_value_claimed_under_either_key_is_taken_under_the_other_and_found_by_both() {
+        let (before, after) = both_phases();
+        let (at, request) = (Timestamp::from_unix_millis(1_000), Uuid::new_v4());
+        let email = LookupKind::Email;
+        before
+            .claim(
+                email,
+                "ada@example.com",
+                account(1),
+                at,
+                request,
+                registered,
+            )
+            .await
+            .unwrap();
+        let taken = after
+            .claim(
+                email,
+                "ada@example.com",
+                account(2),
+                at,
+                request,
+                registered,
+            )
+            .await;
+        assert!(
+            matches!(taken, Err(AppError::IdentifierTaken(_))),
+            "{taken:?}"
+        );
+        // The refused claim under key 1 was released again: ada is found under key 0 only.
+        let found = after.find(email, "ada@example.com").await.unwrap().unwrap();
+        assert_eq!((found.account, found.under_older_key), (account(1), true));
+        assert!(
+            !after
+                .is_current(email, "ada@example.com", account(1))
+                .await
+                .unwrap()
+        );
+        // Her own claim under key 1 (a reclaim) is no conflict with her claim under key 0.
+        after
+            .claim(
+                email,
+                "ada@example.com",
+                account(1),
+                at,
+                request,
+                registered,
+            )
+            .await
+            .unwrap();
+        let found = after.find(email, "ada@example.com").await.unwrap().unwrap();
+        assert_eq!((found.account, found.under_older_key), (account(1), false));
+        assert!(
+            after
+                .is_current(email, "ada@example.com", account(1))
+                .await
+                .unwrap()
+        );
+        // A deletion releases both names.
+        after
+            .release_account(email, "ada@example.com", account(1), at, request)
+            .await
+            .unwrap();
+        assert_eq!(
+            before.resolve(email, "ada@example.com").await.unwrap(),
+            None
+        );
+        assert_eq!(after.resolve(email, "ada@example.com").await.unwrap(), None);
+        // Claimed first under key 1, the value is taken for a process still on key 0.
+        after
+            .claim(
+                email,
+                "bob@example.com",
+                account(3),
+                at,
+                request,
+                registered,
+            )
+            .await
+            .unwrap();
+        let taken = before
+            .claim(
+                email,
+                "bob@example.com",
+                account(4),
+                at,
+                request,
+                registered,
+            )
+            .await;
+        assert!(
+            matches!(taken, Err(AppError::IdentifierTaken(_))),
+            "{taken:?}"
+        );
+        assert_eq!(
+            before.resolve(email, "bob@example.com").await.unwrap(),
+            Some(account(3))
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_claims_on_different_keys_at_once_never_both_win() {
+        let mut won = [0u32; 3];
+        for n in 0..200u128 {
+            let (before, after) = both_phases();
+            let (at, request) = (Timestamp::from_unix_millis(1_000), Uuid::new_v4());
+            let value = format!("race{n}@example.com");
+            let (v1, v2) = (value.clone(), value.clone());
+            let a = tokio::spawn(async move {
+                before
+                    .claim(LookupKind::Email, &v1, account(1), at, request, registered)
+                    .await
+                    .is_ok()
+            });
+            let b = tokio::spawn(async move {
+                after
+                    .claim(LookupKind::Email, &v2, account(2), at, request, registered)
+                    .await
+                    .is_ok()
+            });
+            let (a, b) = (a.await.unwrap(), b.await.unwrap());
+            assert!(!(a && b), "both claimed {value}");
+            won[usize::from(a) + 2 * usize::from(b)] += 1;
+        }
+        // Whichever wins, one does most of the time (both refusing each other is the rare case).
+        assert!(won[1] + won[2] > 0, "{won:?}");
+    }
 }

@@ -30,24 +30,50 @@ impl LookupKind {
     }
 }
 
-/// Names lookup streams under a lookup key, without revealing what they look up.
+/// Names lookup streams under a lookup key, without revealing what they look up; during a
+/// rotation of the lookup key, also under the keys it replaces, so that an identifier claimed
+/// before the rotation is still found by its old name.
 #[derive(Clone)]
 pub struct LookupNames {
-    key: hmac::Key,
+    current: hmac::Key,
+    /// The older keys still kept, newest first.
+    older: Vec<hmac::Key>,
 }
 
 impl LookupNames {
     /// Lookup names under the 32-byte lookup key.
     pub fn new(key: &[u8; 32]) -> Self {
+        Self::ring(key, &[])
+    }
+
+    /// Lookup names under `current`, reading also the names under `older` (newest first).
+    pub fn ring(current: &[u8; 32], older: &[[u8; 32]]) -> Self {
         Self {
-            key: hmac::Key::new(hmac::HMAC_SHA256, key),
+            current: hmac::Key::new(hmac::HMAC_SHA256, current),
+            older: older
+                .iter()
+                .map(|k| hmac::Key::new(hmac::HMAC_SHA256, k))
+                .collect(),
         }
     }
 
-    /// `lookup-{kind}-{hex(HMAC(lookup key, value))}`: ASCII letters, digits and hyphens only, so
-    /// always a valid stream name.
+    /// `lookup-{kind}-{hex(HMAC(lookup key, value))}` under the current key: ASCII letters,
+    /// digits and hyphens only, so always a valid stream name.
     pub fn stream_name(&self, kind: LookupKind, value: &str) -> String {
-        let tag = hmac::sign(&self.key, value.as_bytes());
+        Self::name_under(&self.current, kind, value)
+    }
+
+    /// The names of `value` under the older keys still kept, newest first: where a claim made
+    /// before the rotation is.
+    pub fn older_names(&self, kind: LookupKind, value: &str) -> Vec<String> {
+        self.older
+            .iter()
+            .map(|key| Self::name_under(key, kind, value))
+            .collect()
+    }
+
+    fn name_under(key: &hmac::Key, kind: LookupKind, value: &str) -> String {
+        let tag = hmac::sign(key, value.as_bytes());
         format!(
             "lookup-{}-{}",
             kind.name(),
@@ -74,6 +100,23 @@ mod tests {
             names.stream_name(LookupKind::Username, "ada@example.com"),
             format!("lookup-username-{hmac}")
         );
+    }
+
+    #[test]
+    fn a_ring_names_under_its_current_key_and_knows_the_older_names() {
+        let ring = LookupNames::ring(&[8; 32], &[[7; 32]]);
+        let old = LookupNames::new(&[7; 32]);
+        let new = LookupNames::new(&[8; 32]);
+        let value = "ada@example.com";
+        assert_eq!(
+            ring.stream_name(LookupKind::Email, value),
+            new.stream_name(LookupKind::Email, value)
+        );
+        assert_eq!(
+            ring.older_names(LookupKind::Email, value),
+            vec![old.stream_name(LookupKind::Email, value)]
+        );
+        assert!(new.older_names(LookupKind::Email, value).is_empty());
     }
 
     #[test]

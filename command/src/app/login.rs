@@ -129,12 +129,13 @@ impl CommandService {
         let hasher = &self.inner.hasher;
         let mut verdicts = Verdicts::reserve(hasher)?;
         let (kind, value) = identifier.lookup();
-        let Some(id) = self.inner.lookups.resolve(kind, value).await? else {
+        let Some(found) = self.inner.lookups.find(kind, value).await? else {
             let unknown = self.unknown_request(identifier, Flow::Login).await;
             verdicts.nothing(hasher, password).await?;
             unknown.finish().await;
             return Err(AppError::InvalidCredentials);
         };
+        let id = found.account;
         let candidates = Candidates::draw(&self.inner.rng)?;
         let (origin, policy) = (ctx.origin, self.policy());
         let reveal = self.inner.settings.recovery.reveal_unknown;
@@ -172,8 +173,13 @@ impl CommandService {
         }
         self.upgrade_later(id, &mut verdicts, ctx);
         let committed = committed?;
+        let value = login_outcome(&committed, &candidates)?;
+        // Proven the holder: its claims move onto the lookup key in use (a rotation).
+        if found.under_older_key {
+            self.reclaim_later(id, ctx);
+        }
         Ok(Done {
-            value: login_outcome(&committed, &candidates)?,
+            value,
             position: committed.position,
         })
     }

@@ -41,6 +41,7 @@ mod login;
 mod padding;
 mod pin;
 mod profile;
+mod reclaim;
 mod recovery;
 mod repository;
 mod reset_url;
@@ -52,6 +53,7 @@ mod verdicts;
 pub use deletion::Deletion;
 pub use import::{AccountImport, Existing, Imported, ImportedPassword};
 pub use profile::{PinInfo, ProfileEditor};
+pub use reclaim::Reclaimed;
 pub use recovery::{ForgotChannel, ForgotOutcome, IssuedForApp, RecoverySettings, ResetSecret};
 pub use reset_url::{AllowedResetUrl, InvalidAllowedResetUrl};
 
