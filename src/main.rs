@@ -5,6 +5,7 @@ mod config;
 mod files;
 mod hashes;
 mod import;
+mod keys;
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -159,9 +160,52 @@ enum Command {
 
 #[derive(Subcommand)]
 enum KeysAction {
+    /// Adds or replaces key NAME (README, "Rotating secrets"): a pepper or lookup key is added
+    /// beside the ones kept, and used for new data once `keys use NAME ID` says so; the OTP key
+    /// and the API secret are replaced, the old one still accepted for a while; the checkpoint
+    /// key is replaced, its public half kept.
+    Rotate {
+        name: keys::KeyName,
+        /// Folder of the keys (default ./data).
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// For the API secret: how long the old one stays accepted.
+        #[arg(long, default_value_t = 86_400)]
+        grace_secs: u64,
+    },
+    /// Makes key ID of NAME (a pepper or lookup key) the one new data takes, once every process
+    /// knows it (after `keys rotate NAME` and a restart of each): restart them again to load it.
+    Use {
+        name: keys::KeyName,
+        id: u32,
+        /// Folder of the keys (default ./data).
+        #[arg(long)]
+        data: Option<PathBuf>,
+    },
+    /// Removes key ID of NAME (or the replaced OTP key, or the notifier key), once nothing
+    /// stored needs it; says what still does otherwise.
+    Retire {
+        name: keys::KeyName,
+        id: Option<u32>,
+        /// Folder of the keys and the log (default ./data).
+        #[arg(long)]
+        data: Option<PathBuf>,
+    },
+    /// Moves every account onto the lookup key in use (its identifiers claimed under it, its
+    /// data key rewrapped), while pinauth serves, with a progress bar; `--check` only counts
+    /// what still needs an older key.
+    Reclaim {
+        /// Folder of the keys and the log (default ./data).
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Count, write nothing.
+        #[arg(long)]
+        check: bool,
+    },
     /// Adds a new pepper to `keys.toml` that verifies but is not used for new hashes yet: copy
     /// `keys.toml` to every process and restart each, then `use-pepper` (README, "Rotating
     /// secrets"). Hashes under an older pepper then move to it at their next verification.
+    #[command(hide = true)]
     RotatePepper {
         /// Folder of the keys (default ./data).
         #[arg(long)]
@@ -169,6 +213,7 @@ enum KeysAction {
     },
     /// Makes new hashes take pepper ID, once every process knows it (after `rotate-pepper` and a
     /// restart of each): restart them again to load it.
+    #[command(hide = true)]
     UsePepper {
         /// The pepper's id.
         id: u32,
@@ -179,6 +224,7 @@ enum KeysAction {
     /// Replaces the key that signs checkpoints (`checkpoint.toml`); the old one's public half is
     /// kept, so its checkpoints still verify, and its private half is gone. Restart the
     /// checkpointer (or `serve`).
+    #[command(hide = true)]
     RotateCheckpointKey {
         /// Folder of the key (default ./data).
         #[arg(long)]
@@ -186,6 +232,7 @@ enum KeysAction {
     },
     /// Replaces the OTP key in `keys.toml`; OTPs issued under the old one still verify (restart
     /// the command processes to load it) until `retire-otp-key`.
+    #[command(hide = true)]
     RotateOtpKey {
         /// Folder of the keys (default ./data).
         #[arg(long)]
@@ -193,12 +240,14 @@ enum KeysAction {
     },
     /// Forgets the replaced OTP key, once every OTP issued under it has expired (one OTP
     /// lifetime, `[policy.otp] lifetime_secs`, after the rotation).
+    #[command(hide = true)]
     RetireOtpKey {
         /// Folder of the keys (default ./data).
         #[arg(long)]
         data: Option<PathBuf>,
     },
     /// Removes pepper ID from `keys.toml`, once no stored hash needs it (it says how many do).
+    #[command(hide = true)]
     RetirePepper {
         /// The pepper's id (`keyid` in the hashes; 0 for the first).
         id: u32,
@@ -209,6 +258,7 @@ enum KeysAction {
     /// Replaces the app's API secret in `credentials.toml` with a new one; the old one is
     /// accepted too for `--grace-secs` (management calls, SOTTs), so that the app's backends
     /// move over one by one. Restart the pinauth processes (one by one) to load it.
+    #[command(hide = true)]
     RotateApiSecret {
         /// Folder of the credentials (default ./data).
         #[arg(long)]
@@ -530,130 +580,58 @@ fn main() -> anyhow::Result<()> {
             println!("{erased} accounts deleted; the others were deleted already or are not here");
             Ok(())
         }
-        Command::Keys {
-            action: KeysAction::RotateApiSecret { data, grace_secs },
-        } => {
-            config.data = data.unwrap_or(config.data);
-            let until = rotate_api_secret(&config, grace_secs)?;
-            println!(
-                "a new API secret is in {}; the previous one is accepted until {until}; restart the pinauth processes to load it",
-                config.data.join("credentials.toml").display()
-            );
-            Ok(())
-        }
-        Command::Keys {
-            action: KeysAction::RotatePepper { data },
-        } => {
-            config.data = data.unwrap_or(config.data);
-            let mut keys = existing_keys(&config)?;
-            let id = keys.rotate_pepper()?;
-            replace_keys(&config, &keys)?;
-            println!(
-                "pepper {id} added to {}, not yet used for new hashes: restart every pinauth process with this keys.toml, then run pinauth keys use-pepper {id} and restart them again",
-                config.data.join("keys.toml").display()
-            );
-            Ok(())
-        }
-        Command::Keys {
-            action: KeysAction::RotateCheckpointKey { data },
-        } => {
-            config.data = data.unwrap_or(config.data);
-            let public = rotate_checkpoint_key(&config)?;
-            println!(
-                "a new checkpoint key is in {} (public key {public}); the old one's public half is kept for verification; restart the checkpointer; give auditors the new list (pinauth audit public-key)",
-                config.data.join("checkpoint.toml").display()
-            );
-            Ok(())
-        }
-        Command::Keys {
-            action: KeysAction::RotateOtpKey { data },
-        } => {
-            config.data = data.unwrap_or(config.data);
-            let mut keys = existing_keys(&config)?;
-            if keys.previous_otp_since().is_some() {
-                bail!("the OTP key replaced last time is still kept: retire-otp-key first");
+        Command::Keys { action } => {
+            use keys::KeyName;
+            // The command's `--data`, else the configured folder.
+            fn at(config: &mut Config, data: Option<PathBuf>) -> &Config {
+                if let Some(data) = data {
+                    config.data = data;
+                }
+                config
             }
-            keys.rotate_otp(SystemClock.now())?;
-            replace_keys(&config, &keys)?;
-            let lifetime = config.policy.otp.lifetime_secs;
-            println!(
-                "a new OTP key is in {}: restart the command processes; OTPs issued before verify until retire-otp-key, which waits for their lifetime ({lifetime} s) to pass",
-                config.data.join("keys.toml").display()
-            );
-            Ok(())
-        }
-        Command::Keys {
-            action: KeysAction::RetireOtpKey { data },
-        } => {
-            config.data = data.unwrap_or(config.data);
-            let mut keys = existing_keys(&config)?;
-            let Some(since) = keys.previous_otp_since() else {
-                bail!("no replaced OTP key is kept");
+            let said = match action {
+                KeysAction::Rotate {
+                    name,
+                    data,
+                    grace_secs,
+                } => keys::rotate(at(&mut config, data), name, grace_secs)?,
+                KeysAction::Use { name, id, data } => {
+                    keys::use_key(at(&mut config, data), name, id)?
+                }
+                KeysAction::Retire { name, id, data } => {
+                    runtime.block_on(keys::retire(at(&mut config, data), name, id))?
+                }
+                KeysAction::Reclaim { data, check } => {
+                    let pass = runtime.block_on(keys::reclaim(at(&mut config, data), !check))?;
+                    pass.to_string()
+                }
+                KeysAction::BackupIdentity { out } => backup::keygen(&out)?,
+                // The per-key commands of the release before `rotate NAME`, kept for scripts.
+                KeysAction::RotateApiSecret { data, grace_secs } => {
+                    keys::rotate(at(&mut config, data), KeyName::ApiSecret, grace_secs)?
+                }
+                KeysAction::RotatePepper { data } => {
+                    keys::rotate(at(&mut config, data), KeyName::Pepper, 0)?
+                }
+                KeysAction::RotateCheckpointKey { data } => {
+                    keys::rotate(at(&mut config, data), KeyName::Checkpoint, 0)?
+                }
+                KeysAction::RotateOtpKey { data } => {
+                    keys::rotate(at(&mut config, data), KeyName::Otp, 0)?
+                }
+                KeysAction::RetireOtpKey { data } => {
+                    runtime.block_on(keys::retire(at(&mut config, data), KeyName::Otp, None))?
+                }
+                KeysAction::UsePepper { id, data } => {
+                    keys::use_key(at(&mut config, data), KeyName::Pepper, id)?
+                }
+                KeysAction::RetirePepper { id, data } => runtime.block_on(keys::retire(
+                    at(&mut config, data),
+                    KeyName::Pepper,
+                    Some(id),
+                ))?,
             };
-            let free = since.plus_secs(config.policy.otp.lifetime_secs);
-            if SystemClock.now() < free {
-                bail!(
-                    "OTPs issued under the replaced key may still be valid until {}: retire it after that",
-                    free.to_rfc3339()
-                );
-            }
-            keys.retire_previous_otp();
-            replace_keys(&config, &keys)?;
-            println!("the replaced OTP key is retired");
-            Ok(())
-        }
-        Command::Keys {
-            action: KeysAction::UsePepper { id, data },
-        } => {
-            config.data = data.unwrap_or(config.data);
-            let mut keys = existing_keys(&config)?;
-            keys.use_pepper(id)
-                .with_context(|| format!("keys.toml holds no pepper {id}"))?;
-            replace_keys(&config, &keys)?;
-            println!(
-                "new hashes take pepper {id} once the pinauth processes restart; hashes under other peppers move to it at their next verification (pinauth audit hashes counts them)"
-            );
-            Ok(())
-        }
-        Command::Keys {
-            action: KeysAction::RetirePepper { id, data },
-        } => {
-            config.data = data.unwrap_or(config.data);
-            let mut keys = existing_keys(&config)?;
-            if id == keys.hashing_pepper() {
-                bail!("new hashes take pepper {id}: use another one first (keys use-pepper)");
-            }
-            if !keys.pepper_ids().contains(&id) {
-                bail!(
-                    "keys.toml holds no pepper {id} (it holds {:?})",
-                    keys.pepper_ids()
-                );
-            }
-            let census = runtime.block_on(hashes::census(&config))?;
-            if census.unreadable > 0 {
-                bail!(
-                    "{} account events could not be read, so what needs pepper {id} is not known: not retired",
-                    census.unreadable
-                );
-            }
-            if let Some(n) = census.peppers.get(&id).filter(|n| **n > 0) {
-                bail!(
-                    "pepper {id} is still needed by {n} stored hashes (passwords, PINs, answers); they move off it at their holders' next login: retire it once pinauth audit hashes shows none under it"
-                );
-            }
-            keys.retire_pepper(id)?;
-            replace_keys(&config, &keys)?;
-            println!(
-                "pepper {id} retired from {}",
-                config.data.join("keys.toml").display()
-            );
-            Ok(())
-        }
-        Command::Keys {
-            action: KeysAction::BackupIdentity { out },
-        } => {
-            let recipient = backup::keygen(&out)?;
-            println!("{recipient}");
+            println!("{said}");
             Ok(())
         }
         Command::Account {
@@ -989,7 +967,7 @@ fn notifier(
         keys.wrapping_key(),
     );
     let notify = pinauth_notify::NotifierConfig {
-        key: *keys.notifier_key(),
+        key: keys.notifier_key(),
         vault: Arc::new(vault),
         templates: pinauth_notify::templates::Templates::with(config.notify.templates.clone()),
         email,

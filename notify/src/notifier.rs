@@ -17,7 +17,7 @@ use std::time::Duration;
 pub struct NotifierConfig {
     /// The key the command service sealed reset secrets with before they were sealed under the
     /// accounts' data keys: what is still pending from then opens with it.
-    pub key: [u8; 32],
+    pub key: Option<[u8; 32]>,
     /// Opens what is sealed under the accounts' data keys.
     pub vault: Arc<Vault>,
     /// Message templates.
@@ -311,7 +311,10 @@ impl Notifier {
                 return Ok(serde_json::from_slice(&json).ok());
             }
         }
-        Ok(sealed::open(&self.config.key, challenge, sealed))
+        Ok(self
+            .config
+            .key
+            .and_then(|key| sealed::open(&key, challenge, sealed)))
     }
 
     /// Runs until the process stops: takes in and delivers whenever the store has news, and at

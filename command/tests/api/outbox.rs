@@ -257,7 +257,7 @@ fn notifier(
         pinauth_store::keys::SqliteKeyStore::open(store.path().with_file_name("datakeys.db"))
             .unwrap();
     let config = NotifierConfig {
-        key: *keys.notifier_key(),
+        key: keys.notifier_key(),
         vault: Arc::new(pinauth_contract::vault::Vault::new(
             pinauth_store::keys::CachedKeys::new(Arc::new(data_keys), 64),
             keys.wrapping_key(),

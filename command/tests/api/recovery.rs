@@ -850,7 +850,7 @@ async fn a_message_sealed_under_the_notifiers_key_before_data_keys_is_still_deli
     let challenge = ChallengeId::from_uuid(uuid::Uuid::new_v4());
     let link = "http://localhost:3000/reset-pin?vtoken=7b0c9d6e-3f2a-4b1c-8d5e-6f7a8b9c0d1e";
     let sealed = pinauth_contract::sealed::seal(
-        app.keys.notifier_key(),
+        &app.keys.notifier_key().unwrap(),
         &challenge,
         &pinauth_contract::sealed::SealedSecret {
             to: EMAIL.into(),
