@@ -11,8 +11,28 @@
 //! - catch-up-then-live subscriptions (a read with `subscription` set) to `$all` or a stream,
 //!   exclusive of their start, with a confirmation, checkpoints every filter window and `CaughtUp`.
 //!
+//! Where a real server's behaviour matters to a client's correctness, it imitates it, each point
+//! citing the KurrentDB source (v26.0.3) it follows, in a comment where it is done:
+//! - filter checkpoints every 32 events *considered* (the window times the multiplier, which the
+//!   client always sends as 1), a checkpoint then `CaughtUp` at the end of catch-up, live events
+//!   checkpointed at their own position (`Enumerator.AllSubscriptionFiltered.cs`);
+//! - `FellBehind` when a live subscription overflows, then a catch-up from the log and `CaughtUp`
+//!   again (the same file) — on demand, [`Faults::fall_behind`];
+//! - an idempotent retry answered with `NoPosition` (`Streams.Append.cs`: the retry's
+//!   `CommitPosition` is unknown to the request manager) — on demand, [`Faults::no_position`];
+//! - a commit that times out as `ABORTED` "Operation timed out" after it was written
+//!   (`StorageWriterService.cs`, `IndexWriter.CheckCommit`) — [`Faults::time_out_next_appends`];
+//! - an idempotent retry that arrives before the original is replicated, dropped and timed out
+//!   after 2 s (`IndexWriter.CheckCommit`'s `IdempotentNotReady`) —
+//!   [`Faults::idempotent_not_ready`];
+//! - a leader election: every call refused, first as "not ready" (`UNAVAILABLE`), then as
+//!   `not-leader` naming the new leader to calls that require one, as every call of the official
+//!   client does by default — [`Faults::elect`];
+//! - a filtered backward read of `$all` that pages through 32 events at a time until one matches
+//!   (`AllReader.cs`), counted in [`Faults::pages_read`] so that a test can bound a read's cost.
+//!
 //! What it adds for tests ([`Faults`]): forced wrong-expected-version results, dropping every live
-//! subscription, and an unavailable mode. `ServerFeatures` is not served; the client then assumes
+//! subscription, an unavailable mode, and the faults above. `ServerFeatures` is not served; the client then assumes
 //! an older server and uses the plain `Append` call, which is what pinauth relies on.
 //!
 //! Positions are log offsets that grow by the size of each event (commit and prepare equal), so a
@@ -55,16 +75,21 @@ const IDEMPOTENCY_WINDOW: usize = 1024;
 const SUBSCRIPTION_BATCH: usize = 256;
 /// The filter window when the client names none.
 const DEFAULT_WINDOW: u32 = 32;
+/// Events a backward read of `$all` examines per page (`AllReader.cs` reads 32 at a time).
+const READ_PAGE: usize = 32;
+/// How long a dropped idempotent retry takes to time out (`IdempotentNotReady`: the request
+/// manager's 2-second prepare timeout).
+const IDEMPOTENT_NOT_READY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// One stored event.
 #[derive(Clone)]
 struct Stored {
-    stream: String,
+    stream: Arc<str>,
     revision: u64,
     position: u64,
     id: Uuid,
-    event_type: String,
-    content_type: String,
+    event_type: Arc<str>,
+    content_type: Arc<str>,
     created_ticks: u64,
     custom_metadata: prost::bytes::Bytes,
     data: prost::bytes::Bytes,
@@ -77,6 +102,8 @@ struct Log {
     /// Each stream's events, as indices into `events`, in revision order.
     streams: HashMap<String, Vec<usize>>,
     next_position: u64,
+    /// Whether the last append was recognised as a retry of one already written.
+    retried: bool,
 }
 
 struct Shared {
@@ -89,6 +116,17 @@ struct Shared {
     failing_appends: AtomicU64,
     timing_out_appends: AtomicU64,
     subscriptions_opened: AtomicU64,
+    /// Retries to drop as `IdempotentNotReady`.
+    not_ready_retries: AtomicU64,
+    /// Retries to answer with `NoPosition`.
+    no_position_retries: AtomicU64,
+    /// Bumped to make every live subscription fall behind.
+    fall_behind: watch::Sender<u64>,
+    /// Until when an election is under way, and from when within it calls are told who leads.
+    election: Mutex<Option<(std::time::Instant, std::time::Instant)>>,
+    /// Pages of 32 events the backward reads of `$all` have examined.
+    pages_read: AtomicU64,
+    addr: Mutex<Option<SocketAddr>>,
 }
 
 impl Shared {
@@ -104,6 +142,49 @@ impl Shared {
         } else {
             Ok(())
         }
+    }
+
+    /// Refuses a call during an election, as a cluster node does (`ClusterVNode`, the gRPC
+    /// services' `RequiresLeader` checks): "not ready" while no leader is known, then, to a call
+    /// that requires the leader, `not-leader` with the new leader's endpoint in the trailers,
+    /// which the client reconnects to.
+    fn check_leader(&self, metadata: &tonic::metadata::MetadataMap) -> Result<(), Status> {
+        let mut election = self.election.lock().unwrap_or_else(|p| p.into_inner());
+        let Some((until, leader_known)) = *election else {
+            return Ok(());
+        };
+        let now = std::time::Instant::now();
+        if now >= until {
+            *election = None;
+            return Ok(());
+        }
+        if now < leader_known {
+            return Err(Status::unavailable("Server Is Not Ready"));
+        }
+        let requires_leader = metadata
+            .get("requires-leader")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+        if !requires_leader {
+            return Ok(());
+        }
+        let addr = *self.addr.lock().unwrap_or_else(|p| p.into_inner());
+        let mut status = Status::unavailable("Leader info available");
+        if let Some(addr) = addr {
+            let trailers = status.metadata_mut();
+            trailers.insert(
+                "exception",
+                tonic::metadata::MetadataValue::from_static("not-leader"),
+            );
+            if let (Ok(host), Ok(port)) = (
+                addr.ip().to_string().parse(),
+                addr.port().to_string().parse(),
+            ) {
+                trailers.insert("leader-endpoint-host", host);
+                trailers.insert("leader-endpoint-port", port);
+            }
+        }
+        Err(status)
     }
 }
 
@@ -132,6 +213,12 @@ impl KurrentDouble {
             failing_appends: AtomicU64::new(0),
             timing_out_appends: AtomicU64::new(0),
             subscriptions_opened: AtomicU64::new(0),
+            not_ready_retries: AtomicU64::new(0),
+            no_position_retries: AtomicU64::new(0),
+            fall_behind: watch::channel(0).0,
+            election: Mutex::new(None),
+            pages_read: AtomicU64::new(0),
+            addr: Mutex::new(Some(addr)),
         });
         let (stop, stopped) = oneshot::channel::<()>();
         let service = StreamsServer::new(Service {
@@ -279,6 +366,77 @@ impl Faults {
         self.0.drops.send_modify(|g| *g += 1);
     }
 
+    /// The next `n` appends recognised as retries of an append already written are dropped and
+    /// answered `ABORTED` "Operation timed out" after 2 s, as a retry that reaches the server
+    /// before the original is replicated is (`IdempotentNotReady`, `IndexWriter.CheckCommit`).
+    pub fn idempotent_not_ready(&self, n: u64) {
+        self.0.not_ready_retries.store(n, Ordering::Release);
+    }
+
+    /// The next `n` appends recognised as retries are answered with `NoPosition`, as the server
+    /// answers a retry whose original position the request manager no longer knows
+    /// (`Streams.Append.cs`).
+    pub fn no_position(&self, n: u64) {
+        self.0.no_position_retries.store(n, Ordering::Release);
+    }
+
+    /// Makes every live subscription fall behind, as one whose client reads slower than the
+    /// log grows overflows its live buffer (`Enumerator.AllSubscriptionFiltered.cs`): it is sent
+    /// `FellBehind`, catches up from the log again, and is sent `CaughtUp` when it has.
+    pub fn fall_behind(&self) {
+        self.0.fall_behind.send_modify(|g| *g += 1);
+    }
+
+    /// An election of `for_` from now: every live subscription is dropped; calls are refused as
+    /// "not ready" for the first half and then, if they require the leader, as `not-leader`
+    /// naming this double (the new leader); after it, it serves again.
+    pub fn elect(&self, for_: std::time::Duration) {
+        let now = std::time::Instant::now();
+        *self.0.election.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some((now + for_, now + for_ / 2));
+        self.drop_subscriptions();
+    }
+
+    /// Pages of 32 events examined by backward reads of `$all` so far: the cost a read from the
+    /// end pays for every trailing event its filter skips.
+    pub fn pages_read(&self) -> u64 {
+        self.0.pages_read.load(Ordering::Acquire)
+    }
+
+    /// Appends `n` small events to `stream` at once, quickly (a crowd of another deployment's or
+    /// namespace's events, for cost tests).
+    pub fn append_many(&self, stream: &str, n: usize) {
+        let mut log = self.0.log();
+        let stream: Arc<str> = Arc::from(stream);
+        let kind: Arc<str> = Arc::from("Filler");
+        let content: Arc<str> = Arc::from("application/octet-stream");
+        let first = log.last_revision(&stream).map_or(0, |r| r + 1);
+        log.events.reserve(n);
+        for revision in (first..).take(n) {
+            let position = log.next_position;
+            log.next_position += 64;
+            let index = log.events.len();
+            log.events.push(Arc::new(Stored {
+                stream: Arc::clone(&stream),
+                revision,
+                position,
+                id: Uuid::new_v4(),
+                event_type: Arc::clone(&kind),
+                content_type: Arc::clone(&content),
+                created_ticks: 0,
+                custom_metadata: prost::bytes::Bytes::new(),
+                data: prost::bytes::Bytes::new(),
+            }));
+            log.streams
+                .entry(stream.to_string())
+                .or_default()
+                .push(index);
+        }
+        let len = log.events.len();
+        drop(log);
+        self.0.head.send_replace(len);
+    }
+
     /// How many subscriptions clients have opened so far (resubscriptions included).
     pub fn subscriptions_opened(&self) -> u64 {
         self.0.subscriptions_opened.load(Ordering::Acquire)
@@ -362,7 +520,7 @@ impl Faults {
             // follow in order.
             let position = u64::try_from(i).unwrap_or(u64::MAX).saturating_add(1);
             Arc::make_mut(event).position = position;
-            streams.entry(event.stream.clone()).or_default().push(i);
+            streams.entry(event.stream.to_string()).or_default().push(i);
         }
         log.streams = streams;
     }
@@ -380,6 +538,7 @@ impl Streams for Service {
 
     async fn read(&self, request: Request<ReadReq>) -> Result<Response<ReadStream>, Status> {
         self.shared.check_available()?;
+        self.shared.check_leader(request.metadata())?;
         let options = request
             .into_inner()
             .options
@@ -391,7 +550,8 @@ impl Streams for Service {
             shared.subscriptions_opened.fetch_add(1, Ordering::AcqRel);
             tokio::spawn(subscribe(shared, read, tx));
         } else {
-            let messages = read_once(&shared.log(), &read);
+            let (messages, pages) = read_once(&shared.log(), &read);
+            shared.pages_read.fetch_add(pages, Ordering::AcqRel);
             tokio::spawn(async move {
                 for message in messages {
                     if tx.send(Ok(message)).await.is_err() {
@@ -408,6 +568,7 @@ impl Streams for Service {
         request: Request<Streaming<AppendReq>>,
     ) -> Result<Response<AppendResp>, Status> {
         self.shared.check_available()?;
+        self.shared.check_leader(request.metadata())?;
         let mut incoming = request.into_inner();
         let options = match incoming.message().await?.and_then(|m| m.content) {
             Some(append_req::Content::Options(options)) => options,
@@ -431,19 +592,37 @@ impl Streams for Service {
             }
         }
         self.shared.check_available()?;
-        let result = {
-            let mut log = self.shared.log();
-            let forced = self
-                .shared
-                .failing_appends
+        let take = |counter: &AtomicU64| {
+            counter
                 .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
-                .is_ok();
-            if forced {
-                append_resp::Result::WrongExpectedVersion(wrong_version(&log, &stream, &expected))
+                .is_ok()
+        };
+        let (mut result, retried) = {
+            let mut log = self.shared.log();
+            if take(&self.shared.failing_appends) {
+                let wrong = wrong_version(&log, &stream, &expected);
+                (append_resp::Result::WrongExpectedVersion(wrong), false)
             } else {
-                log.append(&stream, &expected, proposed)
+                let result = log.append(&stream, &expected, proposed);
+                (result, log.retried)
             }
         };
+        if retried && take(&self.shared.not_ready_retries) {
+            // `IndexWriter.CheckCommit`: a retry of a write not yet replicated is
+            // `IdempotentNotReady`; the request manager drops it and the client's request times
+            // out after the 2 s prepare timeout.
+            tokio::time::sleep(IDEMPOTENT_NOT_READY_TIMEOUT).await;
+            return Err(Status::aborted("Operation timed out"));
+        }
+        if retried
+            && take(&self.shared.no_position_retries)
+            && let append_resp::Result::Success(success) = &mut result
+        {
+            // `Streams.Append.cs`: a retry answered from the stream's last event numbers has no
+            // log position to give.
+            success.position_option =
+                Some(append_resp::success::PositionOption::NoPosition(empty()));
+        }
         if let append_resp::Result::Success(_) = &result {
             let len = self.shared.log().events.len();
             self.shared.head.send_replace(len);
@@ -601,6 +780,7 @@ impl Log {
         proposed: Vec<Proposed>,
     ) -> append_resp::Result {
         use append_req::options::ExpectedStreamRevision as E;
+        self.retried = false;
         let Some(first) = proposed.first() else {
             // The server accepts an empty append as a no-op that still checks the expectation.
             return match self.last_revision(stream) {
@@ -615,7 +795,9 @@ impl Log {
             let same = written.len() >= proposed.len()
                 && proposed.iter().zip(&written).all(|(p, w)| p.id == w.id);
             if let (true, Some(last)) = (same, written.get(proposed.len() - 1)) {
-                return Self::success(last.revision, last.position);
+                let (revision, position) = (last.revision, last.position);
+                self.retried = true;
+                return Self::success(revision, position);
             }
             // Ids reused for other events: the server refuses it as a version conflict.
             return append_resp::Result::WrongExpectedVersion(wrong_version(
@@ -646,12 +828,12 @@ impl Log {
             self.next_position += 64 + size;
             let index = self.events.len();
             self.events.push(Arc::new(Stored {
-                stream: stream.to_owned(),
+                stream: stream.into(),
                 revision,
                 position,
                 id: p.id,
-                event_type: p.event_type,
-                content_type: p.content_type,
+                event_type: p.event_type.into(),
+                content_type: p.content_type.into(),
                 created_ticks,
                 custom_metadata: p.custom_metadata,
                 data: p.data,
@@ -781,8 +963,8 @@ impl ReadPlan {
             proto::uuid::Value::String(event.id.to_string())
         };
         let metadata = HashMap::from([
-            ("type".to_owned(), event.event_type.clone()),
-            ("content-type".to_owned(), event.content_type.clone()),
+            ("type".to_owned(), event.event_type.to_string()),
+            ("content-type".to_owned(), event.content_type.to_string()),
             ("created".to_owned(), event.created_ticks.to_string()),
         ]);
         ReadResp {
@@ -790,7 +972,7 @@ impl ReadPlan {
                 event: Some(read_resp::read_event::RecordedEvent {
                     id: Some(proto::Uuid { value: Some(id) }),
                     stream_identifier: Some(StreamIdentifier {
-                        stream_name: event.stream.clone().into_bytes().into(),
+                        stream_name: event.stream.as_bytes().to_vec().into(),
                     }),
                     stream_revision: event.revision,
                     prepare_position: event.position,
@@ -812,16 +994,18 @@ fn position_of(p: &read_opts::Position) -> u64 {
     p.commit_position
 }
 
-/// A one-off read: the messages to send.
-fn read_once(log: &Log, plan: &ReadPlan) -> Vec<ReadResp> {
+/// A one-off read: the messages to send, and the pages of 32 events a backward read of `$all`
+/// examined (0 for other reads).
+fn read_once(log: &Log, plan: &ReadPlan) -> (Vec<ReadResp>, u64) {
     use read_opts::all_options::AllOption;
     use read_opts::stream_options::RevisionOption;
     let limit = usize::try_from(plan.count.unwrap_or(0)).unwrap_or(usize::MAX);
+    let mut pages = 0;
     let selected: Vec<&Arc<Stored>> = match &plan.target {
         Target::Stream(stream, from) => {
             let events: Vec<&Arc<Stored>> = log.stream_events(stream).collect();
             if events.is_empty() {
-                return vec![ReadResp {
+                let missing = ReadResp {
                     content: Some(read_resp::Content::StreamNotFound(
                         read_resp::StreamNotFound {
                             stream_identifier: Some(StreamIdentifier {
@@ -829,7 +1013,8 @@ fn read_once(log: &Log, plan: &ReadPlan) -> Vec<ReadResp> {
                             }),
                         },
                     )),
-                }];
+                };
+                return (vec![missing], 0);
             }
             let len = events.len();
             let at = |rev: u64| usize::try_from(rev).unwrap_or(usize::MAX);
@@ -860,19 +1045,29 @@ fn read_once(log: &Log, plan: &ReadPlan) -> Vec<ReadResp> {
             };
             let passing = |e: &&Arc<Stored>| plan.passes(e);
             if plan.backwards {
-                events
-                    .iter()
-                    .take(at)
-                    .rev()
-                    .filter(passing)
-                    .take(limit)
-                    .collect()
+                // `AllReader.cs`: a backward read examines the log 32 events a page, filtering
+                // each page, until it has `limit` events or reaches the start: its cost is the
+                // events it skips, not the ones it answers.
+                let mut chosen = Vec::new();
+                let mut examined = 0usize;
+                for event in events.iter().take(at).rev() {
+                    if chosen.len() >= limit {
+                        break;
+                    }
+                    examined += 1;
+                    if passing(&event) {
+                        chosen.push(event);
+                    }
+                }
+                pages = examined.div_ceil(READ_PAGE).max(1) as u64;
+                chosen
             } else {
                 events.iter().skip(at).filter(passing).take(limit).collect()
             }
         }
     };
-    selected.into_iter().map(|e| plan.message(e)).collect()
+    let messages = selected.into_iter().map(|e| plan.message(e)).collect();
+    (messages, pages)
 }
 
 /// Where a subscription starts in the log (an index; exclusive of its named start).
@@ -918,10 +1113,37 @@ async fn subscribe(
         Target::All(_) => None,
     };
     let mut cursor = subscription_start(&shared.log(), &plan);
-    let mut skipped = 0u64;
+    let mut falls = shared.fall_behind.subscribe();
+    let mut falls_seen = *falls.borrow_and_update();
+    // `Enumerator.AllSubscriptionFiltered.cs`: a filtered subscription to `$all` sends a
+    // checkpoint every `window × multiplier` events *considered*, matching or not, at the
+    // position of the event that completes the interval (live events too); at the end of
+    // catch-up it sends a checkpoint at the last position considered, then `CaughtUp`.
+    let mut considered = 0u64;
+    let mut last_considered: Option<u64> = None;
     let mut caught_up = false;
+    let checkpoint = |position: u64| ReadResp {
+        content: Some(read_resp::Content::Checkpoint(read_resp::Checkpoint {
+            commit_position: position,
+            // Real servers send filter checkpoints with a prepare position of 0.
+            prepare_position: 0,
+        })),
+    };
     loop {
         head.borrow_and_update();
+        let falls_now = *falls.borrow_and_update();
+        if caught_up && falls_now != falls_seen {
+            falls_seen = falls_now;
+            // The same file: a live subscription whose buffer overflows is told it fell behind
+            // and reads from the log again until it has caught up.
+            caught_up = false;
+            let message = ReadResp {
+                content: Some(read_resp::Content::FellBehind(read_resp::FellBehind {})),
+            };
+            if tx.send(Ok(message)).await.is_err() {
+                return;
+            }
+        }
         let batch: Vec<Arc<Stored>> = {
             let log = shared.log();
             log.events
@@ -943,6 +1165,11 @@ async fn subscribe(
         if batch.is_empty() {
             if !caught_up {
                 caught_up = true;
+                if let (None, Some(position)) = (&stream_only, last_considered)
+                    && tx.send(Ok(checkpoint(position))).await.is_err()
+                {
+                    return;
+                }
                 let message = ReadResp {
                     content: Some(read_resp::Content::CaughtUp(read_resp::CaughtUp {})),
                 };
@@ -956,6 +1183,7 @@ async fn subscribe(
                     let _ = tx.send(Err(Status::unavailable("subscription dropped by the server"))).await;
                     return;
                 }
+                _ = falls.changed() => {}
                 () = tx.closed() => return,
             }
             continue;
@@ -963,27 +1191,20 @@ async fn subscribe(
         for event in batch {
             cursor += 1;
             let wanted = match &stream_only {
-                Some(name) => &event.stream == name,
+                Some(name) => *event.stream == **name,
                 None => plan.passes(&event),
             };
-            let message = if wanted {
-                skipped = 0;
-                plan.message(&event)
-            } else {
-                skipped += 1;
-                if skipped < plan.checkpoint_every || stream_only.is_some() {
-                    continue;
-                }
-                skipped = 0;
-                // Real servers send filter checkpoints with a prepare position of 0.
-                ReadResp {
-                    content: Some(read_resp::Content::Checkpoint(read_resp::Checkpoint {
-                        commit_position: event.position,
-                        prepare_position: 0,
-                    })),
-                }
-            };
-            if tx.send(Ok(message)).await.is_err() {
+            if wanted && tx.send(Ok(plan.message(&event))).await.is_err() {
+                return;
+            }
+            if stream_only.is_some() {
+                continue;
+            }
+            considered += 1;
+            last_considered = Some(event.position);
+            if considered.is_multiple_of(plan.checkpoint_every)
+                && tx.send(Ok(checkpoint(event.position))).await.is_err()
+            {
                 return;
             }
         }
