@@ -5,8 +5,18 @@
 //!   conflict, except when the event at the expected place carries the append's first id: then the
 //!   ids were reused for other events and the error is `DuplicateEventId`, as on the other adapters.
 //! - Event ids are the caller's, so a retried append is recognised by the server itself.
-//! - `read_all` and `head` read `$all` with a server-side filter; reading `$all` from a position
-//!   includes it, so the adapter reads one more and drops what is not after the caller's position.
+//! - `read_all` reads `$all` with a server-side filter; reading `$all` from a position includes it,
+//!   so the adapter reads one more and drops what is not after the caller's position.
+//! - `head` is one unfiltered backward read of one event: a filtered one pages through 32 events at
+//!   a time until one matches (`AllReader.cs`), so its cost would grow with the trailing events of
+//!   other namespaces; the last event of the database bounds this store's, which is what a
+//!   catch-up needs.
+//! - Calls whose outcome is unknown (the server unavailable, not the leader, a timeout) are retried
+//!   for `KurrentOptions::append_retry`: reads always, appends with an exact revision or
+//!   `NoStream` only (the server recognises their retry); every call carries a deadline
+//!   (`KurrentOptions::call_deadline`). While anything retries, `retrying` says so, for readiness.
+//! - An append retry the server answers without a position (`NoPosition`) is given the position of
+//!   its last event, read back.
 //! - Subscriptions are filtered catch-up subscriptions to `$all`. The adapter resubscribes by
 //!   itself after a drop, from the last event or filter checkpoint it saw (commit and prepare
 //!   positions both kept), and reports an error only once it has failed for
@@ -41,6 +51,9 @@ pub struct KurrentOptions {
     /// How long a subscription keeps resubscribing through failures in a row before it reports
     /// an error (default 30 s).
     pub resubscribe_budget: std::time::Duration,
+    /// The deadline of every call but subscriptions (default 5 s): a read or append the server
+    /// does not answer in time fails and is retried like a timeout.
+    pub call_deadline: std::time::Duration,
 }
 
 impl Default for KurrentOptions {
@@ -50,6 +63,7 @@ impl Default for KurrentOptions {
             max_event_bytes: crate::DEFAULT_MAX_EVENT_BYTES,
             append_retry: std::time::Duration::from_secs(10),
             resubscribe_budget: std::time::Duration::from_secs(30),
+            call_deadline: std::time::Duration::from_secs(5),
         }
     }
 }
@@ -85,6 +99,35 @@ pub struct KurrentStore {
     max_event_bytes: usize,
     append_retry: std::time::Duration,
     resubscribe_budget: std::time::Duration,
+    call_deadline: std::time::Duration,
+    /// Since when calls or subscriptions have been retrying through a failure, and why.
+    failing: Arc<Failing>,
+}
+
+/// Which calls and subscriptions are retrying through a failure now.
+#[derive(Default)]
+struct Failing {
+    /// How many are retrying, and the last reason one gave.
+    state: std::sync::Mutex<(usize, String)>,
+}
+
+impl Failing {
+    fn state(&self) -> std::sync::MutexGuard<'_, (usize, String)> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// One more call or subscription retries, for `reason`.
+    fn begin(&self, reason: &kurrentdb::Error) {
+        let mut state = self.state();
+        state.0 += 1;
+        state.1 = reason.to_string();
+    }
+
+    /// One call or subscription is done retrying.
+    fn end(&self) {
+        let mut state = self.state();
+        state.0 = state.0.saturating_sub(1);
+    }
 }
 
 impl KurrentStore {
@@ -108,7 +151,40 @@ impl KurrentStore {
             max_event_bytes: options.max_event_bytes,
             append_retry: options.append_retry,
             resubscribe_budget: options.resubscribe_budget,
+            call_deadline: options.call_deadline,
+            failing: Arc::default(),
         })
+    }
+
+    /// Runs `call` until its outcome is known, or for `append_retry` while it is not (the server
+    /// out, not the leader, a timeout): a read, or an append the server recognises when it is
+    /// sent again.
+    async fn retried<T, F, Fut>(&self, mut call: F) -> Result<T, kurrentdb::Error>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, kurrentdb::Error>>,
+    {
+        let deadline = std::time::Instant::now() + self.append_retry;
+        let mut pause = std::time::Duration::from_millis(25);
+        let mut retrying = false;
+        let answer = loop {
+            match call().await {
+                Err(e) if outcome_unknown(&e) && std::time::Instant::now() < deadline => {
+                    if !retrying {
+                        retrying = true;
+                        self.failing.begin(&e);
+                    }
+                    tracing::warn!(error = %e, "a call's outcome is unknown: sending it again");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(std::time::Duration::from_secs(1));
+                }
+                other => break other,
+            }
+        };
+        if retrying {
+            self.failing.end();
+        }
+        answer
     }
 
     fn server_name(&self, stream: &StreamName) -> String {
@@ -147,24 +223,26 @@ impl KurrentStore {
         let options = ReadStreamOptions::default()
             .forwards()
             .position(StreamPosition::Position(from))
-            .max_count(max);
-        let mut read = match self
-            .client
-            .read_stream(self.server_name(stream), &options)
-            .await
-        {
-            Ok(read) => read,
-            Err(kurrentdb::Error::ResourceNotFound) => return Ok(Vec::new()),
-            Err(e) => return Err(store_error(e)),
-        };
-        let mut events = Vec::new();
-        loop {
-            match read.next().await {
-                Ok(Some(event)) => events.extend(self.recorded(&event)),
-                Ok(None) | Err(kurrentdb::Error::ResourceNotFound) => return Ok(events),
-                Err(e) => return Err(store_error(e)),
+            .max_count(max)
+            .deadline(self.call_deadline);
+        let name = self.server_name(stream);
+        self.retried(|| async {
+            let mut read = match self.client.read_stream(name.as_str(), &options).await {
+                Ok(read) => read,
+                Err(kurrentdb::Error::ResourceNotFound) => return Ok(Vec::new()),
+                Err(e) => return Err(e),
+            };
+            let mut events = Vec::new();
+            loop {
+                match read.next().await {
+                    Ok(Some(event)) => events.extend(self.recorded(&event)),
+                    Ok(None) | Err(kurrentdb::Error::ResourceNotFound) => return Ok(events),
+                    Err(e) => return Err(e),
+                }
             }
-        }
+        })
+        .await
+        .map_err(store_error)
     }
 
     async fn append_inner(
@@ -182,7 +260,9 @@ impl KurrentStore {
             ExpectedRevision::Any => StreamState::Any,
         };
         let data: Vec<EventData> = events.into_iter().map(event_data).collect();
-        let options = AppendToStreamOptions::default().stream_state(state);
+        let options = AppendToStreamOptions::default()
+            .stream_state(state)
+            .deadline(self.call_deadline);
         // An append whose outcome is unknown is sent again with the same event ids: with an
         // exact revision or `NoStream` the server writes it at most once and answers the retry
         // as it answered the original. With `Any` or `StreamExists` it would write it twice, so
@@ -191,25 +271,31 @@ impl KurrentStore {
             expected,
             ExpectedRevision::NoStream | ExpectedRevision::Exact(_)
         );
-        let deadline = std::time::Instant::now() + self.append_retry;
-        let mut pause = std::time::Duration::from_millis(25);
-        let answer = loop {
-            let answer = self
-                .client
-                .append_to_stream(self.server_name(&stream), &options, data.clone())
-                .await;
-            match answer {
-                Err(e)
-                    if retryable && outcome_unknown(&e) && std::time::Instant::now() < deadline =>
-                {
-                    tracing::warn!(error = %e, "an append's outcome is unknown: sending it again");
-                    tokio::time::sleep(pause).await;
-                    pause = (pause * 2).min(std::time::Duration::from_secs(1));
-                }
-                other => break other,
-            }
+        let name = self.server_name(&stream);
+        let send = || {
+            self.client
+                .append_to_stream(name.as_str(), &options, data.clone())
+        };
+        let answer = match retryable {
+            true => self.retried(send).await,
+            false => send().await,
         };
         match answer {
+            // `Streams.Append.cs`: a retry answered from the stream's last numbers carries no
+            // position (`NoPosition`, which the client gives as the start of the log); the last
+            // event it wrote has it.
+            Ok(written) if written.position.commit == 0 => {
+                let last = self
+                    .read_stream_inner(&stream, written.next_expected_version, 1)
+                    .await?;
+                let position = last.first().map(|e| e.position).ok_or_else(|| {
+                    StoreError::Backend("an acknowledged append is not in its stream".into())
+                })?;
+                Ok(AppendResult {
+                    next_revision: written.next_expected_version,
+                    position,
+                })
+            }
             Ok(written) => Ok(AppendResult {
                 next_revision: written.next_expected_version,
                 position: Position {
@@ -263,39 +349,46 @@ impl KurrentStore {
             .forwards()
             .position(from)
             .filter(server_filter)
-            .max_count(max.saturating_add(extra));
-        let mut read = self.client.read_all(&options).await.map_err(store_error)?;
-        let mut events = Vec::new();
-        while events.len() < max {
-            let Some(event) = read.next().await.map_err(store_error)? else {
-                break;
-            };
-            if let Some(event) = self.recorded(&event)
-                && Some(event.position) > after
-                && filter.matches(&event.stream)
-            {
-                events.push(event);
+            .max_count(max.saturating_add(extra))
+            .deadline(self.call_deadline);
+        self.retried(|| async {
+            let mut read = self.client.read_all(&options).await?;
+            let mut events = Vec::new();
+            while events.len() < max {
+                let Some(event) = read.next().await? else {
+                    break;
+                };
+                if let Some(event) = self.recorded(&event)
+                    && Some(event.position) > after
+                    && filter.matches(&event.stream)
+                {
+                    events.push(event);
+                }
             }
-        }
-        Ok(events)
+            Ok(events)
+        })
+        .await
+        .map_err(store_error)
     }
 
     async fn head_inner(&self) -> Result<Option<Position>, StoreError> {
-        let Some(filter) = self.server_filter(&Filter::All) else {
-            return Ok(None);
-        };
+        // Unfiltered: one page whatever follows this store's last event (see the module's notes).
         let options = ReadAllOptions::default()
             .backwards()
             .position(StreamPosition::End)
-            .filter(filter)
-            .max_count(1);
-        let mut read = self.client.read_all(&options).await.map_err(store_error)?;
-        while let Some(event) = read.next().await.map_err(store_error)? {
-            if let Some(event) = self.recorded(&event) {
-                return Ok(Some(event.position));
-            }
-        }
-        Ok(None)
+            .max_count(1)
+            .deadline(self.call_deadline);
+        self.retried(|| async {
+            let mut read = self.client.read_all(&options).await?;
+            Ok(read.next().await?.and_then(|event| {
+                event.event.as_ref().map(|e| Position {
+                    commit: e.position.commit,
+                    prepare: e.position.prepare,
+                })
+            }))
+        })
+        .await
+        .map_err(store_error)
     }
 }
 
@@ -434,12 +527,18 @@ impl EventStore for KurrentStore {
             failures: 0,
             failing_since: None,
             budget: self.resubscribe_budget,
+            failing: Arc::clone(&self.failing),
         };
         Box::pin(futures_util::stream::unfold(state, Subscribing::next))
     }
 
     fn head(&self) -> BoxFuture<'_, Result<Option<Position>, StoreError>> {
         Box::pin(self.head_inner())
+    }
+
+    fn retrying(&self) -> Option<String> {
+        let state = self.failing.state();
+        (state.0 > 0).then(|| state.1.clone())
     }
 
     fn read_snapshot(
@@ -473,7 +572,8 @@ impl KurrentStore {
         let options = ReadStreamOptions::default()
             .backwards()
             .position(StreamPosition::End)
-            .max_count(1);
+            .max_count(1)
+            .deadline(self.call_deadline);
         let mut read = match self.client.read_stream(name, &options).await {
             Ok(read) => read,
             Err(kurrentdb::Error::ResourceNotFound) => return Ok(None),
@@ -512,7 +612,11 @@ impl KurrentStore {
             .metadata(snapshot.revision.to_string().into_bytes().into());
         let written = self
             .client
-            .append_to_stream(name.clone(), &AppendToStreamOptions::default(), event)
+            .append_to_stream(
+                name.clone(),
+                &AppendToStreamOptions::default().deadline(self.call_deadline),
+                event,
+            )
             .await
             .map_err(store_error)?;
         if written.next_expected_version == 0 {
@@ -521,7 +625,11 @@ impl KurrentStore {
             let metadata = kurrentdb::StreamMetadata::builder().max_count(1).build();
             if let Err(error) = self
                 .client
-                .set_stream_metadata(name, &AppendToStreamOptions::default(), &metadata)
+                .set_stream_metadata(
+                    name,
+                    &AppendToStreamOptions::default().deadline(self.call_deadline),
+                    &metadata,
+                )
                 .await
             {
                 tracing::debug!(%error, "could not cap a snapshot stream to its last event");
@@ -545,9 +653,25 @@ struct Subscribing {
     failing_since: Option<std::time::Instant>,
     /// How long they may last before the subscription reports an error.
     budget: Duration,
+    /// Where the store keeps what retries now.
+    failing: Arc<Failing>,
+}
+
+impl Drop for Subscribing {
+    fn drop(&mut self) {
+        self.recovered();
+    }
 }
 
 impl Subscribing {
+    /// The subscription serves again (or has given up): it no longer counts as retrying.
+    fn recovered(&mut self) {
+        self.failures = 0;
+        if self.failing_since.take().is_some() {
+            self.failing.end();
+        }
+    }
+
     async fn next(mut self) -> Option<(Result<RecordedEvent, StoreError>, Self)> {
         loop {
             let live = match self.live.as_mut() {
@@ -565,8 +689,7 @@ impl Subscribing {
             };
             match live.next_subscription_event().await {
                 Ok(SubscriptionEvent::EventAppeared(event)) => {
-                    self.failures = 0;
-                    self.failing_since = None;
+                    self.recovered();
                     let Some(event) = convert(&self.namespace, &event) else {
                         continue;
                     };
@@ -577,24 +700,26 @@ impl Subscribing {
                     return Some((Ok(event), self));
                 }
                 Ok(SubscriptionEvent::Checkpoint(p)) => {
-                    self.failures = 0;
-                    self.failing_since = None;
+                    self.recovered();
                     let p = Position {
                         commit: p.commit,
                         prepare: p.prepare,
                     };
                     self.after = self.after.max(Some(p));
                 }
-                Ok(_) => {}
+                // Confirmed, caught up, or fell behind (the server catches it up again by itself).
+                Ok(_) => self.recovered(),
                 Err(e) => {
                     self.live = None;
                     self.failures = self.failures.saturating_add(1);
+                    if self.failing_since.is_none() {
+                        self.failing.begin(&e);
+                    }
                     let since = *self
                         .failing_since
                         .get_or_insert_with(std::time::Instant::now);
                     if since.elapsed() >= self.budget {
-                        self.failures = 0;
-                        self.failing_since = None;
+                        self.recovered();
                         return Some((Err(store_error(e)), self));
                     }
                     tracing::debug!(error = %e, failures = self.failures, "resubscribing");

@@ -79,8 +79,18 @@ pub trait EventStore: Send + Sync + 'static {
     /// appended, in position order.
     fn subscribe_all(&self, after: Option<Position>, filter: Filter) -> EventStream;
 
-    /// The position of the last event in the store, `None` when it is empty.
+    /// The position of the last event in the store, `None` when it is empty. On a store shared
+    /// with others (a KurrentDB database with other namespaces or tools) it may be the position
+    /// of an event that is not this store's: it bounds this store's events (none is after it),
+    /// which is what a catch-up needs, at the cost of one event read.
     fn head(&self) -> BoxFuture<'_, Result<Option<Position>, StoreError>>;
+
+    /// Why calls or subscriptions are being retried through a failure right now (the server
+    /// unavailable, an election), or `None` while the store serves: what readiness reports. A
+    /// store that never retries answers `None`.
+    fn retrying(&self) -> Option<String> {
+        None
+    }
 
     /// The latest snapshot kept for `stream`, if any. Snapshots are a cache of what the stream's
     /// events already say: losing one costs a longer read, never a wrong answer.

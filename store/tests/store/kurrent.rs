@@ -264,8 +264,9 @@ async fn namespaces_keep_deployments_apart_on_one_server() {
     assert_eq!(only_b.len(), 1);
     assert_eq!(only_b[0].stream.as_str(), "account-1");
     assert_eq!(&only_b[0].data[..], br#"{"tag":"b"}"#);
+    // The head is the database's: it bounds both namespaces' events, for one event read.
     assert_eq!(b.head().await.unwrap(), Some(only_b[0].position));
-    assert_ne!(a.head().await.unwrap(), b.head().await.unwrap());
+    assert_eq!(a.head().await.unwrap(), b.head().await.unwrap());
     assert!(matches!(
         KurrentStore::connect(
             &double.url(),
@@ -468,4 +469,193 @@ async fn replicas_share_data_keys_kept_in_key_streams() {
         .await
         .unwrap();
     assert!(accounts.is_empty());
+}
+
+/// Writers that each append to their own stream, one event at a time with the exact revision,
+/// until stopped: what they were told was written (revision by revision).
+async fn write_until(
+    store: Arc<KurrentStore>,
+    writer: usize,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) -> (StreamName, Vec<uuid::Uuid>) {
+    let name = stream(&format!("account-w{writer}"));
+    let mut acknowledged = Vec::new();
+    let mut expected = ExpectedRevision::NoStream;
+    while !stop.load(std::sync::atomic::Ordering::Acquire) {
+        let e = event(&format!("{writer}-{}", acknowledged.len()));
+        let id = e.id;
+        match store.append(name.clone(), expected, vec![e]).await {
+            Ok(written) => {
+                acknowledged.push(id);
+                expected = ExpectedRevision::Exact(written.next_revision);
+            }
+            // Past the retry budget: the outcome is unknown, so this writer stops here (its
+            // event may or may not be there; nothing after it is written).
+            Err(StoreError::Unavailable(_)) => break,
+            Err(other) => panic!("writer {writer}: {other:?}"),
+        }
+    }
+    (name, acknowledged)
+}
+
+/// Every acknowledged event is in its stream once, in order, and nothing else is there but,
+/// possibly, the one event a writer was not told about.
+async fn every_acknowledged_event_once(
+    store: &KurrentStore,
+    written: &[(StreamName, Vec<uuid::Uuid>)],
+) {
+    for (name, acknowledged) in written {
+        let stored: Vec<uuid::Uuid> = store
+            .read_stream(name.clone(), 0, usize::MAX)
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| e.id)
+            .collect();
+        assert!(
+            stored.len() == acknowledged.len() || stored.len() == acknowledged.len() + 1,
+            "{name:?}: {} stored, {} acknowledged",
+            stored.len(),
+            acknowledged.len()
+        );
+        assert_eq!(&stored[..acknowledged.len()], &acknowledged[..], "{name:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn timeouts_under_load_lose_no_acknowledged_event_and_duplicate_none() {
+    let (store, double) = on_double().await;
+    let store = Arc::new(store);
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writers: Vec<_> = (0..8)
+        .map(|w| tokio::spawn(write_until(store.clone(), w, stop.clone())))
+        .collect();
+    for _ in 0..100 {
+        double.faults().time_out_next_appends(2);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stop.store(true, std::sync::atomic::Ordering::Release);
+    let mut written = Vec::new();
+    for writer in writers {
+        written.push(writer.await.unwrap());
+    }
+    let acknowledged: usize = written.iter().map(|(_, a)| a.len()).sum();
+    assert!(acknowledged > 50, "{acknowledged}");
+    assert_eq!(
+        double.faults().event_count(),
+        acknowledged,
+        "each written once"
+    );
+    every_acknowledged_event_once(&store, &written).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_election_under_load_keeps_every_acknowledged_event_once_and_the_subscription_whole() {
+    let (store, double) = on_double().await;
+    let store = Arc::new(store);
+    let mut sub = store.subscribe_all(None, Filter::prefix("account-"));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writers: Vec<_> = (0..6)
+        .map(|w| tokio::spawn(write_until(store.clone(), w, stop.clone())))
+        .collect();
+    while double.faults().event_count() < 30 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Longer than the old 4.75 s resubscribe budget, shorter than the 10 s retry budget.
+    double.faults().elect(Duration::from_secs(6));
+    let mut told = false;
+    for _ in 0..40 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        told |= store.retrying().is_some();
+    }
+    assert!(told, "readiness is told of the election");
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, std::sync::atomic::Ordering::Release);
+    let mut written = Vec::new();
+    for writer in writers {
+        written.push(writer.await.unwrap());
+    }
+    let acknowledged: usize = written.iter().map(|(_, a)| a.len()).sum();
+    assert_eq!(
+        double.faults().event_count(),
+        acknowledged,
+        "none lost, none doubled"
+    );
+    every_acknowledged_event_once(&store, &written).await;
+    assert!(store.retrying().is_none());
+    // The live subscription rode it out: every event once, in position order.
+    let mut seen = std::collections::HashSet::new();
+    let mut last = None;
+    while seen.len() < acknowledged {
+        let e = next(&mut sub).await;
+        assert!(Some(e.position) > last, "in order");
+        last = Some(e.position);
+        assert!(seen.insert(e.id), "delivered twice");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_answered_without_a_position_or_dropped_as_not_ready_is_written_once_at_its_place()
+{
+    let (store, double) = on_double().await;
+    let name = stream("account-retries");
+    store
+        .append(name.clone(), ExpectedRevision::NoStream, vec![event("0")])
+        .await
+        .unwrap();
+    double.faults().time_out_next_appends(1);
+    double.faults().no_position(1);
+    let written = store
+        .append(name.clone(), ExpectedRevision::Exact(0), vec![event("1")])
+        .await
+        .unwrap();
+    let stored = store.read_stream(name.clone(), 1, 1).await.unwrap();
+    assert_eq!(
+        written.position, stored[0].position,
+        "the position read back"
+    );
+    assert_eq!(written.next_revision, 1);
+    double.faults().time_out_next_appends(1);
+    double.faults().idempotent_not_ready(1);
+    let written = store
+        .append(name.clone(), ExpectedRevision::Exact(1), vec![event("2")])
+        .await
+        .unwrap();
+    assert_eq!(written.next_revision, 2);
+    assert_eq!(double.faults().event_count(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn head_is_one_page_whatever_trails_in_another_namespace() {
+    let double = KurrentDouble::start().await.unwrap();
+    let options = KurrentOptions {
+        namespace: "mine.".into(),
+        ..KurrentOptions::default()
+    };
+    let store = KurrentStore::connect(&double.url(), options).unwrap();
+    let written = store
+        .append(
+            stream("account-h"),
+            ExpectedRevision::NoStream,
+            vec![event("0")],
+        )
+        .await
+        .unwrap();
+    double.faults().append_many("theirs.account-x", 1_000_000);
+    let before = double.faults().pages_read();
+    let head = store.head().await.unwrap().unwrap();
+    assert_eq!(double.faults().pages_read() - before, 1);
+    assert!(head > written.position, "bounds every event of this store");
+    // What the filtered read of the earlier adapter cost, for the record.
+    let before = double.faults().pages_read();
+    let client = kurrentdb::Client::new(double.url().parse().unwrap()).unwrap();
+    let filtered = kurrentdb::ReadAllOptions::default()
+        .backwards()
+        .position(kurrentdb::StreamPosition::End)
+        .filter(kurrentdb::SubscriptionFilter::on_stream_name().add_prefix("mine."))
+        .max_count(1);
+    let mut read = client.read_all(&filtered).await.unwrap();
+    while read.next().await.unwrap().is_some() {}
+    assert_eq!(double.faults().pages_read() - before, 31_251);
 }
