@@ -192,9 +192,11 @@ pub struct Store {
     pub max_event_bytes: usize,
     /// Embedded store only: how often other processes' writes are looked for.
     pub poll_interval_ms: u64,
-    /// KurrentDB only: how long an append whose outcome is unknown (a timeout, an election) is
-    /// retried, with the same event ids, before it answers 503.
+    /// KurrentDB only: how long a call whose outcome is unknown (a timeout, an election) is
+    /// retried (an append with the same event ids) before it answers 503.
     pub append_retry_ms: u64,
+    /// KurrentDB only: the deadline of every call but subscriptions.
+    pub call_deadline_ms: u64,
     /// KurrentDB only: how long a subscription keeps resubscribing through failures (an
     /// election, a restart) before it reports an error.
     pub resubscribe_ms: u64,
@@ -243,6 +245,7 @@ impl Default for Store {
             max_event_bytes: pinauth_store::DEFAULT_MAX_EVENT_BYTES,
             poll_interval_ms: 5,
             append_retry_ms: 10_000,
+            call_deadline_ms: 5_000,
             resubscribe_ms: 30_000,
         }
     }

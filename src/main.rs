@@ -756,6 +756,7 @@ fn open_store_with(config: &Config, writer_cache_mib: u32) -> anyhow::Result<Arc
             max_event_bytes: config.store.max_event_bytes,
             append_retry: Duration::from_millis(config.store.append_retry_ms),
             resubscribe_budget: Duration::from_millis(config.store.resubscribe_ms),
+            call_deadline: Duration::from_millis(config.store.call_deadline_ms.max(1)),
         };
         return Ok(Arc::new(KurrentStore::connect(url, options)?));
     }
@@ -1170,6 +1171,18 @@ async fn rebuild(config: Config) -> anyhow::Result<()> {
         replayed as f64 / replay.max(1e-9),
         snapshots.path().display(),
         saving.elapsed().as_secs_f64()
+    );
+    // The command side's token index is a read model of the same log: rebuilt with it, so that
+    // neither is left ahead of a restored log.
+    let routes: TokenRoutes =
+        pinauth_projections::runner::rebuild(store.as_ref(), None, |_| {}).await?;
+    snapshots.save(
+        <TokenRoutes as pinauth_projections::runner::Model>::SNAPSHOT,
+        &routes,
+    )?;
+    println!(
+        "rebuilt the token index up to position {}",
+        pinauth_projections::snapshot::Snapshotted::position(&routes).unwrap_or(0)
     );
     Ok(())
 }

@@ -320,6 +320,25 @@ impl Notifier {
     /// Runs until the process stops: takes in and delivers whenever the store has news, and at
     /// least every `poll` (for retries).
     pub async fn run(self, poll: Duration) {
+        let checkpoint = self.ledger.checkpoint().ok().flatten();
+        let head = self
+            .store
+            .head()
+            .await
+            .ok()
+            .flatten()
+            .map_or(0, |p| p.commit);
+        if let Some(checkpoint) = checkpoint
+            && checkpoint > head
+        {
+            // The log was restored to an earlier point, or wiped: messages written from now on
+            // would sit at positions the ledger takes for read, and never be sent.
+            tracing::error!(
+                checkpoint,
+                head,
+                "the notifier has read the log up to a position past its head: the log was restored or wiped; stop the notifier, move notify.db aside (it starts again from the log's start; messages of the restored log that have not expired are sent again) and start it again"
+            );
+        }
         loop {
             let after = self.ledger.checkpoint().ok().flatten().map(Position::at);
             let mut wake = self.store.subscribe_all(after, Filter::prefix("account-"));

@@ -134,6 +134,41 @@ impl<M: Model> Projection<M> {
         self.read(M::position).map(Position::at)
     }
 
+    /// Where a catch-up reads from: after the last event applied, or after the head of the last
+    /// complete catch-up when that is later (events of other streams, or of other deployments on
+    /// a shared database, after this model's last one are not read again each time).
+    fn scan_from(&self) -> Option<Position> {
+        use std::sync::atomic::Ordering;
+        let scanned = self.inner.scanned.load(Ordering::Acquire);
+        let applied = self.resume_from();
+        match applied {
+            Some(p) if p.commit >= scanned => Some(p),
+            _ if scanned > 0 => Some(Position::at(scanned)),
+            other => other,
+        }
+    }
+
+    /// The position up to which nothing is missing: the last event applied, or the head of the
+    /// last complete catch-up when that is later (what the lag is measured from).
+    pub fn covered(&self) -> u64 {
+        use std::sync::atomic::Ordering;
+        self.applied()
+            .max(self.inner.scanned.load(Ordering::Acquire))
+    }
+
+    /// `Some((applied, head))` when the model has applied events past the store's head: the log
+    /// was restored to an earlier point, or wiped, after the model's snapshot was taken. Events
+    /// written from then on would sit at positions the model takes for applied: it must be rebuilt
+    /// (`pinauth projections rebuild`), not followed.
+    pub async fn ahead_of_log(&self) -> Result<Option<(u64, u64)>, StoreError> {
+        let applied = self.applied();
+        if applied == 0 {
+            return Ok(None);
+        }
+        let head = self.inner.store.head().await?.map_or(0, |p| p.commit);
+        Ok((applied > head).then_some((applied, head)))
+    }
+
     /// Applies everything the store holds now; returns the position applied.
     pub async fn catch_up(&self) -> Result<u64, StoreError> {
         use std::sync::atomic::Ordering;
@@ -146,7 +181,7 @@ impl<M: Model> Projection<M> {
         if head <= self.inner.scanned.load(Ordering::Acquire) {
             return Ok(self.applied());
         }
-        replay(self.inner.store.as_ref(), self.resume_from(), |page| {
+        replay(self.inner.store.as_ref(), self.scan_from(), |page| {
             self.apply_all(page)
         })
         .await?;

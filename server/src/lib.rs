@@ -29,6 +29,8 @@ pub struct Services {
     query: Option<QueryState>,
     store: Arc<dyn EventStore>,
     ready: Arc<AtomicBool>,
+    /// Why an index cannot follow the log (it is ahead of it), if one cannot.
+    stuck: Arc<std::sync::Mutex<Option<String>>>,
     max_body_bytes: usize,
     metrics_token: Option<Arc<str>>,
 }
@@ -57,19 +59,34 @@ impl Services {
                 }
             }
         };
+        let stuck = Arc::new(std::sync::Mutex::new(None));
         if let Some(command) = &command {
             let routes = command.service.routes().clone();
-            follow(routes, "the token index", snapshot_every, caught_up.clone());
+            let stuck = stuck.clone();
+            follow(
+                routes,
+                "the token index",
+                snapshot_every,
+                caught_up.clone(),
+                stuck,
+            );
         }
         if let Some(query) = &query {
             let models = query.projection.clone();
-            follow(models, "the read models", snapshot_every, caught_up);
+            follow(
+                models,
+                "the read models",
+                snapshot_every,
+                caught_up,
+                stuck.clone(),
+            );
         }
         Self {
             command,
             query,
             store,
             ready,
+            stuck,
             max_body_bytes,
             metrics_token: None,
         }
@@ -99,9 +116,24 @@ impl Services {
             })
     }
 
-    /// Whether every index has caught up with the log (what `/health/ready` answers).
-    fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::Acquire)
+    /// Whether every index has caught up with the log and the store serves (what
+    /// `/health/ready` answers), or why not.
+    fn readiness(&self) -> Result<(), &'static str> {
+        if self
+            .stuck
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some()
+        {
+            return Err("ahead of the log: rebuild the read models (see the log)");
+        }
+        if !self.ready.load(Ordering::Acquire) {
+            return Err("catching up");
+        }
+        if self.store.retrying().is_some() {
+            return Err("the event store is unavailable: retrying");
+        }
+        Ok(())
     }
 
     /// Snapshots every index now (at shutdown, so that the next start resumes from here).
@@ -121,8 +153,19 @@ fn follow<M: Model>(
     what: &'static str,
     snapshot_every: Duration,
     caught_up: impl FnOnce() + 'static,
+    stuck: Arc<std::sync::Mutex<Option<String>>>,
 ) {
     actix_web::rt::spawn(async move {
+        // A snapshot past the log's head: the log was restored or wiped. Following it would take
+        // every event written from now on for one applied already; say so, and stay not ready.
+        if let Ok(Some((applied, head))) = projection.ahead_of_log().await {
+            let problem = format!(
+                "{what} have applied events up to position {applied}, past the head of the log ({head}): the log was restored to an earlier point or wiped after their snapshot; stop pinauth, run pinauth projections rebuild (and move notify.db aside so the notifier starts from the log's start), then start it again"
+            );
+            tracing::error!("{problem}");
+            *stuck.lock().unwrap_or_else(|p| p.into_inner()) = Some(problem);
+            return;
+        }
         match projection.catch_up().await {
             Ok(_) => caught_up(),
             Err(error) => tracing::error!(%error, "initial catch-up of {what} failed"),
@@ -205,12 +248,12 @@ async fn answer(
 async fn fallback(req: &HttpRequest, services: &Services) -> HttpResponse {
     match req.path() {
         "/health/live" => HttpResponse::Ok().json(serde_json::json!({ "status": "live" })),
-        "/health/ready" if services.is_ready() => {
-            HttpResponse::Ok().json(serde_json::json!({ "status": "ready" }))
-        }
-        "/health/ready" => {
-            HttpResponse::ServiceUnavailable().json(serde_json::json!({ "status": "catching up" }))
-        }
+        "/health/ready" => match services.readiness() {
+            Ok(()) => HttpResponse::Ok().json(serde_json::json!({ "status": "ready" })),
+            Err(status) => {
+                HttpResponse::ServiceUnavailable().json(serde_json::json!({ "status": status }))
+            }
+        },
         "/metrics" if !services.may_read_metrics(req) => {
             let mut response = ApiError::from(Catalog::MetricsTokenInvalid).error_response();
             response
@@ -250,13 +293,13 @@ async fn metrics(services: &Services) -> String {
             .ok()
             .flatten()
             .map_or(0, |p| p.commit);
-        let applied = query.projection.applied();
+        let covered = query.projection.covered();
         single(
             &mut out,
             "pinauth_projection_lag_positions",
             "gauge",
-            "Store head minus the last position the read models applied.",
-            head.saturating_sub(applied),
+            "Store head minus the last position up to which the read models miss nothing.",
+            head.saturating_sub(covered),
         );
         single(
             &mut out,

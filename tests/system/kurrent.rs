@@ -163,3 +163,123 @@ async fn the_notifier_delivers_from_kurrentdb() {
     assert_eq!(message["to"], "lee@example.com");
     assert!(message["text"].as_str().unwrap().contains("vtoken="));
 }
+
+/// The account events in the double, by type.
+async fn events_in(double: &BackgroundDouble, event_type: &str) -> usize {
+    use pinauth_store::{EventStore, Filter};
+    let store = pinauth_store::kurrent::KurrentStore::connect(
+        double.url(),
+        pinauth_store::kurrent::KurrentOptions::default(),
+    )
+    .unwrap();
+    let (mut after, mut count) = (None, 0);
+    loop {
+        let page = store
+            .read_all(after, 1000, Filter::prefix("account-"))
+            .await
+            .unwrap();
+        let Some(last) = page.last() else { break };
+        after = Some(last.position);
+        count += page.iter().filter(|e| &*e.event_type == event_type).count();
+    }
+    count
+}
+
+#[actix_web::test]
+async fn an_election_mid_traffic_keeps_every_acknowledged_write_once_and_the_counts_exact() {
+    let double = BackgroundDouble::start().unwrap();
+    let (_dir, data) = data_dir();
+    let env = [
+        ("PINAUTH_STORE", double.url()),
+        // Every wrong PIN is answered 1236, so that the count to check is theirs.
+        ("PINAUTH_POLICY__LOCKOUT__MAX_FAILURES", "1000"),
+    ];
+    let serve = Process::start("serve", &data, &env);
+    let c = Client::new();
+    let target = c.register(&serve, "target@example.com").await;
+    let session = target["session_token"].as_str().unwrap().to_owned();
+    let uid = target["Profile"]["Uid"].as_str().unwrap().to_owned();
+    let faults = double.faults();
+
+    let registrations = async {
+        let mut acknowledged = Vec::new();
+        for i in 0..16 {
+            let email = format!("voter{i}@example.com");
+            let body = json!({ "Email": [{ "Type": "Primary", "Value": email }], "Password": PASSWORD, "PINInfo": { "PIN": PIN } });
+            let answer = c
+                .call(
+                    "POST",
+                    format!(
+                        "{}/identity/v2/auth/register?apikey={}",
+                        serve.base, serve.key
+                    ),
+                    &[],
+                    Some(body),
+                )
+                .await;
+            match answer.status {
+                200 => acknowledged.push(email),
+                status => assert_eq!(status, 503, "{}", answer.body),
+            }
+        }
+        acknowledged
+    };
+    let guesses = async {
+        let mut wrong = 0;
+        for _ in 0..24 {
+            let answer = c.pin(&serve, &session, "1357").await;
+            match answer.code() {
+                Some(1236) => wrong += 1,
+                _ => assert_eq!(answer.status, 503, "{}", answer.body),
+            }
+        }
+        wrong
+    };
+    let election = async {
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(300)).await;
+        // Shorter than the 10 s append retry budget: every request waits it out.
+        faults.elect(std::time::Duration::from_secs(3));
+    };
+    let (acknowledged, wrong, ()) = futures_util::join!(registrations, guesses, election);
+    assert_eq!(
+        acknowledged.len(),
+        16,
+        "an election within the budget is ridden out"
+    );
+    assert_eq!(wrong, 24);
+
+    // Every acknowledged write is in the log once, and the read side has caught up with it.
+    assert_eq!(events_in(&double, "AccountRegistered").await, 17);
+    assert_eq!(events_in(&double, "PinAttemptFailed").await, 24);
+    let mut ready = 0;
+    for _ in 0..100 {
+        ready = c
+            .call("GET", format!("{}/health/ready", serve.base), &[], None)
+            .await
+            .status;
+        if ready == 200 {
+            break;
+        }
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(ready, 200);
+    let attempts = c
+        .call(
+            "GET",
+            format!(
+                "{}/identity/v2/manage/account/{uid}/pin/attempts?apikey={}",
+                serve.base, serve.key
+            ),
+            &[("X-LoginRadius-ApiSecret", &secret(&data))],
+            None,
+        )
+        .await;
+    assert_eq!(attempts.ok()["Count"], 24, "{}", attempts.body);
+    for email in &acknowledged {
+        assert_eq!(
+            c.login(&serve, email, PASSWORD).await.status,
+            200,
+            "{email}"
+        );
+    }
+}

@@ -78,3 +78,77 @@ async fn a_query_process_killed_mid_stream_resumes_to_what_a_rebuild_gives() {
     assert!(rebuilt.position().is_some());
     assert_eq!(resumed, rebuilt);
 }
+
+async fn readiness(c: &Client, p: &Process) -> Answer {
+    c.call("GET", format!("{}/health/ready", p.base), &[], None)
+        .await
+}
+
+#[actix_web::test]
+async fn a_log_restored_to_an_earlier_point_is_reported_not_waited_on_until_rebuilt() {
+    let (dir, data) = data_dir();
+    let d = data.to_str().unwrap();
+    let c = Client::new();
+    let serve = Process::start("serve", &data, &[]);
+    c.register(&serve, "early@example.com").await;
+    serve.stop();
+    let earlier = dir.path().join("pinauth-earlier.db");
+    std::fs::copy(data.join("pinauth.db"), &earlier).unwrap();
+    let serve = Process::start("serve", &data, &[]);
+    c.register(&serve, "late1@example.com").await;
+    c.register(&serve, "late2@example.com").await;
+    serve.stop();
+
+    // The log goes back; the read models' and token index's snapshots stay where they were.
+    std::fs::copy(&earlier, data.join("pinauth.db")).unwrap();
+    let log = dir.path().join("serve.log");
+    let serve = Process::start_with_stderr(
+        "serve",
+        &data,
+        &[],
+        std::fs::File::create(&log).unwrap().into(),
+    );
+    let mut status = String::new();
+    for _ in 0..50 {
+        let ready = readiness(&c, &serve).await;
+        status = ready.body["status"].as_str().unwrap_or_default().to_owned();
+        if status.starts_with("ahead of the log") {
+            break;
+        }
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(status.starts_with("ahead of the log"), "{status}");
+    assert_eq!(readiness(&c, &serve).await.status, 503);
+    assert_eq!(
+        c.call("GET", format!("{}/health/live", serve.base), &[], None)
+            .await
+            .status,
+        200,
+        "not ready, not dead"
+    );
+    serve.stop();
+    let said = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        said.contains("past the head of the log") && said.contains("pinauth projections rebuild"),
+        "{said}"
+    );
+
+    // What it says to do works.
+    let out = run(&["projections", "rebuild", "--data", d]);
+    assert!(out.contains("rebuilt the token index"), "{out}");
+    let serve = Process::start("serve", &data, &[]);
+    let mut ready = 0;
+    for _ in 0..50 {
+        ready = readiness(&c, &serve).await.status;
+        if ready == 200 {
+            break;
+        }
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(ready, 200);
+    assert_eq!(
+        c.login(&serve, "early@example.com", PASSWORD).await.status,
+        200
+    );
+    c.register(&serve, "late1@example.com").await;
+}
