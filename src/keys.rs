@@ -186,7 +186,7 @@ pub async fn retire(config: &Config, name: KeyName, id: Option<u32>) -> anyhow::
             keys.retire_lookup(id)?;
             replace_keys(config, &keys)?;
             Ok(format!(
-                "lookup key {id} retired from {}: restart the pinauth processes",
+                "lookup key {id} retired from {}: restart the pinauth processes (this checked what is stored; a process not restarted since keys use lookup would still claim under key {id}); familiar client networks are re-learnt at each account's next login",
                 config.data.join("keys.toml").display()
             ))
         }
@@ -355,6 +355,8 @@ impl Pass {
 /// counted: what a lookup-key rotation runs in the background, with a progress bar, while
 /// pinauth serves (old names are read meanwhile, so no lookup is lost).
 pub async fn reclaim(config: &Config, write: bool) -> anyhow::Result<Pass> {
+    // Never a fresh keys.toml (a mistyped --data): the deployment's keys or nothing.
+    existing_keys(config)?;
     let store = crate::open_store(config)?;
     let (credentials, _) = crate::credentials(config)?;
     let ids = account_ids(&store).await?;
@@ -374,7 +376,11 @@ pub async fn reclaim(config: &Config, write: bool) -> anyhow::Result<Pass> {
         .buffer_unordered(16);
     while let Some((id, result)) = results.next().await {
         pass.accounts += 1;
-        match result.with_context(|| format!("account {id}"))? {
+        let result = result.unwrap_or_else(|error| {
+            tracing::warn!(account = %id, %error, "an account could not be moved onto the keys in use");
+            Reclaimed::Behind("an error (see the log)")
+        });
+        match result {
             Reclaimed::Gone => pass.gone += 1,
             Reclaimed::Current { moved } => pass.moved += u64::from(moved),
             Reclaimed::Behind(why) => *pass.behind.entry(why).or_default() += 1,

@@ -351,11 +351,14 @@ impl Keys {
     }
 
     /// A key for the keyed tags of `purpose` (client networks, identifiers, destinations),
-    /// derived from the lookup key: tags name nothing stored, so rotating them costs only what
-    /// each process remembers (familiar origins are re-learnt at the next login).
+    /// derived from the oldest lookup key kept, not the one in use: familiar origins (stored in
+    /// events as tags) and decoys stay the same through a lookup-key rotation, and every process
+    /// computes the same tags whichever key it uses for claims. They change once, when the old
+    /// key is retired: familiar origins are re-learnt at each account's next login.
     pub fn tag_key(&self, purpose: &str) -> hmac::Key {
+        let oldest = self.lookups.first().map_or(&[0; 32], |(_, k)| k);
         let derived = hmac::sign(
-            &hmac::Key::new(hmac::HMAC_SHA256, self.lookup()),
+            &hmac::Key::new(hmac::HMAC_SHA256, oldest),
             purpose.as_bytes(),
         );
         hmac::Key::new(hmac::HMAC_SHA256, derived.as_ref())

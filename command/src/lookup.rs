@@ -121,34 +121,61 @@ impl Lookups {
     }
 
     /// The account `value` currently belongs to, if any. Always read from the store: emails,
-    /// usernames and phones move between accounts.
-    pub async fn resolve(
+    /// usernames and phones move between accounts. `is_registered` is asked only during a
+    /// lookup-key rotation, when the two keys' names disagree (see [`Lookups::find`]).
+    pub async fn resolve<F, Fut>(
         &self,
         kind: LookupKind,
         value: &str,
-    ) -> Result<Option<AccountId>, AppError> {
-        Ok(self.find(kind, value).await?.map(|found| found.account))
+        is_registered: F,
+    ) -> Result<Option<AccountId>, AppError>
+    where
+        F: Fn(AccountId) -> Fut,
+        Fut: std::future::Future<Output = Result<bool, AppError>>,
+    {
+        Ok(self
+            .find(kind, value, is_registered)
+            .await?
+            .map(|found| found.account))
     }
 
     /// [`Lookups::resolve`], telling also whether the claim was found under an older lookup key
-    /// only (during a rotation): the account then has claims to move onto the key in use.
-    pub async fn find(&self, kind: LookupKind, value: &str) -> Result<Option<Found>, AppError> {
-        let current = self.stream(kind, value)?;
-        if let Some(account) = Self::claimant(self.latest(&current).await?) {
-            return Ok(Some(Found {
-                account,
-                under_older_key: false,
-            }));
-        }
-        for older in self.names.older_streams(kind, value)? {
-            if let Some(account) = Self::claimant(self.latest(&older).await?) {
-                return Ok(Some(Found {
-                    account,
-                    under_older_key: true,
-                }));
+    /// only (during a rotation): the account then has claims to move onto the key in use. When
+    /// the key in use and an older one name different accounts, the one under the key in use is
+    /// a claim that was never an account (a registration refused by the older claim whose
+    /// release failed) unless it is registered: the older one is then the owner.
+    pub async fn find<F, Fut>(
+        &self,
+        kind: LookupKind,
+        value: &str,
+        is_registered: F,
+    ) -> Result<Option<Found>, AppError>
+    where
+        F: Fn(AccountId) -> Fut,
+        Fut: std::future::Future<Output = Result<bool, AppError>>,
+    {
+        let current = Self::claimant(self.latest(&self.stream(kind, value)?).await?);
+        let mut older = None;
+        for name in self.names.older_streams(kind, value)? {
+            older = Self::claimant(self.latest(&name).await?);
+            if older.is_some() {
+                break;
             }
         }
-        Ok(None)
+        let found = |account, under_older_key| {
+            Some(Found {
+                account,
+                under_older_key,
+            })
+        };
+        Ok(match (current, older) {
+            (Some(now), Some(before)) if now != before && !is_registered(now).await? => {
+                found(before, true)
+            }
+            (Some(now), _) => found(now, false),
+            (None, Some(before)) => found(before, true),
+            (None, None) => None,
+        })
     }
 
     /// Whether `value` is claimed by `account` under the lookup key in use.
@@ -528,7 +555,11 @@ mod tests {
             "{taken:?}"
         );
         // The refused claim under key 1 was released again: ada is found under key 0 only.
-        let found = after.find(email, "ada@example.com").await.unwrap().unwrap();
+        let found = after
+            .find(email, "ada@example.com", registered)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!((found.account, found.under_older_key), (account(1), true));
         assert!(
             !after
@@ -548,7 +579,11 @@ mod tests {
             )
             .await
             .unwrap();
-        let found = after.find(email, "ada@example.com").await.unwrap().unwrap();
+        let found = after
+            .find(email, "ada@example.com", registered)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!((found.account, found.under_older_key), (account(1), false));
         assert!(
             after
@@ -562,10 +597,19 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(
-            before.resolve(email, "ada@example.com").await.unwrap(),
+            before
+                .resolve(email, "ada@example.com", registered)
+                .await
+                .unwrap(),
             None
         );
-        assert_eq!(after.resolve(email, "ada@example.com").await.unwrap(), None);
+        assert_eq!(
+            after
+                .resolve(email, "ada@example.com", registered)
+                .await
+                .unwrap(),
+            None
+        );
         // Claimed first under key 1, the value is taken for a process still on key 0.
         after
             .claim(
@@ -593,9 +637,69 @@ mod tests {
             "{taken:?}"
         );
         assert_eq!(
-            before.resolve(email, "bob@example.com").await.unwrap(),
+            before
+                .resolve(email, "bob@example.com", registered)
+                .await
+                .unwrap(),
             Some(account(3))
         );
+    }
+
+    #[tokio::test]
+    async fn a_claim_left_under_the_new_key_by_a_refused_registration_does_not_hide_the_owner() {
+        let (before, after) = both_phases();
+        let (at, request) = (Timestamp::from_unix_millis(1_000), Uuid::new_v4());
+        let email = LookupKind::Email;
+        before
+            .claim(
+                email,
+                "ada@example.com",
+                account(1),
+                at,
+                request,
+                registered,
+            )
+            .await
+            .unwrap();
+        // What a refused registration leaves when its release fails: a claim under the key in
+        // use of an account that was never registered.
+        after
+            .claim_current(
+                email,
+                "ada@example.com",
+                account(9),
+                at,
+                request,
+                &registered,
+            )
+            .await
+            .unwrap();
+        let only_ada = |id: AccountId| async move { Ok(id == account(1)) };
+        let found = after
+            .find(email, "ada@example.com", only_ada)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((found.account, found.under_older_key), (account(1), true));
+        // Her reclaim takes the orphan over once it is past the grace period.
+        let later = Timestamp::from_unix_millis(1_000 + 61_000);
+        after
+            .claim(
+                email,
+                "ada@example.com",
+                account(1),
+                later,
+                request,
+                only_ada,
+            )
+            .await
+            .unwrap();
+        let found = after
+            .find(email, "ada@example.com", only_ada)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((found.account, found.under_older_key), (account(1), false));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -321,14 +321,9 @@ impl Notifier {
     /// least every `poll` (for retries).
     pub async fn run(self, poll: Duration) {
         let checkpoint = self.ledger.checkpoint().ok().flatten();
-        let head = self
-            .store
-            .head()
-            .await
-            .ok()
-            .flatten()
-            .map_or(0, |p| p.commit);
-        if let Some(checkpoint) = checkpoint
+        // Only a head that was read: a store that is out at start-up is no restored log.
+        let head = self.store.head().await.map(|h| h.map_or(0, |p| p.commit));
+        if let (Some(checkpoint), Ok(head)) = (checkpoint, head)
             && checkpoint > head
         {
             // The log was restored to an earlier point, or wiped: messages written from now on

@@ -337,11 +337,12 @@ impl LogKeyStore {
     }
 
     /// The key stream's last revision and the key it keeps now (`None`: erased), or `None` when
-    /// there is no stream. Key streams are short: a creation, perhaps rewraps, perhaps an erasure.
+    /// there is no stream. Key streams are short: a creation, a rewrap per rotation, perhaps an
+    /// erasure.
     async fn state(&self, account: Uuid) -> Result<Option<(u64, Option<Vec<u8>>)>, StoreError> {
         let events = self
             .store
-            .read_stream(Self::stream(account)?, 0, 256)
+            .read_stream(Self::stream(account)?, 0, usize::MAX)
             .await?;
         let Some(last) = events.last() else {
             return Ok(None);

@@ -104,29 +104,47 @@ pub struct KurrentStore {
     failing: Arc<Failing>,
 }
 
-/// Which calls and subscriptions are retrying through a failure now.
+/// How many calls and subscriptions are retrying through a failure now.
 #[derive(Default)]
 struct Failing {
-    /// How many are retrying, and the last reason one gave.
-    state: std::sync::Mutex<(usize, String)>,
+    retrying: std::sync::atomic::AtomicUsize,
 }
 
 impl Failing {
-    fn state(&self) -> std::sync::MutexGuard<'_, (usize, String)> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// One more call or subscription retries, for `reason`.
-    fn begin(&self, reason: &kurrentdb::Error) {
-        let mut state = self.state();
-        state.0 += 1;
-        state.1 = reason.to_string();
+    /// One more call or subscription retries; until [`Failing::end`].
+    fn begin(&self) {
+        self.retrying
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
     }
 
     /// One call or subscription is done retrying.
     fn end(&self) {
-        let mut state = self.state();
-        state.0 = state.0.saturating_sub(1);
+        let _ = self.retrying.fetch_update(
+            std::sync::atomic::Ordering::AcqRel,
+            std::sync::atomic::Ordering::Acquire,
+            |n| n.checked_sub(1),
+        );
+    }
+
+    fn any(&self) -> bool {
+        self.retrying.load(std::sync::atomic::Ordering::Acquire) > 0
+    }
+}
+
+/// A call counted as retrying while it lives: a call dropped mid-retry (a timeout around it, a
+/// client gone) stops counting too.
+struct Retrying<'a>(&'a Failing);
+
+impl<'a> Retrying<'a> {
+    fn new(failing: &'a Failing) -> Self {
+        failing.begin();
+        Self(failing)
+    }
+}
+
+impl Drop for Retrying<'_> {
+    fn drop(&mut self) {
+        self.0.end();
     }
 }
 
@@ -156,6 +174,18 @@ impl KurrentStore {
         })
     }
 
+    /// The deadline of a call that reads or writes up to `events` events: the configured one,
+    /// once more for every 512 events, up to a minute (a page of 4,096 events over a slow link is
+    /// not a server that stopped answering).
+    fn deadline_for(&self, events: usize) -> Duration {
+        let times = u32::try_from(events / 512)
+            .unwrap_or(u32::MAX)
+            .saturating_add(1);
+        self.call_deadline
+            .saturating_mul(times)
+            .min(Duration::from_secs(60))
+    }
+
     /// Runs `call` until its outcome is known, or for `append_retry` while it is not (the server
     /// out, not the leader, a timeout): a read, or an append the server recognises when it is
     /// sent again.
@@ -166,25 +196,22 @@ impl KurrentStore {
     {
         let deadline = std::time::Instant::now() + self.append_retry;
         let mut pause = std::time::Duration::from_millis(25);
-        let mut retrying = false;
-        let answer = loop {
+        let mut retrying: Option<Retrying<'_>> = None;
+        loop {
             match call().await {
                 Err(e) if outcome_unknown(&e) && std::time::Instant::now() < deadline => {
-                    if !retrying {
-                        retrying = true;
-                        self.failing.begin(&e);
+                    if retrying.is_none() {
+                        retrying = Some(Retrying::new(&self.failing));
+                        tracing::warn!(error = %e, "a call's outcome is unknown: sending it again until it is known");
+                    } else {
+                        tracing::debug!(error = %e, "sending a call again");
                     }
-                    tracing::warn!(error = %e, "a call's outcome is unknown: sending it again");
                     tokio::time::sleep(pause).await;
                     pause = (pause * 2).min(std::time::Duration::from_secs(1));
                 }
-                other => break other,
+                other => return other,
             }
-        };
-        if retrying {
-            self.failing.end();
         }
-        answer
     }
 
     fn server_name(&self, stream: &StreamName) -> String {
@@ -224,7 +251,7 @@ impl KurrentStore {
             .forwards()
             .position(StreamPosition::Position(from))
             .max_count(max)
-            .deadline(self.call_deadline);
+            .deadline(self.deadline_for(max));
         let name = self.server_name(stream);
         self.retried(|| async {
             let mut read = match self.client.read_stream(name.as_str(), &options).await {
@@ -262,7 +289,7 @@ impl KurrentStore {
         let data: Vec<EventData> = events.into_iter().map(event_data).collect();
         let options = AppendToStreamOptions::default()
             .stream_state(state)
-            .deadline(self.call_deadline);
+            .deadline(self.deadline_for(data.len()));
         // An append whose outcome is unknown is sent again with the same event ids: with an
         // exact revision or `NoStream` the server writes it at most once and answers the retry
         // as it answered the original. With `Any` or `StreamExists` it would write it twice, so
@@ -350,7 +377,7 @@ impl KurrentStore {
             .position(from)
             .filter(server_filter)
             .max_count(max.saturating_add(extra))
-            .deadline(self.call_deadline);
+            .deadline(self.deadline_for(max.saturating_add(extra)));
         self.retried(|| async {
             let mut read = self.client.read_all(&options).await?;
             let mut events = Vec::new();
@@ -537,8 +564,9 @@ impl EventStore for KurrentStore {
     }
 
     fn retrying(&self) -> Option<String> {
-        let state = self.failing.state();
-        (state.0 > 0).then(|| state.1.clone())
+        self.failing
+            .any()
+            .then(|| "calls or subscriptions are retrying through a failure of the server".into())
     }
 
     fn read_snapshot(
@@ -713,7 +741,7 @@ impl Subscribing {
                     self.live = None;
                     self.failures = self.failures.saturating_add(1);
                     if self.failing_since.is_none() {
-                        self.failing.begin(&e);
+                        self.failing.begin();
                     }
                     let since = *self
                         .failing_since

@@ -129,7 +129,8 @@ impl CommandService {
         let hasher = &self.inner.hasher;
         let mut verdicts = Verdicts::reserve(hasher)?;
         let (kind, value) = identifier.lookup();
-        let Some(found) = self.inner.lookups.find(kind, value).await? else {
+        let is_registered = |other| self.is_registered(other);
+        let Some(found) = self.inner.lookups.find(kind, value, is_registered).await? else {
             let unknown = self.unknown_request(identifier, Flow::Login).await;
             verdicts.nothing(hasher, password).await?;
             unknown.finish().await;

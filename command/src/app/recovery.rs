@@ -285,7 +285,12 @@ impl CommandService {
             .limits
             .request_message(origin.as_ref(), sms)
             .err();
-        let Some(id) = self.inner.lookups.resolve(kind, value).await? else {
+        let Some(id) = self
+            .inner
+            .lookups
+            .resolve(kind, value, |id| self.is_registered(id))
+            .await?
+        else {
             if reveal {
                 return Err(AppError::UnknownIdentifier(kind));
             }
@@ -439,7 +444,7 @@ impl CommandService {
         let id = self
             .inner
             .lookups
-            .resolve(kind, value)
+            .resolve(kind, value, |id| self.is_registered(id))
             .await?
             .ok_or(AppError::UnknownIdentifier(kind))?;
         let by_sms = matches!(identifier, Identifier::Phone(_));
@@ -534,7 +539,12 @@ impl CommandService {
         let (kind, value) = identifier.lookup();
         let via = identifier.kind();
         let reveal = self.inner.settings.recovery.reveal_unknown;
-        let Some(id) = self.inner.lookups.resolve(kind, value).await? else {
+        let Some(id) = self
+            .inner
+            .lookups
+            .resolve(kind, value, |id| self.is_registered(id))
+            .await?
+        else {
             if reveal {
                 return Err(AppError::UnknownIdentifier(kind));
             }
@@ -649,7 +659,12 @@ impl CommandService {
         let hasher = &self.inner.hasher;
         let mut verdicts = Verdicts::reserve(hasher)?;
         let reveal = self.inner.settings.recovery.reveal_unknown;
-        let Some(id) = self.inner.lookups.resolve(kind, value).await? else {
+        let Some(id) = self
+            .inner
+            .lookups
+            .resolve(kind, value, |id| self.is_registered(id))
+            .await?
+        else {
             if reveal {
                 return Err(AppError::UnknownIdentifier(kind));
             }
@@ -750,7 +765,12 @@ impl CommandService {
                 .filter_map(|q| QuestionId::parse(q))
                 .collect()
         };
-        let Some(id) = self.inner.lookups.resolve(kind, value).await? else {
+        let Some(id) = self
+            .inner
+            .lookups
+            .resolve(kind, value, |id| self.is_registered(id))
+            .await?
+        else {
             return match reveal {
                 true => Err(AppError::UnknownIdentifier(kind)),
                 false => Ok(decoys()),

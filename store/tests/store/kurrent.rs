@@ -659,3 +659,24 @@ async fn head_is_one_page_whatever_trails_in_another_namespace() {
     while read.next().await.unwrap().is_some() {}
     assert_eq!(double.faults().pages_read() - before, 31_251);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_given_up_while_it_retries_no_longer_counts_as_retrying() {
+    let (store, double) = on_double().await;
+    store.head().await.unwrap();
+    double.faults().set_unavailable(true);
+    // A caller that stops waiting (a timeout around the call, a client gone) drops it mid-retry.
+    let given_up = tokio::time::timeout(Duration::from_millis(300), store.head()).await;
+    assert!(given_up.is_err(), "still retrying when given up");
+    assert!(
+        store.retrying().is_none(),
+        "readiness would stay at 503 for good"
+    );
+    let (again, ()) = tokio::join!(store.head(), async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(store.retrying().is_some());
+        double.faults().set_unavailable(false);
+    });
+    again.unwrap();
+    assert!(store.retrying().is_none());
+}
