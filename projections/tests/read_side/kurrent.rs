@@ -45,3 +45,34 @@ async fn the_runner_follows_kurrentdb_across_dropped_subscriptions() {
     assert_follows_to_the_rebuild(&projection, writer.store.as_ref()).await;
     assert!(double.faults().subscriptions_opened() >= 3);
 }
+
+/// A KurrentDB database restored to an earlier point (or wiped) under read models that went
+/// further: found at start-up, before the runner would take every new event for one applied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_models_ahead_of_a_restored_database_are_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let snapshots = || {
+        pinauth_projections::snapshot::SnapshotStore::open(dir.path().join("projections.db"))
+            .unwrap()
+    };
+    let (mut writer, _before) = on_double(2).await;
+    for who in 0..2 {
+        writer.apply(who, &Op::Register).await;
+        writer.apply(who, &Op::WrongPin).await;
+    }
+    let projection = Projection::<ReadModels>::new(Arc::clone(&writer.store), Some(snapshots()));
+    projection.catch_up().await.unwrap();
+    assert_eq!(projection.ahead_of_log().await.unwrap(), None);
+    projection.save_snapshot();
+
+    // The database comes back with less in it: one registration.
+    let (mut restored, _after) = on_double(1).await;
+    restored.apply(0, &Op::Register).await;
+    let resumed = Projection::<ReadModels>::new(Arc::clone(&restored.store), Some(snapshots()));
+    let (applied, head) = resumed
+        .ahead_of_log()
+        .await
+        .unwrap()
+        .expect("a snapshot past the head is reported");
+    assert!(applied > head, "{applied} > {head}");
+}
