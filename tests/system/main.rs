@@ -10,6 +10,7 @@ mod harness;
 
 mod audit;
 mod backup;
+mod dashboard;
 mod files;
 mod gateway;
 mod import;

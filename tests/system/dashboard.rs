@@ -1,0 +1,107 @@
+//! The Grafana dashboard (`deploy/grafana/pinauth.json`) asks only for metrics the processes
+//! really expose: every metric name in its queries is in `/metrics` after a scenario, and the
+//! compose file provisions it with a Prometheus that scrapes every pinauth process.
+
+use crate::harness::*;
+
+/// The `pinauth_…` metric names in `text`.
+fn metric_names(text: &str) -> std::collections::BTreeSet<String> {
+    let mut names = std::collections::BTreeSet::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("pinauth_") {
+        let name: String = rest[at..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        rest = &rest[at + name.len()..];
+        names.insert(name);
+    }
+    names
+}
+
+#[actix_web::test]
+async fn every_metric_the_dashboard_queries_is_exposed_after_a_scenario() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dashboard: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root.join("deploy/grafana/pinauth.json")).unwrap(),
+    )
+    .unwrap();
+    let panels = dashboard["panels"].as_array().unwrap();
+    let exprs: Vec<&str> = panels
+        .iter()
+        .flat_map(|p| p["targets"].as_array().unwrap())
+        .map(|t| t["expr"].as_str().unwrap())
+        .collect();
+    assert!(panels.len() >= 8 && exprs.len() >= panels.len());
+    let asked: std::collections::BTreeSet<String> =
+        exprs.iter().flat_map(|e| metric_names(e)).collect();
+    for wanted in [
+        "pinauth_attempts_total",
+        "pinauth_locks_total",
+        "pinauth_throttled_total",
+        "pinauth_hashing_in_flight",
+        "pinauth_store_append_seconds_bucket",
+        "pinauth_projection_lag_positions",
+    ] {
+        assert!(asked.contains(wanted), "the dashboard shows {wanted}");
+    }
+
+    // A scenario: registrations, logins, wrong PINs up to a lock, a throttled origin.
+    let (_dir, data) = data_dir();
+    let serve = Process::start(
+        "serve",
+        &data,
+        &[
+            ("PINAUTH_LIMITS__ORIGIN_PER_MINUTE", "40"),
+            ("PINAUTH_LIMITS__ORIGIN_BURST", "40"),
+        ],
+    );
+    let c = Client::new();
+    let user = c.register(&serve, "dash@example.com").await;
+    let session = user["session_token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        c.login(&serve, "dash@example.com", PASSWORD).await.status,
+        200
+    );
+    c.pin(&serve, &session, PIN).await.ok();
+    let mut throttled = false;
+    for _ in 0..60 {
+        throttled |= c.pin(&serve, &session, "1357").await.status == 429;
+    }
+    assert!(throttled, "the scenario reaches the throttle");
+    let mut metrics = awc::Client::default()
+        .get(format!("{}/metrics", serve.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(metrics.status(), 200);
+    let text = String::from_utf8(metrics.body().await.unwrap().to_vec()).unwrap();
+    let exposed: std::collections::BTreeSet<String> = text
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .flat_map(metric_names)
+        .collect();
+    let missing: Vec<&String> = asked.difference(&exposed).collect();
+    assert!(
+        missing.is_empty(),
+        "the dashboard asks for {missing:?}, not exposed:\n{text}"
+    );
+    for counted in ["pinauth_locks_total ", "pinauth_throttled_total "] {
+        let value = text
+            .lines()
+            .find_map(|l| l.strip_prefix(counted))
+            .and_then(|v| v.trim().parse::<f64>().ok());
+        assert!(value.is_some_and(|v| v > 0.0), "{counted}in\n{text}");
+    }
+
+    // The compose deployment provisions it, and Prometheus scrapes every pinauth process.
+    let compose = std::fs::read_to_string(root.join("docker-compose.yml")).unwrap();
+    assert!(
+        compose.contains("./deploy/grafana/pinauth.json:/var/lib/grafana/dashboards/pinauth.json")
+    );
+    assert!(compose.contains("./deploy/prometheus/prometheus.yml:/etc/prometheus/prometheus.yml"));
+    let scrape = std::fs::read_to_string(root.join("deploy/prometheus/prometheus.yml")).unwrap();
+    for target in ["command-1:8080", "command-2:8080", "query:8080"] {
+        assert!(scrape.contains(target), "{target}");
+    }
+}
