@@ -526,6 +526,8 @@ struct HasherInner {
     current: Current,
     /// Verifications started, real or dummy.
     verifications: std::sync::atomic::AtomicU64,
+    /// Requests refused at once because the pool was full.
+    rejected: std::sync::atomic::AtomicU64,
 }
 
 /// A place in the hashing pool, taken before a request waits for anything else (its account's
@@ -612,6 +614,7 @@ impl Hasher {
                     pepper: keys.hashing_pepper(),
                 },
                 verifications: std::sync::atomic::AtomicU64::new(0),
+                rejected: std::sync::atomic::AtomicU64::new(0),
             }),
         })
     }
@@ -639,7 +642,24 @@ impl Hasher {
         Arc::clone(&self.inner.slots)
             .try_acquire_owned()
             .map(|slot| HashPermit { _slot: slot })
-            .map_err(|_| HashError::Overloaded)
+            .map_err(|_| {
+                self.inner
+                    .rejected
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                HashError::Overloaded
+            })
+    }
+
+    /// Requests the pool refused at once because it was full (answered 429).
+    pub fn rejections(&self) -> u64 {
+        self.inner
+            .rejected
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// How many hashes may run or wait at once (`workers + queue`).
+    pub fn capacity(&self) -> usize {
+        self.inner.capacity
     }
 
     /// [`Hasher::verify`] in a place reserved earlier.

@@ -70,6 +70,8 @@ struct Inner<M> {
     snapshots: Option<SnapshotStore>,
     /// The position of the last snapshot written or loaded (`u64::MAX`: none).
     snapshotted: std::sync::atomic::AtomicU64,
+    /// Catch-ups that read the log (not those the head showed nothing new for).
+    catch_ups: std::sync::atomic::AtomicU64,
 }
 
 fn filter() -> Filter {
@@ -98,6 +100,7 @@ impl<M: Model> Projection<M> {
                 catching_up: tokio::sync::Mutex::new(()),
                 snapshots,
                 snapshotted: std::sync::atomic::AtomicU64::new(snapshotted),
+                catch_ups: std::sync::atomic::AtomicU64::new(0),
             }),
         }
     }
@@ -148,6 +151,13 @@ impl<M: Model> Projection<M> {
         }
     }
 
+    /// Catch-ups that read the log so far (a query that found the model behind the head).
+    pub fn catch_ups(&self) -> u64 {
+        self.inner
+            .catch_ups
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// The position up to which nothing is missing: the last event applied, or the head of the
     /// last complete catch-up when that is later (what the lag is measured from).
     pub fn covered(&self) -> u64 {
@@ -181,6 +191,7 @@ impl<M: Model> Projection<M> {
         if head <= self.inner.scanned.load(Ordering::Acquire) {
             return Ok(self.applied());
         }
+        self.inner.catch_ups.fetch_add(1, Ordering::Relaxed);
         replay(self.inner.store.as_ref(), self.scan_from(), |page| {
             self.apply_all(page)
         })

@@ -33,6 +33,100 @@ pub struct Services {
     stuck: Arc<std::sync::Mutex<Option<String>>>,
     max_body_bytes: usize,
     metrics_token: Option<Arc<str>>,
+    telemetry: Arc<Telemetry>,
+}
+
+/// What `/metrics` shows beside the command service's own: requests by route, the process, the
+/// read side and the store.
+struct Telemetry {
+    registry: prometheus::Registry,
+    requests: prometheus::IntCounterVec,
+    latency: prometheus::HistogramVec,
+    /// Only where the read models run.
+    read_side: Option<ReadSideMetrics>,
+    store_retrying: prometheus::IntGauge,
+    scrape: std::sync::Mutex<()>,
+}
+
+struct ReadSideMetrics {
+    lag: prometheus::IntGauge,
+    catch_ups: prometheus::IntCounter,
+    chain_broken: prometheus::IntCounter,
+    tokens: prometheus::IntGauge,
+}
+
+impl Telemetry {
+    fn new(read_side: bool) -> Self {
+        use pinauth_command::metrics::register;
+        use prometheus::{HistogramOpts, IntCounter, IntGauge, Opts};
+        let registry = prometheus::Registry::new();
+        let r = &registry;
+        // CPU seconds, resident and virtual memory, open and maximum file descriptors, start time.
+        let _ = registry.register(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        ));
+        Self {
+            requests: register(
+                r,
+                prometheus::IntCounterVec::new(
+                    Opts::new(
+                        "pinauth_http_requests_total",
+                        "Requests answered, by route template, method and status.",
+                    ),
+                    &["route", "method", "status"],
+                ),
+            ),
+            latency: register(
+                r,
+                prometheus::HistogramVec::new(
+                    HistogramOpts::new(
+                        "pinauth_http_request_duration_seconds",
+                        "Time to answer a request, by route template and method.",
+                    )
+                    .buckets(vec![
+                        0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+                    ]),
+                    &["route", "method"],
+                ),
+            ),
+            read_side: read_side.then(|| ReadSideMetrics {
+                lag: register(
+                    r,
+                    IntGauge::new(
+                        "pinauth_projection_lag_positions",
+                        "Store head minus the last position up to which the read models miss nothing.",
+                    ),
+                ),
+                catch_ups: register(
+                    r,
+                    IntCounter::new(
+                        "pinauth_projection_catch_ups_total",
+                        "Catch-ups of the read models that read the log (a query found them behind the head).",
+                    ),
+                ),
+                chain_broken: register(
+                    r,
+                    IntCounter::new(
+                        "pinauth_read_side_chain_broken_total",
+                        "Account events the read models refused because their chain hash does not verify.",
+                    ),
+                ),
+                tokens: register(
+                    r,
+                    IntGauge::new("pinauth_projection_tokens", "Tokens the read models know."),
+                ),
+            }),
+            store_retrying: register(
+                r,
+                IntGauge::new(
+                    "pinauth_store_retrying",
+                    "1 while calls or subscriptions wait out a failure of the event store (an election, an outage).",
+                ),
+            ),
+            scrape: std::sync::Mutex::new(()),
+            registry,
+        }
+    }
 }
 
 impl Services {
@@ -60,6 +154,7 @@ impl Services {
             }
         };
         let stuck = Arc::new(std::sync::Mutex::new(None));
+        let telemetry = Arc::new(Telemetry::new(query.is_some()));
         if let Some(command) = &command {
             let routes = command.service.routes().clone();
             let stuck = stuck.clone();
@@ -89,6 +184,7 @@ impl Services {
             stuck,
             max_body_bytes,
             metrics_token: None,
+            telemetry,
         }
     }
 
@@ -187,12 +283,24 @@ async fn entry(
     let started = std::time::Instant::now();
     let ((response, matched), seen) =
         pinauth_wire::scope::scope(answer(&req, payload, &services)).await;
+    // The route template, never the raw path (ids are `{uid}`; a path that is no endpoint is
+    // "unmatched", so clients cannot make new series).
+    let route = match matched {
+        true => route_template(req.path()),
+        false => "unmatched".to_owned(),
+    };
+    let method = req.method().as_str();
+    let telemetry = &services.telemetry;
+    telemetry
+        .requests
+        .with_label_values(&[route.as_str(), method, response.status().as_str()])
+        .inc();
+    telemetry
+        .latency
+        .with_label_values(&[route.as_str(), method])
+        .observe(started.elapsed().as_secs_f64());
     if tracing::enabled!(target: "pinauth::http", tracing::Level::DEBUG) {
         let request_id = seen.id.unwrap_or_else(uuid::Uuid::new_v4);
-        let route = match matched {
-            true => route_template(req.path()),
-            false => "unmatched".to_owned(),
-        };
         // At debug, not info: a line per request on stderr cost the query service 24% of its
         // validation rate (BENCHMARKS.md, seventh session).
         tracing::debug!(
@@ -277,7 +385,6 @@ fn no_store(mut response: HttpResponse) -> HttpResponse {
 }
 
 async fn metrics(services: &Services) -> String {
-    use pinauth_command::metrics::single;
     let mut out = String::new();
     if let Some(command) = &services.command {
         command
@@ -285,37 +392,38 @@ async fn metrics(services: &Services) -> String {
             .metrics()
             .render(command.service.hasher(), &mut out);
     }
-    if let Some(query) = &services.query {
-        let head = services
+    let telemetry = &services.telemetry;
+    let head = match &services.query {
+        Some(_) => services
             .store
             .head()
             .await
             .ok()
             .flatten()
-            .map_or(0, |p| p.commit);
-        let covered = query.projection.covered();
-        single(
-            &mut out,
-            "pinauth_projection_lag_positions",
-            "gauge",
-            "Store head minus the last position up to which the read models miss nothing.",
-            head.saturating_sub(covered),
-        );
-        single(
-            &mut out,
-            "pinauth_read_side_chain_broken_total",
-            "counter",
-            "Account events the read models refused because their chain hash does not verify.",
-            query.projection.read(|m| m.chain_broken()),
-        );
-        single(
-            &mut out,
-            "pinauth_projection_tokens",
-            "gauge",
-            "Tokens the read models know.",
-            query.projection.read(|m| m.token_count()),
-        );
+            .map_or(0, |p| p.commit),
+        None => 0,
+    };
+    {
+        use pinauth_command::metrics::catch_up;
+        let _one_at_a_time = telemetry.scrape.lock().unwrap_or_else(|p| p.into_inner());
+        telemetry
+            .store_retrying
+            .set(i64::from(services.store.retrying().is_some()));
+        if let (Some(query), Some(read_side)) = (&services.query, &telemetry.read_side) {
+            let lag = head.saturating_sub(query.projection.covered());
+            read_side.lag.set(i64::try_from(lag).unwrap_or(i64::MAX));
+            catch_up(&read_side.catch_ups, query.projection.catch_ups());
+            catch_up(
+                &read_side.chain_broken,
+                query.projection.read(|m| m.chain_broken()),
+            );
+            let tokens = query.projection.read(|m| m.token_count());
+            read_side
+                .tokens
+                .set(i64::try_from(tokens).unwrap_or(i64::MAX));
+        }
     }
+    pinauth_command::metrics::encode(&telemetry.registry, &mut out);
     out
 }
 

@@ -4,17 +4,19 @@
 
 use crate::harness::*;
 
-/// The `pinauth_…` metric names in `text`.
+/// The `pinauth_…` and `process_…` metric names in `text`.
 fn metric_names(text: &str) -> std::collections::BTreeSet<String> {
     let mut names = std::collections::BTreeSet::new();
-    let mut rest = text;
-    while let Some(at) = rest.find("pinauth_") {
-        let name: String = rest[at..]
-            .chars()
-            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-            .collect();
-        rest = &rest[at + name.len()..];
-        names.insert(name);
+    for prefix in ["pinauth_", "process_"] {
+        let mut rest = text;
+        while let Some(at) = rest.find(prefix) {
+            let name: String = rest[at..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            rest = &rest[at + name.len()..];
+            names.insert(name);
+        }
     }
     names
 }
@@ -42,6 +44,9 @@ async fn every_metric_the_dashboard_queries_is_exposed_after_a_scenario() {
         "pinauth_hashing_in_flight",
         "pinauth_store_append_seconds_bucket",
         "pinauth_projection_lag_positions",
+        "pinauth_http_requests_total",
+        "pinauth_http_request_duration_seconds_bucket",
+        "process_resident_memory_bytes",
     ] {
         assert!(asked.contains(wanted), "the dashboard shows {wanted}");
     }
@@ -86,6 +91,12 @@ async fn every_metric_the_dashboard_queries_is_exposed_after_a_scenario() {
         missing.is_empty(),
         "the dashboard asks for {missing:?}, not exposed:\n{text}"
     );
+    // Requests are counted by route template, never by raw path or token.
+    assert!(
+        text.contains("route=\"/identity/v2/auth/login/pin\",status=\"429\""),
+        "{text}"
+    );
+    assert!(!text.contains(&session), "no token in the metrics");
     for counted in ["pinauth_locks_total ", "pinauth_throttled_total "] {
         let value = text
             .lines()
