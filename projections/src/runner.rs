@@ -70,7 +70,7 @@ struct Inner<M> {
     snapshots: Option<SnapshotStore>,
     /// The position of the last snapshot written or loaded (`u64::MAX`: none).
     snapshotted: std::sync::atomic::AtomicU64,
-    /// Catch-ups that read the log (not those the head showed nothing new for).
+    /// Catch-ups that read the log to its end (not those the head showed nothing new for).
     catch_ups: std::sync::atomic::AtomicU64,
 }
 
@@ -191,11 +191,11 @@ impl<M: Model> Projection<M> {
         if head <= self.inner.scanned.load(Ordering::Acquire) {
             return Ok(self.applied());
         }
-        self.inner.catch_ups.fetch_add(1, Ordering::Relaxed);
         replay(self.inner.store.as_ref(), self.scan_from(), |page| {
             self.apply_all(page)
         })
         .await?;
+        self.inner.catch_ups.fetch_add(1, Ordering::Relaxed);
         // Everything up to `head`, read before this scan, is applied now.
         self.inner.scanned.fetch_max(head, Ordering::AcqRel);
         Ok(self.applied())

@@ -46,7 +46,13 @@ struct Telemetry {
     read_side: Option<ReadSideMetrics>,
     store_retrying: prometheus::IntGauge,
     scrape: std::sync::Mutex<()>,
+    /// The route label values seen so far: at most [`MAX_ROUTES`], so that no client can make
+    /// series without end (past it, a route is counted as "other").
+    routes: std::sync::RwLock<std::collections::HashSet<String>>,
 }
+
+/// More than every endpoint of every process.
+const MAX_ROUTES: usize = 160;
 
 struct ReadSideMetrics {
     lag: prometheus::IntGauge,
@@ -101,7 +107,7 @@ impl Telemetry {
                     r,
                     IntCounter::new(
                         "pinauth_projection_catch_ups_total",
-                        "Catch-ups of the read models that read the log (a query found them behind the head).",
+                        "Catch-ups of the read models that read the log to its end (at start-up, and when a query found them behind the head).",
                     ),
                 ),
                 chain_broken: register(
@@ -124,8 +130,53 @@ impl Telemetry {
                 ),
             ),
             scrape: std::sync::Mutex::new(()),
+            routes: std::sync::RwLock::new(std::collections::HashSet::new()),
             registry,
         }
+    }
+
+    /// Counts and times one request under its route template and method, both from bounded
+    /// sets: a method outside HTTP's own is "other", and routes past [`MAX_ROUTES`] are "other".
+    fn record(
+        &self,
+        route: &str,
+        method: &actix_web::http::Method,
+        status: actix_web::http::StatusCode,
+        took: Duration,
+    ) {
+        use actix_web::http::Method;
+        let method = match *method {
+            Method::GET => "GET",
+            Method::POST => "POST",
+            Method::PUT => "PUT",
+            Method::DELETE => "DELETE",
+            Method::PATCH => "PATCH",
+            Method::HEAD => "HEAD",
+            Method::OPTIONS => "OPTIONS",
+            _ => "other",
+        };
+        let known = self
+            .routes
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(route);
+        let route = if known {
+            route
+        } else {
+            let mut routes = self.routes.write().unwrap_or_else(|p| p.into_inner());
+            if routes.len() < MAX_ROUTES {
+                routes.insert(route.to_owned());
+                route
+            } else {
+                "other"
+            }
+        };
+        self.requests
+            .with_label_values(&[route, method, status.as_str()])
+            .inc();
+        self.latency
+            .with_label_values(&[route, method])
+            .observe(took.as_secs_f64());
     }
 }
 
@@ -289,16 +340,9 @@ async fn entry(
         true => route_template(req.path()),
         false => "unmatched".to_owned(),
     };
-    let method = req.method().as_str();
-    let telemetry = &services.telemetry;
-    telemetry
-        .requests
-        .with_label_values(&[route.as_str(), method, response.status().as_str()])
-        .inc();
-    telemetry
-        .latency
-        .with_label_values(&[route.as_str(), method])
-        .observe(started.elapsed().as_secs_f64());
+    services
+        .telemetry
+        .record(&route, req.method(), response.status(), started.elapsed());
     if tracing::enabled!(target: "pinauth::http", tracing::Level::DEBUG) {
         let request_id = seen.id.unwrap_or_else(uuid::Uuid::new_v4);
         // At debug, not info: a line per request on stderr cost the query service 24% of its
@@ -319,14 +363,26 @@ async fn entry(
 
 /// `path` in lower case with every segment that is a UUID replaced by `{uid}`.
 fn route_template(path: &str) -> String {
-    path.trim_end_matches('/')
+    let template = path
+        .trim_end_matches('/')
         .split('/')
         .map(|segment| match uuid::Uuid::try_parse(segment) {
             Ok(_) => "{uid}".to_owned(),
             Err(_) => segment.to_ascii_lowercase(),
         })
         .collect::<Vec<_>>()
-        .join("/")
+        .join("/");
+    // The multipurpose token routes take any type after their prefix (and answer the ones they
+    // do not know): the type is the client's text, never a label.
+    for prefix in [
+        "/identity/v2/manage/account/emailtoken/",
+        "/identity/v2/manage/account/smsotp/",
+    ] {
+        if template.starts_with(prefix) {
+            return format!("{prefix}{{type}}");
+        }
+    }
+    template
 }
 
 /// The answer, and whether the path was one of the endpoints.

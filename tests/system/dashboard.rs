@@ -74,6 +74,28 @@ async fn every_metric_the_dashboard_queries_is_exposed_after_a_scenario() {
         throttled |= c.pin(&serve, &session, "1357").await.status == 429;
     }
     assert!(throttled, "the scenario reaches the throttle");
+    // Hostile requests: a client's text in the path of a prefix-matched route, made-up methods,
+    // made-up paths. None may become a label, or a new series each.
+    let secret = "hunter2-in-the-path";
+    let hostile = awc::Client::default();
+    for i in 0..40 {
+        let _ = hostile
+            .post(format!(
+                "{}/identity/v2/manage/account/emailtoken/{secret}{i}?apikey={}",
+                serve.base, serve.key
+            ))
+            .send()
+            .await;
+        let method = actix_web::http::Method::from_bytes(format!("FOO{i}").as_bytes()).unwrap();
+        let _ = hostile
+            .request(method, format!("{}/health/live", serve.base))
+            .send()
+            .await;
+        let _ = hostile
+            .get(format!("{}/no/such/{secret}{i}", serve.base))
+            .send()
+            .await;
+    }
     let mut metrics = awc::Client::default()
         .get(format!("{}/metrics", serve.base))
         .send()
@@ -97,6 +119,20 @@ async fn every_metric_the_dashboard_queries_is_exposed_after_a_scenario() {
         "{text}"
     );
     assert!(!text.contains(&session), "no token in the metrics");
+    assert!(!text.contains(secret), "no client text in the metrics");
+    let series = text
+        .lines()
+        .filter(|l| l.starts_with("pinauth_http_requests_total{"))
+        .count();
+    assert!(
+        series < 20,
+        "{series} request series from a short scenario:\n{text}"
+    );
+    assert!(
+        text.contains("route=\"/identity/v2/manage/account/emailtoken/{type}\""),
+        "{text}"
+    );
+    assert!(text.contains("method=\"other\""), "{text}");
     for counted in ["pinauth_locks_total ", "pinauth_throttled_total "] {
         let value = text
             .lines()
