@@ -273,15 +273,12 @@ async fn a_backup_under_load_restores_every_acknowledged_registration_and_keeps_
         .await;
     login.ok();
     // The deleted account's email is free again on the restored install.
-    let again = c
-        .call(
-            "POST",
-            format!("{}/identity/v2/auth/register?apikey={}", serve.base, serve.key),
-            &[],
-            Some(json!({ "Email": [{ "Type": "Primary", "Value": erased_email }], "Password": PASSWORD, "PINInfo": { "PIN": PIN } })),
-        )
-        .await;
-    again.ok();
+    c.register_with(
+        &serve,
+        json!({ "Email": [{ "Type": "Primary", "Value": erased_email }], "Password": PASSWORD, "PINInfo": { "PIN": PIN } }),
+    )
+    .await
+    .ok();
 }
 
 #[actix_web::test]

@@ -232,6 +232,11 @@ impl Client {
 
     pub async fn register(&self, p: &Process, email: &str) -> Value {
         let body = json!({ "Email": [{ "Type": "Primary", "Value": email }], "Password": PASSWORD, "PINInfo": { "PIN": PIN } });
+        self.register_with(p, body).await.ok()["Data"].clone()
+    }
+
+    /// A registration with `body`, answered as it is.
+    pub async fn register_with(&self, p: &Process, body: Value) -> Answer {
         self.call(
             "POST",
             format!("{}/identity/v2/auth/register?apikey={}", p.base, p.key),
@@ -239,8 +244,6 @@ impl Client {
             Some(body),
         )
         .await
-        .ok()["Data"]
-            .clone()
     }
 
     /// A forgot-PIN request by email, which must be answered as accepted.

@@ -323,17 +323,7 @@ async fn raising_argon2_memory_upgrades_password_pin_and_answer_at_their_next_us
         "Email": [{ "Type": "Primary", "Value": "raise@example.com" }], "Password": PASSWORD,
         "PINInfo": { "PIN": PIN }, "SecurityQuestionAnswer": { "q1": "Marmalade" }
     });
-    let user = c
-        .call(
-            "POST",
-            format!(
-                "{}/identity/v2/auth/register?apikey={}",
-                serve.base, serve.key
-            ),
-            &[],
-            Some(body),
-        )
-        .await;
+    let user = c.register_with(&serve, body).await;
     let session = user.ok()["Data"]["session_token"]
         .as_str()
         .unwrap()

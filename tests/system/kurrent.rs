@@ -206,17 +206,7 @@ async fn an_election_mid_traffic_keeps_every_acknowledged_write_once_and_the_cou
         for i in 0..16 {
             let email = format!("voter{i}@example.com");
             let body = json!({ "Email": [{ "Type": "Primary", "Value": email }], "Password": PASSWORD, "PINInfo": { "PIN": PIN } });
-            let answer = c
-                .call(
-                    "POST",
-                    format!(
-                        "{}/identity/v2/auth/register?apikey={}",
-                        serve.base, serve.key
-                    ),
-                    &[],
-                    Some(body),
-                )
-                .await;
+            let answer = c.register_with(&serve, body).await;
             match answer.status {
                 200 => acknowledged.push(email),
                 status => assert_eq!(status, 503, "{}", answer.body),

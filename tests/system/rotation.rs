@@ -111,17 +111,7 @@ async fn a_new_pepper_takes_new_hashes_old_ones_move_at_their_next_use_and_retir
         "Email": [{ "Type": "Primary", "Value": "salt@example.com" }], "Password": PASSWORD,
         "PINInfo": { "PIN": PIN }, "SecurityQuestionAnswer": { "q1": "Marmalade" }
     });
-    let user = c
-        .call(
-            "POST",
-            format!(
-                "{}/identity/v2/auth/register?apikey={}",
-                serve.base, serve.key
-            ),
-            &[],
-            Some(body),
-        )
-        .await;
+    let user = c.register_with(&serve, body).await;
     let session = user.ok()["Data"]["session_token"]
         .as_str()
         .unwrap()
@@ -253,17 +243,7 @@ async fn an_otp_issued_before_the_otp_key_rotates_still_resets_and_retire_waits_
     let serve = Process::start("serve", &data, &lifetime);
     for (n, phone) in [a, b].into_iter().enumerate() {
         let body = json!({ "PhoneId": phone, "UserName": format!("otp{n}"), "Password": PASSWORD, "PINInfo": { "PIN": PIN } });
-        c.call(
-            "POST",
-            format!(
-                "{}/identity/v2/auth/register?apikey={}",
-                serve.base, serve.key
-            ),
-            &[],
-            Some(body),
-        )
-        .await
-        .ok();
+        c.register_with(&serve, body).await.ok();
     }
     let secret = secret(&data);
     let before = otp_for(&c, &serve, &secret, a).await;
@@ -377,16 +357,6 @@ fn wrapped_under(data: &std::path::Path) -> Vec<u32> {
         .collect()
 }
 
-async fn register_with(c: &Client, p: &Process, body: serde_json::Value) -> Answer {
-    c.call(
-        "POST",
-        format!("{}/identity/v2/auth/register?apikey={}", p.base, p.key),
-        &[],
-        Some(body),
-    )
-    .await
-}
-
 async fn profile_email(c: &Client, p: &Process, login: &Answer) -> String {
     let token = login.ok()["access_token"].as_str().unwrap().to_owned();
     let profile = c
@@ -413,8 +383,7 @@ async fn a_new_lookup_key_reads_the_old_names_until_every_account_is_reclaimed_a
     let c = Client::new();
     let serve = Process::start("serve", &data, &[]);
     c.register(&serve, "ada@example.com").await;
-    register_with(
-        &c,
+    c.register_with(
         &serve,
         json!({ "Email": [{ "Type": "Primary", "Value": "carol@example.com" }], "UserName": "carol",
                 "Password": PASSWORD, "PINInfo": { "PIN": PIN }, "FirstName": "Carol" }),
@@ -463,16 +432,16 @@ async fn a_new_lookup_key_reads_the_old_names_until_every_account_is_reclaimed_a
         (again("other@example.com", Some("carol")), 1017),
     ] {
         assert_eq!(
-            register_with(&c, &serve, body.clone()).await.code(),
+            c.register_with(&serve, body.clone()).await.code(),
             Some(code),
             "{body}"
         );
     }
-    register_with(&c, &serve, again("dave@example.com", None))
+    c.register_with(&serve, again("dave@example.com", None))
         .await
         .ok();
     assert_eq!(
-        register_with(&c, &serve, again("dave@example.com", None))
+        c.register_with(&serve, again("dave@example.com", None))
             .await
             .code(),
         Some(936)
@@ -523,13 +492,13 @@ async fn a_new_lookup_key_reads_the_old_names_until_every_account_is_reclaimed_a
         .await;
     assert_eq!(by_name.ok()["Profile"]["FirstName"], "Carol");
     assert_eq!(
-        register_with(&c, &serve, again("ada@example.com", None))
+        c.register_with(&serve, again("ada@example.com", None))
             .await
             .code(),
         Some(936)
     );
     assert_eq!(
-        register_with(&c, &serve, again("other@example.com", Some("carol")))
+        c.register_with(&serve, again("other@example.com", Some("carol")))
             .await
             .code(),
         Some(1017)

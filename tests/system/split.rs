@@ -165,17 +165,7 @@ async fn a_named_position_is_waited_for_and_an_unreachable_one_fails_clearly() {
     let (command, query) = command_and_query(&data);
     let c = Client::new();
     let body = serde_json::json!({ "Email": [{ "Type": "Primary", "Value": "ann@example.com" }], "Password": PASSWORD, "PINInfo": { "PIN": PIN } });
-    let registered = c
-        .call(
-            "POST",
-            format!(
-                "{}/identity/v2/auth/register?apikey={}",
-                command.base, command.key
-            ),
-            &[],
-            Some(body),
-        )
-        .await;
+    let registered = c.register_with(&command, body).await;
     let position = registered.position.clone().expect("X-PinAuth-Position");
     let access = registered.ok()["Data"]["access_token"]
         .as_str()
