@@ -242,12 +242,7 @@ impl CommandService {
             }
             // A claim whose account was never written (an import or registration that stopped
             // between the two) is not an account: the line is imported, and its claim taken over.
-            let Some(owner) = self
-                .inner
-                .lookups
-                .resolve(kind, value, |id| self.is_registered(id))
-                .await?
-            else {
+            let Some(owner) = self.owner(kind, value).await? else {
                 continue;
             };
             if self.is_registered(owner).await? {

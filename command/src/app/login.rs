@@ -309,6 +309,17 @@ impl CommandService {
             .await
     }
 
+    /// The account `value` belongs to as `kind`, if any: what recovery and import look up (a
+    /// password login also wants to know under which lookup key: `Lookups::find`).
+    pub(super) async fn owner(
+        &self,
+        kind: LookupKind,
+        value: &str,
+    ) -> Result<Option<AccountId>, AppError> {
+        let is_registered = |other| self.is_registered(other);
+        self.inner.lookups.resolve(kind, value, is_registered).await
+    }
+
     pub(super) async fn is_registered(&self, id: AccountId) -> Result<bool, AppError> {
         Ok(self
             .inner

@@ -285,12 +285,7 @@ impl CommandService {
             .limits
             .request_message(origin.as_ref(), sms)
             .err();
-        let Some(id) = self
-            .inner
-            .lookups
-            .resolve(kind, value, |id| self.is_registered(id))
-            .await?
-        else {
+        let Some(id) = self.owner(kind, value).await? else {
             if reveal {
                 return Err(AppError::UnknownIdentifier(kind));
             }
@@ -442,9 +437,7 @@ impl CommandService {
     ) -> Result<Done<IssuedForApp>, AppError> {
         let (kind, value) = identifier.lookup();
         let id = self
-            .inner
-            .lookups
-            .resolve(kind, value, |id| self.is_registered(id))
+            .owner(kind, value)
             .await?
             .ok_or(AppError::UnknownIdentifier(kind))?;
         let by_sms = matches!(identifier, Identifier::Phone(_));
@@ -539,12 +532,7 @@ impl CommandService {
         let (kind, value) = identifier.lookup();
         let via = identifier.kind();
         let reveal = self.inner.settings.recovery.reveal_unknown;
-        let Some(id) = self
-            .inner
-            .lookups
-            .resolve(kind, value, |id| self.is_registered(id))
-            .await?
-        else {
+        let Some(id) = self.owner(kind, value).await? else {
             if reveal {
                 return Err(AppError::UnknownIdentifier(kind));
             }
@@ -659,12 +647,7 @@ impl CommandService {
         let hasher = &self.inner.hasher;
         let mut verdicts = Verdicts::reserve(hasher)?;
         let reveal = self.inner.settings.recovery.reveal_unknown;
-        let Some(id) = self
-            .inner
-            .lookups
-            .resolve(kind, value, |id| self.is_registered(id))
-            .await?
-        else {
+        let Some(id) = self.owner(kind, value).await? else {
             if reveal {
                 return Err(AppError::UnknownIdentifier(kind));
             }
@@ -765,12 +748,7 @@ impl CommandService {
                 .filter_map(|q| QuestionId::parse(q))
                 .collect()
         };
-        let Some(id) = self
-            .inner
-            .lookups
-            .resolve(kind, value, |id| self.is_registered(id))
-            .await?
-        else {
+        let Some(id) = self.owner(kind, value).await? else {
             return match reveal {
                 true => Err(AppError::UnknownIdentifier(kind)),
                 false => Ok(decoys()),
