@@ -361,6 +361,26 @@ impl LogKeyStore {
         Ok(self.state(account).await?.and_then(|(_, kept)| kept))
     }
 
+    /// Appends `event` to the key stream of `account` right after `revision`; false when the
+    /// stream moved on meanwhile (another process erased or rewrapped the key).
+    async fn append_after(
+        &self,
+        account: Uuid,
+        revision: u64,
+        event: NewEvent,
+    ) -> Result<bool, StoreError> {
+        let stream = Self::stream(account)?;
+        match self
+            .store
+            .append(stream, ExpectedRevision::Exact(revision), vec![event])
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(StoreError::WrongExpectedRevision { .. }) => Ok(false),
+            Err(other) => Err(other),
+        }
+    }
+
     fn record(event_type: &str, wrapped: Option<&[u8]>) -> Result<NewEvent, StoreError> {
         let data = match wrapped {
             Some(wrapped) => serde_json::to_vec(&KeyRecord {
@@ -441,18 +461,8 @@ impl KeyStore for LogKeyStore {
                     return Ok(());
                 };
                 let event = Self::record(DATA_KEY_ERASED, None)?;
-                match self
-                    .store
-                    .append(
-                        Self::stream(account)?,
-                        ExpectedRevision::Exact(revision),
-                        vec![event],
-                    )
-                    .await
-                {
-                    Ok(_) => return Ok(()),
-                    Err(StoreError::WrongExpectedRevision { .. }) => continue,
-                    Err(other) => return Err(other),
+                if self.append_after(account, revision, event).await? {
+                    return Ok(());
                 }
             }
         })
@@ -472,19 +482,7 @@ impl KeyStore for LogKeyStore {
                 return Ok(false);
             }
             let event = Self::record(DATA_KEY_REWRAPPED, Some(&wrapped))?;
-            match self
-                .store
-                .append(
-                    Self::stream(account)?,
-                    ExpectedRevision::Exact(revision),
-                    vec![event],
-                )
-                .await
-            {
-                Ok(_) => Ok(true),
-                Err(StoreError::WrongExpectedRevision { .. }) => Ok(false),
-                Err(other) => Err(other),
-            }
+            self.append_after(account, revision, event).await
         })
     }
 }
