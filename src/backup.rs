@@ -409,24 +409,12 @@ pub async fn erasures(config: &Config) -> anyhow::Result<Vec<pinauth_domain::Acc
     let store = crate::open_store(config)?;
     let mut found = Vec::new();
     let mut seen = std::collections::HashSet::new();
-    let mut after = None;
-    loop {
-        let page = store
-            .read_all(after, 4096, pinauth_store::Filter::prefix("account-"))
-            .await?;
-        let Some(last) = page.last() else { break };
-        after = Some(last.position);
-        for recorded in &page {
-            if &*recorded.event_type != "AccountDeleted" {
-                continue;
-            }
-            if let Some(id) = pinauth_projections::account_of(recorded)
-                && seen.insert(id)
-            {
-                found.push(id);
-            }
+    crate::scan_accounts(store.as_ref(), None, |id, recorded| {
+        if &*recorded.event_type == "AccountDeleted" && seen.insert(id) {
+            found.push(id);
         }
-    }
+    })
+    .await?;
     Ok(found)
 }
 

@@ -2,11 +2,9 @@
 //! scheme, from a replay of the log: what an operator watches to see how many imported or older
 //! hashes still wait for their holder's next login.
 
-use crate::Progress;
 use crate::config::Config;
 use pinauth_command::crypto::{Current, pepper_of, scheme_of};
 use pinauth_domain::{AccountId, Event, EventKind, SecretHash, UpgradedSecret};
-use pinauth_store::Filter;
 use std::collections::{BTreeMap, HashMap};
 
 /// The hashes one account holds now.
@@ -31,30 +29,17 @@ pub struct Census {
 /// Replays the log of `config` and counts.
 pub async fn census(config: &Config) -> anyhow::Result<Census> {
     let store = crate::open_store(config)?;
-    let head = store.head().await?.map_or(0, |p| p.commit);
-    let progress = Progress::new("hashes", "events");
     let mut held: HashMap<AccountId, Held> = HashMap::new();
-    let (mut after, mut read, mut unreadable) = (None, 0u64, 0u64);
-    loop {
-        let page = store
-            .read_all(after, 4096, Filter::prefix("account-"))
-            .await?;
-        let Some(last) = page.last() else { break };
-        after = Some(last.position);
-        for recorded in &page {
-            read += 1;
-            let Some(id) = pinauth_projections::account_of(recorded) else {
-                continue;
-            };
-            let Ok(event) = Event::from_stored(&recorded.event_type, &recorded.data) else {
-                unreadable += 1;
-                continue;
-            };
-            apply(&mut held, id, event);
-        }
-        progress.update(after.map_or(0, |p| p.commit), head, read);
-    }
-    progress.finish(read);
+    let mut unreadable = 0u64;
+    crate::scan_accounts(
+        store.as_ref(),
+        Some("hashes"),
+        |id, recorded| match Event::from_stored(&recorded.event_type, &recorded.data) {
+            Ok(event) => apply(&mut held, id, event),
+            Err(_) => unreadable += 1,
+        },
+    )
+    .await?;
     let current = Current {
         params: config.argon2,
         pepper: crate::existing_keys(config)?.hashing_pepper(),

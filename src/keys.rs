@@ -11,7 +11,6 @@ use futures_util::StreamExt;
 use pinauth_command::app::{Clock, Reclaimed, RequestContext, SystemClock};
 use pinauth_command::crypto::Keys;
 use pinauth_domain::{AccountId, Event, EventKind};
-use pinauth_store::Filter;
 use std::collections::{BTreeMap, HashSet};
 
 /// The keys that rotate.
@@ -251,55 +250,50 @@ async fn sealed_for_notifier(config: &Config, keys: &Keys) -> anyhow::Result<u64
         keys.wrapping_key(),
     );
     let now = SystemClock.now();
-    let (mut after, mut waiting) = (None, 0);
-    loop {
-        let page = store
-            .read_all(after, 4096, Filter::prefix("account-"))
-            .await?;
-        let Some(last) = page.last() else { break };
-        after = Some(last.position);
-        for recorded in &page {
-            if !matches!(
-                &*recorded.event_type,
-                "PinResetRequested" | "AccountDeletionRequested"
-            ) {
-                continue;
-            }
-            let Some(id) = pinauth_projections::account_of(recorded) else {
-                continue;
+    // The unexpired messages first (few), then opened one by one.
+    let mut unexpired = Vec::new();
+    crate::scan_accounts(store.as_ref(), None, |id, recorded| {
+        if !matches!(
+            &*recorded.event_type,
+            "PinResetRequested" | "AccountDeletionRequested"
+        ) {
+            return;
+        }
+        let (challenge, sealed, expires_at) =
+            match Event::from_stored(&recorded.event_type, &recorded.data) {
+                Ok(Event {
+                    kind:
+                        EventKind::PinResetRequested {
+                            challenge_id,
+                            sealed,
+                            expires_at,
+                            by_app: false,
+                            ..
+                        },
+                    ..
+                }) => (challenge_id, sealed, expires_at),
+                Ok(Event {
+                    kind:
+                        EventKind::AccountDeletionRequested {
+                            request,
+                            sealed,
+                            token,
+                            ..
+                        },
+                    ..
+                }) => (request, sealed, token.expires_at),
+                _ => return,
             };
-            let (challenge, sealed, expires_at) =
-                match Event::from_stored(&recorded.event_type, &recorded.data) {
-                    Ok(Event {
-                        kind:
-                            EventKind::PinResetRequested {
-                                challenge_id,
-                                sealed,
-                                expires_at,
-                                by_app: false,
-                                ..
-                            },
-                        ..
-                    }) => (challenge_id, sealed, expires_at),
-                    Ok(Event {
-                        kind:
-                            EventKind::AccountDeletionRequested {
-                                request,
-                                sealed,
-                                token,
-                                ..
-                            },
-                        ..
-                    }) => (request, sealed, token.expires_at),
-                    _ => continue,
-                };
-            if expires_at <= now {
-                continue;
-            }
-            let purpose = pinauth_contract::datakey::notify_purpose(&challenge);
-            if !matches!(vault.open(&id, &purpose, &sealed).await?, Opened::Plain(_)) {
-                waiting += 1;
-            }
+        if expires_at > now {
+            unexpired.push((id, challenge, sealed));
+        }
+    })
+    .await?;
+    let mut waiting = 0;
+    for (id, challenge, sealed) in unexpired {
+        let purpose = pinauth_contract::datakey::notify_purpose(&challenge);
+        if !matches!(vault.open(&id, &purpose, &sealed).await?, Opened::Plain(_)) {
+            waiting += 1;
         }
     }
     Ok(waiting)
@@ -395,26 +389,12 @@ pub async fn reclaim(config: &Config, write: bool) -> anyhow::Result<Pass> {
 async fn account_ids(
     store: &std::sync::Arc<dyn pinauth_store::EventStore>,
 ) -> anyhow::Result<Vec<AccountId>> {
-    let head = store.head().await?.map_or(0, |p| p.commit);
-    let progress = Progress::new("accounts", "events");
-    let (mut after, mut read) = (None, 0u64);
     let (mut seen, mut ids) = (HashSet::new(), Vec::new());
-    loop {
-        let page = store
-            .read_all(after, 4096, Filter::prefix("account-"))
-            .await?;
-        let Some(last) = page.last() else { break };
-        after = Some(last.position);
-        for recorded in &page {
-            read += 1;
-            if let Some(id) = pinauth_projections::account_of(recorded)
-                && seen.insert(id)
-            {
-                ids.push(id);
-            }
+    crate::scan_accounts(store.as_ref(), Some("accounts"), |id, _| {
+        if seen.insert(id) {
+            ids.push(id);
         }
-        progress.update(after.map_or(0, |p| p.commit), head, read);
-    }
-    progress.finish(read);
+    })
+    .await?;
     Ok(ids)
 }

@@ -1143,6 +1143,42 @@ impl Progress {
     }
 }
 
+/// Every account event of `store`'s log, in log order, handed to `visit` with its account id
+/// (events of streams whose name holds no account id are skipped); with a progress bar named
+/// `what` when one is given. Answers how many account events were read.
+async fn scan_accounts(
+    store: &dyn EventStore,
+    what: Option<&'static str>,
+    mut visit: impl FnMut(AccountId, &pinauth_store::RecordedEvent),
+) -> anyhow::Result<u64> {
+    let head = match what {
+        Some(_) => store.head().await?.map_or(0, |p| p.commit),
+        None => 0,
+    };
+    let progress = what.map(|what| Progress::new(what, "events"));
+    let (mut after, mut read) = (None, 0u64);
+    loop {
+        let page = store
+            .read_all(after, 4096, pinauth_store::Filter::prefix("account-"))
+            .await?;
+        let Some(last) = page.last() else { break };
+        after = Some(last.position);
+        for recorded in &page {
+            read += 1;
+            if let Some(id) = pinauth_projections::account_of(recorded) {
+                visit(id, recorded);
+            }
+        }
+        if let Some(progress) = &progress {
+            progress.update(after.map_or(0, |p| p.commit), head, read);
+        }
+    }
+    if let Some(progress) = &progress {
+        progress.finish(read);
+    }
+    Ok(read)
+}
+
 /// The file the read models and the token index keep their snapshots in.
 fn snapshot_store(config: &Config) -> anyhow::Result<SnapshotStore> {
     Ok(SnapshotStore::open(config.data.join("projections.db"))?)
