@@ -134,6 +134,9 @@ pub struct Notify {
     pub webhook: Option<pinauth_notify::channels::WebhookConfig>,
     /// Extra or replaced templates by name.
     pub templates: std::collections::BTreeMap<String, pinauth_notify::templates::Template>,
+    /// Where `pinauth notify` serves `/metrics` and `/health/*` (default: nowhere; in `serve` the
+    /// notifier's metrics are in the server's `/metrics`).
+    pub listen: Option<String>,
 }
 
 impl Default for Notify {
@@ -146,6 +149,7 @@ impl Default for Notify {
             smtp: None,
             webhook: None,
             templates: Default::default(),
+            listen: None,
         }
     }
 }

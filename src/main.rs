@@ -75,6 +75,9 @@ enum Command {
         /// Folder of the store (default ./data).
         #[arg(long)]
         data: Option<PathBuf>,
+        /// Where to serve `/metrics` and `/health/*` (default: nowhere; also `[notify] listen`).
+        #[arg(long)]
+        listen: Option<String>,
     },
     /// Creates accounts brought from elsewhere, with their password hashes, from JSON lines or
     /// CSV (README, "Migrating users"); a rerun skips what exists.
@@ -643,15 +646,39 @@ fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Notify { data } => {
+        Command::Notify { data, listen } => {
             config.data = data.unwrap_or(config.data);
+            let listen = listen.or(config.notify.listen.clone());
             runtime.block_on(async move {
                 let store = open_store(&config)?;
-                let notifier = notifier(&config, store)?;
+                let notifier = notifier(&config, store.clone())?;
                 println!("pinauth: notifier running on {}", config.data.display());
-                notifier
-                    .run(Duration::from_millis(config.notify.poll_ms.max(10)))
-                    .await;
+                let poll = Duration::from_millis(config.notify.poll_ms.max(10));
+                let Some(listen) = listen else {
+                    notifier.run(poll).await;
+                    return Ok(());
+                };
+                // `/metrics` (the deliveries, the store, the process) and `/health/*`, nothing else.
+                let services = Services::start(
+                    store,
+                    None,
+                    None,
+                    config.http.max_body_bytes,
+                    Duration::from_secs(60),
+                )
+                .with_metrics_token(config.metrics.token.clone())
+                .with_collectors(notifier.collectors());
+                let server = actix_web::HttpServer::new(move || {
+                    actix_web::App::new().configure(pinauth_server::configure(services.clone()))
+                })
+                .bind(&listen)
+                .with_context(|| format!("cannot listen on {listen}"))?;
+                for address in server.addrs() {
+                    println!("pinauth: notifier metrics on http://{address}/metrics");
+                }
+                std::io::stdout().flush()?;
+                actix_web::rt::spawn(notifier.run(poll));
+                server.run().await?;
                 Ok(())
             })
         }
@@ -1019,9 +1046,11 @@ async fn run(config: Config, role: Role) -> anyhow::Result<()> {
     if role == Role::All && config.audit.checkpointer_in_serve {
         actix_web::rt::spawn(checkpointer(&config, store.clone())?.run());
     }
+    let mut collectors = Vec::new();
     if role == Role::All {
         let notifier = notifier(&config, store.clone())?;
         let poll = Duration::from_millis(config.notify.poll_ms.max(10));
+        collectors = notifier.collectors();
         actix_web::rt::spawn(notifier.run(poll));
     }
     let services = Services::start(
@@ -1031,7 +1060,8 @@ async fn run(config: Config, role: Role) -> anyhow::Result<()> {
         config.http.max_body_bytes,
         Duration::from_millis(config.projections.snapshot_ms.max(10)),
     )
-    .with_metrics_token(config.metrics.token.clone());
+    .with_metrics_token(config.metrics.token.clone())
+    .with_collectors(collectors);
     let serving = services.clone();
     let server = actix_web::HttpServer::new(move || {
         actix_web::App::new().configure(pinauth_server::configure(serving.clone()))

@@ -45,6 +45,21 @@ pub struct Notifier {
     store: Arc<dyn EventStore>,
     ledger: Arc<Ledger>,
     config: Arc<NotifierConfig>,
+    deliveries: prometheus::IntCounterVec,
+}
+
+/// `pinauth_notifier_deliveries_total{channel, outcome}`: a literal name, help and labels, which
+/// cannot fail to make a counter.
+#[allow(clippy::expect_used)]
+fn deliveries() -> prometheus::IntCounterVec {
+    prometheus::IntCounterVec::new(
+        prometheus::Opts::new(
+            "pinauth_notifier_deliveries_total",
+            "Delivery attempts of reset and deletion messages, by channel (email, sms; unknown for a message that does not decode) and outcome (delivered; failed, to be retried; expired before delivery; unreadable).",
+        ),
+        &["channel", "outcome"],
+    )
+    .expect("a literal metric name, help and labels are valid")
 }
 
 const MAX_BACKOFF_MS: i64 = 300_000;
@@ -60,7 +75,17 @@ impl Notifier {
             store,
             ledger: Arc::new(Ledger::open(ledger)?),
             config: Arc::new(config),
+            deliveries: deliveries(),
         })
+    }
+
+    /// The notifier's metrics, to register where the process serves `/metrics`.
+    pub fn collectors(&self) -> Vec<Box<dyn prometheus::core::Collector>> {
+        vec![Box::new(self.deliveries.clone())]
+    }
+
+    fn count(&self, channel: &str, outcome: &str) {
+        self.deliveries.with_label_values(&[channel, outcome]).inc();
     }
 
     /// The ledger (to inspect deliveries).
@@ -196,6 +221,7 @@ impl Notifier {
                     true,
                 ),
                 _ => {
+                    self.count("unknown", "unreadable");
                     self.ledger.record(
                         &pending.challenge_id,
                         "unreadable",
@@ -207,7 +233,12 @@ impl Notifier {
                     continue;
                 }
             };
+            let channel_label = match channel {
+                ResetChannel::Email => "email",
+                ResetChannel::Sms { .. } => "sms",
+            };
             if now >= expires_at.unix_millis() {
+                self.count(channel_label, "expired");
                 tracing::warn!(challenge = %pending.challenge_id, "a reset message expired before it could be delivered");
                 self.ledger.record(
                     &pending.challenge_id,
@@ -220,6 +251,7 @@ impl Notifier {
                 continue;
             }
             let Some(secret) = self.open(&pending.account, &challenge_id, &sealed).await? else {
+                self.count(channel_label, "unreadable");
                 tracing::error!(challenge = %pending.challenge_id, "a sealed message does not open: its account's key is erased, or it was sealed under another key");
                 self.ledger.record(
                     &pending.challenge_id,
@@ -266,6 +298,7 @@ impl Notifier {
             };
             match target.send(&message).await {
                 Ok(()) => {
+                    self.count(channel_name, "delivered");
                     self.ledger.record(
                         &pending.challenge_id,
                         "delivered",
@@ -277,6 +310,7 @@ impl Notifier {
                     delivered += 1;
                 }
                 Err(error) => {
+                    self.count(channel_name, "failed");
                     let backoff = 1000i64
                         .saturating_mul(1 << attempts.min(12))
                         .min(MAX_BACKOFF_MS);

@@ -135,6 +135,14 @@ impl Telemetry {
         }
     }
 
+    /// Registers `collectors` beside the service's own. One already registered (a store shared
+    /// by two services of one registry) is left as it is.
+    fn add(&self, collectors: Vec<Box<dyn prometheus::core::Collector>>) {
+        for collector in collectors {
+            let _ = self.registry.register(collector);
+        }
+    }
+
     /// Counts and times one request under its route template and method, both from bounded
     /// sets: a method outside HTTP's own is "other", and routes past [`MAX_ROUTES`] are "other".
     fn record(
@@ -206,6 +214,9 @@ impl Services {
         };
         let stuck = Arc::new(std::sync::Mutex::new(None));
         let telemetry = Arc::new(Telemetry::new(query.is_some()));
+        if let Some(writes) = store.write_metrics() {
+            telemetry.add(writes.collectors());
+        }
         if let Some(command) = &command {
             let routes = command.service.routes().clone();
             let stuck = stuck.clone();
@@ -243,6 +254,12 @@ impl Services {
     /// a token (the default) it is public.
     pub fn with_metrics_token(mut self, token: Option<String>) -> Self {
         self.metrics_token = token.map(Arc::from);
+        self
+    }
+
+    /// Shows `collectors` in `/metrics` too (the notifier's, where it runs in this process).
+    pub fn with_collectors(self, collectors: Vec<Box<dyn prometheus::core::Collector>>) -> Self {
+        self.telemetry.add(collectors);
         self
     }
 

@@ -102,6 +102,7 @@ pub struct KurrentStore {
     call_deadline: std::time::Duration,
     /// Since when calls or subscriptions have been retrying through a failure, and why.
     failing: Arc<Failing>,
+    metrics: crate::metrics::WriteMetrics,
 }
 
 /// How many calls and subscriptions are retrying through a failure now.
@@ -171,6 +172,7 @@ impl KurrentStore {
             resubscribe_budget: options.resubscribe_budget,
             call_deadline: options.call_deadline,
             failing: Arc::default(),
+            metrics: crate::metrics::WriteMetrics::new(),
         })
     }
 
@@ -303,10 +305,14 @@ impl KurrentStore {
             self.client
                 .append_to_stream(name.as_str(), &options, data.clone())
         };
+        let sending = std::time::Instant::now();
         let answer = match retryable {
             true => self.retried(send).await,
             false => send().await,
         };
+        if answer.is_ok() {
+            self.metrics.commit(data.len(), sending.elapsed());
+        }
         match answer {
             // `Streams.Append.cs`: a retry answered from the stream's last numbers carries no
             // position (`NoPosition`, which the client gives as the start of the log); the last
@@ -561,6 +567,10 @@ impl EventStore for KurrentStore {
 
     fn head(&self) -> BoxFuture<'_, Result<Option<Position>, StoreError>> {
         Box::pin(self.head_inner())
+    }
+
+    fn write_metrics(&self) -> Option<&crate::metrics::WriteMetrics> {
+        Some(&self.metrics)
     }
 
     fn retrying(&self) -> Option<String> {

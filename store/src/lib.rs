@@ -17,6 +17,7 @@ mod append;
 pub mod keys;
 pub mod kurrent;
 pub mod memory;
+pub mod metrics;
 pub mod sqlite;
 mod subscription;
 mod types;
@@ -89,6 +90,12 @@ pub trait EventStore: Send + Sync + 'static {
     /// unavailable, an election), or `None` while the store serves: what readiness reports. A
     /// store that never retries answers `None`.
     fn retrying(&self) -> Option<String> {
+        None
+    }
+
+    /// What the store measures of its durable commits (events per commit, commit time), for
+    /// `/metrics`; `None` for a store that measures nothing (the memory store).
+    fn write_metrics(&self) -> Option<&metrics::WriteMetrics> {
         None
     }
 

@@ -21,6 +21,7 @@
 //!   process are noticed by polling `PRAGMA data_version`, started with the first subscription.
 
 use crate::append::{check_expected, now_ms, validate};
+use crate::metrics::WriteMetrics;
 use crate::subscription::{Scan, Scanned, catch_up_then_live};
 use crate::*;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
@@ -82,6 +83,7 @@ struct Inner {
     probe: ChangeProbe,
     signal: Arc<Signal>,
     poller: Once,
+    metrics: WriteMetrics,
 }
 
 /// Tells, with one `pread` and no lock, whether any process may have committed to the log since
@@ -361,9 +363,11 @@ impl SqliteStore {
         let (writer, queue) = mpsc::channel(options.queue_depth.max(1));
         let writer_signal = Arc::clone(&signal);
         let max_batch = options.max_batch.max(1);
+        let metrics = WriteMetrics::new();
+        let writer_metrics = metrics.clone();
         std::thread::Builder::new()
             .name("pinauth-store-writer".into())
-            .spawn(move || run_writer(conn, queue, &writer_signal, max_batch))
+            .spawn(move || run_writer(conn, queue, &writer_signal, max_batch, &writer_metrics))
             .map_err(|e| StoreError::Unavailable(format!("cannot start the writer thread: {e}")))?;
         let head_reader = Mutex::new(open_connection(&path, true).map_err(backend)?);
         let snapshot_writer = Mutex::new(None);
@@ -379,6 +383,7 @@ impl SqliteStore {
                 probe,
                 signal,
                 poller: Once::new(),
+                metrics,
             }),
         })
     }
@@ -457,6 +462,7 @@ fn run_writer(
     mut queue: mpsc::Receiver<Request>,
     signal: &Signal,
     max_batch: usize,
+    metrics: &WriteMetrics,
 ) {
     let mut batch = Vec::with_capacity(max_batch);
     while queue
@@ -470,7 +476,7 @@ fn run_writer(
                 Err(_) => break,
             }
         }
-        match write_batch(&mut conn, &batch) {
+        match write_batch(&mut conn, &batch, metrics) {
             Ok((results, head)) => {
                 // Wake subscribers before answering, so that a caller who got its position back
                 // never finds an in-process subscriber still asleep before it.
@@ -495,7 +501,11 @@ fn run_writer(
 
 type BatchOutcome = (Vec<Result<AppendResult, StoreError>>, Option<u64>);
 
-fn write_batch(conn: &mut Connection, batch: &[Request]) -> rusqlite::Result<BatchOutcome> {
+fn write_batch(
+    conn: &mut Connection,
+    batch: &[Request],
+    metrics: &WriteMetrics,
+) -> rusqlite::Result<BatchOutcome> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let recorded_ms = now_ms();
     let mut results = Vec::with_capacity(batch.len());
@@ -507,7 +517,18 @@ fn write_batch(conn: &mut Connection, batch: &[Request]) -> rusqlite::Result<Bat
         }
         results.push(result);
     }
+    let committing = std::time::Instant::now();
     tx.commit()?;
+    let written = batch
+        .iter()
+        .zip(&results)
+        .filter(|(_, result)| result.is_ok())
+        .map(|(request, _)| request.events.len())
+        .sum();
+    // A batch whose appends were all refused wrote nothing, and SQLite syncs nothing for it.
+    if written > 0 {
+        metrics.commit(written, committing.elapsed());
+    }
     Ok((results, head))
 }
 
@@ -769,6 +790,10 @@ impl Scan for SqliteStore {
 }
 
 impl EventStore for SqliteStore {
+    fn write_metrics(&self) -> Option<&WriteMetrics> {
+        Some(&self.inner.metrics)
+    }
+
     fn append(
         &self,
         stream: StreamName,

@@ -47,6 +47,9 @@ async fn every_metric_the_dashboard_queries_is_exposed_after_a_scenario() {
         "pinauth_http_requests_total",
         "pinauth_http_request_duration_seconds_bucket",
         "process_resident_memory_bytes",
+        "pinauth_store_commit_seconds_bucket",
+        "pinauth_store_commit_events_sum",
+        "pinauth_notifier_deliveries_total",
     ] {
         assert!(asked.contains(wanted), "the dashboard shows {wanted}");
     }
@@ -69,6 +72,9 @@ async fn every_metric_the_dashboard_queries_is_exposed_after_a_scenario() {
         200
     );
     c.pin(&serve, &session, PIN).await.ok();
+    // A reset message, which the notifier inside `serve` delivers to the outbox.
+    c.forgot_by_email(&serve, "dash@example.com").await;
+    first_outbox_message(&data).await;
     let mut throttled = false;
     for _ in 0..60 {
         throttled |= c.pin(&serve, &session, "1357").await.status == 429;
@@ -96,13 +102,15 @@ async fn every_metric_the_dashboard_queries_is_exposed_after_a_scenario() {
             .send()
             .await;
     }
-    let mut metrics = awc::Client::default()
-        .get(format!("{}/metrics", serve.base))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(metrics.status(), 200);
-    let text = String::from_utf8(metrics.body().await.unwrap().to_vec()).unwrap();
+    // The outbox line is written before the delivery is counted.
+    let mut text = String::new();
+    for _ in 0..100 {
+        text = metrics_text(&serve.base).await;
+        if text.contains("pinauth_notifier_deliveries_total{") {
+            break;
+        }
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     let exposed: std::collections::BTreeSet<String> = text
         .lines()
         .filter(|l| !l.starts_with('#'))

@@ -299,6 +299,44 @@ pub fn notifier(data: &Path, extra_env: &[(&str, &str)]) -> Notifier {
     Notifier(cmd.spawn().unwrap())
 }
 
+/// `pinauth notify --listen 127.0.0.1:0`, and the base URL it serves `/metrics` on.
+pub fn notifier_serving(data: &Path, extra_env: &[(&str, &str)]) -> (Notifier, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pinauth"));
+    cmd.args(["notify", "--data"])
+        .arg(data)
+        .args(["--listen", "127.0.0.1:0"])
+        .env("PINAUTH_NOTIFY__POLL_MS", "50")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped());
+    for (k, v) in extra_env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let base = loop {
+        let line = lines
+            .next()
+            .expect("the notifier exited before listening")
+            .unwrap();
+        if let Some(url) = line.strip_prefix("pinauth: notifier metrics on ") {
+            break url.trim_end_matches("/metrics").to_owned();
+        }
+    };
+    std::thread::spawn(move || lines.for_each(drop));
+    (Notifier(child), base)
+}
+
+/// The text of `{base}/metrics`.
+pub async fn metrics_text(base: &str) -> String {
+    let mut answer = awc::Client::default()
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    String::from_utf8(answer.body().await.unwrap().to_vec()).unwrap()
+}
+
 /// A running `pinauth notify`.
 pub struct Notifier(Child);
 

@@ -374,6 +374,10 @@ async fn an_append_the_server_timed_out_is_sent_again_and_written_once() {
     let read = store.read_stream(name, 0, 10).await.unwrap();
     assert_eq!(read.len(), 3);
     assert!(second.position > first.position);
+    // Two acknowledged appends, counted once each with their events, the retries inside them.
+    let metrics = store.write_metrics().unwrap();
+    assert_eq!(metrics.events.get_sample_count(), 2);
+    assert_eq!(metrics.events.get_sample_sum(), 3.0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
