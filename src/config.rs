@@ -52,6 +52,46 @@ pub struct Config {
     pub metrics: Metrics,
     /// Signed checkpoints over the log.
     pub audit: Audit,
+    /// OpenTelemetry traces.
+    pub trace: Trace,
+}
+
+/// The `[trace]` section: OpenTelemetry traces over OTLP/HTTP, off until `endpoint` is set.
+#[derive(Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Trace {
+    /// The collector's OTLP/HTTP base URL (`http://collector:4318`; spans go to its
+    /// `/v1/traces`). Also `PINAUTH_TRACE__ENDPOINT`. Unset (the default), no span is made.
+    pub endpoint: Option<String>,
+    /// `protobuf` (the default) or `json`: OTLP's two HTTP encodings.
+    pub protocol: TraceProtocol,
+    /// The share of traces kept when no gateway decided (0 to 1, default 1); a `traceparent`
+    /// from the gateway is followed, sampled or not.
+    pub sample_ratio: f64,
+    /// `service.name` of the spans (default `pinauth`).
+    pub service_name: String,
+}
+
+impl Default for Trace {
+    fn default() -> Self {
+        Self {
+            endpoint: None,
+            protocol: TraceProtocol::Protobuf,
+            sample_ratio: 1.0,
+            service_name: "pinauth".into(),
+        }
+    }
+}
+
+/// OTLP/HTTP's encodings.
+#[derive(Deserialize, Default, Clone, Copy, PartialEq, Eq, Debug)]
+#[serde(rename_all = "lowercase")]
+pub enum TraceProtocol {
+    /// `application/x-protobuf`.
+    #[default]
+    Protobuf,
+    /// `application/json`.
+    Json,
 }
 
 /// The `[audit]` section: how often the checkpointer signs.
@@ -226,6 +266,7 @@ impl Default for Config {
             log: Log::default(),
             notify: Notify::default(),
             metrics: Metrics::default(),
+            trace: Trace::default(),
             audit: Audit::default(),
         }
     }
@@ -326,6 +367,16 @@ impl Config {
             pinauth_store::StreamName::parse(&self.store.namespace)
                 .context("invalid [store] namespace")?;
         }
+        if !(0.0..=1.0).contains(&self.trace.sample_ratio) {
+            bail!("[trace] sample_ratio must be 0 to 1");
+        }
+        if let Some(endpoint) = &self.trace.endpoint
+            && !(endpoint.starts_with("http://") || endpoint.starts_with("https://"))
+        {
+            bail!(
+                "[trace] endpoint must be an http:// or https:// URL (the collector's OTLP/HTTP port)"
+            );
+        }
         if self.hashing.nice > 19 {
             bail!("[hashing] nice must be 0 to 19");
         }
@@ -414,6 +465,11 @@ mod tests {
         assert!(!bad("PINAUTH_LISTEN", "127.0.0.1:0"));
         assert!(bad("PINAUTH_STORE", "postgres://localhost"));
         assert!(bad("PINAUTH_STORE__NAMESPACE", "$system"));
+        assert!(bad("PINAUTH_TRACE__SAMPLE_RATIO", "1.5"));
+        assert!(bad("PINAUTH_TRACE__ENDPOINT", "collector:4318"));
+        assert!(bad("PINAUTH_TRACE__PROTOCOL", "grpc"));
+        assert!(!bad("PINAUTH_TRACE__ENDPOINT", "http://127.0.0.1:4318"));
+        assert!(!bad("PINAUTH_NOTIFY__LISTEN", "127.0.0.1:9100"));
     }
 
     #[test]

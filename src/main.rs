@@ -6,6 +6,7 @@ mod files;
 mod hashes;
 mod import;
 mod keys;
+mod telemetry;
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -410,24 +411,21 @@ fn main() -> anyhow::Result<()> {
     // Before any file is created, SQLite's own included.
     files::private_umask();
     let cli = Cli::parse();
-    let mut config = Config::load(cli.config.as_deref(), std::env::vars())?;
-    let logs = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr);
-    match config.log.format {
-        config::LogFormat::Json => logs.json().flatten_event(true).init(),
-        config::LogFormat::Text => logs
-            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-            .init(),
-    }
+    let config = Config::load(cli.config.as_deref(), std::env::vars())?;
+    let telemetry = telemetry::Telemetry::init(&config)?;
+    let done = run_command(cli.command, config);
+    telemetry.shutdown();
+    done
+}
+
+/// Runs what the command line asked for.
+fn run_command(command: Command, mut config: Config) -> anyhow::Result<()> {
     let place = |config: &mut Config, place: Place| {
         config.data = place.data.unwrap_or_else(|| config.data.clone());
         config.listen = place.listen.unwrap_or_else(|| config.listen.clone());
     };
     let runtime = actix_web::rt::System::new();
-    match cli.command {
+    match command {
         Command::Serve(p) => {
             place(&mut config, p);
             runtime.block_on(run(config, Role::All))

@@ -752,8 +752,14 @@ impl Hasher {
         work: impl FnOnce(&HasherCore, &mut Vec<argon2::Block>) -> Result<T, HashError> + Send + 'static,
     ) -> Result<T, HashError> {
         let (reply, answer) = tokio::sync::oneshot::channel();
+        // Traces (when exported) show the wait for a hashing thread and the hash itself, as
+        // children of the request's span.
+        let request = tracing::Span::current();
+        let waiting = tracing::info_span!("hashing.wait");
         let job: Job = Box::new(move |core, memory| {
-            let _ = reply.send(work(core, memory));
+            let working = tracing::info_span!(parent: &request, "hashing.work");
+            drop(waiting);
+            let _ = reply.send(working.in_scope(|| work(core, memory)));
             drop(permit);
         });
         self.inner

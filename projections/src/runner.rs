@@ -16,6 +16,7 @@ use pinauth_store::{EventStore, Filter, Position, RecordedEvent, StoreError};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio::sync::watch;
+use tracing::Instrument as _;
 
 /// The snapshot name of the read models.
 pub const SNAPSHOT: &str = "read-models";
@@ -191,9 +192,11 @@ impl<M: Model> Projection<M> {
         if head <= self.inner.scanned.load(Ordering::Acquire) {
             return Ok(self.applied());
         }
+        let span = tracing::info_span!("read_side.catch_up", pinauth.head = head);
         replay(self.inner.store.as_ref(), self.scan_from(), |page| {
             self.apply_all(page)
         })
+        .instrument(span)
         .await?;
         self.inner.catch_ups.fetch_add(1, Ordering::Relaxed);
         // Everything up to `head`, read before this scan, is applied now.

@@ -21,6 +21,7 @@ use pinauth_wire::{ApiError, Catalog};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
+use tracing::Instrument as _;
 
 /// What one process serves. Cheap to clone.
 #[derive(Clone)]
@@ -152,17 +153,7 @@ impl Telemetry {
         status: actix_web::http::StatusCode,
         took: Duration,
     ) {
-        use actix_web::http::Method;
-        let method = match *method {
-            Method::GET => "GET",
-            Method::POST => "POST",
-            Method::PUT => "PUT",
-            Method::DELETE => "DELETE",
-            Method::PATCH => "PATCH",
-            Method::HEAD => "HEAD",
-            Method::OPTIONS => "OPTIONS",
-            _ => "other",
-        };
+        let method = method_label(method);
         let known = self
             .routes
             .read()
@@ -349,14 +340,34 @@ async fn entry(
     services: web::Data<Services>,
 ) -> HttpResponse {
     let started = std::time::Instant::now();
+    let span = request_span(&req);
     let ((response, matched), seen) =
-        pinauth_wire::scope::scope(answer(&req, payload, &services)).await;
+        pinauth_wire::scope::scope(answer(&req, payload, &services).instrument(span.clone())).await;
     // The route template, never the raw path (ids are `{uid}`; a path that is no endpoint is
     // "unmatched", so clients cannot make new series).
     let route = match matched {
         true => route_template(req.path()),
         false => "unmatched".to_owned(),
     };
+    if !span.is_disabled() {
+        use opentelemetry::trace::TraceContextExt as _;
+        use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+        // The span was started when the answer was first polled: renamed on the exporter's side.
+        span.context()
+            .span()
+            .update_name(format!("{} {route}", method_label(req.method())));
+        span.record("http.route", route.as_str());
+        span.record("http.response.status_code", response.status().as_u16());
+        if let Some(id) = seen.id {
+            span.record("pinauth.request_id", id.to_string());
+        }
+        if let Some(account) = seen.account {
+            span.record("enduser.id", account.to_string());
+        }
+        if response.status().is_server_error() {
+            span.record("otel.status_code", "ERROR");
+        }
+    }
     services
         .telemetry
         .record(&route, req.method(), response.status(), started.elapsed());
@@ -376,6 +387,59 @@ async fn entry(
         );
     }
     response
+}
+
+/// `method` if it is one of HTTP's own, else "other": a client cannot make new series or names.
+fn method_label(method: &actix_web::http::Method) -> &'static str {
+    use actix_web::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
+
+/// The span of one request (made only when traces are exported), the child of the gateway's
+/// span when the request carries a W3C `traceparent`. Its name and fields are filled in once the
+/// route is known: method, route template, status, request id and account id, never the path,
+/// query or a header's value.
+fn request_span(req: &HttpRequest) -> tracing::Span {
+    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+    let span = tracing::info_span!(
+        "request",
+        otel.kind = "server",
+        otel.status_code = tracing::field::Empty,
+        http.request.method = method_label(req.method()),
+        http.route = tracing::field::Empty,
+        http.response.status_code = tracing::field::Empty,
+        pinauth.request_id = tracing::field::Empty,
+        enduser.id = tracing::field::Empty,
+    );
+    if !span.is_disabled() && req.headers().contains_key("traceparent") {
+        let parent = opentelemetry::global::get_text_map_propagator(|propagator| {
+            propagator.extract(&Headers(req.headers()))
+        });
+        let _ = span.set_parent(parent);
+    }
+    span
+}
+
+/// A request's headers as OpenTelemetry's propagators read them.
+struct Headers<'a>(&'a actix_web::http::header::HeaderMap);
+
+impl opentelemetry::propagation::Extractor for Headers<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(|value| value.to_str().ok())
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(|name| name.as_str()).collect()
+    }
 }
 
 /// `path` in lower case with every segment that is a UUID replaced by `{uid}`.

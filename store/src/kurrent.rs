@@ -37,6 +37,7 @@ use kurrentdb::{
 };
 use std::sync::Arc;
 use std::time::Duration;
+use tracing::Instrument as _;
 
 /// Adapter settings beyond the connection string.
 #[derive(Clone, Debug)]
@@ -503,7 +504,8 @@ impl EventStore for KurrentStore {
         expected: ExpectedRevision,
         events: Vec<NewEvent>,
     ) -> BoxFuture<'_, Result<AppendResult, StoreError>> {
-        Box::pin(self.append_inner(stream, expected, events))
+        let span = crate::append_span(&stream, events.len());
+        Box::pin(self.append_inner(stream, expected, events).instrument(span))
     }
 
     fn read_stream(
@@ -512,7 +514,8 @@ impl EventStore for KurrentStore {
         from: u64,
         max: usize,
     ) -> BoxFuture<'_, Result<Vec<RecordedEvent>, StoreError>> {
-        Box::pin(async move { self.read_stream_inner(&stream, from, max).await })
+        let span = crate::read_stream_span(&stream, max);
+        Box::pin(async move { self.read_stream_inner(&stream, from, max).await }.instrument(span))
     }
 
     fn existing_streams(
@@ -543,7 +546,8 @@ impl EventStore for KurrentStore {
         max: usize,
         filter: Filter,
     ) -> BoxFuture<'_, Result<Vec<RecordedEvent>, StoreError>> {
-        Box::pin(self.read_all_inner(after, max, filter))
+        let span = crate::read_all_span(max);
+        Box::pin(self.read_all_inner(after, max, filter).instrument(span))
     }
 
     fn subscribe_all(&self, after: Option<Position>, filter: Filter) -> EventStream {

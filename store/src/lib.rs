@@ -114,3 +114,33 @@ pub trait EventStore: Send + Sync + 'static {
         snapshot: Snapshot,
     ) -> BoxFuture<'_, Result<(), StoreError>>;
 }
+
+/// The spans of the store's calls, for traces (made only while traces are exported). They name
+/// the stream's category (`account`, `lookup`, …), never the stream: a name may carry an id or a
+/// token's hash.
+pub(crate) fn append_span(stream: &StreamName, events: usize) -> tracing::Span {
+    tracing::info_span!(
+        "store.append",
+        pinauth.stream = category(stream),
+        pinauth.events = events
+    )
+}
+
+/// See [`append_span`].
+pub(crate) fn read_stream_span(stream: &StreamName, max: usize) -> tracing::Span {
+    tracing::info_span!(
+        "store.read_stream",
+        pinauth.stream = category(stream),
+        pinauth.max = max
+    )
+}
+
+/// See [`append_span`].
+pub(crate) fn read_all_span(max: usize) -> tracing::Span {
+    tracing::info_span!("store.read_all", pinauth.max = max)
+}
+
+fn category(stream: &StreamName) -> &str {
+    let name = stream.as_str();
+    name.split_once('-').map_or(name, |(category, _)| category)
+}

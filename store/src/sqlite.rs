@@ -30,6 +30,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Once};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
+use tracing::Instrument as _;
 use uuid::Uuid;
 
 /// Settings of the SQLite adapter.
@@ -800,23 +801,27 @@ impl EventStore for SqliteStore {
         expected: ExpectedRevision,
         events: Vec<NewEvent>,
     ) -> BoxFuture<'_, Result<AppendResult, StoreError>> {
-        Box::pin(async move {
-            validate(&events, self.inner.options.max_event_bytes)?;
-            let (reply, answer) = oneshot::channel();
-            self.inner
-                .writer
-                .send(Request {
-                    stream,
-                    expected,
-                    events,
-                    reply,
-                })
-                .await
-                .map_err(|_| StoreError::Unavailable("the writer thread has stopped".into()))?;
-            answer.await.map_err(|_| {
-                StoreError::Unavailable("the writer thread stopped before answering".into())
-            })?
-        })
+        let span = crate::append_span(&stream, events.len());
+        Box::pin(
+            async move {
+                validate(&events, self.inner.options.max_event_bytes)?;
+                let (reply, answer) = oneshot::channel();
+                self.inner
+                    .writer
+                    .send(Request {
+                        stream,
+                        expected,
+                        events,
+                        reply,
+                    })
+                    .await
+                    .map_err(|_| StoreError::Unavailable("the writer thread has stopped".into()))?;
+                answer.await.map_err(|_| {
+                    StoreError::Unavailable("the writer thread stopped before answering".into())
+                })?
+            }
+            .instrument(span),
+        )
     }
 
     fn read_stream(
@@ -825,6 +830,7 @@ impl EventStore for SqliteStore {
         from: u64,
         max: usize,
     ) -> BoxFuture<'_, Result<Vec<RecordedEvent>, StoreError>> {
+        let span = crate::read_stream_span(&stream, max);
         Box::pin(self.with_reader(move |conn| {
             let mut select = conn.prepare_cached(&format!(
                 "{SELECT_EVENT} WHERE stream_id = (SELECT id FROM streams WHERE name = ?1) AND revision >= ?2 ORDER BY revision LIMIT ?3"
@@ -836,7 +842,7 @@ impl EventStore for SqliteStore {
                 decoder.push(row)?;
             }
             Ok(decoder.finish())
-        }))
+        }).instrument(span))
     }
 
     fn existing_streams(
@@ -859,20 +865,24 @@ impl EventStore for SqliteStore {
         max: usize,
         filter: Filter,
     ) -> BoxFuture<'_, Result<Vec<RecordedEvent>, StoreError>> {
-        Box::pin(self.with_reader(move |conn| {
-            let mut events = Vec::new();
-            let mut from = after;
-            while events.len() < max {
-                let scanned = scan_rows(conn, from, (max - events.len()).max(256), &filter)?;
-                let room = max - events.len();
-                events.extend(scanned.events.into_iter().take(room));
-                if scanned.scanned_to == from {
-                    break;
+        let span = crate::read_all_span(max);
+        Box::pin(
+            self.with_reader(move |conn| {
+                let mut events = Vec::new();
+                let mut from = after;
+                while events.len() < max {
+                    let scanned = scan_rows(conn, from, (max - events.len()).max(256), &filter)?;
+                    let room = max - events.len();
+                    events.extend(scanned.events.into_iter().take(room));
+                    if scanned.scanned_to == from {
+                        break;
+                    }
+                    from = scanned.scanned_to;
                 }
-                from = scanned.scanned_to;
-            }
-            Ok(events)
-        }))
+                Ok(events)
+            })
+            .instrument(span),
+        )
     }
 
     fn subscribe_all(&self, after: Option<Position>, filter: Filter) -> EventStream {

@@ -367,3 +367,101 @@ pub fn data_dir() -> (tempfile::TempDir, PathBuf) {
     let data = dir.path().join("data");
     (dir, data)
 }
+
+/// An OpenTelemetry collector on loopback that keeps every OTLP/HTTP JSON export it is sent.
+pub struct Collector {
+    /// The base URL to give `[trace] endpoint`.
+    pub url: String,
+    exports: std::sync::Arc<std::sync::Mutex<Vec<Export>>>,
+}
+
+/// One export a collector took: its content type and body.
+pub type Export = (String, Vec<u8>);
+
+impl Collector {
+    /// Listens on a free loopback port, on the test's actix system.
+    pub fn start() -> Self {
+        use actix_web::{App, HttpResponse, HttpServer, web};
+        let exports = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let kept = exports.clone();
+        let server = HttpServer::new(move || {
+            let kept = kept.clone();
+            App::new()
+                .app_data(web::PayloadConfig::new(64 << 20))
+                .route(
+                    "/v1/traces",
+                    web::post().to(move |req: actix_web::HttpRequest, body: web::Bytes| {
+                        let kept = kept.clone();
+                        async move {
+                            let kind = req
+                                .headers()
+                                .get("content-type")
+                                .and_then(|v| v.to_str().ok())
+                                .unwrap_or_default()
+                                .to_owned();
+                            kept.lock().unwrap().push((kind, body.to_vec()));
+                            HttpResponse::Ok()
+                                .content_type("application/json")
+                                .body("{}")
+                        }
+                    }),
+                )
+        })
+        .workers(1)
+        .bind(("127.0.0.1", 0))
+        .unwrap();
+        let url = format!("http://{}", server.addrs()[0]);
+        actix_web::rt::spawn(server.run());
+        Self { url, exports }
+    }
+
+    /// Every export's content type and body, as sent.
+    pub fn exports(&self) -> Vec<Export> {
+        self.exports.lock().unwrap().clone()
+    }
+
+    /// Every export's text (of JSON exports).
+    pub fn texts(&self) -> Vec<String> {
+        self.exports()
+            .into_iter()
+            .map(|(kind, body)| {
+                assert_eq!(kind, "application/json");
+                String::from_utf8(body).unwrap()
+            })
+            .collect()
+    }
+
+    /// Every span exported so far (OTLP JSON: `name`, `traceId`, `spanId`, `parentSpanId`,
+    /// `attributes`).
+    pub fn spans(&self) -> Vec<Value> {
+        self.texts()
+            .iter()
+            .flat_map(|text| {
+                let export: Value = serde_json::from_str(text).unwrap();
+                let mut spans = Vec::new();
+                for resource in export["resourceSpans"].as_array().into_iter().flatten() {
+                    for scope in resource["scopeSpans"].as_array().into_iter().flatten() {
+                        spans.extend(scope["spans"].as_array().into_iter().flatten().cloned());
+                    }
+                }
+                spans
+            })
+            .collect()
+    }
+}
+
+/// The value of attribute `key` of an OTLP JSON span, as text.
+pub fn span_attribute(span: &Value, key: &str) -> Option<String> {
+    span["attributes"]
+        .as_array()?
+        .iter()
+        .find(|a| a["key"] == key)
+        .map(|a| match &a["value"] {
+            Value::Object(value) => value
+                .values()
+                .next()
+                .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
+                .unwrap_or_default(),
+            other => other.to_string(),
+        })
+}

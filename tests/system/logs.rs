@@ -1,19 +1,28 @@
 //! `[log] format = "json"`: one JSON object a line, a line per request with its route template,
 //! status and latency, and no secret, identifier or token anywhere, at debug level, after a whole
-//! PIN flow.
+//! PIN flow. The same flow exports OpenTelemetry traces: spans for the requests (one the child of
+//! a gateway's `traceparent`), the hashing wait and work, the store's reads and appends and the
+//! read side's catch-up, and none holds a secret either.
 
 use crate::harness::*;
 use serde_json::{Value, json};
 
 #[actix_web::test]
-async fn json_logs_are_one_object_a_line_and_hold_no_secret() {
+async fn json_logs_and_trace_spans_follow_a_whole_flow_and_hold_no_secret() {
     let (dir, data) = data_dir();
     let log_path = dir.path().join("pinauth.log");
     let log = std::fs::File::create(&log_path).unwrap();
+    let collector = Collector::start();
     let serve = Process::start_with_stderr(
         "serve",
         &data,
-        &[("PINAUTH_LOG__FORMAT", "json"), ("RUST_LOG", "debug")],
+        &[
+            ("PINAUTH_LOG__FORMAT", "json"),
+            ("RUST_LOG", "debug"),
+            ("PINAUTH_TRACE__ENDPOINT", &collector.url),
+            ("PINAUTH_TRACE__PROTOCOL", "json"),
+            ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+        ],
         log.into(),
     );
     let c = Client::new();
@@ -43,7 +52,20 @@ async fn json_logs_are_one_object_a_line_and_hold_no_secret() {
         .map(|k| data_envelope[*k].as_str().unwrap().to_owned())
         .collect();
     let session = secrets[2].clone();
-    let login = c.pin(&serve, &session, pin).await;
+    // The PIN login comes through a gateway that started the trace.
+    let (gateway_trace, gateway_span) = ("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7");
+    let traceparent = format!("00-{gateway_trace}-{gateway_span}-01");
+    let login = c
+        .call(
+            "POST",
+            url(
+                "/identity/v2/auth/login/pin",
+                &format!("&session_token={session}"),
+            ),
+            &[("traceparent", &traceparent)],
+            Some(json!({ "PIN": pin })),
+        )
+        .await;
     let access = login.ok()["access_token"].as_str().unwrap().to_owned();
     secrets.push(access.clone());
     let bearer = format!("Bearer {access}");
@@ -161,6 +183,90 @@ async fn json_logs_are_one_object_a_line_and_hold_no_secret() {
     ]) {
         assert!(!text.contains(needle), "{needle:?} in the log:\n{text}");
     }
+
+    // The spans, sent at the graceful stop at the latest.
+    let spans = collector.spans();
+    let named =
+        |name: &str| -> Vec<&Value> { spans.iter().filter(|s| s["name"] == name).collect() };
+    let pin_login = named("POST /identity/v2/auth/login/pin");
+    assert_eq!(pin_login.len(), 1, "{spans:#?}");
+    let pin_login = pin_login[0];
+    assert_eq!(pin_login["traceId"], gateway_trace, "the gateway's trace");
+    assert_eq!(
+        pin_login["parentSpanId"], gateway_span,
+        "the gateway's span is the parent"
+    );
+    assert_eq!(
+        span_attribute(pin_login, "http.route").as_deref(),
+        Some("/identity/v2/auth/login/pin")
+    );
+    assert_eq!(
+        span_attribute(pin_login, "http.response.status_code").as_deref(),
+        Some("200")
+    );
+    assert_eq!(span_attribute(pin_login, "enduser.id"), Some(uid.clone()));
+    // Under it: the wait for a hashing thread, the hash, the store's read and append.
+    let children: Vec<&str> = spans
+        .iter()
+        .filter(|s| s["parentSpanId"] == pin_login["spanId"])
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    for wanted in ["hashing.wait", "hashing.work", "store.append"] {
+        assert!(
+            children.contains(&wanted),
+            "{wanted} under the PIN login: {children:?}"
+        );
+    }
+    let append = spans
+        .iter()
+        .find(|s| s["parentSpanId"] == pin_login["spanId"] && s["name"] == "store.append")
+        .unwrap();
+    assert_eq!(
+        span_attribute(append, "pinauth.stream").as_deref(),
+        Some("account")
+    );
+    // Every request has its span, each its own trace without a gateway; the validation caught
+    // the read side up with the writes before it.
+    for name in [
+        "POST /identity/v2/auth/register",
+        "PUT /identity/v2/auth/pin/change",
+        "PUT /identity/v2/auth/account/reauth/pin",
+        "POST /identity/v2/auth/login",
+        "POST /identity/v2/auth/pin/forgot/email",
+        "GET /identity/v2/auth/access_token/validate",
+    ] {
+        let request = named(name);
+        assert_eq!(request.len(), 1, "{name}: {spans:#?}");
+        assert_ne!(request[0]["traceId"], gateway_trace);
+    }
+    let validate = named("GET /identity/v2/auth/access_token/validate")[0];
+    let catch_up = spans
+        .iter()
+        .find(|s| s["name"] == "read_side.catch_up" && s["parentSpanId"] == validate["spanId"])
+        .unwrap_or_else(|| panic!("no catch-up under the validation: {spans:#?}"));
+    assert!(
+        spans
+            .iter()
+            .any(|s| s["name"] == "store.read_all" && s["parentSpanId"] == catch_up["spanId"]),
+        "the catch-up reads the log: {spans:#?}"
+    );
+    let exported = collector.texts().join("\n");
+    for needle in secrets.iter().map(String::as_str).chain([
+        email,
+        "log.keeper",
+        pin,
+        new_pin,
+        answer,
+        PASSWORD,
+        "Wrong Password 42",
+        &secret,
+        &serve_key_of(&data),
+    ]) {
+        assert!(
+            !exported.contains(needle),
+            "{needle:?} in a span:\n{exported}"
+        );
+    }
 }
 
 fn serve_key_of(data: &std::path::Path) -> String {
@@ -172,4 +278,39 @@ fn serve_key_of(data: &std::path::Path) -> String {
                 .map(str::to_owned)
         })
         .unwrap()
+}
+
+#[actix_web::test]
+async fn traces_go_as_otlp_protobuf_by_default() {
+    let (_dir, data) = data_dir();
+    let collector = Collector::start();
+    let serve = Process::start(
+        "serve",
+        &data,
+        &[
+            ("PINAUTH_TRACE__ENDPOINT", &collector.url),
+            ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+        ],
+    );
+    Client::new().register(&serve, "proto@example.com").await;
+    serve.stop();
+    let exports = collector.exports();
+    assert!(!exports.is_empty(), "the stop sends what is queued");
+    assert!(
+        exports
+            .iter()
+            .all(|(kind, _)| kind == "application/x-protobuf")
+    );
+    // Protobuf keeps strings as they are: the spans' names are in the bytes.
+    let bytes: Vec<u8> = exports.into_iter().flat_map(|(_, body)| body).collect();
+    for name in [
+        "POST /identity/v2/auth/register",
+        "hashing.work",
+        "store.append",
+    ] {
+        assert!(
+            bytes.windows(name.len()).any(|w| w == name.as_bytes()),
+            "{name} in the export"
+        );
+    }
 }
