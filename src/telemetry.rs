@@ -34,7 +34,12 @@ impl Telemetry {
                 .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
                 .boxed(),
         };
-        let lines = lines.with_filter(filter::filter_fn(|m| !m.is_span()).and(env));
+        // Each filter says how verbose it can be: without a hint the subscriber's would be "any
+        // level", and the static level check before every disabled `debug!` and `trace!` of
+        // every crate would pass them on to the callsite's cached interest.
+        let no_spans =
+            filter::filter_fn(|m| !m.is_span()).with_max_level_hint(filter::LevelFilter::TRACE);
+        let lines = lines.with_filter(no_spans.and(env));
         let traces = match &config.trace.endpoint {
             Some(endpoint) => Some(provider(&config.trace, endpoint)?),
             None => None,
@@ -46,11 +51,14 @@ impl Telemetry {
                 .with_threads(false)
                 .with_target(false)
                 .with_tracked_inactivity(false)
-                .with_filter(filter::filter_fn(|m| {
-                    m.is_span()
-                        && m.target().starts_with("pinauth")
-                        && *m.level() <= tracing::Level::INFO
-                }))
+                .with_filter(
+                    filter::filter_fn(|m| {
+                        m.is_span()
+                            && m.target().starts_with("pinauth")
+                            && *m.level() <= tracing::Level::INFO
+                    })
+                    .with_max_level_hint(filter::LevelFilter::INFO),
+                )
         });
         tracing_subscriber::registry()
             .with(lines)

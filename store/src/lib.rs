@@ -115,29 +115,41 @@ pub trait EventStore: Send + Sync + 'static {
     ) -> BoxFuture<'_, Result<(), StoreError>>;
 }
 
-/// The spans of the store's calls, for traces (made only while traces are exported). They name
-/// the stream's category (`account`, `lookup`, …), never the stream: a name may carry an id or a
-/// token's hash.
+/// The spans of the store's calls, for traces (made only while traces are exported), and only
+/// inside another span (a request's, a catch-up's): the reads a subscription makes to follow the
+/// log would each be a trace of their own. They name the stream's category (`account`,
+/// `lookup`, …), never the stream: a name may carry an id or a token's hash.
 pub(crate) fn append_span(stream: &StreamName, events: usize) -> tracing::Span {
-    tracing::info_span!(
-        "store.append",
-        pinauth.stream = category(stream),
-        pinauth.events = events
-    )
+    within(|| {
+        tracing::info_span!(
+            "store.append",
+            pinauth.stream = category(stream),
+            pinauth.events = events
+        )
+    })
 }
 
 /// See [`append_span`].
 pub(crate) fn read_stream_span(stream: &StreamName, max: usize) -> tracing::Span {
-    tracing::info_span!(
-        "store.read_stream",
-        pinauth.stream = category(stream),
-        pinauth.max = max
-    )
+    within(|| {
+        tracing::info_span!(
+            "store.read_stream",
+            pinauth.stream = category(stream),
+            pinauth.max = max
+        )
+    })
 }
 
 /// See [`append_span`].
 pub(crate) fn read_all_span(max: usize) -> tracing::Span {
-    tracing::info_span!("store.read_all", pinauth.max = max)
+    within(|| tracing::info_span!("store.read_all", pinauth.max = max))
+}
+
+fn within(span: impl FnOnce() -> tracing::Span) -> tracing::Span {
+    match tracing::Span::current().is_none() {
+        true => tracing::Span::none(),
+        false => span(),
+    }
 }
 
 fn category(stream: &StreamName) -> &str {
