@@ -18,6 +18,7 @@ use pinauth_wire::profile::{ProfileFields, Selection};
 use pinauth_wire::request::{
     Query, access_token, check_api_key, check_api_secret, header, route_path,
 };
+use pinauth_wire::routes::{Captures, Route};
 use pinauth_wire::{ApiError, Catalog, views};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -85,27 +86,49 @@ enum Endpoint {
 }
 
 fn route(method: &str, path: &str) -> Option<Endpoint> {
-    if method != "GET" {
-        return None;
+    pinauth_wire::routes::find(ROUTES, method, path)
+}
+
+/// The query service's endpoints as (method, path template).
+pub fn templates() -> impl Iterator<Item = (&'static str, &'static str)> {
+    pinauth_wire::routes::templates(ROUTES)
+}
+
+/// The query service's endpoints, by method and path template.
+const ROUTES: &[Route<Endpoint>] = &[
+    get("/identity/v2/auth/access_token/validate", |_| {
+        Some(Endpoint::ValidateAccessToken)
+    }),
+    get("/identity/v2/auth/access_token", |_| {
+        Some(Endpoint::AccessTokenInfo)
+    }),
+    get("/identity/v2/auth/account", |_| Some(Endpoint::Profile)),
+    get("/identity/v2/auth/session_token/validate", |_| {
+        Some(Endpoint::ValidateSessionToken)
+    }),
+    get("/identity/v2/manage/account/pin/lockouts", |_| {
+        Some(Endpoint::LockedAccounts)
+    }),
+    get("/identity/v2/manage/account/{uid}/pin/lockout", |c| {
+        Some(Endpoint::Lockout(c.uid?))
+    }),
+    get("/identity/v2/manage/account/{uid}/pin/attempts", |c| {
+        Some(Endpoint::Attempts(c.uid?))
+    }),
+    get("/identity/v2/manage/account/{uid}", |c| {
+        Some(Endpoint::AccountProfile(c.uid?))
+    }),
+];
+
+const fn get(
+    path: &'static str,
+    endpoint: fn(&Captures<'_>) -> Option<Endpoint>,
+) -> Route<Endpoint> {
+    Route {
+        method: "GET",
+        path,
+        endpoint,
     }
-    Some(match path {
-        "/identity/v2/auth/access_token/validate" => Endpoint::ValidateAccessToken,
-        "/identity/v2/auth/access_token" => Endpoint::AccessTokenInfo,
-        "/identity/v2/auth/account" => Endpoint::Profile,
-        "/identity/v2/auth/session_token/validate" => Endpoint::ValidateSessionToken,
-        "/identity/v2/manage/account/pin/lockouts" => Endpoint::LockedAccounts,
-        _ => {
-            let rest = path.strip_prefix("/identity/v2/manage/account/")?;
-            let (uid, what) = rest.split_once('/').unwrap_or((rest, ""));
-            let id = AccountId::from_uuid(uuid::Uuid::try_parse(uid).ok()?);
-            match what {
-                "pin/lockout" => Endpoint::Lockout(id),
-                "pin/attempts" => Endpoint::Attempts(id),
-                "" => Endpoint::AccountProfile(id),
-                _ => return None,
-            }
-        }
-    })
 }
 
 /// Answers the request if it is one of the query service's endpoints; `None` otherwise.
@@ -373,4 +396,13 @@ fn attempt_json(a: &Attempt, client: &ClientRecord) -> Value {
         "ClientIp": client.ip,
         "UserAgent": client.user_agent,
     })
+}
+
+#[cfg(test)]
+mod route_table_tests {
+    #[test]
+    fn every_route_fits_its_own_example_and_no_other_row_takes_it() {
+        pinauth_wire::routes::check(super::ROUTES).unwrap();
+        assert!(super::route("POST", "/identity/v2/auth/account").is_none());
+    }
 }

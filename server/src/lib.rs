@@ -35,6 +35,8 @@ pub struct Services {
     max_body_bytes: usize,
     metrics_token: Option<Arc<str>>,
     telemetry: Arc<Telemetry>,
+    /// What `/openapi.json` answers: the operations this process serves.
+    description: actix_web::web::Bytes,
 }
 
 /// What `/metrics` shows beside the command service's own: requests by route, the process, the
@@ -205,6 +207,14 @@ impl Services {
         };
         let stuck = Arc::new(std::sync::Mutex::new(None));
         let telemetry = Arc::new(Telemetry::new(query.is_some()));
+        let served = templates()
+            .chain(
+                command
+                    .iter()
+                    .flat_map(|_| pinauth_command::http::templates()),
+            )
+            .chain(query.iter().flat_map(|_| pinauth_query::templates()));
+        let description = actix_web::web::Bytes::from(description(served).to_string());
         if let Some(writes) = store.write_metrics() {
             telemetry.add(writes.collectors());
         }
@@ -238,6 +248,7 @@ impl Services {
             max_body_bytes,
             metrics_token: None,
             telemetry,
+            description,
         }
     }
 
@@ -486,12 +497,58 @@ async fn answer(
     {
         return (no_store(response), true);
     }
-    let matched = matches!(req.path(), "/health/live" | "/health/ready" | "/metrics");
-    (fallback(req, services).await, matched)
+    let own = req.method() == actix_web::http::Method::GET
+        && ROUTES.iter().any(|(_, path)| *path == req.path());
+    match own {
+        true => (own_endpoint(req, services).await, true),
+        false => (ApiError::not_found().error_response(), false),
+    }
 }
 
-async fn fallback(req: &HttpRequest, services: &Services) -> HttpResponse {
+/// The endpoints every process serves beside its API, as (method, path).
+const ROUTES: [(&str, &str); 4] = [
+    ("GET", "/health/live"),
+    ("GET", "/health/ready"),
+    ("GET", "/metrics"),
+    ("GET", "/openapi.json"),
+];
+
+/// The endpoints every process serves beside its API, as (method, path template).
+pub fn templates() -> impl Iterator<Item = (&'static str, &'static str)> {
+    ROUTES.into_iter()
+}
+
+/// The OpenAPI 3.1 description of every endpoint of every process, held to the route tables by
+/// the tests; each process serves the part it answers ([`description`]).
+pub const OPENAPI: &str = include_str!("../openapi.json");
+
+/// [`OPENAPI`] with only the operations of the given route tables (and its components).
+pub fn description<'a>(routes: impl IntoIterator<Item = (&'a str, &'a str)>) -> serde_json::Value {
+    let served: std::collections::HashSet<(String, String)> = routes
+        .into_iter()
+        .map(|(method, path)| (method.to_ascii_lowercase(), path.to_owned()))
+        .collect();
+    let mut document: serde_json::Value = serde_json::from_str(OPENAPI).unwrap_or_default();
+    if let Some(paths) = document
+        .get_mut("paths")
+        .and_then(serde_json::Value::as_object_mut)
+    {
+        paths.retain(|path, operations| {
+            if let Some(operations) = operations.as_object_mut() {
+                let template = path.to_ascii_lowercase();
+                operations.retain(|method, _| served.contains(&(method.clone(), template.clone())));
+            }
+            operations.as_object().is_some_and(|o| !o.is_empty())
+        });
+    }
+    document
+}
+
+async fn own_endpoint(req: &HttpRequest, services: &Services) -> HttpResponse {
     match req.path() {
+        "/openapi.json" => HttpResponse::Ok()
+            .content_type("application/json")
+            .body(services.description.clone()),
         "/health/live" => HttpResponse::Ok().json(serde_json::json!({ "status": "live" })),
         "/health/ready" => match services.readiness() {
             Ok(()) => HttpResponse::Ok().json(serde_json::json!({ "status": "ready" })),
@@ -574,6 +631,85 @@ pub fn configure(services: Services) -> impl FnOnce(&mut web::ServiceConfig) {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+
+    /// Every (method, path template) a table routes.
+    fn routed() -> BTreeSet<(String, String)> {
+        super::templates()
+            .chain(pinauth_command::http::templates())
+            .chain(pinauth_query::templates())
+            .map(|(m, p)| (m.to_ascii_lowercase(), p.to_owned()))
+            .collect()
+    }
+
+    /// Every (method, path) the description has an operation for.
+    fn described(document: &serde_json::Value) -> BTreeSet<(String, String)> {
+        let mut operations = BTreeSet::new();
+        for (path, item) in document["paths"].as_object().unwrap() {
+            for method in item.as_object().unwrap().keys() {
+                operations.insert((method.clone(), path.to_ascii_lowercase()));
+            }
+        }
+        operations
+    }
+
+    #[test]
+    fn the_description_has_every_route_and_nothing_else() {
+        let document: serde_json::Value = serde_json::from_str(super::OPENAPI).unwrap();
+        assert_eq!(document["openapi"], "3.1.0");
+        let (routed, described) = (routed(), described(&document));
+        let undescribed: Vec<_> = routed.difference(&described).collect();
+        let unrouted: Vec<_> = described.difference(&routed).collect();
+        assert!(
+            undescribed.is_empty(),
+            "routes without a description: {undescribed:?}"
+        );
+        assert!(
+            unrouted.is_empty(),
+            "descriptions without a route: {unrouted:?}"
+        );
+        // Every operation answers something, and every error is LoginRadius's body.
+        for (path, item) in document["paths"].as_object().unwrap() {
+            for (method, operation) in item.as_object().unwrap() {
+                let responses = operation["responses"].as_object().unwrap();
+                assert!(responses.contains_key("200"), "{method} {path}");
+                for (status, response) in responses {
+                    if path.starts_with("/identity/") && status != "200" {
+                        assert_eq!(
+                            response["content"]["application/json"]["schema"]["$ref"],
+                            "#/components/schemas/Error",
+                            "{method} {path} {status}"
+                        );
+                    }
+                }
+                // Path parameters are the template's.
+                for parameter in operation["parameters"].as_array().unwrap() {
+                    if parameter["in"] == "path" {
+                        let name = parameter["name"].as_str().unwrap();
+                        assert!(path.contains(&format!("{{{name}}}")), "{method} {path}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn each_role_describes_what_it_serves() {
+        let command =
+            super::description(super::templates().chain(pinauth_command::http::templates()));
+        let paths = command["paths"].as_object().unwrap();
+        assert!(paths.contains_key("/identity/v2/auth/login/pin"));
+        assert!(paths.contains_key("/health/ready"));
+        assert!(!paths.contains_key("/identity/v2/auth/access_token/validate"));
+        // One path, two roles: the command side's DELETE and PUT, not the query side's GET.
+        let account = &paths["/identity/v2/manage/account/{uid}"];
+        assert!(account.get("get").is_none() && account.get("put").is_some());
+        assert!(command["components"]["schemas"]["Error"].is_object());
+        let query = super::description(super::templates().chain(pinauth_query::templates()));
+        let paths = query["paths"].as_object().unwrap();
+        assert!(paths.contains_key("/identity/v2/auth/access_token/validate"));
+        assert!(!paths.contains_key("/identity/v2/auth/login/pin"));
+    }
     #[test]
     fn routes_are_logged_as_templates_without_ids() {
         assert_eq!(

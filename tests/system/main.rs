@@ -17,6 +17,7 @@ mod import;
 mod kurrent;
 mod logs;
 mod notify;
+mod openapi;
 mod replicas;
 mod resume;
 mod rotation;

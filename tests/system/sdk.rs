@@ -43,7 +43,7 @@ async fn the_python_sdk_drives_forgot_and_reset_by_token_phone_otp_and_security_
 }
 
 /// Runs `sdk-tests/python/{script}` with `args`; it must exit 0 and say "all passed".
-async fn run_script(python: String, script: &str, args: Vec<String>) {
+pub async fn run_script(python: String, script: &str, args: Vec<String>) {
     let script = format!("{}/sdk-tests/python/{script}", env!("CARGO_MANIFEST_DIR"));
     let output = actix_web::rt::task::spawn_blocking(move || {
         std::process::Command::new(python)

@@ -6,6 +6,7 @@
 pub mod error;
 pub mod profile;
 pub mod request;
+pub mod routes;
 pub mod scope;
 pub mod views;
 

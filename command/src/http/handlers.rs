@@ -11,6 +11,7 @@ use pinauth_domain::TokenKind;
 use pinauth_domain::{Email, IdentifierKind, Phone, Pin, QuestionId, Username};
 use pinauth_wire::error::token_invalid;
 use pinauth_wire::profile::ProfileUpdate;
+use pinauth_wire::routes::{Captures, Route};
 use pinauth_wire::{ApiError, Catalog};
 
 /// The command service's endpoints.
@@ -54,83 +55,145 @@ pub enum Endpoint {
 
 /// The endpoint for `method` and a lower-cased `path`.
 pub fn route(method: &Method, path: &str) -> Option<Endpoint> {
+    pinauth_wire::routes::find(ROUTES, method.as_str(), path)
+}
+
+/// The command service's endpoints as (method, path template).
+pub fn templates() -> impl Iterator<Item = (&'static str, &'static str)> {
+    pinauth_wire::routes::templates(ROUTES)
+}
+
+/// The command service's endpoints, by method and path template.
+const ROUTES: &[Route<Endpoint>] = {
     use Endpoint::*;
-    let m = method.as_str();
-    Some(match (m, path) {
-        ("POST", "/identity/v2/auth/register") => Register,
-        ("POST", "/identity/v2/auth/login") => Login,
-        ("POST", "/identity/v2/auth/login/pin") => LoginByPin,
-        ("POST", "/identity/v2/auth/pin/set/pinauthtoken") => SetPinByPinAuthToken,
-        ("PUT" | "POST", "/identity/v2/auth/pin/change") => ChangePin,
-        ("PUT", "/identity/v2/auth/account/reauth/pin") => ReauthByPin,
-        ("GET", "/identity/v2/manage/account/sott") => GenerateSott,
-        ("GET", "/identity/v2/manage/account/access_token/refresh/revoke") => RevokeRefreshToken,
-        ("GET", "/identity/v2/serverinfo") => ServerInfo,
-        ("POST", "/identity/v2/manage/account") => ManageCreateAccount,
-        ("GET", "/identity/v2/auth/securityquestion/accesstoken") => SecurityQuestionsByAccessToken,
-        ("GET", "/identity/v2/auth/session_token/invalidate") => InvalidatePinSession,
-        ("GET", "/identity/v2/auth/access_token/invalidate") => InvalidateAccessToken,
-        ("GET", "/identity/v2/manage/account/access_token/refresh") => RefreshAccessToken,
-        ("PUT", "/identity/v2/auth/account") => UpdateAccount,
-        ("DELETE", "/identity/v2/auth/account") => RequestDeletion,
-        ("GET", "/identity/v2/auth/account/delete") => DeleteByLink,
-        ("DELETE", p) => ManageDeleteAccount(pinauth_domain::AccountId::from_uuid(
-            uuid::Uuid::try_parse(p.strip_prefix("/identity/v2/manage/account/")?).ok()?,
-        )),
-        ("POST", "/identity/v2/auth/pin/forgot/email") => Forgot(IdentifierKind::Email),
-        ("POST", "/identity/v2/auth/pin/forgot/username") => Forgot(IdentifierKind::Username),
-        ("POST", "/identity/v2/auth/pin/forgot/otp") => Forgot(IdentifierKind::Phone),
-        ("PUT", "/identity/v2/auth/pin/reset/otp/email") => ResetByOtp(IdentifierKind::Email),
-        ("PUT", "/identity/v2/auth/pin/reset/otp/phone") => ResetByOtp(IdentifierKind::Phone),
-        ("PUT", "/identity/v2/auth/pin/reset/otp/username") => ResetByOtp(IdentifierKind::Username),
-        ("PUT", "/identity/v2/auth/pin/reset/token") => ResetByToken,
-        ("PUT", "/identity/v2/auth/pin/reset/securityanswer/email") => {
-            ResetBySecurityAnswer(IdentifierKind::Email)
-        }
-        ("PUT", "/identity/v2/auth/pin/reset/securityanswer/phone") => {
-            ResetBySecurityAnswer(IdentifierKind::Phone)
-        }
-        ("PUT", "/identity/v2/auth/pin/reset/securityanswer/username") => {
-            ResetBySecurityAnswer(IdentifierKind::Username)
-        }
-        ("GET", "/identity/v2/auth/securityquestion/email") => {
-            SecurityQuestions(IdentifierKind::Email)
-        }
-        ("GET", "/identity/v2/auth/securityquestion/username") => {
-            SecurityQuestions(IdentifierKind::Username)
-        }
-        ("GET", "/identity/v2/auth/securityquestion/phone") => {
-            SecurityQuestions(IdentifierKind::Phone)
-        }
-        ("PUT", p) => {
-            let rest = p.strip_prefix("/identity/v2/manage/account/")?;
-            let (uid, unlock) = match rest.strip_suffix("/pin/unlock") {
-                Some(uid) => (uid, true),
-                None => (rest, false),
-            };
-            let id = pinauth_domain::AccountId::from_uuid(uuid::Uuid::try_parse(uid).ok()?);
-            if unlock {
-                UnlockPin(id)
-            } else {
-                ManageUpdateAccount(id)
-            }
-        }
-        ("POST", p) if p.starts_with("/identity/v2/manage/account/emailtoken/") => {
-            MultipurposeEmailToken(p.ends_with("/emailtoken/forgotpin"))
-        }
-        ("POST", p) if p.starts_with("/identity/v2/manage/account/smsotp/") => {
-            MultipurposeSmsOtp(p.ends_with("/smsotp/forgotpin"))
-        }
-        ("POST", p) => {
-            let uid = p
-                .strip_prefix("/identity/v2/manage/account/")?
-                .strip_suffix("/reauth/pin")?;
-            ValidateReauth(pinauth_domain::AccountId::from_uuid(
-                uuid::Uuid::try_parse(uid).ok()?,
-            ))
-        }
-        _ => return None,
-    })
+    use IdentifierKind::{Email as ByEmail, Phone as ByPhone, Username as ByUsername};
+    &[
+        r("POST", "/identity/v2/auth/register", |_| Some(Register)),
+        r("POST", "/identity/v2/auth/login", |_| Some(Login)),
+        r("POST", "/identity/v2/auth/login/pin", |_| Some(LoginByPin)),
+        r("POST", "/identity/v2/auth/pin/set/pinauthtoken", |_| {
+            Some(SetPinByPinAuthToken)
+        }),
+        r("PUT", "/identity/v2/auth/pin/change", |_| Some(ChangePin)),
+        r("POST", "/identity/v2/auth/pin/change", |_| Some(ChangePin)),
+        r("PUT", "/identity/v2/auth/account/reauth/pin", |_| {
+            Some(ReauthByPin)
+        }),
+        r("GET", "/identity/v2/manage/account/sott", |_| {
+            Some(GenerateSott)
+        }),
+        r(
+            "GET",
+            "/identity/v2/manage/account/access_token/refresh/revoke",
+            |_| Some(RevokeRefreshToken),
+        ),
+        r("GET", "/identity/v2/serverinfo", |_| Some(ServerInfo)),
+        r("POST", "/identity/v2/manage/account", |_| {
+            Some(ManageCreateAccount)
+        }),
+        r(
+            "GET",
+            "/identity/v2/auth/securityquestion/accesstoken",
+            |_| Some(SecurityQuestionsByAccessToken),
+        ),
+        r("GET", "/identity/v2/auth/session_token/invalidate", |_| {
+            Some(InvalidatePinSession)
+        }),
+        r("GET", "/identity/v2/auth/access_token/invalidate", |_| {
+            Some(InvalidateAccessToken)
+        }),
+        r(
+            "GET",
+            "/identity/v2/manage/account/access_token/refresh",
+            |_| Some(RefreshAccessToken),
+        ),
+        r("PUT", "/identity/v2/auth/account", |_| Some(UpdateAccount)),
+        r("DELETE", "/identity/v2/auth/account", |_| {
+            Some(RequestDeletion)
+        }),
+        r("GET", "/identity/v2/auth/account/delete", |_| {
+            Some(DeleteByLink)
+        }),
+        r("DELETE", "/identity/v2/manage/account/{uid}", |c| {
+            Some(ManageDeleteAccount(c.uid?))
+        }),
+        r("POST", "/identity/v2/auth/pin/forgot/email", |_| {
+            Some(Forgot(ByEmail))
+        }),
+        r("POST", "/identity/v2/auth/pin/forgot/username", |_| {
+            Some(Forgot(ByUsername))
+        }),
+        r("POST", "/identity/v2/auth/pin/forgot/otp", |_| {
+            Some(Forgot(ByPhone))
+        }),
+        r("PUT", "/identity/v2/auth/pin/reset/otp/email", |_| {
+            Some(ResetByOtp(ByEmail))
+        }),
+        r("PUT", "/identity/v2/auth/pin/reset/otp/phone", |_| {
+            Some(ResetByOtp(ByPhone))
+        }),
+        r("PUT", "/identity/v2/auth/pin/reset/otp/username", |_| {
+            Some(ResetByOtp(ByUsername))
+        }),
+        r("PUT", "/identity/v2/auth/pin/reset/token", |_| {
+            Some(ResetByToken)
+        }),
+        r(
+            "PUT",
+            "/identity/v2/auth/pin/reset/securityanswer/email",
+            |_| Some(ResetBySecurityAnswer(ByEmail)),
+        ),
+        r(
+            "PUT",
+            "/identity/v2/auth/pin/reset/securityanswer/phone",
+            |_| Some(ResetBySecurityAnswer(ByPhone)),
+        ),
+        r(
+            "PUT",
+            "/identity/v2/auth/pin/reset/securityanswer/username",
+            |_| Some(ResetBySecurityAnswer(ByUsername)),
+        ),
+        r("GET", "/identity/v2/auth/securityquestion/email", |_| {
+            Some(SecurityQuestions(ByEmail))
+        }),
+        r("GET", "/identity/v2/auth/securityquestion/username", |_| {
+            Some(SecurityQuestions(ByUsername))
+        }),
+        r("GET", "/identity/v2/auth/securityquestion/phone", |_| {
+            Some(SecurityQuestions(ByPhone))
+        }),
+        r("PUT", "/identity/v2/manage/account/{uid}/pin/unlock", |c| {
+            Some(UnlockPin(c.uid?))
+        }),
+        r("PUT", "/identity/v2/manage/account/{uid}", |c| {
+            Some(ManageUpdateAccount(c.uid?))
+        }),
+        r(
+            "POST",
+            "/identity/v2/manage/account/emailtoken/{type}",
+            |c| Some(MultipurposeEmailToken(c.kind? == "forgotpin")),
+        ),
+        r("POST", "/identity/v2/manage/account/smsotp/{type}", |c| {
+            Some(MultipurposeSmsOtp(c.kind? == "forgotpin"))
+        }),
+        r(
+            "POST",
+            "/identity/v2/manage/account/{uid}/reauth/pin",
+            |c| Some(ValidateReauth(c.uid?)),
+        ),
+    ]
+};
+
+const fn r(
+    method: &'static str,
+    path: &'static str,
+    endpoint: fn(&Captures<'_>) -> Option<Endpoint>,
+) -> Route<Endpoint> {
+    Route {
+        method,
+        path,
+        endpoint,
+    }
 }
 
 impl Endpoint {
@@ -1028,4 +1091,13 @@ async fn unlock_pin(
     call.check_api_secret()?;
     let done = call.service().unlock_pin(account, &call.ctx).await?;
     Ok(Reply::new(views::posted(), done.position))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_route_fits_its_own_example_and_no_other_row_takes_it() {
+        pinauth_wire::routes::check(super::ROUTES).unwrap();
+        assert!(super::route(&actix_web::http::Method::GET, "/identity/v2/auth/login").is_none());
+    }
 }

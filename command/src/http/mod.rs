@@ -9,6 +9,7 @@
 
 mod errors;
 mod handlers;
+pub use handlers::templates;
 pub mod views;
 
 use crate::app::{CommandService, RequestContext};
