@@ -1045,6 +1045,7 @@ async fn run(config: Config, role: Role) -> anyhow::Result<()> {
         actix_web::rt::spawn(checkpointer(&config, store.clone())?.run());
     }
     let mut collectors = Vec::new();
+    let request_timeout = Duration::from_millis(config.http.request_timeout_ms.max(100));
     if role == Role::All {
         let notifier = notifier(&config, store.clone())?;
         let poll = Duration::from_millis(config.notify.poll_ms.max(10));
@@ -1059,11 +1060,13 @@ async fn run(config: Config, role: Role) -> anyhow::Result<()> {
         Duration::from_millis(config.projections.snapshot_ms.max(10)),
     )
     .with_metrics_token(config.metrics.token.clone())
-    .with_collectors(collectors);
+    .with_collectors(collectors)
+    .with_body_deadline(request_timeout);
     let serving = services.clone();
     let server = actix_web::HttpServer::new(move || {
         actix_web::App::new().configure(pinauth_server::configure(serving.clone()))
     })
+    .client_request_timeout(request_timeout)
     .bind(&config.listen)
     .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addresses: Vec<String> = server

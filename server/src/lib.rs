@@ -37,6 +37,8 @@ pub struct Services {
     telemetry: Arc<Telemetry>,
     /// What `/openapi.json` answers: the operations this process serves.
     description: actix_web::web::Bytes,
+    /// How long a request's body may take to arrive.
+    body_deadline: Duration,
 }
 
 /// What `/metrics` shows beside the command service's own: requests by route, the process, the
@@ -249,6 +251,7 @@ impl Services {
             metrics_token: None,
             telemetry,
             description,
+            body_deadline: Duration::from_secs(10),
         }
     }
 
@@ -256,6 +259,12 @@ impl Services {
     /// a token (the default) it is public.
     pub fn with_metrics_token(mut self, token: Option<String>) -> Self {
         self.metrics_token = token.map(Arc::from);
+        self
+    }
+
+    /// Answers a request whose body has not arrived within `deadline` with a 400 (default 10 s).
+    pub fn with_body_deadline(mut self, deadline: Duration) -> Self {
+        self.body_deadline = deadline;
         self
     }
 
@@ -483,9 +492,18 @@ async fn answer(
     payload: web::Payload,
     services: &Services,
 ) -> (HttpResponse, bool) {
-    let body = match read_body(payload, services.max_body_bytes).await {
-        Ok(body) => body,
-        Err(e) => return (e.error_response(), false),
+    let body = match actix_web::rt::time::timeout(
+        services.body_deadline,
+        read_body(payload, services.max_body_bytes),
+    )
+    .await
+    {
+        Ok(Ok(body)) => body,
+        Ok(Err(e)) => return (e.error_response(), false),
+        Err(_) => {
+            let late = ApiError::field("body", "was not received in time");
+            return (late.error_response(), false);
+        }
     };
     if let Some(command) = &services.command
         && let Some(response) = pinauth_command::http::handle(command, req, &body).await

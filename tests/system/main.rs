@@ -13,6 +13,7 @@ mod backup;
 mod dashboard;
 mod files;
 mod gateway;
+mod hostile;
 mod import;
 mod kurrent;
 mod logs;

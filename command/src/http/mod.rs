@@ -36,6 +36,10 @@ pub use handlers::account_import_of;
 pub struct HttpSettings {
     /// Largest request body accepted (default 16 KiB).
     pub max_body_bytes: usize,
+    /// How long a client has to send a request's head, and again its body (default 10 s): past
+    /// it, the connection is closed (head) or answered 400 (body), so slow clients cannot hold
+    /// connections for good.
+    pub request_timeout_ms: u64,
     /// Registration requires a valid `X-LoginRadius-Sott` (default off).
     pub require_sott: bool,
     /// Longest time window a SOTT may name (default a day).
@@ -71,6 +75,7 @@ impl Default for HttpSettings {
         };
         Self {
             max_body_bytes: 16 * 1024,
+            request_timeout_ms: 10_000,
             require_sott: false,
             sott_max_window_secs: 86_400,
             sott_skew_secs: 300,
