@@ -12,7 +12,10 @@ async fn described(base: &str) -> BTreeSet<String> {
         .await
         .unwrap();
     assert_eq!(answer.status(), 200);
-    assert_eq!(answer.headers().get("content-type").unwrap(), "application/json");
+    assert_eq!(
+        answer.headers().get("content-type").unwrap(),
+        "application/json"
+    );
     let document: serde_json::Value = answer.json().limit(1 << 20).await.unwrap();
     assert_eq!(document["openapi"], "3.1.0");
     let mut operations = BTreeSet::new();
