@@ -185,8 +185,7 @@ impl Keys {
             previous_otp: match (&file.previous_otp, &file.previous_otp_since) {
                 (Some(key), Some(since)) => Some((
                     parse("previous_otp", key)?,
-                    pinauth_domain::Timestamp::parse_rfc3339(since)
-                        .ok_or(KeyError::Malformed("previous_otp_since"))?,
+                    rfc3339(since).ok_or(KeyError::Malformed("previous_otp_since"))?,
                 )),
                 (None, None) => None,
                 _ => return Err(KeyError::Malformed("previous_otp")),
@@ -453,8 +452,8 @@ impl Argon2Params {
     }
 
     fn build(self) -> Result<argon2::Argon2<'static>, HashError> {
-        let params = argon2::Params::new(self.m_kib, self.t, self.p, Some(32))
-            .map_err(|e| HashError::Config(e.to_string()))?;
+        let params =
+            argon2_params(self.m_kib, self.t, self.p, Some(32)).map_err(HashError::Config)?;
         Ok(argon2::Argon2::new(
             argon2::Algorithm::Argon2id,
             argon2::Version::V0x13,
@@ -466,6 +465,34 @@ impl Argon2Params {
     pub fn validate(self) -> Result<(), HashError> {
         self.build().map(drop)
     }
+}
+
+/// argon2's parameters, when argon2 takes them. Its `Params::new` multiplies `p` by 8 before it
+/// checks `p`'s range, which overflowed for a larger one (a panic where overflow checks are on;
+/// found by the `phc` fuzz target): the range is checked first.
+fn argon2_params(m: u32, t: u32, p: u32, len: Option<usize>) -> Result<argon2::Params, String> {
+    if !argon2_p_in_range(p) {
+        return Err(format!(
+            "p must be {} to {}",
+            argon2::Params::MIN_P_COST,
+            argon2::Params::MAX_P_COST
+        ));
+    }
+    argon2::Params::new(m, t, p, len).map_err(|e| e.to_string())
+}
+
+fn argon2_p_in_range(p: u32) -> bool {
+    (argon2::Params::MIN_P_COST..=argon2::Params::MAX_P_COST).contains(&p)
+}
+
+/// Whether every `p` among a PHC string's parameters is in argon2's range, as
+/// `argon2::Params::try_from` needs before it is called (see [`argon2_params`]).
+pub(crate) fn phc_p_in_range(parsed: &argon2::password_hash::PasswordHash<'_>) -> bool {
+    parsed
+        .params
+        .iter()
+        .filter(|(name, _)| name.as_str() == "p")
+        .all(|(_, value)| value.decimal().is_ok_and(argon2_p_in_range))
 }
 
 /// Why hashing failed.
@@ -782,6 +809,56 @@ struct Phc {
     hash: Vec<u8>,
 }
 
+/// An RFC 3339 time, whose year has four digits (`date-fullyear`): a longer one overflowed the
+/// civil-date arithmetic of `Timestamp::parse_rfc3339` (found with the `config` fuzz target).
+fn rfc3339(text: &str) -> Option<pinauth_domain::Timestamp> {
+    let year = text.trim().split('-').next()?;
+    if year.len() != 4 || !year.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    pinauth_domain::Timestamp::parse_rfc3339(text)
+}
+
+/// What [`Phc::parse`] reads from a PHC string: argon2id's parameters, the pepper's id, the salt
+/// and the hash. Public, with [`parse_phc_for_fuzzing`] and [`format_phc_for_fuzzing`], for the
+/// fuzz target (`fuzzing/`), which checks that whatever parses formats and parses back alike; not
+/// an API.
+#[doc(hidden)]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PhcFields {
+    /// m, t and p.
+    pub params: Argon2Params,
+    /// The pepper's id (0 without `keyid`).
+    pub pepper: u32,
+    /// The salt, decoded.
+    pub salt: Vec<u8>,
+    /// The hash, decoded.
+    pub hash: Vec<u8>,
+}
+
+/// [`Phc::parse`], for the fuzz target.
+#[doc(hidden)]
+pub fn parse_phc_for_fuzzing(text: &str) -> Option<PhcFields> {
+    Phc::parse(text).map(|phc| PhcFields {
+        params: phc.params,
+        pepper: phc.pepper,
+        salt: phc.salt,
+        hash: phc.hash,
+    })
+}
+
+/// [`Phc::format`], for the fuzz target.
+#[doc(hidden)]
+pub fn format_phc_for_fuzzing(fields: &PhcFields) -> Result<String, HashError> {
+    Phc {
+        params: fields.params,
+        pepper: fields.pepper,
+        salt: fields.salt.clone(),
+        hash: fields.hash.clone(),
+    }
+    .format()
+}
+
 /// What hashes are made with now, and upgraded to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Current {
@@ -795,7 +872,10 @@ impl Phc {
     fn parse(text: &str) -> Option<Self> {
         use argon2::password_hash::PasswordHash;
         let parsed = PasswordHash::new(text).ok()?;
-        if parsed.algorithm != argon2::Algorithm::Argon2id.ident() || parsed.version != Some(19) {
+        if parsed.algorithm != argon2::Algorithm::Argon2id.ident()
+            || parsed.version != Some(19)
+            || !phc_p_in_range(&parsed)
+        {
             return None;
         }
         let params = argon2::Params::try_from(&parsed).ok()?;
@@ -995,13 +1075,13 @@ impl HasherCore {
         let argon = if phc.params == self.params {
             &self.argon
         } else {
-            let params = argon2::Params::new(
+            let params = argon2_params(
                 phc.params.m_kib,
                 phc.params.t,
                 phc.params.p,
                 Some(out.len()),
             )
-            .map_err(|e| HashError::Failed(e.to_string()))?;
+            .map_err(HashError::Failed)?;
             earlier =
                 argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
             &earlier
@@ -1060,6 +1140,35 @@ mod tests {
     }
 
     #[test]
+    fn a_parallelism_beyond_argon2s_range_is_refused_not_a_panic() {
+        // The `phc` fuzz target's input: argon2 computed `p * 8` before it checked `p`.
+        let found = "$argon2id$v=19$m=104775757,t=257071414,t=195707575,p=2570714257";
+        assert!(Phc::parse(found).is_none());
+        let hash = "$argon2id$v=19$m=65536,t=2,p=4000000000$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA";
+        assert!(Phc::parse(hash).is_none());
+        let spec = crate::legacy::PasswordHashSpec::detect(hash).unwrap();
+        assert!(crate::legacy::read(&spec).is_err());
+        assert!(crate::legacy::verify_kept(b"x", hash).is_err());
+        let params = |p| Argon2Params {
+            m_kib: 65_536,
+            t: 2,
+            p,
+        };
+        assert!(params(u32::MAX).validate().is_err());
+        assert!(params(0).validate().is_err());
+        assert!(params(4).validate().is_ok());
+        let fine = "$argon2id$v=19$m=64,t=1,p=2$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA";
+        assert_eq!(
+            Phc::parse(fine).map(|p| p.params),
+            Some(Argon2Params {
+                m_kib: 64,
+                t: 1,
+                p: 2
+            })
+        );
+    }
+
+    #[test]
     fn the_pepper_keyring_survives_its_file_and_guards_the_pepper_in_use() {
         let mut keys = Keys::generate().unwrap();
         assert_eq!((keys.pepper_ids(), keys.hashing_pepper()), (vec![0], 0));
@@ -1081,6 +1190,28 @@ mod tests {
         let mut broken = again.to_file();
         broken.hash_with = Some(5);
         assert!(Keys::from_file(&broken).is_err());
+    }
+
+    #[test]
+    fn the_previous_otp_keys_date_is_read_with_a_four_digit_year_only() {
+        let mut file = Keys::generate().unwrap().to_file();
+        file.previous_otp = Some(file.otp.clone());
+        file.previous_otp_since = Some("2026-11-28T13:05:00Z".into());
+        let keys = Keys::from_file(&file).unwrap();
+        assert_eq!(
+            keys.previous_otp_since().map(|t| t.unix_millis()),
+            Some(1_795_871_100_000)
+        );
+        // Refused, not a panic (the `config` fuzz target's regression input).
+        for since in [
+            "99999999999999999-11-28",
+            "12026-11-28T13:05:00Z",
+            "-2026-11-28",
+            "",
+        ] {
+            file.previous_otp_since = Some(since.into());
+            assert!(Keys::from_file(&file).is_err(), "{since}");
+        }
     }
 
     #[test]

@@ -555,6 +555,9 @@ fn check_kept(parsed: &PasswordHash<'_>) -> Result<(), String> {
         return Err("the hash's salt or output does not decode".into());
     }
     if algorithm.starts_with("argon2") {
+        if !crate::crypto::phc_p_in_range(parsed) {
+            return Err("the argon2 parameters are unreadable".into());
+        }
         let params = argon2::Params::try_from(parsed)
             .map_err(|_| "the argon2 parameters are unreadable".to_owned())?;
         if params.m_cost() > MAX_ARGON2_KIB || params.t_cost() > MAX_ARGON2_T {

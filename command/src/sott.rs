@@ -110,7 +110,10 @@ impl SottVerifier {
             .collect();
         let shortest = pairs.iter().map(|&(s, e)| e - s).min();
         let fits = pairs.iter().any(|&(s, e)| {
-            Some(e - s) == shortest && s - self.skew_secs <= now && now <= e + self.skew_secs
+            // Saturating: `[http] sott_skew_secs` may be as large as a u64 (clamped to i64::MAX).
+            Some(e - s) == shortest
+                && s.saturating_sub(self.skew_secs) <= now
+                && now <= e.saturating_add(self.skew_secs)
         });
         if fits {
             Ok(())
@@ -129,6 +132,18 @@ impl SottVerifier {
             self.api_key,
             node_layout(end)
         );
+        self.seal(&plain)
+    }
+
+    /// A SOTT of any plaintext (`start#apikey#end` or not), encrypted and checksummed as the SDKs
+    /// do. Public for the fuzz target (`fuzzing/`), which reaches what `verify` does after the
+    /// checksum and the decryption with it; not an API.
+    #[doc(hidden)]
+    pub fn seal_for_fuzzing(&self, plain: &str) -> String {
+        self.seal(plain)
+    }
+
+    fn seal(&self, plain: &str) -> String {
         let cipher = Encryptor::new(&self.key.into(), IV.into())
             .encrypt_padded_vec_mut::<Pkcs7>(plain.as_bytes());
         let text = base64::engine::general_purpose::STANDARD.encode(cipher);
@@ -168,7 +183,10 @@ fn readings(text: &str) -> Option<Vec<i64>> {
     let (year, month, day) = (d.next()??, d.next()??, d.next()??);
     let mut t = time.split(':').map(|p| p.trim().parse::<i64>().ok());
     let (hour, minute, second) = (t.next()??, t.next()??, t.next()??);
-    if !(1..=12).contains(&month)
+    // Years as the SDKs write them, four digits (a longer one overflowed the civil-date
+    // arithmetic: found by the `sott` fuzz target).
+    if !(1..=9999).contains(&year)
+        || !(1..=12).contains(&month)
         || !(1..=31).contains(&day)
         || !(0..=23).contains(&hour)
         || !(0..=59).contains(&minute)
@@ -219,6 +237,16 @@ mod tests {
             Some(vec![NOW - 12 * 3600, NOW])
         );
         assert_eq!(readings("2026/13/28 01:05:00"), None);
+        for year in [
+            "10000",
+            "-1",
+            "0",
+            "9223372036854775807",
+            "-9223372036854775808",
+        ] {
+            assert_eq!(readings(&format!("{year}/11/28 01:05:00")), None, "{year}");
+        }
+        assert!(readings("9999/12/31 23:59:59").is_some());
     }
 
     #[test]
@@ -267,6 +295,18 @@ mod tests {
                 "{junk:?}"
             );
         }
+    }
+
+    #[test]
+    fn the_largest_skew_and_window_do_not_overflow() {
+        // Found by the `sott` fuzz target: `e + skew` overflowed with `sott_skew_secs` at its
+        // largest (a panic in debug builds, a wrapped comparison in release ones).
+        let v = SottVerifier::new("key-1", "secret-1", u64::MAX, u64::MAX);
+        let sott = python_style(&v, "2026/11/28 01:04:00", "2026/11/28 01:14:00");
+        assert_eq!(v.verify(&sott, at(NOW)), Ok(()));
+        assert_eq!(v.verify(&sott, at(NOW + 86_400 * 365)), Ok(()));
+        let sott = v.generate(at(NOW - 60), 10);
+        assert_eq!(v.verify(&sott, at(i64::MAX / 1000)), Ok(()));
     }
 
     #[test]

@@ -33,6 +33,13 @@ impl<'a> Query<'a> {
         )
     }
 
+    /// Every name and value, in order, as parsed. Public for the fuzz target (`fuzzing/`), which
+    /// checks the in-place split against `form_urlencoded`'s; handlers use [`Query::get`].
+    #[doc(hidden)]
+    pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_ref(), v.as_ref()))
+    }
+
     /// The first value named `name`, in any case.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0

@@ -20,25 +20,44 @@ impl Event {
     /// internally tagged enum before it reads them; these types are read field by field.) Other
     /// types, and data whose own tag disagrees with `event_type`, take the general path.
     pub fn from_stored(event_type: &str, data: &[u8]) -> serde_json::Result<Event> {
-        let fast = match event_type {
+        match Self::from_stored_fast(event_type, data) {
+            Some(event) => Ok(event),
+            None => serde_json::from_slice(data),
+        }
+    }
+
+    /// The fast path of [`Event::from_stored`] alone: `Some` where it decoded `data` itself,
+    /// `None` where `from_stored` falls back to serde. Public for the differential fuzz target
+    /// (`fuzzing/`), which checks it against `serde_json::from_slice::<Event>`; not an API.
+    #[doc(hidden)]
+    pub fn from_stored_fast(event_type: &str, data: &[u8]) -> Option<Event> {
+        match event_type {
             "SessionStarted" => fast::<fast::SessionStarted>(data),
             "PinAttemptFailed" => fast::<fast::PinAttemptFailed>(data),
             "AccessTokenRefreshed" => fast::<fast::AccessTokenRefreshed>(data),
             "AccessTokenInvalidated" => fast::<fast::AccessTokenInvalidated>(data),
             "PinSessionTokenInvalidated" => fast::<fast::PinSessionTokenInvalidated>(data),
             _ => None,
-        };
-        match fast {
-            Some(event) => Ok(event),
-            None => serde_json::from_slice(data),
         }
     }
 }
 
 /// Decodes `data` as `T`; `None` (take the general path) when it does not decode or its tag is
 /// not `T`'s.
+///
+/// Two things the general path refuses that serde would read into `T` (found by the
+/// `stored_event` fuzz target): data that is not UTF-8 (serde skips the values of unknown fields
+/// without reading them as strings, where the general path buffers them), and a JSON array (serde
+/// reads a struct from one, but not a struct with a flattened field, as `Event` is).
 fn fast<'a, T: fast::Fast<'a>>(data: &'a [u8]) -> Option<Event> {
-    serde_json::from_slice::<T>(data).ok()?.into_event()
+    let text = std::str::from_utf8(data).ok()?;
+    if !text
+        .trim_start_matches([' ', '\t', '\n', '\r'])
+        .starts_with('{')
+    {
+        return None;
+    }
+    serde_json::from_str::<T>(text).ok()?.into_event()
 }
 
 /// One struct per fast-decoded type: the variant's fields, plus `at` and the tag.
@@ -99,4 +118,33 @@ mod fast {
         refresh_revoked: bool,
     });
     fast!(PinSessionTokenInvalidated { token: Digest });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the general path refuses, the fast one refuses too (inputs found by the fuzz target).
+    #[test]
+    fn the_fast_path_refuses_what_serde_refuses() {
+        let digest = "CwsLCwsLCwsLCwsLCwsLCwsLCwsLCwsLCwsLCwsLCws";
+        let good = format!(
+            r#"{{"at":1,"event_type":"AccessTokenInvalidated","token":"{digest}","refresh_revoked":false,"later":"x"}}"#
+        );
+        assert!(Event::from_stored_fast("AccessTokenInvalidated", good.as_bytes()).is_some());
+        // Not UTF-8 in the value of an unknown field.
+        let mut bad = good.replace("\"x\"", "\"?\"").into_bytes();
+        let at = bad.iter().position(|b| *b == b'?').unwrap();
+        bad[at] = 0xBE;
+        assert!(serde_json::from_slice::<Event>(&bad).is_err());
+        assert!(Event::from_stored_fast("AccessTokenInvalidated", &bad).is_none());
+        assert!(Event::from_stored("AccessTokenInvalidated", &bad).is_err());
+        // The fields in an array, as serde reads a plain struct.
+        let array = format!(r#" [1,"PinSessionTokenInvalidated","{digest}"]"#);
+        assert!(serde_json::from_str::<Event>(&array).is_err());
+        assert!(Event::from_stored_fast("PinSessionTokenInvalidated", array.as_bytes()).is_none());
+        // JSON's own whitespace before the object is fine.
+        let spaced = format!(" \r\n\t{good}");
+        assert!(Event::from_stored_fast("AccessTokenInvalidated", spaced.as_bytes()).is_some());
+    }
 }
